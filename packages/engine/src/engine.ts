@@ -1,0 +1,184 @@
+/**
+ * @module engine
+ * The durable engine: registers functions, takes events, and drives runs through a
+ * `Store`. It owns no database and no HTTP; stores and servers plug into it.
+ */
+import { type ClientHandle, consoleLogger, type FunctionHandle, type Logger, StepwiseError, validateEvents } from "@stepwise/protocol";
+import { FunctionRegistry } from "./events/function-registry.ts";
+import { planIngest } from "./events/intake.ts";
+import { type Clock, systemClock } from "./ports/clock.ts";
+import { type ListRunsFilter, type RunRecord, type RunStatus, type StepRecord, type Store, terminalStatuses } from "./ports/store.ts";
+import { CallRunner } from "./runner/call-runner.ts";
+import { Worker } from "./runner/worker.ts";
+
+export interface EngineOptions {
+  store: Store;
+  clock?: Clock;
+  logger?: Logger;
+  /** Calls in flight at once. (Default: 64.) */
+  concurrency?: number;
+  /** How long a claimed item stays leased without a heartbeat; a crashed process's work is retaken after it. (Default: 30,000 ms.) */
+  leaseMs?: number;
+  /**
+   * Multiplies every retry delay. Production backoff starts at ~1 s and doubles up to
+   * 24 h; tests and local development use e.g. `0.01` (10 ms, 20 ms, …). (Default: 1.)
+   */
+  retryDelayScale?: number;
+  /** How long `close()` waits for in-flight calls before leaving them leased. (Default: 10,000 ms.) */
+  closeTimeoutMs?: number;
+  /** Largest accepted event, in bytes. (Default: 512 KiB.) */
+  maxEventBytes?: number;
+}
+
+export interface RunDetails extends RunRecord {
+  steps: StepRecord[];
+}
+
+export type RunEndedListener = (runId: string, status: RunStatus) => void;
+
+export class Engine {
+  readonly store: Store;
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+  private readonly registry = new FunctionRegistry();
+  private readonly worker: Worker;
+  private readonly runner: CallRunner;
+  private readonly listeners = new Set<RunEndedListener>();
+  private readonly clients = new Set<ClientHandle>();
+  private readonly maxEventBytes: number | undefined;
+  private readonly closeTimeoutMs: number;
+  private state: "new" | "started" | "closed" = "new";
+
+  constructor(options: EngineOptions) {
+    this.store = options.store;
+    this.clock = options.clock ?? systemClock;
+    this.logger = options.logger ?? consoleLogger;
+    this.maxEventBytes = options.maxEventBytes;
+    this.closeTimeoutMs = options.closeTimeoutMs ?? 10_000;
+    this.runner = new CallRunner({
+      store: this.store,
+      registry: this.registry,
+      clock: this.clock,
+      logger: this.logger,
+      retryDelayScale: options.retryDelayScale ?? 1,
+      wake: () => this.worker.wake(),
+      runEnded: (runId, status) => {
+        for (const listener of this.listeners) listener(runId, status);
+      },
+    });
+    this.worker = new Worker(
+      this.store,
+      this.clock,
+      { concurrency: options.concurrency ?? 64, leaseMs: options.leaseMs ?? 30_000 },
+      (item) => this.runner.process(item),
+      this.logger,
+    );
+  }
+
+  /**
+   * Registers functions (and their onFailure companions) and routes `client.send` to
+   * this engine. Trigger expressions are compiled now: a bad one throws, naming the
+   * function and field, and nothing is registered.
+   */
+  register(params: { client?: ClientHandle; functions: readonly FunctionHandle[] }): this {
+    this.registry.register(params.functions);
+    if (params.client) {
+      params.client.bindSender((events) => this.send(events));
+      this.clients.add(params.client);
+    }
+    return this;
+  }
+
+  functions(): FunctionHandle[] {
+    return this.registry.all();
+  }
+
+  /** Starts claiming work. Runs left by a previous process resume once their leases expire. */
+  async start(): Promise<void> {
+    if (this.state === "closed") throw new StepwiseError("closed", "engine.start(): this engine was closed; create a new one");
+    if (this.state === "started") return;
+    this.state = "started";
+    this.worker.start();
+  }
+
+  /**
+   * Stops claiming work, waits for in-flight calls (up to `closeTimeoutMs`; any left
+   * stay leased and are retaken after the lease), unbinds clients and closes the store.
+   */
+  async close(): Promise<void> {
+    if (this.state === "closed") return;
+    const wasStarted = this.state === "started";
+    this.state = "closed";
+    if (wasStarted) {
+      const left = await this.worker.stop(this.closeTimeoutMs);
+      if (left > 0) this.logger.warn(`stepwise: closed with ${left} calls still running; their runs resume after the lease expires`);
+    }
+    for (const client of this.clients) client.bindSender(undefined);
+    await this.store.close();
+  }
+
+  /**
+   * Stores events and starts the runs they trigger, in one transaction. Validates the
+   * whole call first: a bad event rejects it naming the index and field; nothing is stored.
+   */
+  async send(payload: unknown): Promise<{ ids: string[] }> {
+    if (this.state === "closed") throw new StepwiseError("closed", "send: the engine is closed");
+    const inputs = validateEvents(payload, this.maxEventBytes !== undefined ? { maxBytes: this.maxEventBytes } : {});
+    const plan = planIngest(inputs, this.registry, this.clock.now());
+    await this.store.ingestEvents(plan);
+    if (plan.runs.length > 0) this.worker.wake();
+    return { ids: plan.ids };
+  }
+
+  async getRun(runId: string): Promise<RunDetails | undefined> {
+    const run = await this.store.getRun(runId);
+    if (!run) return undefined;
+    return { ...run, steps: await this.store.listSteps(runId) };
+  }
+
+  listRuns(filter: ListRunsFilter = {}): Promise<RunRecord[]> {
+    return this.store.listRuns(filter);
+  }
+
+  /** Calls `listener` whenever a run ends here. Returns the unsubscribe function. */
+  onRunEnded(listener: RunEndedListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * Resolves with the run once it has ended (Completed, Failed or Cancelled). Rejects
+   * with a `timeout` error after `timeoutMs` (default 30 s), or `not_found`.
+   */
+  async waitForRun(runId: string, options: { timeoutMs?: number } = {}): Promise<RunDetails> {
+    const timeoutMs = options.timeoutMs ?? 30_000;
+    return new Promise<RunDetails>((resolve, reject) => {
+      let settled = false;
+      const check = async () => {
+        const run = await this.getRun(runId);
+        if (!run) return finish(undefined, new StepwiseError("not_found", `waitForRun: no run with id ${runId}`));
+        if (terminalStatuses.has(run.status)) finish(run);
+      };
+      const finish = (run?: RunDetails, error?: Error) => {
+        if (settled) return;
+        settled = true;
+        unsubscribe();
+        clearTimeout(timer);
+        clearInterval(poll);
+        if (error) reject(error);
+        else resolve(run as RunDetails);
+      };
+      // Runs ending in this process notify at once; the slow poll covers other processes.
+      const unsubscribe = this.onRunEnded((id) => {
+        if (id === runId) void check().catch((error) => finish(undefined, error));
+      });
+      const timer = setTimeout(() => finish(undefined, new StepwiseError("timeout", `waitForRun: run ${runId} did not end within ${timeoutMs} ms`)), timeoutMs);
+      const poll = setInterval(() => void check().catch((error) => finish(undefined, error)), 1_000);
+      void check().catch((error) => finish(undefined, error));
+    });
+  }
+}
+
+export function createEngine(options: EngineOptions): Engine {
+  return new Engine(options);
+}

@@ -1,0 +1,76 @@
+/**
+ * @module function-registry
+ * Registered functions and their event triggers, indexed by event name so an incoming
+ * event finds its functions without scanning them all. Trigger `if` expressions are
+ * compiled here, at registration.
+ */
+import { type FunctionHandle, StepwiseError, type StoredEvent } from "@stepwise/protocol";
+import { type CompiledExpression, compileExpression } from "../expressions/cel.ts";
+
+interface EventBinding {
+  fn: FunctionHandle;
+  expression?: CompiledExpression;
+}
+
+export class FunctionRegistry {
+  private readonly byId = new Map<string, FunctionHandle>();
+  private readonly byEventName = new Map<string, EventBinding[]>();
+  /** Triggers ending in `*` match by prefix. */
+  private readonly byPrefix: Array<{ prefix: string; binding: EventBinding }> = [];
+
+  /** Adds functions (and their companions, e.g. onFailure handlers); all-or-nothing. */
+  register(functions: readonly FunctionHandle[]): void {
+    const all = functions.flatMap((fn) => [fn, ...(fn.companions ?? [])]);
+    const bindings = all.map((fn) => ({
+      fn,
+      events: fn.config.triggers.flatMap((trigger, i) => {
+        if (!("event" in trigger)) return [];
+        const expression = trigger.if ? compileExpression(trigger.if, `function "${fn.config.slug}": triggers[${i}].if`) : undefined;
+        return [{ name: trigger.event, binding: expression ? { fn, expression } : { fn } }];
+      }),
+    }));
+    const seen = new Set<string>();
+    for (const { fn } of bindings) {
+      if (seen.has(fn.config.id)) throw new StepwiseError("invalid_config", `function id "${fn.config.id}" is registered twice; function ids must be unique`);
+      seen.add(fn.config.id);
+    }
+    for (const { fn, events } of bindings) {
+      if (this.byId.has(fn.config.id)) this.unregister(fn.config.id);
+      this.byId.set(fn.config.id, fn);
+      for (const { name, binding } of events) {
+        if (name.endsWith("*")) this.byPrefix.push({ prefix: name.slice(0, -1), binding });
+        else this.byEventName.set(name, [...(this.byEventName.get(name) ?? []), binding]);
+      }
+    }
+  }
+
+  private unregister(id: string) {
+    this.byId.delete(id);
+    for (const [name, list] of this.byEventName)
+      this.byEventName.set(
+        name,
+        list.filter((b) => b.fn.config.id !== id),
+      );
+    for (let i = this.byPrefix.length - 1; i >= 0; i--) if (this.byPrefix[i]?.binding.fn.config.id === id) this.byPrefix.splice(i, 1);
+  }
+
+  get(id: string): FunctionHandle | undefined {
+    return this.byId.get(id);
+  }
+
+  all(): FunctionHandle[] {
+    return [...this.byId.values()];
+  }
+
+  /** Functions that `event` triggers (each at most once). */
+  match(event: StoredEvent): FunctionHandle[] {
+    const out: FunctionHandle[] = [];
+    const consider = (binding: EventBinding) => {
+      if (out.includes(binding.fn)) return;
+      if (!binding.expression || binding.expression.matches({ event })) out.push(binding.fn);
+    };
+    for (const binding of this.byEventName.get(event.name) ?? []) consider(binding);
+    for (const { prefix, binding } of this.byPrefix) if (event.name.startsWith(prefix)) consider(binding);
+    return out;
+  }
+}

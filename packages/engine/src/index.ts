@@ -1,0 +1,11 @@
+/**
+ * @module @stepwise/engine
+ * The durable core: run state machine, queue, retries, timers, trigger matching.
+ * It talks to storage only through `Store` and to functions only through `FunctionHandle`.
+ */
+export { createEngine, Engine, type EngineOptions, type RunDetails, type RunEndedListener } from "./engine.ts";
+export { type CompiledExpression, compileExpression } from "./expressions/cel.ts";
+export { newId } from "./ids.ts";
+export { type Clock, systemClock } from "./ports/clock.ts";
+export * from "./ports/store.ts";
+export { retryDelayMs } from "./scheduler/backoff.ts";

@@ -1,0 +1,58 @@
+/**
+ * @module execution
+ * The contract between the engine and a function: what one call receives and what it
+ * reports. The in-process driver calls `FunctionHandle.execute` directly; the HTTP
+ * driver turns the same input into an Inngest call request and the response back into
+ * an `ExecutionResult`. The engine never sees user code, only this contract.
+ */
+import type { StoredEvent } from "./event.ts";
+import type { FunctionConfig } from "./function-config.ts";
+import type { Memo, Op } from "./ops.ts";
+import type { SerializedError } from "./serialized-error.ts";
+
+export interface ExecutionInput {
+  runId: string;
+  /** The first triggering event. */
+  event: StoredEvent;
+  /** All triggering events (more than one for batches). */
+  events: StoredEvent[];
+  /** Memoized results by hashed step id. */
+  memo: ReadonlyMap<string, Memo>;
+  /** Zero-based attempt of the work this call retries (a step, or the call itself). */
+  attempt: number;
+  /** Total attempts allowed (retries + 1): the SDK uses it to mark the last attempt final. */
+  maxAttempts: number;
+  /** Run only this planned step (a branch of a parallel group), then report. */
+  targetStepId?: string;
+  /**
+   * Checkpointing. When present, a lone new `step.run` executes in this call, its
+   * outcome is handed here to be persisted, and the handler continues; without it the
+   * call reports after the first step (the classic protocol).
+   */
+  checkpoint?: (op: Op) => Promise<void>;
+}
+
+export type ExecutionResult =
+  /** The handler returned: the run is complete. */
+  | { type: "function-resolved"; data: unknown }
+  /** The handler threw outside a step. */
+  | { type: "function-rejected"; error: SerializedError; retriable: boolean; retryAt?: number }
+  /** The call stopped at steps the engine must act on (planned, run, errored, sleeps, waits). */
+  | { type: "steps"; ops: Op[]; retryAt?: number };
+
+/** A function as the engine drives it. */
+export interface FunctionHandle {
+  readonly config: FunctionConfig;
+  /** Functions registered along with this one (its onFailure handler). */
+  readonly companions?: readonly FunctionHandle[];
+  execute(input: ExecutionInput): Promise<ExecutionResult>;
+}
+
+/** Where a client's `send` goes once it is bound to an engine or a server. */
+export type EventSender = (events: unknown) => Promise<{ ids: string[] }>;
+
+/** What `engine.register` needs from a client. */
+export interface ClientHandle {
+  readonly id: string;
+  bindSender(sender: EventSender | undefined): void;
+}

@@ -1,0 +1,35 @@
+/**
+ * @module ops
+ * Op codes and the op shape a function call reports, exactly as the Inngest protocol
+ * writes them (so the HTTP driver passes them through unchanged).
+ */
+import type { SerializedError } from "./serialized-error.ts";
+
+export const OpCode = {
+  StepPlanned: "StepPlanned",
+  StepRun: "StepRun",
+  StepError: "StepError",
+  StepFailed: "StepFailed",
+  Sleep: "Sleep",
+  WaitForEvent: "WaitForEvent",
+  InvokeFunction: "InvokeFunction",
+  RunComplete: "RunComplete",
+} as const;
+export type OpCode = (typeof OpCode)[keyof typeof OpCode];
+
+export interface Op {
+  /** Hashed step id. */
+  id: string;
+  op: OpCode;
+  /** Step name: the user id for runs; the duration/instant for Sleep; the event name for WaitForEvent. */
+  name?: string;
+  displayName?: string;
+  opts?: Record<string, unknown>;
+  userland?: { id: string; index?: number };
+  data?: unknown;
+  error?: SerializedError;
+  timing?: { a: number; b: number };
+}
+
+/** A memoized step result as it is stored and replayed. */
+export type Memo = { data: unknown } | { error: SerializedError };

@@ -1,0 +1,92 @@
+/**
+ * @module client
+ * The client users create functions with and send events through. It holds no engine:
+ * `engine.register({ client })` (in-process) or a server binds where `send` goes.
+ */
+import { type ClientHandle, consoleLogger, type EventSender, type Logger, StepwiseError, type Trigger } from "@stepwise/protocol";
+import { type Context, type FunctionOptions, StepwiseFunction } from "./function.ts";
+
+export interface ClientOptions {
+  /** The app id; function ids are prefixed with it (`<appId>-<functionId>`). */
+  id: string;
+  /** Where Stepwise and `ctx.logger` write. (Default: console, info and above.) */
+  logger?: Logger;
+}
+
+/** Event payload accepted by `send`. */
+export interface SendPayload {
+  name: string;
+  data?: Record<string, unknown>;
+  user?: Record<string, unknown>;
+  id?: string;
+  ts?: number;
+  v?: string;
+}
+
+/**
+ * The Stepwise client. `Inngest` is the same class, so code written for Inngest runs by
+ * changing only the import.
+ *
+ * @example
+ * const client = new Stepwise({ id: "shop" });
+ * const hello = client.createFunction({ id: "hello" }, { event: "app/hello" }, async ({ event, step }) => {
+ *   return step.run("greet", () => `hi ${event.data.name}`);
+ * });
+ */
+export class Stepwise implements ClientHandle {
+  readonly id: string;
+  readonly logger: Logger;
+  private sender: EventSender | undefined;
+
+  constructor(options: ClientOptions) {
+    if (!options || typeof options.id !== "string" || options.id === "") {
+      throw new TypeError(`new Stepwise({ id }): "id" must be a non-empty string, received ${JSON.stringify(options?.id)}`);
+    }
+    this.id = options.id;
+    this.logger = options.logger ?? consoleLogger;
+  }
+
+  /**
+   * Defines a function: `createFunction(options, trigger | trigger[], handler)` (Inngest v3
+   * style) or `createFunction({ ...options, triggers }, handler)` (v4 style). Throws a
+   * `StepwiseError("invalid_config")` naming the field when the options are invalid.
+   */
+  createFunction<Data = Record<string, unknown>>(
+    options: FunctionOptions,
+    trigger: Trigger | Trigger[],
+    handler: (ctx: Context<Data>) => unknown,
+  ): StepwiseFunction<Data>;
+  createFunction<Data = Record<string, unknown>>(options: FunctionOptions, handler: (ctx: Context<Data>) => unknown): StepwiseFunction<Data>;
+  createFunction<Data = Record<string, unknown>>(
+    options: FunctionOptions,
+    triggerOrHandler: Trigger | Trigger[] | ((ctx: Context<Data>) => unknown),
+    maybeHandler?: (ctx: Context<Data>) => unknown,
+  ): StepwiseFunction<Data> {
+    const handler = typeof triggerOrHandler === "function" ? triggerOrHandler : maybeHandler;
+    if (typeof handler !== "function") throw new TypeError(`createFunction("${options?.id}"): a handler function is required`);
+    const raw = typeof triggerOrHandler === "function" ? options.triggers : triggerOrHandler;
+    const triggers = raw === undefined ? [] : Array.isArray(raw) ? raw : [raw];
+    return new StepwiseFunction<Data>(this, options, triggers, handler);
+  }
+
+  /**
+   * Sends one event or an array (≤ 5,000) and returns their ids. The whole call is
+   * validated first: a bad event rejects it with a message naming the index and field,
+   * and nothing is stored.
+   */
+  send(payload: SendPayload | SendPayload[]): Promise<{ ids: string[] }> {
+    if (!this.sender) {
+      return Promise.reject(
+        new StepwiseError("not_registered", `client "${this.id}" has nowhere to send events: pass it to engine.register({ client, functions }) first`),
+      );
+    }
+    return this.sender(payload);
+  }
+
+  /** @internal Called by an engine or server to route `send`. */
+  bindSender(sender: EventSender | undefined): void {
+    this.sender = sender;
+  }
+}
+
+export { Stepwise as Inngest };

@@ -1,0 +1,31 @@
+import { OpCode, type StoredEvent } from "@stepwise/protocol";
+import type { StepRequest } from "../execution/call.ts";
+import { readStepId, type StepIdInput } from "./step-id.ts";
+
+export interface WaitForEventOptions {
+  /** The awaited event name. */
+  event: string;
+  /** How long to wait (`"7d"`, ms); on timeout the step returns `null`. */
+  timeout: string | number;
+  /** `"data.orderId"` matches when `event.data.orderId == async.data.orderId`. */
+  match?: string;
+  /** CEL with `event` (this run's trigger) and `async` (the incoming event). */
+  if?: string;
+  /** Beyond Inngest: also match an event received up to this long before the wait began. */
+  lookback?: string | number;
+}
+
+/** `step.waitForEvent(id, opts)`: the first matching event received after the wait began, or `null`. */
+export function createWaitForEvent(request: (r: StepRequest) => Promise<unknown>) {
+  return async function waitForEvent<Data = Record<string, unknown>>(idInput: StepIdInput, options: WaitForEventOptions): Promise<StoredEvent<Data> | null> {
+    const { id, displayName } = readStepId(idInput, "step.waitForEvent");
+    if (!options || typeof options.event !== "string" || options.event === "") throw new TypeError(`step.waitForEvent("${id}"): "event" is required`);
+    if (options.timeout === undefined) throw new TypeError(`step.waitForEvent("${id}"): "timeout" is required`);
+    if (options.match && options.if) throw new TypeError(`step.waitForEvent("${id}"): give "match" or "if", not both`);
+    const expression = options.match ? `event.${options.match} == async.${options.match}` : options.if;
+    const opts: Record<string, unknown> = { timeout: options.timeout };
+    if (expression) opts.if = expression;
+    if (options.lookback !== undefined) opts.lookback = options.lookback;
+    return (await request({ id, ...(displayName ? { displayName } : {}), op: OpCode.WaitForEvent, name: options.event, opts })) as StoredEvent<Data> | null;
+  };
+}

@@ -1,0 +1,135 @@
+/**
+ * @module rows
+ * Row ↔ record mapping for the SQLite store. JSON columns are TEXT.
+ */
+import type { EventRecord, NewQueueItem, QueueItem, RunRecord, StepRecord } from "@stepwise/engine";
+
+export interface EventRow {
+  internal_id: string;
+  id: string;
+  name: string;
+  data: string;
+  user: string;
+  v: string | null;
+  ts: number;
+  received_at: number;
+}
+export interface RunRow {
+  id: string;
+  function_id: string;
+  status: RunRecord["status"];
+  event_id: string;
+  event_ids: string;
+  output: string | null;
+  error: string | null;
+  created_at: number;
+  started_at: number | null;
+  ended_at: number | null;
+}
+export interface StepRow {
+  run_id: string;
+  id: string;
+  name: string;
+  display_name: string | null;
+  op: string;
+  status: StepRecord["status"];
+  attempts: number;
+  output: string | null;
+  error: string | null;
+  started_at: number | null;
+  ended_at: number | null;
+  wake_at: number | null;
+}
+export interface QueueRow {
+  id: number;
+  run_id: string;
+  kind: QueueItem["kind"];
+  step_id: string | null;
+  attempt: number;
+  available_at: number;
+}
+
+const json = (value: unknown) => (value === undefined ? null : JSON.stringify(value));
+
+export const eventToRow = (e: EventRecord) => ({
+  internalId: e.internalId,
+  id: e.id,
+  name: e.name,
+  data: JSON.stringify(e.data),
+  user: JSON.stringify(e.user),
+  v: e.v ?? null,
+  ts: e.ts,
+  receivedAt: e.receivedAt,
+});
+
+export function eventFromRow(row: EventRow): EventRecord {
+  const event: EventRecord = {
+    internalId: row.internal_id,
+    id: row.id,
+    name: row.name,
+    data: JSON.parse(row.data),
+    user: JSON.parse(row.user),
+    ts: row.ts,
+    receivedAt: row.received_at,
+  };
+  if (row.v !== null) event.v = row.v;
+  return event;
+}
+
+export const runToRow = (r: RunRecord) => ({
+  id: r.id,
+  functionId: r.functionId,
+  status: r.status,
+  eventId: r.eventIds[0] ?? "",
+  eventIds: JSON.stringify(r.eventIds),
+  createdAt: r.createdAt,
+});
+
+export function runFromRow(row: RunRow): RunRecord {
+  const run: RunRecord = {
+    id: row.id,
+    functionId: row.function_id,
+    status: row.status,
+    eventIds: JSON.parse(row.event_ids),
+    createdAt: row.created_at,
+  };
+  if (row.output !== null) run.output = JSON.parse(row.output);
+  if (row.error !== null) run.error = JSON.parse(row.error);
+  if (row.started_at !== null) run.startedAt = row.started_at;
+  if (row.ended_at !== null) run.endedAt = row.ended_at;
+  return run;
+}
+
+export const stepToRow = (s: StepRecord) => ({
+  runId: s.runId,
+  id: s.id,
+  name: s.name,
+  displayName: s.displayName ?? null,
+  op: s.op,
+  status: s.status,
+  attempts: s.attempts,
+  output: json(s.output),
+  error: json(s.error),
+  startedAt: s.startedAt ?? null,
+  endedAt: s.endedAt ?? null,
+  wakeAt: s.wakeAt ?? null,
+});
+
+export function stepFromRow(row: StepRow): StepRecord {
+  const step: StepRecord = { runId: row.run_id, id: row.id, name: row.name, op: row.op, status: row.status, attempts: row.attempts };
+  if (row.display_name !== null) step.displayName = row.display_name;
+  if (row.output !== null) step.output = JSON.parse(row.output);
+  if (row.error !== null) step.error = JSON.parse(row.error);
+  if (row.started_at !== null) step.startedAt = row.started_at;
+  if (row.ended_at !== null) step.endedAt = row.ended_at;
+  if (row.wake_at !== null) step.wakeAt = row.wake_at;
+  return step;
+}
+
+export const itemToRow = (i: NewQueueItem) => ({ runId: i.runId, kind: i.kind, stepId: i.stepId ?? null, attempt: i.attempt, availableAt: i.availableAt });
+
+export function itemFromRow(row: QueueRow): QueueItem {
+  const item: QueueItem = { id: String(row.id), runId: row.run_id, kind: row.kind, attempt: row.attempt, availableAt: row.available_at };
+  if (row.step_id !== null) item.stepId = row.step_id;
+  return item;
+}
