@@ -1,0 +1,21 @@
+/**
+ * @module @stepwise/store-conformance
+ * One suite, written once, that every `Store` runs (SQLite on a file, SQLite in memory,
+ * Postgres): the transitions the engine relies on, checked against the real database.
+ * Split by domain: queue, runs and steps, events.
+ */
+import { describe } from "vitest";
+import { eventsSuite } from "./events.ts";
+import { queueSuite } from "./queue.ts";
+import { runsSuite } from "./runs.ts";
+import type { StoreFactory } from "./fixtures.ts";
+
+export type { StoreFactory } from "./fixtures.ts";
+
+export function runStoreConformance(name: string, factory: StoreFactory): void {
+  describe(`Store conformance: ${name}`, () => {
+    queueSuite(factory);
+    runsSuite(factory);
+    eventsSuite(factory);
+  });
+}

@@ -1,0 +1,78 @@
+import { QueueItemKind } from "@stepwise/engine";
+import { describe, expect, it } from "vitest";
+import { discovery, seedRun, type StoreFactory, useStore } from "./fixtures.ts";
+
+export function queueSuite(factory: StoreFactory) {
+  describe("queue", () => {
+    const store = useStore(factory);
+
+    it("claims due items oldest first, up to the limit, and marks their runs Running", async () => {
+      const a = await seedRun(store(), { availableAt: 30 });
+      const b = await seedRun(store(), { availableAt: 10 });
+      await seedRun(store(), { availableAt: 5_000 });
+      const { items, nextAvailableAt } = await store().claimQueueItems({ now: 1_000, limit: 1, leaseUntil: 2_000 });
+      expect(items.map((i) => i.runId)).toEqual([b.run.id]);
+      expect(nextAvailableAt).toBe(30);
+      expect((await store().getRun(b.run.id))?.status).toBe("Running");
+      expect((await store().getRun(b.run.id))?.startedAt).toBe(1_000);
+      expect((await store().getRun(a.run.id))?.status).toBe("Queued");
+    });
+
+    it("hides leased items until the lease ends, then hands them out again", async () => {
+      const { run } = await seedRun(store());
+      const first = await store().claimQueueItems({ now: 1_000, limit: 10, leaseUntil: 5_000 });
+      expect(first.items).toHaveLength(1);
+      expect((await store().claimQueueItems({ now: 4_999, limit: 10, leaseUntil: 9_000 })).items).toHaveLength(0);
+      const retaken = await store().claimQueueItems({ now: 5_000, limit: 10, leaseUntil: 9_000 });
+      expect(retaken.items.map((i) => i.runId)).toEqual([run.id]);
+    });
+
+    it("extends leases", async () => {
+      await seedRun(store());
+      const { items } = await store().claimQueueItems({ now: 1_000, limit: 10, leaseUntil: 2_000 });
+      await store().extendLeases({ itemIds: items.map((i) => i.id), leaseUntil: 10_000 });
+      expect((await store().claimQueueItems({ now: 9_999, limit: 10, leaseUntil: 20_000 })).items).toHaveLength(0);
+      expect(await store().nextAvailableAt()).toBe(10_000);
+    });
+
+    it("deletes the held item, or reschedules it with its new attempt", async () => {
+      const a = await seedRun(store());
+      const b = await seedRun(store());
+      const { items } = await store().claimQueueItems({ now: 1_000, limit: 10, leaseUntil: 2_000 });
+      const itemA = items.find((i) => i.runId === a.run.id)!;
+      const itemB = items.find((i) => i.runId === b.run.id)!;
+      await store().commitTransition({ runId: a.run.id, itemId: itemA.id });
+      await store().commitTransition({ runId: b.run.id, itemId: itemB.id, reschedule: { availableAt: 3_000, attempt: 2 } });
+      const later = await store().claimQueueItems({ now: 3_000, limit: 10, leaseUntil: 4_000 });
+      expect(later.items).toHaveLength(1);
+      expect(later.items[0]).toMatchObject({ runId: b.run.id, attempt: 2, kind: QueueItemKind.Discovery });
+    });
+
+    it("enqueues discovery-when-idle only once the last branch of a run is done", async () => {
+      const { run } = await seedRun(store());
+      const { items } = await store().claimQueueItems({ now: 1_000, limit: 10, leaseUntil: 2_000 });
+      await store().commitTransition({
+        runId: run.id,
+        itemId: items[0]!.id,
+        enqueue: [
+          { runId: run.id, kind: QueueItemKind.Step, stepId: "s1", attempt: 0, availableAt: 1_000 },
+          { runId: run.id, kind: QueueItemKind.Step, stepId: "s2", attempt: 0, availableAt: 1_000 },
+        ],
+      });
+      const branches = (await store().claimQueueItems({ now: 1_000, limit: 10, leaseUntil: 2_000 })).items;
+      expect(branches.map((i) => i.stepId).sort()).toEqual(["s1", "s2"]);
+      await store().commitTransition({ runId: run.id, itemId: branches[0]!.id, discoveryWhenIdle: discovery(run.id) });
+      expect(await store().nextAvailableAt()).toBe(2_000);
+      await store().commitTransition({ runId: run.id, itemId: branches[1]!.id, discoveryWhenIdle: discovery(run.id) });
+      const next = (await store().claimQueueItems({ now: 1_000, limit: 10, leaseUntil: 2_000 })).items;
+      expect(next).toEqual([expect.objectContaining({ runId: run.id, kind: QueueItemKind.Discovery })]);
+    });
+
+    it("clears every item of a run that ends", async () => {
+      const { run } = await seedRun(store());
+      await store().commitTransition({ runId: run.id, enqueue: [discovery(run.id, 9_000), discovery(run.id, 8_000)] });
+      await store().commitTransition({ runId: run.id, run: { status: "Cancelled", endedAt: 2_000 }, clearQueue: true });
+      expect(await store().nextAvailableAt()).toBeNull();
+    });
+  });
+}

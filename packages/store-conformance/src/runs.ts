@@ -1,0 +1,66 @@
+import { StepStatus } from "@stepwise/engine";
+import { describe, expect, it } from "vitest";
+import { event, run, seedRun, type StoreFactory, useStore } from "./fixtures.ts";
+
+export function runsSuite(factory: StoreFactory) {
+  describe("runs and steps", () => {
+    const store = useStore(factory);
+
+    it("loads a run with its events (in order) and its steps (in completion order)", async () => {
+      const e1 = event("a", { n: 1 });
+      const e2 = event("b", { n: 2 });
+      const r = run([e2, e1]);
+      await store().ingestEvents({ events: [e1, e2], runs: [r], items: [] });
+      await store().saveStep({ runId: r.id, id: "h2", name: "second", op: "StepRun", status: StepStatus.Completed, attempts: 1, output: { at: "x" } });
+      await store().saveStep({ runId: r.id, id: "h1", name: "first", op: "StepRun", status: StepStatus.Failed, attempts: 3, error: { name: "Error", message: "boom" } });
+      const state = await store().loadRunState(r.id);
+      expect(state?.events.map((e) => e.name)).toEqual(["b", "a"]);
+      expect(state?.events[0]).toEqual({ id: e2.id, name: "b", data: { n: 2 }, user: {}, ts: e2.ts });
+      expect(state?.steps.map((s) => [s.name, s.status, s.attempts])).toEqual([
+        ["second", "Completed", 1],
+        ["first", "Failed", 3],
+      ]);
+      expect(state?.steps[0]?.output).toEqual({ at: "x" });
+      expect(state?.steps[1]?.error).toEqual({ name: "Error", message: "boom" });
+    });
+
+    it("replaces a step, moving it to the end of the order when it completes", async () => {
+      const { run: r } = await seedRun(store());
+      await store().saveStep({ runId: r.id, id: "a", name: "a", op: "StepPlanned", status: StepStatus.Planned, attempts: 0 });
+      await store().saveStep({ runId: r.id, id: "b", name: "b", op: "StepRun", status: StepStatus.Completed, attempts: 1, output: 1 });
+      await store().commitTransition({ runId: r.id, steps: [{ runId: r.id, id: "a", name: "a", op: "StepRun", status: StepStatus.Completed, attempts: 2, output: null }] });
+      const steps = await store().listSteps(r.id);
+      expect(steps.map((s) => [s.id, s.status])).toEqual([
+        ["b", "Completed"],
+        ["a", "Completed"],
+      ]);
+      expect(steps[1]?.output).toBeNull();
+    });
+
+    it("ends a run with its output or error", async () => {
+      const a = await seedRun(store());
+      const b = await seedRun(store());
+      await store().commitTransition({ runId: a.run.id, run: { status: "Completed", output: { ok: [1, 2] }, endedAt: 5 }, clearQueue: true });
+      await store().commitTransition({ runId: b.run.id, run: { status: "Failed", error: { name: "E", message: "m" }, endedAt: 6 }, clearQueue: true });
+      expect(await store().getRun(a.run.id)).toMatchObject({ status: "Completed", output: { ok: [1, 2] }, endedAt: 5 });
+      expect(await store().getRun(b.run.id)).toMatchObject({ status: "Failed", error: { name: "E", message: "m" }, endedAt: 6 });
+    });
+
+    it("lists runs by event, function and status, newest first", async () => {
+      const a = await seedRun(store(), { functionId: "app-one" });
+      const b = await seedRun(store(), { functionId: "app-two" });
+      await store().commitTransition({ runId: b.run.id, run: { status: "Completed", endedAt: 1 }, clearQueue: true });
+      expect((await store().listRuns({ eventId: a.event.internalId })).map((r) => r.id)).toEqual([a.run.id]);
+      expect((await store().listRuns({ functionId: "app-two" })).map((r) => r.id)).toEqual([b.run.id]);
+      expect((await store().listRuns({ status: "Queued" })).map((r) => r.id)).toEqual([a.run.id]);
+      expect((await store().listRuns({})).map((r) => r.id)).toEqual([b.run.id, a.run.id]);
+      expect(await store().listRuns({ limit: 1 })).toHaveLength(1);
+    });
+
+    it("returns undefined for unknown ids", async () => {
+      expect(await store().getRun("nope")).toBeUndefined();
+      expect(await store().loadRunState("nope")).toBeUndefined();
+      expect(await store().getEvent("nope")).toBeUndefined();
+    });
+  });
+}

@@ -1,0 +1,65 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Store } from "@stepwise/engine";
+import { runStoreConformance } from "@stepwise/store-conformance";
+import Database from "better-sqlite3";
+import { describe, expect, it } from "vitest";
+import { listMigrations } from "./migrate.ts";
+import { SqliteStore } from "./sqlite-store.ts";
+
+const dirs = new Map<Store, string>();
+
+runStoreConformance("SQLite file", {
+  async create() {
+    const dir = mkdtempSync(join(tmpdir(), "stepwise-store-"));
+    const store = new SqliteStore({ filename: join(dir, "test.db") });
+    await store.migrate();
+    dirs.set(store, dir);
+    return store;
+  },
+  async destroy(store) {
+    await store.close();
+    rmSync(dirs.get(store)!, { recursive: true, force: true });
+  },
+});
+
+runStoreConformance("SQLite :memory:", {
+  async create() {
+    const store = new SqliteStore({ filename: ":memory:" });
+    await store.migrate();
+    return store;
+  },
+  destroy: (store) => store.close(),
+});
+
+describe("SQLite migrations", () => {
+  it("apply once, in order, and are recorded", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "stepwise-migrate-"));
+    const file = join(dir, "m.db");
+    for (let i = 0; i < 2; i++) {
+      const store = new SqliteStore({ filename: file });
+      await store.migrate();
+      await store.close();
+    }
+    const db = new Database(file);
+    const rows = db.prepare("SELECT version, name FROM stepwise_migrations ORDER BY version").all();
+    expect(rows).toEqual(listMigrations().map((m) => ({ version: m.version, name: m.name })));
+    expect(db.pragma("journal_mode", { simple: true })).toBe("wal");
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("refuse a database from a newer schema with a message that says what to do", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "stepwise-migrate-"));
+    const file = join(dir, "f.db");
+    const first = new SqliteStore({ filename: file });
+    await first.migrate();
+    await first.close();
+    const raw = new Database(file);
+    raw.prepare("INSERT INTO stepwise_migrations (version, name, applied_at) VALUES (9999, '9999_future.sql', 0)").run();
+    raw.close();
+    await expect(new SqliteStore({ filename: file }).migrate()).rejects.toThrow(/newer Stepwise.*Upgrade Stepwise/);
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
