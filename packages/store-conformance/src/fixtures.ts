@@ -1,4 +1,4 @@
-import { type EventRecord, newId, type NewQueueItem, QueueItemKind, type RunRecord, RunStatus, type Store } from "@stepwise/engine";
+import { type EventRecord, type NewQueueItem, newId, QueueItemKind, type RunRecord, RunStatus, type Store } from "@stepwise/engine";
 import { afterEach, beforeEach } from "vitest";
 
 export interface StoreFactory {

@@ -6,9 +6,9 @@
  */
 import { describe } from "vitest";
 import { eventsSuite } from "./events.ts";
+import type { StoreFactory } from "./fixtures.ts";
 import { queueSuite } from "./queue.ts";
 import { runsSuite } from "./runs.ts";
-import type { StoreFactory } from "./fixtures.ts";
 
 export type { StoreFactory } from "./fixtures.ts";
 

@@ -1,6 +1,6 @@
 import { QueueItemKind } from "@stepwise/engine";
 import { describe, expect, it } from "vitest";
-import { discovery, seedRun, type StoreFactory, useStore } from "./fixtures.ts";
+import { discovery, type StoreFactory, seedRun, useStore } from "./fixtures.ts";
 
 export function queueSuite(factory: StoreFactory) {
   describe("queue", () => {

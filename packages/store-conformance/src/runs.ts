@@ -1,6 +1,6 @@
 import { StepStatus } from "@stepwise/engine";
 import { describe, expect, it } from "vitest";
-import { event, run, seedRun, type StoreFactory, useStore } from "./fixtures.ts";
+import { event, run, type StoreFactory, seedRun, useStore } from "./fixtures.ts";
 
 export function runsSuite(factory: StoreFactory) {
   describe("runs and steps", () => {
@@ -12,7 +12,15 @@ export function runsSuite(factory: StoreFactory) {
       const r = run([e2, e1]);
       await store().ingestEvents({ events: [e1, e2], runs: [r], items: [] });
       await store().saveStep({ runId: r.id, id: "h2", name: "second", op: "StepRun", status: StepStatus.Completed, attempts: 1, output: { at: "x" } });
-      await store().saveStep({ runId: r.id, id: "h1", name: "first", op: "StepRun", status: StepStatus.Failed, attempts: 3, error: { name: "Error", message: "boom" } });
+      await store().saveStep({
+        runId: r.id,
+        id: "h1",
+        name: "first",
+        op: "StepRun",
+        status: StepStatus.Failed,
+        attempts: 3,
+        error: { name: "Error", message: "boom" },
+      });
       const state = await store().loadRunState(r.id);
       expect(state?.events.map((e) => e.name)).toEqual(["b", "a"]);
       expect(state?.events[0]).toEqual({ id: e2.id, name: "b", data: { n: 2 }, user: {}, ts: e2.ts });
@@ -28,7 +36,10 @@ export function runsSuite(factory: StoreFactory) {
       const { run: r } = await seedRun(store());
       await store().saveStep({ runId: r.id, id: "a", name: "a", op: "StepPlanned", status: StepStatus.Planned, attempts: 0 });
       await store().saveStep({ runId: r.id, id: "b", name: "b", op: "StepRun", status: StepStatus.Completed, attempts: 1, output: 1 });
-      await store().commitTransition({ runId: r.id, steps: [{ runId: r.id, id: "a", name: "a", op: "StepRun", status: StepStatus.Completed, attempts: 2, output: null }] });
+      await store().commitTransition({
+        runId: r.id,
+        steps: [{ runId: r.id, id: "a", name: "a", op: "StepRun", status: StepStatus.Completed, attempts: 2, output: null }],
+      });
       const steps = await store().listSteps(r.id);
       expect(steps.map((s) => [s.id, s.status])).toEqual([
         ["b", "Completed"],

@@ -1,0 +1,46 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Stepwise, silentLogger } from "stepwise";
+import { createEngine, type Engine, type EngineOptions } from "stepwise/engine";
+import { afterEach } from "vitest";
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()?.();
+});
+
+/** A temp directory removed after the test. */
+export function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), "stepwise-test-"));
+  cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** A started engine on a real SQLite file, closed after the test. */
+export async function startEngine(
+  options: { database?: string; client?: Stepwise; functions?: Parameters<Engine["register"]>[0]["functions"] } & Partial<Omit<EngineOptions, "store">> = {},
+) {
+  const database = options.database ?? join(tempDir(), "stepwise.db");
+  const client = options.client ?? new Stepwise({ id: "test", logger: silentLogger });
+  const { functions = [], database: _d, client: _c, ...rest } = options;
+  const engine = await createEngine({ database, retryDelayScale: 0.005, logger: silentLogger, ...rest });
+  engine.register({ client, functions });
+  await engine.start();
+  cleanups.push(() => engine.close());
+  return { engine, client, database };
+}
+
+/** The runs an event started. */
+export async function runsOf(engine: Engine, eventId: string | undefined) {
+  if (!eventId) throw new Error("no event id");
+  return engine.listRuns({ eventId });
+}
+
+/** Sends one event and waits for the single run it starts to end. */
+export async function sendAndWait(engine: Engine, client: Stepwise, event: { name: string; data?: Record<string, unknown> }, timeoutMs = 10_000) {
+  const { ids } = await client.send(event);
+  const runs = await runsOf(engine, ids[0]);
+  if (runs.length !== 1) throw new Error(`expected 1 run for ${event.name}, found ${runs.length}`);
+  return engine.waitForRun(runs[0]!.id, { timeoutMs });
+}
