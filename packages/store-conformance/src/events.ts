@@ -35,5 +35,23 @@ export function eventsSuite(factory: StoreFactory) {
       await expect(store().ingestEvents({ events: [fresh], runs: [r], items: [] })).rejects.toThrow();
       expect(await store().getEvent(fresh.internalId)).toBeUndefined();
     });
+
+    it("a failing write among concurrent ones rolls back alone", async () => {
+      const taken = event();
+      const r = run([taken]);
+      await store().ingestEvents({ events: [taken], runs: [r], items: [] });
+      const before = event();
+      const bad = event();
+      const after = event();
+      const results = await Promise.allSettled([
+        store().ingestEvents({ events: [before], runs: [], items: [] }),
+        store().ingestEvents({ events: [bad], runs: [r], items: [] }),
+        store().ingestEvents({ events: [after], runs: [], items: [] }),
+      ]);
+      expect(results.map((x) => x.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
+      expect(await store().getEvent(before.internalId)).toBeDefined();
+      expect(await store().getEvent(bad.internalId)).toBeUndefined();
+      expect(await store().getEvent(after.internalId)).toBeDefined();
+    });
   });
 }

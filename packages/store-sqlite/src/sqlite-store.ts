@@ -21,6 +21,8 @@ import type {
   TransitionParams,
 } from "@stepwise/engine";
 import Database from "better-sqlite3";
+import { BackgroundCheckpointer } from "./checkpointer.ts";
+import { GroupCommit } from "./group-commit.ts";
 import { migrate } from "./migrate.ts";
 import {
   type EventRow,
@@ -43,17 +45,30 @@ export interface SqliteStoreOptions {
   filename: string;
   /** `"normal"` survives a killed process; `"full"` also survives power loss, slower. (Default: "normal".) */
   durability?: "normal" | "full";
+  /**
+   * Where WAL checkpoints run: `"background"` in a worker thread, off the event loop;
+   * `"inline"` inside commits (SQLite's default). (Default: "background" for files.)
+   */
+  checkpoint?: "background" | "inline";
 }
+
+/** How often the background checkpointer runs: often enough to keep the WAL to a few MB at full load. */
+const checkpointIntervalMs = 250;
 
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private statements: Statements | undefined;
+  private readonly writes: GroupCommit;
+  private readonly options: SqliteStoreOptions;
+  private checkpointer: BackgroundCheckpointer | undefined;
 
   constructor(options: SqliteStoreOptions) {
     this.db = new Database(options.filename);
     this.db.pragma("journal_mode = WAL");
     this.db.pragma(`synchronous = ${options.durability === "full" ? "FULL" : "NORMAL"}`);
     this.db.pragma("busy_timeout = 5000");
+    this.writes = new GroupCommit(this.db);
+    this.options = options;
   }
 
   private get sql(): Statements {
@@ -64,10 +79,19 @@ export class SqliteStore implements Store {
   async migrate(): Promise<void> {
     migrate(this.db);
     this.statements = prepareStatements(this.db);
+    if (!this.checkpointer && this.options.checkpoint !== "inline" && !this.db.memory) {
+      this.db.pragma("wal_autocheckpoint = 0");
+      this.checkpointer = new BackgroundCheckpointer(this.options.filename, checkpointIntervalMs, (message) => {
+        console.warn(`stepwise: background WAL checkpoint failed: ${message}`);
+      });
+    }
   }
 
   async close(): Promise<void> {
-    if (this.db.open) this.db.close();
+    if (!this.db.open) return;
+    this.writes.flush();
+    await this.checkpointer?.stop();
+    this.db.close();
   }
 
   private ingest(params: IngestParams) {
@@ -77,8 +101,8 @@ export class SqliteStore implements Store {
     for (const item of params.items) sql.enqueue.run(itemToRow(item));
   }
 
-  async ingestEvents(params: IngestParams): Promise<void> {
-    this.db.transaction(() => this.ingest(params)).immediate();
+  ingestEvents(params: IngestParams): Promise<void> {
+    return this.writes.write(() => this.ingest(params));
   }
 
   async claimQueueItems(params: ClaimParams): Promise<ClaimResult> {
@@ -120,34 +144,33 @@ export class SqliteStore implements Store {
     return { run: runFromRow(row), events, steps };
   }
 
-  async saveStep(step: StepRecord): Promise<void> {
-    this.sql.upsertStep.run(stepToRow(step));
+  saveStep(step: StepRecord): Promise<void> {
+    const row = stepToRow(step);
+    return this.writes.write(() => this.sql.upsertStep.run(row));
   }
 
-  async commitTransition(params: TransitionParams): Promise<void> {
+  commitTransition(params: TransitionParams): Promise<void> {
     const sql = this.sql;
-    this.db
-      .transaction(() => {
-        if (params.emit) this.ingest(params.emit);
-        for (const step of params.steps ?? []) sql.upsertStep.run(stepToRow(step));
-        if (params.run) {
-          sql.endRun.run({
-            id: params.runId,
-            status: params.run.status,
-            output: params.run.output === undefined ? null : JSON.stringify(params.run.output),
-            error: params.run.error === undefined ? null : JSON.stringify(params.run.error),
-            endedAt: params.run.endedAt ?? null,
-          });
-        }
-        if (params.clearQueue) sql.clearRunQueue.run(params.runId);
-        else if (params.itemId !== undefined) {
-          if (params.reschedule) sql.reschedule.run(params.reschedule.availableAt, params.reschedule.attempt, Number(params.itemId));
-          else sql.deleteItem.run(Number(params.itemId));
-        }
-        for (const item of params.enqueue ?? []) sql.enqueue.run(itemToRow(item));
-        if (params.discoveryWhenIdle && !sql.runHasItems.get(params.runId)) sql.enqueue.run(itemToRow(params.discoveryWhenIdle));
-      })
-      .immediate();
+    return this.writes.write(() => {
+      if (params.emit) this.ingest(params.emit);
+      for (const step of params.steps ?? []) sql.upsertStep.run(stepToRow(step));
+      if (params.run) {
+        sql.endRun.run({
+          id: params.runId,
+          status: params.run.status,
+          output: params.run.output === undefined ? null : JSON.stringify(params.run.output),
+          error: params.run.error === undefined ? null : JSON.stringify(params.run.error),
+          endedAt: params.run.endedAt ?? null,
+        });
+      }
+      if (params.clearQueue) sql.clearRunQueue.run(params.runId);
+      else if (params.itemId !== undefined) {
+        if (params.reschedule) sql.reschedule.run(params.reschedule.availableAt, params.reschedule.attempt, Number(params.itemId));
+        else sql.deleteItem.run(Number(params.itemId));
+      }
+      for (const item of params.enqueue ?? []) sql.enqueue.run(itemToRow(item));
+      if (params.discoveryWhenIdle && !sql.runHasItems.get(params.runId)) sql.enqueue.run(itemToRow(params.discoveryWhenIdle));
+    });
   }
 
   async getRun(runId: string): Promise<RunRecord | undefined> {

@@ -1,0 +1,78 @@
+/**
+ * Core engine: throughput of 3-step runs, and send→completed latency of 1- and 3-step
+ * functions, in-process on SQLite with commits that survive a killed process.
+ */
+
+import type { Stepwise } from "stepwise";
+import type { Engine } from "stepwise/engine";
+import { ms, peakRss, percentile, type Row, withEngine } from "../harness.ts";
+
+const define = (client: Stepwise) => [
+  client.createFunction({ id: "one" }, { event: "bench/one" }, async ({ step }) => step.run("a", () => 1)),
+  client.createFunction({ id: "three" }, { event: "bench/three" }, async ({ step }) => {
+    const a = await step.run("a", () => 1);
+    const b = await step.run("b", () => a + 1);
+    return step.run("c", () => b + 1);
+  }),
+];
+
+async function throughput(engine: Engine, client: Stepwise, runs: number) {
+  let ended = 0;
+  let done!: () => void;
+  const all = new Promise<void>((resolve) => (done = resolve));
+  const off = engine.onRunEnded(() => {
+    if (++ended === runs) done();
+  });
+  const start = performance.now();
+  for (let sent = 0; sent < runs; sent += 500) {
+    await client.send(Array.from({ length: Math.min(500, runs - sent) }, (_, i) => ({ name: "bench/three", data: { i: sent + i } })));
+  }
+  await all;
+  off();
+  return runs / ((performance.now() - start) / 1000);
+}
+
+async function latency(engine: Engine, client: Stepwise, name: string, samples: number) {
+  const out: number[] = [];
+  let resolveEnd: (() => void) | undefined;
+  const off = engine.onRunEnded(() => resolveEnd?.());
+  for (let i = 0; i < samples; i++) {
+    const ended = new Promise<void>((resolve) => (resolveEnd = resolve));
+    const t0 = performance.now();
+    await client.send({ name, data: { i } });
+    await ended;
+    out.push(performance.now() - t0);
+  }
+  off();
+  return out.sort((a, b) => a - b);
+}
+
+export async function core(): Promise<Row[]> {
+  const rows: Row[] = [];
+  const { result: rate, peakMb } = await peakRss(() =>
+    withEngine(define, async (engine, client) => {
+      await throughput(engine, client, 200); // warm-up
+      return throughput(engine, client, 2_000);
+    }),
+  );
+  rows.push({ scenario: "core", metric: "3-step runs/s (2,000 runs)", value: rate.toFixed(0), target: "≥ 2,000" });
+  rows.push({ scenario: "core", metric: "peak RSS during throughput", value: `${peakMb.toFixed(0)} MB` });
+
+  const { result: lat, peakMb: latPeak } = await peakRss(() =>
+    withEngine(define, async (engine, client) => {
+      await latency(engine, client, "bench/one", 200);
+      await latency(engine, client, "bench/three", 200);
+      const one = await latency(engine, client, "bench/one", 1_000);
+      const three = await latency(engine, client, "bench/three", 1_000);
+      return { one, three };
+    }),
+  );
+  const [p50one, p99one, p50three, p99three] = [percentile(lat.one, 50), percentile(lat.one, 99), percentile(lat.three, 50), percentile(lat.three, 99)];
+  rows.push({ scenario: "core", metric: "1-step send→completed p50", value: ms(p50one), target: "≤ 1 ms" });
+  rows.push({ scenario: "core", metric: "1-step send→completed p99", value: ms(p99one) });
+  rows.push({ scenario: "core", metric: "3-step send→completed p50", value: ms(p50three) });
+  rows.push({ scenario: "core", metric: "3-step send→completed p99", value: ms(p99three) });
+  rows.push({ scenario: "core", metric: "per-step overhead p50 ((3-step − 1-step) / 2)", value: ms((p50three - p50one) / 2), target: "≤ 0.2 ms" });
+  rows.push({ scenario: "core", metric: "peak RSS during latency", value: `${latPeak.toFixed(0)} MB` });
+  return rows;
+}
