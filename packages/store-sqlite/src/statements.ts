@@ -5,23 +5,18 @@
  */
 import type Database from "better-sqlite3";
 
-export function prepareStatements(db: Database.Database) {
-  return {
-    insertEvent: db.prepare(
-      "INSERT INTO events (internal_id, id, name, data, user, v, ts, received_at) VALUES (@internalId, @id, @name, @data, @user, @v, @ts, @receivedAt)",
-    ),
-    getEvent: db.prepare("SELECT * FROM events WHERE internal_id = ?"),
-    eventsOfRun: db.prepare("SELECT e.* FROM json_each(?) AS j JOIN events AS e ON e.internal_id = j.value ORDER BY j.key"),
+const sqlText = {
+  insertEvent:
+    "INSERT INTO events (internal_id, id, name, data, user, v, ts, received_at) VALUES (@internalId, @id, @name, @data, @user, @v, @ts, @receivedAt)",
+  getEvent: "SELECT * FROM events WHERE internal_id = ?",
+  eventsOfRun: "SELECT e.* FROM json_each(?) AS j JOIN events AS e ON e.internal_id = j.value ORDER BY j.key",
 
-    insertRun: db.prepare(
-      "INSERT INTO runs (id, function_id, status, event_id, event_ids, created_at) VALUES (@id, @functionId, @status, @eventId, @eventIds, @createdAt)",
-    ),
-    getRun: db.prepare("SELECT * FROM runs WHERE id = ?"),
-    markRunning: db.prepare("UPDATE runs SET status = 'Running', started_at = ? WHERE id = ? AND status = 'Queued'"),
-    endRun: db.prepare("UPDATE runs SET status = @status, output = @output, error = @error, ended_at = @endedAt WHERE id = @id"),
+  insertRun: "INSERT INTO runs (id, function_id, status, event_id, event_ids, created_at) VALUES (@id, @functionId, @status, @eventId, @eventIds, @createdAt)",
+  getRun: "SELECT * FROM runs WHERE id = ?",
+  markRunning: "UPDATE runs SET status = 'Running', started_at = ? WHERE id = ? AND status = 'Queued'",
+  endRun: "UPDATE runs SET status = @status, output = @output, error = @error, ended_at = @endedAt WHERE id = @id",
 
-    upsertStep: db.prepare(
-      `INSERT INTO steps (run_id, id, name, display_name, op, status, attempts, output, error, started_at, ended_at, wake_at, seq)
+  upsertStep: `INSERT INTO steps (run_id, id, name, display_name, op, status, attempts, output, error, started_at, ended_at, wake_at, seq)
        VALUES (@runId, @id, @name, @displayName, @op, @status, @attempts, @output, @error, @startedAt, @endedAt, @wakeAt,
                (SELECT COALESCE(MAX(seq), 0) + 1 FROM steps WHERE run_id = @runId))
        ON CONFLICT (run_id, id) DO UPDATE SET
@@ -29,21 +24,23 @@ export function prepareStatements(db: Database.Database) {
          attempts = excluded.attempts, output = excluded.output, error = excluded.error,
          started_at = COALESCE(steps.started_at, excluded.started_at), ended_at = excluded.ended_at, wake_at = excluded.wake_at,
          seq = CASE WHEN excluded.status IN ('Completed', 'Failed') AND steps.status NOT IN ('Completed', 'Failed') THEN excluded.seq ELSE steps.seq END`,
-    ),
-    stepsOfRun: db.prepare("SELECT * FROM steps WHERE run_id = ? ORDER BY seq"),
+  stepsOfRun: "SELECT * FROM steps WHERE run_id = ? ORDER BY seq",
 
-    enqueue: db.prepare("INSERT INTO queue (run_id, kind, step_id, attempt, available_at) VALUES (@runId, @kind, @stepId, @attempt, @availableAt)"),
-    due: db.prepare("SELECT * FROM queue WHERE available_at <= ? ORDER BY available_at, id LIMIT ?"),
-    lease: db.prepare("UPDATE queue SET available_at = ? WHERE id = ?"),
-    reschedule: db.prepare("UPDATE queue SET available_at = ?, attempt = ? WHERE id = ?"),
-    deleteItem: db.prepare("DELETE FROM queue WHERE id = ?"),
-    clearRunQueue: db.prepare("DELETE FROM queue WHERE run_id = ?"),
-    runHasItems: db.prepare("SELECT 1 FROM queue WHERE run_id = ? LIMIT 1"),
-    nextAvailableAt: db.prepare("SELECT MIN(available_at) AS at FROM queue"),
-  };
+  enqueue: "INSERT INTO queue (run_id, kind, step_id, attempt, available_at) VALUES (@runId, @kind, @stepId, @attempt, @availableAt)",
+  due: "SELECT * FROM queue WHERE available_at <= ? ORDER BY available_at, id LIMIT ?",
+  lease: "UPDATE queue SET available_at = ? WHERE id = ?",
+  reschedule: "UPDATE queue SET available_at = ?, attempt = ? WHERE id = ?",
+  deleteItem: "DELETE FROM queue WHERE id = ?",
+  clearRunQueue: "DELETE FROM queue WHERE run_id = ?",
+  runHasItems: "SELECT 1 FROM queue WHERE run_id = ? LIMIT 1",
+  nextAvailableAt: "SELECT MIN(available_at) AS at FROM queue",
+};
+
+export type Statements = { [K in keyof typeof sqlText]: Database.Statement };
+
+export function prepareStatements(db: Database.Database): Statements {
+  return Object.fromEntries(Object.entries(sqlText).map(([name, sql]) => [name, db.prepare(sql)])) as Statements;
 }
-
-export type Statements = ReturnType<typeof prepareStatements>;
 
 /** Builds the run-list query for a filter; values are bound, never interpolated. */
 export function listRunsQuery(filter: { eventId?: string; functionId?: string; status?: string; limit: number }) {
