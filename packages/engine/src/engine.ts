@@ -6,10 +6,13 @@
 import { type ClientHandle, consoleLogger, type FunctionHandle, type Logger, StepwiseError, validateEvents } from "@stepwise/protocol";
 import { FunctionRegistry } from "./events/function-registry.ts";
 import { planIngest } from "./events/intake.ts";
+import { PauseRouter } from "./events/pause-router.ts";
 import { type Clock, systemClock } from "./ports/clock.ts";
 import { type ListRunsFilter, type RunRecord, type RunStatus, type StepRecord, type Store, terminalStatuses } from "./ports/store.ts";
 import { CallRunner } from "./runner/call-runner.ts";
 import { Worker } from "./runner/worker.ts";
+import { cancelReasons, cancelTransition } from "./runs/resume.ts";
+import { CronScheduler } from "./scheduler/cron.ts";
 
 export interface EngineOptions {
   store: Store;
@@ -43,6 +46,9 @@ export class Engine {
   private readonly registry = new FunctionRegistry();
   private readonly worker: Worker;
   private readonly runner: CallRunner;
+  private readonly router: PauseRouter;
+  private readonly cron: CronScheduler;
+  private unsubscribeClock: (() => void) | undefined;
   private readonly listeners = new Set<RunEndedListener>();
   private readonly clients = new Set<ClientHandle>();
   private readonly maxEventBytes: number | undefined;
@@ -61,11 +67,21 @@ export class Engine {
       clock: this.clock,
       logger: this.logger,
       retryDelayScale: options.retryDelayScale ?? 1,
+      router: () => this.router,
       wake: () => this.worker.wake(),
       runEnded: (runId, status) => {
         for (const listener of this.listeners) listener(runId, status);
       },
     });
+    this.router = new PauseRouter({
+      store: this.store,
+      clock: this.clock,
+      registry: this.registry,
+      logger: this.logger,
+      commit: (transition) => this.runner.commit(transition),
+      cancelled: (runId) => this.runner.markCancelled(runId),
+    });
+    this.cron = new CronScheduler({ store: this.store, clock: this.clock, registry: this.registry, logger: this.logger, wake: () => this.worker.wake() });
     this.worker = new Worker(
       this.store,
       this.clock,
@@ -82,6 +98,7 @@ export class Engine {
    */
   register(params: { client?: ClientHandle; functions: readonly FunctionHandle[] }): this {
     this.registry.register(params.functions);
+    if (this.state === "started") void this.cron.sync().catch((error) => this.logger.error(`stepwise: cron sync failed: ${(error as Error).message}`));
     if (params.client) {
       params.client.bindSender((events) => this.send(events));
       this.clients.add(params.client);
@@ -99,6 +116,11 @@ export class Engine {
     if (this.state === "started") return;
     this.state = "started";
     this.worker.start();
+    this.unsubscribeClock = this.clock.subscribe?.(() => {
+      this.worker.wake();
+      void this.cron.check();
+    });
+    await this.cron.start();
   }
 
   /**
@@ -109,6 +131,8 @@ export class Engine {
     if (this.state === "closed") return;
     const wasStarted = this.state === "started";
     this.state = "closed";
+    this.unsubscribeClock?.();
+    this.cron.stop();
     if (wasStarted) {
       const left = await this.worker.stop(this.closeTimeoutMs);
       if (left > 0) this.logger.warn(`stepwise: closed with ${left} calls still running; their runs resume after the lease expires`);
@@ -125,9 +149,26 @@ export class Engine {
     if (this.state === "closed") throw new StepwiseError("closed", "send: the engine is closed");
     const inputs = validateEvents(payload, this.maxEventBytes !== undefined ? { maxBytes: this.maxEventBytes } : {});
     const plan = planIngest(inputs, this.registry, this.clock.now());
-    await this.store.ingestEvents(plan);
+    const { duplicates } = await this.store.ingestEvents(plan);
     if (plan.runs.length > 0) this.worker.wake();
+    const skip = new Set(duplicates);
+    await this.router.route(skip.size ? plan.events.filter((e) => !skip.has(e.internalId)) : plan.events);
     return { ids: plan.ids };
+  }
+
+  /**
+   * Cancels a run that has not ended: it stops between steps, its sleeps, waits and
+   * queue items are dropped, and `inngest/function.cancelled` is emitted. Returns the run
+   * (unchanged if it had already ended); rejects with `not_found` for an unknown id.
+   */
+  async cancelRun(runId: string): Promise<RunDetails> {
+    const state = await this.store.loadRunState(runId);
+    if (!state) throw new StepwiseError("not_found", `cancelRun: no run with id ${runId}`);
+    if (!terminalStatuses.has(state.run.status)) {
+      const config = this.router.configOf(state.run.functionId);
+      if (await this.runner.commit(cancelTransition(state, config, this.clock.now(), cancelReasons.api()))) this.runner.markCancelled(runId);
+    }
+    return (await this.getRun(runId)) as RunDetails;
   }
 
   async getRun(runId: string): Promise<RunDetails | undefined> {

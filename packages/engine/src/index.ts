@@ -9,3 +9,5 @@ export { newId } from "./ids.ts";
 export { type Clock, systemClock } from "./ports/clock.ts";
 export * from "./ports/store.ts";
 export { retryDelayMs } from "./scheduler/backoff.ts";
+export { nextTick, parseCron } from "./scheduler/cron.ts";
+export { createManualClock, type ManualClock } from "./testing/manual-clock.ts";

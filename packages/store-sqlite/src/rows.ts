@@ -2,7 +2,7 @@
  * @module rows
  * Row ↔ record mapping for the SQLite store. JSON columns are TEXT.
  */
-import type { EventRecord, NewQueueItem, QueueItem, RunRecord, StepRecord } from "@stepwise/engine";
+import type { EventRecord, NewQueueItem, PauseRecord, QueueItem, RunRecord, StepRecord } from "@stepwise/engine";
 
 export interface EventRow {
   internal_id: string;
@@ -132,4 +132,42 @@ export function itemFromRow(row: QueueRow): QueueItem {
   const item: QueueItem = { id: String(row.id), runId: row.run_id, kind: row.kind, attempt: row.attempt, availableAt: row.available_at };
   if (row.step_id !== null) item.stepId = row.step_id;
   return item;
+}
+
+export interface PauseRow {
+  id: string;
+  run_id: string;
+  kind: PauseRecord["kind"];
+  step_id: string | null;
+  event_name: string;
+  expression: string | null;
+  index_path: string | null;
+  index_value: string | null;
+  exact: number;
+  created_at: number;
+  expires_at: number;
+}
+
+export const pauseToRow = (p: PauseRecord) => ({
+  id: p.id,
+  runId: p.runId,
+  kind: p.kind,
+  stepId: p.stepId ?? null,
+  eventName: p.eventName,
+  expression: p.expression ?? null,
+  indexPath: p.indexPath ?? null,
+  indexValue: p.indexValue ?? null,
+  exact: p.exact ? 1 : 0,
+  createdAt: p.createdAt,
+  expiresAt: p.expiresAt,
+});
+
+export function pauseFromRow(row: PauseRow): PauseRecord {
+  const pause: PauseRecord = { id: row.id, runId: row.run_id, kind: row.kind, eventName: row.event_name, createdAt: row.created_at, expiresAt: row.expires_at };
+  if (row.step_id !== null) pause.stepId = row.step_id;
+  if (row.expression !== null) pause.expression = row.expression;
+  if (row.index_path !== null) pause.indexPath = row.index_path;
+  if (row.index_value !== null) pause.indexValue = row.index_value;
+  if (row.exact) pause.exact = true;
+  return pause;
 }

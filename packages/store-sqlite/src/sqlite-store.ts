@@ -8,17 +8,22 @@
  * across a killed process (the write is in the OS before COMMIT returns); only an OS
  * crash or power loss can drop the last few. `durability: "full"` fsyncs every commit.
  */
-import type {
-  ClaimParams,
-  ClaimResult,
-  EventRecord,
-  IngestParams,
-  ListRunsFilter,
-  RunRecord,
-  RunState,
-  StepRecord,
-  Store,
-  TransitionParams,
+import {
+  type ClaimParams,
+  type ClaimResult,
+  type CronSchedule,
+  type EventRecord,
+  type IngestParams,
+  type IngestResult,
+  type ListRunsFilter,
+  type PauseRecord,
+  QueueItemKind,
+  type RunRecord,
+  type RunState,
+  type StepRecord,
+  type Store,
+  type TransitionParams,
+  terminalStatuses,
 } from "@stepwise/engine";
 import Database from "better-sqlite3";
 import { BackgroundCheckpointer } from "./checkpointer.ts";
@@ -30,6 +35,9 @@ import {
   eventToRow,
   itemFromRow,
   itemToRow,
+  type PauseRow,
+  pauseFromRow,
+  pauseToRow,
   type QueueRow,
   type RunRow,
   runFromRow,
@@ -94,15 +102,41 @@ export class SqliteStore implements Store {
     this.db.close();
   }
 
-  private ingest(params: IngestParams) {
+  /**
+   * 1. store every event, noting those whose sender id was seen since `dedupeSince`;
+   * 2. store the runs, items and pauses of the others.
+   */
+  private ingest(params: IngestParams): IngestResult {
     const sql = this.sql;
-    for (const event of params.events) sql.insertEvent.run(eventToRow(event));
-    for (const run of params.runs) sql.insertRun.run(runToRow(run));
-    for (const item of params.items) sql.enqueue.run(itemToRow(item));
+    const duplicates: string[] = [];
+    for (const event of params.events) {
+      if (params.dedupeSince !== undefined && event.id !== event.internalId && sql.duplicateEvent.get(event.id, params.dedupeSince, event.internalId)) {
+        duplicates.push(event.internalId);
+      }
+      sql.insertEvent.run(eventToRow(event));
+    }
+    const dropped = new Set<string>();
+    if (duplicates.length > 0) {
+      const dup = new Set(duplicates);
+      for (const run of params.runs) if (dup.has(run.eventIds[0] ?? "")) dropped.add(run.id);
+    }
+    for (const run of params.runs) if (!dropped.has(run.id)) sql.insertRun.run(runToRow(run));
+    for (const item of params.items) if (!dropped.has(item.runId)) sql.enqueue.run(itemToRow(item));
+    for (const pause of params.pauses ?? []) if (!dropped.has(pause.runId)) this.insertPause(pause);
+    return { duplicates };
   }
 
-  ingestEvents(params: IngestParams): Promise<void> {
-    return this.writes.write(() => this.ingest(params));
+  private insertPause(pause: PauseRecord) {
+    this.sql.insertPause.run(pauseToRow(pause));
+    if (pause.indexPath !== undefined) this.sql.insertPausePath.run(pause.eventName, pause.indexPath);
+  }
+
+  async ingestEvents(params: IngestParams): Promise<IngestResult> {
+    let result: IngestResult = { duplicates: [] };
+    await this.writes.write(() => {
+      result = this.ingest(params);
+    });
+    return result;
   }
 
   async claimQueueItems(params: ClaimParams): Promise<ClaimResult> {
@@ -110,12 +144,16 @@ export class SqliteStore implements Store {
     return this.db
       .transaction(() => {
         const rows = sql.due.all(params.now, params.limit) as QueueRow[];
-        for (const row of rows) {
+        const items = rows.map((row) => {
           sql.lease.run(params.leaseUntil, row.id);
-          sql.markRunning.run(params.now, row.run_id);
-        }
+          const item = itemFromRow(row);
+          if (row.kind === QueueItemKind.Discovery || row.kind === QueueItemKind.Step) {
+            if (sql.markRunning.run(params.now, row.run_id).changes > 0) item.startedRun = true;
+          }
+          return item;
+        });
         const next = sql.nextAvailableAt.get() as { at: number | null };
-        return { items: rows.map(itemFromRow), nextAvailableAt: next.at };
+        return { items, nextAvailableAt: next.at };
       })
       .immediate();
   }
@@ -149,28 +187,85 @@ export class SqliteStore implements Store {
     return this.writes.write(() => this.sql.upsertStep.run(row));
   }
 
-  commitTransition(params: TransitionParams): Promise<void> {
+  /**
+   * 1. `consumePause`: delete it; if it was already gone, only release the item.
+   * 2. if the run already ended, only release the item.
+   * 3. otherwise write events, steps, the run, queue changes and pauses.
+   */
+  commitTransition(params: TransitionParams): Promise<boolean> {
     const sql = this.sql;
-    return this.writes.write(() => {
-      if (params.emit) this.ingest(params.emit);
-      for (const step of params.steps ?? []) sql.upsertStep.run(stepToRow(step));
-      if (params.run) {
-        sql.endRun.run({
-          id: params.runId,
-          status: params.run.status,
-          output: params.run.output === undefined ? null : JSON.stringify(params.run.output),
-          error: params.run.error === undefined ? null : JSON.stringify(params.run.error),
-          endedAt: params.run.endedAt ?? null,
-        });
-      }
-      if (params.clearQueue) sql.clearRunQueue.run(params.runId);
-      else if (params.itemId !== undefined) {
-        if (params.reschedule) sql.reschedule.run(params.reschedule.availableAt, params.reschedule.attempt, Number(params.itemId));
-        else sql.deleteItem.run(Number(params.itemId));
-      }
-      for (const item of params.enqueue ?? []) sql.enqueue.run(itemToRow(item));
-      if (params.discoveryWhenIdle && !sql.runHasItems.get(params.runId)) sql.enqueue.run(itemToRow(params.discoveryWhenIdle));
-    });
+    let applied = false;
+    const releaseItem = () => {
+      if (params.itemId !== undefined) sql.deleteItem.run(Number(params.itemId));
+    };
+    return this.writes
+      .write(() => {
+        if (params.consumePause !== undefined && sql.deletePause.run(params.consumePause).changes === 0) return releaseItem();
+        const status = (sql.runStatus.get(params.runId) as { status: RunRecord["status"] } | undefined)?.status;
+        if (status !== undefined && terminalStatuses.has(status)) return releaseItem();
+        if (params.emit) this.ingest(params.emit);
+        for (const step of params.steps ?? []) sql.upsertStep.run(stepToRow(step));
+        if (params.run) {
+          sql.endRun.run({
+            id: params.runId,
+            status: params.run.status,
+            output: params.run.output === undefined ? null : JSON.stringify(params.run.output),
+            error: params.run.error === undefined ? null : JSON.stringify(params.run.error),
+            endedAt: params.run.endedAt ?? null,
+          });
+        }
+        if (params.clearQueue) {
+          sql.clearRunQueue.run(params.runId);
+          sql.deleteRunPauses.run(params.runId);
+        } else if (params.itemId !== undefined) {
+          if (params.reschedule) sql.reschedule.run(params.reschedule.availableAt, params.reschedule.attempt, Number(params.itemId));
+          else sql.deleteItem.run(Number(params.itemId));
+        }
+        for (const item of params.cancelItems ?? []) sql.cancelItems.run(params.runId, item.kind, item.stepId);
+        for (const item of params.enqueue ?? []) sql.enqueue.run(itemToRow(item));
+        for (const pause of params.pauses ?? []) this.insertPause(pause);
+        if (params.discoveryWhenIdle && !sql.runHasItems.get(params.runId)) sql.enqueue.run(itemToRow(params.discoveryWhenIdle));
+        applied = true;
+      })
+      .then(() => applied);
+  }
+
+  async pausePaths(eventName: string): Promise<string[]> {
+    return (this.sql.pausePaths.all(eventName) as Array<{ index_path: string }>).map((r) => r.index_path);
+  }
+
+  async findPauses(params: { eventName: string; indexPath?: string; indexValue?: string }): Promise<PauseRecord[]> {
+    const rows =
+      params.indexPath === undefined
+        ? this.sql.findUnindexedPauses.all(params.eventName)
+        : this.sql.findIndexedPauses.all(params.eventName, params.indexPath, params.indexValue ?? "null");
+    return (rows as PauseRow[]).map(pauseFromRow);
+  }
+
+  async listEventsByName(params: { name: string; since: number; until: number; limit: number }): Promise<EventRecord[]> {
+    return (this.sql.eventsByName.all(params.name, params.since, params.until, params.limit) as EventRow[]).map(eventFromRow);
+  }
+
+  ensureCronSchedule(schedule: CronSchedule): Promise<void> {
+    return this.writes.write(() => this.sql.insertCron.run(schedule.functionId, schedule.expression, schedule.nextAt));
+  }
+
+  async listCronSchedules(): Promise<CronSchedule[]> {
+    return (this.sql.listCron.all() as Array<{ function_id: string; expression: string; next_at: number }>).map((r) => ({
+      functionId: r.function_id,
+      expression: r.expression,
+      nextAt: r.next_at,
+    }));
+  }
+
+  advanceCronSchedule(params: { functionId: string; expression: string; fromAt: number; toAt: number; emit?: IngestParams }): Promise<boolean> {
+    let moved = false;
+    return this.writes
+      .write(() => {
+        moved = this.sql.advanceCron.run(params.toAt, params.functionId, params.expression, params.fromAt).changes > 0;
+        if (moved && params.emit) this.ingest(params.emit);
+      })
+      .then(() => moved);
   }
 
   async getRun(runId: string): Promise<RunRecord | undefined> {

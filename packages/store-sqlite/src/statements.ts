@@ -32,7 +32,24 @@ const sqlText = {
   reschedule: "UPDATE queue SET available_at = ?, attempt = ? WHERE id = ?",
   deleteItem: "DELETE FROM queue WHERE id = ?",
   clearRunQueue: "DELETE FROM queue WHERE run_id = ?",
-  runHasItems: "SELECT 1 FROM queue WHERE run_id = ? LIMIT 1",
+  runHasItems: "SELECT 1 FROM queue WHERE run_id = ? AND kind NOT IN ('start-timeout', 'finish-timeout') LIMIT 1",
+  cancelItems: "DELETE FROM queue WHERE run_id = ? AND kind = ? AND step_id = ?",
+  runStatus: "SELECT status FROM runs WHERE id = ?",
+  duplicateEvent: "SELECT 1 FROM events WHERE id = ? AND received_at >= ? AND internal_id != ? LIMIT 1",
+  eventsByName: "SELECT * FROM events WHERE name = ? AND received_at >= ? AND received_at <= ? ORDER BY received_at, internal_id LIMIT ?",
+
+  insertPause: `INSERT INTO pauses (id, run_id, kind, step_id, event_name, expression, index_path, index_value, exact, created_at, expires_at)
+    VALUES (@id, @runId, @kind, @stepId, @eventName, @expression, @indexPath, @indexValue, @exact, @createdAt, @expiresAt)`,
+  insertPausePath: "INSERT OR IGNORE INTO pause_paths (event_name, index_path) VALUES (?, ?)",
+  deletePause: "DELETE FROM pauses WHERE id = ?",
+  deleteRunPauses: "DELETE FROM pauses WHERE run_id = ?",
+  pausePaths: "SELECT index_path FROM pause_paths WHERE event_name = ?",
+  findIndexedPauses: "SELECT * FROM pauses WHERE event_name = ? AND index_path = ? AND index_value = ?",
+  findUnindexedPauses: "SELECT * FROM pauses WHERE event_name = ? AND index_path IS NULL",
+
+  insertCron: "INSERT OR IGNORE INTO cron_schedules (function_id, expression, next_at) VALUES (?, ?, ?)",
+  listCron: "SELECT * FROM cron_schedules",
+  advanceCron: "UPDATE cron_schedules SET next_at = ? WHERE function_id = ? AND expression = ? AND next_at = ?",
   nextAvailableAt: "SELECT MIN(available_at) AS at FROM queue",
 };
 

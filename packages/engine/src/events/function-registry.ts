@@ -6,6 +6,7 @@
  */
 import { type FunctionHandle, StepwiseError, type StoredEvent } from "@stepwise/protocol";
 import { type CompiledExpression, compileExpression } from "../expressions/cel.ts";
+import { parseCron } from "../scheduler/cron.ts";
 
 interface EventBinding {
   fn: FunctionHandle;
@@ -21,6 +22,7 @@ export class FunctionRegistry {
   /** Adds functions (and their companions, e.g. onFailure handlers); all-or-nothing. */
   register(functions: readonly FunctionHandle[]): void {
     const all = functions.flatMap((fn) => [fn, ...(fn.companions ?? [])]);
+    for (const fn of all) validateExpressions(fn);
     const bindings = all.map((fn) => ({
       fn,
       events: fn.config.triggers.flatMap((trigger, i) => {
@@ -73,4 +75,32 @@ export class FunctionRegistry {
     for (const { prefix, binding } of this.byPrefix) if (event.name.startsWith(prefix)) consider(binding);
     return out;
   }
+}
+
+/** Compiles every expression and cron string of a function, so mistakes surface at registration. */
+function validateExpressions(fn: FunctionHandle) {
+  const { config } = fn;
+  const where = (field: string) => `function "${config.slug}": ${field}`;
+  config.triggers.forEach((trigger, i) => {
+    if ("cron" in trigger) parseCron(trigger.cron, where(`triggers[${i}].cron`));
+  });
+  config.cancelOn?.forEach((cancel, i) => {
+    if (cancel.match && cancel.if) throw new StepwiseError("invalid_config", `${where(`cancelOn[${i}]`)}: give "match" or "if", not both`);
+    if (cancel.match) compileExpression(`event.${cancel.match} == async.${cancel.match}`, where(`cancelOn[${i}].match`));
+    if (cancel.if) compileExpression(cancel.if, where(`cancelOn[${i}].if`));
+  });
+  const keys: Array<[string, string | undefined]> = [
+    ["idempotency", config.idempotency],
+    ["rateLimit.key", config.rateLimit?.key],
+    ["throttle.key", config.throttle?.key],
+    ["debounce.key", config.debounce?.key],
+    ["priority.run", config.priority?.run],
+    ["batchEvents.key", config.batchEvents?.key],
+    ["batchEvents.if", config.batchEvents?.if],
+    ["singleton.key", config.singleton?.key],
+  ];
+  const concurrency = config.concurrency;
+  const limits = typeof concurrency === "object" ? (Array.isArray(concurrency) ? concurrency : [concurrency]) : [];
+  limits.forEach((c, i) => keys.push([Array.isArray(concurrency) ? `concurrency[${i}].key` : "concurrency.key", c.key]));
+  for (const [field, source] of keys) if (source) compileExpression(source, where(field));
 }

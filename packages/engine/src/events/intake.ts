@@ -1,11 +1,22 @@
 /**
  * @module intake
- * Turns validated event payloads into stored events and the runs they start. Pure:
- * the caller writes the result in one transaction.
+ * Turns validated event payloads into stored events and the runs they start: each run
+ * with its first queue item, its cancelOn pauses and its start timeout. Pure: the caller
+ * writes the result in one transaction.
  */
-import type { StoredEvent } from "@stepwise/protocol";
+import { type FunctionConfig, limits, parseDuration, type StoredEvent } from "@stepwise/protocol";
+import { preparePauseExpression } from "../expressions/pause-expression.ts";
 import { newId } from "../ids.ts";
-import { type EventRecord, type IngestParams, type NewQueueItem, QueueItemKind, type RunRecord, RunStatus } from "../ports/store.ts";
+import {
+  type EventRecord,
+  type IngestParams,
+  type NewQueueItem,
+  PauseKind,
+  type PauseRecord,
+  QueueItemKind,
+  type RunRecord,
+  RunStatus,
+} from "../ports/store.ts";
 import type { FunctionRegistry } from "./function-registry.ts";
 
 export interface EventInput {
@@ -16,6 +27,9 @@ export interface EventInput {
   ts?: number;
   v?: string;
 }
+
+/** How long a sender's event id suppresses duplicates. */
+export const dedupeWindowMs = 24 * 60 * 60 * 1000;
 
 export function toEventRecord(input: EventInput, now: number): EventRecord {
   const internalId = newId();
@@ -38,32 +52,56 @@ export function toStoredEvent(record: EventRecord): StoredEvent {
   return event;
 }
 
-/** A new run of `functionId` for `events`, due at `availableAt`. */
-export function newRun(functionId: string, events: readonly EventRecord[], now: number, availableAt = now): { run: RunRecord; item: NewQueueItem } {
-  const run: RunRecord = {
-    id: newId(),
-    functionId,
-    status: RunStatus.Queued,
-    eventIds: events.map((e) => e.internalId),
-    createdAt: now,
-  };
-  return { run, item: { runId: run.id, kind: QueueItemKind.Discovery, attempt: 0, availableAt } };
+export interface PlannedRun {
+  run: RunRecord;
+  items: NewQueueItem[];
+  pauses: PauseRecord[];
+}
+
+/** A new run of `config` for `events`, due at `availableAt`, with its cancelOn pauses and start timeout. */
+export function planRun(config: FunctionConfig, events: readonly EventRecord[], now: number, availableAt = now): PlannedRun {
+  const run: RunRecord = { id: newId(), functionId: config.id, status: RunStatus.Queued, eventIds: events.map((e) => e.internalId), createdAt: now };
+  const items: NewQueueItem[] = [{ runId: run.id, kind: QueueItemKind.Discovery, attempt: 0, availableAt }];
+  if (config.timeouts?.start !== undefined) {
+    items.push({ runId: run.id, kind: QueueItemKind.StartTimeout, attempt: 0, availableAt: availableAt + parseDuration(config.timeouts.start) });
+  }
+  const trigger = events[0] ? toStoredEvent(events[0]) : undefined;
+  const pauses = (config.cancelOn ?? []).map((cancel, i): PauseRecord => {
+    const source = cancel.match ? `event.${cancel.match} == async.${cancel.match}` : cancel.if;
+    return {
+      id: `${run.id}:cancel:${i}`,
+      runId: run.id,
+      kind: PauseKind.Cancel,
+      eventName: cancel.event,
+      ...preparePauseExpression(source, trigger, `function "${config.slug}": cancelOn[${i}]`),
+      createdAt: now,
+      expiresAt: now + (cancel.timeout === undefined ? limits.sleepMs : parseDuration(cancel.timeout)),
+    };
+  });
+  return { run, items, pauses };
+}
+
+export type IngestPlan = IngestParams & { ids: string[]; runs: RunRecord[]; items: NewQueueItem[]; pauses: PauseRecord[]; events: EventRecord[] };
+
+export function emptyPlan(): IngestPlan {
+  return { events: [], runs: [], items: [], pauses: [], ids: [] };
+}
+
+export function addRun(plan: IngestPlan, planned: PlannedRun) {
+  plan.runs.push(planned.run);
+  plan.items.push(...planned.items);
+  plan.pauses.push(...planned.pauses);
 }
 
 /** Stores `inputs` and starts one run per matching function per event. */
-export function planIngest(inputs: readonly EventInput[], registry: FunctionRegistry, now: number): IngestParams & { ids: string[] } {
-  const events: EventRecord[] = [];
-  const runs: RunRecord[] = [];
-  const items: NewQueueItem[] = [];
+export function planIngest(inputs: readonly EventInput[], registry: FunctionRegistry, now: number): IngestPlan {
+  const plan: IngestPlan = { ...emptyPlan(), dedupeSince: now - dedupeWindowMs };
   for (const input of inputs) {
     const record = toEventRecord(input, now);
-    events.push(record);
+    plan.events.push(record);
+    plan.ids.push(record.internalId);
     const startAt = Math.max(now, record.ts);
-    for (const fn of registry.match(toStoredEvent(record))) {
-      const { run, item } = newRun(fn.config.id, [record], now, startAt);
-      runs.push(run);
-      items.push(item);
-    }
+    for (const fn of registry.match(toStoredEvent(record))) addRun(plan, planRun(fn.config, [record], now, startAt));
   }
-  return { events, runs, items, ids: events.map((e) => e.internalId) };
+  return plan;
 }

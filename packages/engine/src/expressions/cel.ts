@@ -16,13 +16,17 @@ type Program = ReturnType<typeof env.parse>;
 
 export interface CompiledExpression {
   readonly source: string;
+  /** The parsed tree (cel-js's shape: `{ op, args, start, end }`). */
+  readonly ast: unknown;
   /** The value, or `undefined` when evaluation fails (missing key, type mismatch). */
   evaluate(variables: Record<string, unknown>): unknown;
   /** True only when the expression evaluates to `true`. */
   matches(variables: Record<string, unknown>): boolean;
 }
 
+/** Compiled expressions by source. Bounded: pause expressions embed per-run values. */
 const cache = new Map<string, CompiledExpression>();
+const cacheLimit = 10_000;
 
 /** Compiles `source`; `where` names the function and field for the error message. */
 export function compileExpression(source: string, where: string): CompiledExpression {
@@ -37,6 +41,7 @@ export function compileExpression(source: string, where: string): CompiledExpres
   }
   const compiled: CompiledExpression = {
     source,
+    ast: program.ast,
     evaluate(variables) {
       try {
         return program(variables);
@@ -48,6 +53,7 @@ export function compileExpression(source: string, where: string): CompiledExpres
       return compiled.evaluate(variables) === true;
     },
   };
+  if (cache.size >= cacheLimit) cache.delete(cache.keys().next().value as string);
   cache.set(source, compiled);
   return compiled;
 }

@@ -83,6 +83,12 @@ export const QueueItemKind = {
   Step: "step",
   /** A sleep is over: memoize it, then discover. */
   Sleep: "sleep",
+  /** A wait or invoke timed out (if its pause is still there). */
+  PauseTimeout: "pause-timeout",
+  /** `timeouts.start`: cancel the run if it has not started. Not work: ignored by the idle check. */
+  StartTimeout: "start-timeout",
+  /** `timeouts.finish`: cancel the run if it has not ended. Not work: ignored by the idle check. */
+  FinishTimeout: "finish-timeout",
 } as const;
 export type QueueItemKind = (typeof QueueItemKind)[keyof typeof QueueItemKind];
 
@@ -98,6 +104,46 @@ export interface NewQueueItem {
 
 export interface QueueItem extends NewQueueItem {
   id: string;
+  /** This claim moved the run from Queued to Running. */
+  startedRun?: boolean;
+}
+
+export const PauseKind = {
+  /** `step.waitForEvent`: resumes the step with the event. */
+  Wait: "wait",
+  /** `step.invoke`: resumes the step with the invoked run's result. */
+  Invoke: "invoke",
+  /** `cancelOn`: cancels the run. */
+  Cancel: "cancel",
+} as const;
+export type PauseKind = (typeof PauseKind)[keyof typeof PauseKind];
+
+/**
+ * A run waiting for an event. `expression` is CEL over `async` (the incoming event) with
+ * the run's own `event.*` values already substituted. When it contains an equality on
+ * `async.<indexPath>`, `indexValue` holds the JSON of the value it must equal, so
+ * matching is a lookup.
+ */
+export interface PauseRecord {
+  /** `<runId>:<stepId>` for steps, `<runId>:cancel:<n>` for cancelOn. */
+  id: string;
+  runId: string;
+  kind: PauseKind;
+  stepId?: string;
+  eventName: string;
+  expression?: string;
+  indexPath?: string;
+  indexValue?: string;
+  /** True when the indexed equality is the whole expression: an index hit is a match. */
+  exact?: boolean;
+  createdAt: number;
+  expiresAt: number;
+}
+
+export interface CronSchedule {
+  functionId: string;
+  expression: string;
+  nextAt: number;
 }
 
 export interface RunState {
@@ -110,6 +156,17 @@ export interface IngestParams {
   readonly events: readonly EventRecord[];
   readonly runs: readonly RunRecord[];
   readonly items: readonly NewQueueItem[];
+  readonly pauses?: readonly PauseRecord[];
+  /**
+   * Event-id de-duplication: an event whose sender id was already received at or after
+   * this instant is stored but starts nothing (its runs, items and pauses are dropped).
+   */
+  readonly dedupeSince?: number;
+}
+
+export interface IngestResult {
+  /** Internal ids of events that were duplicates and started nothing. */
+  duplicates: string[];
 }
 
 export interface ClaimParams {
@@ -128,6 +185,11 @@ export interface ClaimResult {
 /** The end of one call, written atomically. */
 export interface TransitionParams {
   readonly runId: string;
+  /**
+   * Apply this transition only if this pause still exists (and delete it): the guard that
+   * makes a run resume at most once when an event and a timeout race.
+   */
+  readonly consumePause?: string;
   /** The queue item the call held: deleted, unless `reschedule` says when it runs again. */
   readonly itemId?: string;
   readonly reschedule?: { availableAt: number; attempt: number };
@@ -137,8 +199,11 @@ export interface TransitionParams {
   readonly enqueue?: readonly NewQueueItem[];
   /** Enqueued only when no other item of the run remains (the last parallel branch). */
   readonly discoveryWhenIdle?: NewQueueItem;
-  /** Remove every queue item of the run (it ended). */
+  /** The run ended: remove every queue item and pause of the run. */
   readonly clearQueue?: boolean;
+  /** Remove the run's items of this kind for this step (a wait's timeout, once resumed). */
+  readonly cancelItems?: ReadonlyArray<{ kind: QueueItemKind; stepId: string }>;
+  readonly pauses?: readonly PauseRecord[];
   /** Events emitted by this transition and the runs they start. */
   readonly emit?: IngestParams;
 }
@@ -157,7 +222,7 @@ export interface Store {
   close(): Promise<void>;
 
   /** Stores events and the runs they start, with each run's first queue item. */
-  ingestEvents(params: IngestParams): Promise<void>;
+  ingestEvents(params: IngestParams): Promise<IngestResult>;
   /** Leases up to `limit` due queue items, oldest first, and marks their runs Running. */
   claimQueueItems(params: ClaimParams): Promise<ClaimResult>;
   extendLeases(params: { itemIds: readonly string[]; leaseUntil: number }): Promise<void>;
@@ -167,7 +232,28 @@ export interface Store {
   loadRunState(runId: string): Promise<RunState | undefined>;
   /** Checkpoint: one step's outcome, mid-call. */
   saveStep(step: StepRecord): Promise<void>;
-  commitTransition(params: TransitionParams): Promise<void>;
+  /**
+   * Writes the end of a call (or any run transition) in one transaction. Returns false,
+   * applying nothing but the release of `itemId`, when `consumePause` was already gone or
+   * the run had already ended (a cancellation won the race).
+   */
+  commitTransition(params: TransitionParams): Promise<boolean>;
+
+  /** Index paths in use by pauses on `eventName`. */
+  pausePaths(eventName: string): Promise<string[]>;
+  /** Pauses on `eventName` with this index value, or (indexPath undefined) the unindexed ones. */
+  findPauses(params: { eventName: string; indexPath?: string; indexValue?: string }): Promise<PauseRecord[]>;
+  /** Events named `name` received in [since, until], oldest first. */
+  listEventsByName(params: { name: string; since: number; until: number; limit: number }): Promise<EventRecord[]>;
+
+  /** Adds a schedule unless one exists for (functionId, expression). */
+  ensureCronSchedule(schedule: CronSchedule): Promise<void>;
+  listCronSchedules(): Promise<CronSchedule[]>;
+  /**
+   * Moves a schedule from `fromAt` to `toAt` and, in the same transaction, writes
+   * `emit` (the tick's event and run). Returns false if another process moved it first.
+   */
+  advanceCronSchedule(params: { functionId: string; expression: string; fromAt: number; toAt: number; emit?: IngestParams }): Promise<boolean>;
 
   getRun(runId: string): Promise<RunRecord | undefined>;
   listRuns(filter: ListRunsFilter): Promise<RunRecord[]>;

@@ -1,8 +1,9 @@
 /**
  * @module call-runner
- * Processes one claimed queue item: loads the run, calls the function against its
- * memoized steps (checkpointing each step as it completes), and commits what the
- * result means in one transaction.
+ * Processes one claimed queue item: a call of the function against its memoized steps
+ * (checkpointing each step as it completes), a sleep's end, a wait's timeout, or a run
+ * timeout. Every outcome is committed as one transition; events it emits are routed to
+ * waiting runs after the commit.
  */
 import {
   type ExecutionResult,
@@ -13,13 +14,26 @@ import {
   type Memo,
   type Op,
   OpCode,
+  parseDuration,
   StepwiseError,
   serializeError,
 } from "@stepwise/protocol";
 import type { FunctionRegistry } from "../events/function-registry.ts";
-import { planIngest } from "../events/intake.ts";
+import { addRun, planIngest, planRun, toEventRecord } from "../events/intake.ts";
+import type { PauseRouter } from "../events/pause-router.ts";
 import type { Clock } from "../ports/clock.ts";
-import { type QueueItem, QueueItemKind, type RunState, type RunStatus, type StepRecord, StepStatus, type Store, terminalStatuses } from "../ports/store.ts";
+import {
+  type QueueItem,
+  QueueItemKind,
+  type RunState,
+  type RunStatus,
+  RunStatus as Status,
+  type StepRecord,
+  StepStatus,
+  type Store,
+  terminalStatuses,
+} from "../ports/store.ts";
+import { cancelReasons, cancelTransition, pauseTimeoutTransition } from "../runs/resume.ts";
 import { stepFromOp, type Transition, transitionFor } from "../runs/transition.ts";
 
 export interface CallRunnerDeps {
@@ -28,6 +42,7 @@ export interface CallRunnerDeps {
   clock: Clock;
   logger: Logger;
   retryDelayScale: number;
+  router(): PauseRouter;
   /** New queue items exist: look for work. */
   wake(): void;
   runEnded(runId: string, status: RunStatus): void;
@@ -36,10 +51,40 @@ export interface CallRunnerDeps {
 /** How long an item waits when its function is not registered in this process. */
 const unknownFunctionRetryMs = 60_000;
 
+class RunCancelledError extends Error {
+  constructor(runId: string) {
+    super(`run ${runId} was cancelled`);
+    this.name = "RunCancelledError";
+  }
+}
+
 export class CallRunner {
+  /** Runs with a call in flight here, and those of them cancelled meanwhile. */
+  private readonly active = new Map<string, number>();
+  private readonly cancelled = new Set<string>();
+
   constructor(private readonly deps: CallRunnerDeps) {}
 
+  /** A run was cancelled: an in-flight call of it stops at its next step. */
+  markCancelled(runId: string) {
+    if (this.active.has(runId)) this.cancelled.add(runId);
+  }
+
   async process(item: QueueItem): Promise<void> {
+    this.active.set(item.runId, (this.active.get(item.runId) ?? 0) + 1);
+    try {
+      await this.processItem(item);
+    } finally {
+      const left = (this.active.get(item.runId) ?? 1) - 1;
+      if (left > 0) this.active.set(item.runId, left);
+      else {
+        this.active.delete(item.runId);
+        this.cancelled.delete(item.runId);
+      }
+    }
+  }
+
+  private async processItem(item: QueueItem): Promise<void> {
     const { store, registry, clock } = this.deps;
     const state = await store.loadRunState(item.runId);
     if (!state || terminalStatuses.has(state.run.status)) {
@@ -56,9 +101,27 @@ export class CallRunner {
       });
       return;
     }
-    if (item.kind === QueueItemKind.Sleep) {
-      await this.wakeFromSleep(state, item);
-      return;
+    const now = clock.now();
+    switch (item.kind) {
+      case QueueItemKind.Sleep:
+        return this.wakeFromSleep(state, item);
+      case QueueItemKind.PauseTimeout: {
+        const step = state.steps.find((s) => s.id === item.stepId);
+        if (step?.status === StepStatus.Waiting) await this.commit(pauseTimeoutTransition(item, step, now));
+        else await store.commitTransition({ runId: item.runId, itemId: item.id });
+        return;
+      }
+      case QueueItemKind.StartTimeout:
+        if (state.run.status === Status.Queued) await this.cancel(state, fn, cancelReasons.startTimeout(fn.config), item);
+        else await store.commitTransition({ runId: item.runId, itemId: item.id });
+        return;
+      case QueueItemKind.FinishTimeout:
+        await this.cancel(state, fn, cancelReasons.finishTimeout(fn.config), item);
+        return;
+    }
+    if (item.startedRun && fn.config.timeouts?.finish !== undefined) {
+      const availableAt = now + parseDuration(fn.config.timeouts.finish);
+      await store.commitTransition({ runId: state.run.id, enqueue: [{ runId: state.run.id, kind: QueueItemKind.FinishTimeout, attempt: 0, availableAt }] });
     }
     let checkpointed = false;
     const result = await this.call(fn, state, item, () => {
@@ -71,8 +134,14 @@ export class CallRunner {
       now: clock.now(),
       retryDelayScale: this.deps.retryDelayScale,
       checkpointed,
+      callStartedAt: now,
+      resolveFunction: (id) => registry.get(id)?.config,
     });
     await this.commit(transition);
+  }
+
+  private async cancel(state: RunState, fn: FunctionHandle, reason: Parameters<typeof cancelTransition>[3], item?: QueueItem) {
+    if (await this.commit(cancelTransition(state, fn.config, this.deps.clock.now(), reason, item ? { item } : {}))) this.markCancelled(state.run.id);
   }
 
   private async call(fn: FunctionHandle, state: RunState, item: QueueItem, onCheckpoint: () => void): Promise<ExecutionResult> {
@@ -88,6 +157,7 @@ export class CallRunner {
     const checkpoint =
       item.kind === QueueItemKind.Discovery
         ? async (op: Op) => {
+            if (this.cancelled.has(state.run.id)) throw new RunCancelledError(state.run.id);
             const failed = op.op === OpCode.StepFailed;
             if (!failed) {
               stateBytes += jsonBytes(op.data);
@@ -125,22 +195,44 @@ export class CallRunner {
     const now = this.deps.clock.now();
     const sleeping = state.steps.find((s) => s.id === item.stepId);
     const steps: StepRecord[] = sleeping ? [{ ...sleeping, status: StepStatus.Completed, output: null, endedAt: now }] : [];
-    await this.deps.store.commitTransition({
-      runId: state.run.id,
-      itemId: item.id,
-      steps,
-      discoveryWhenIdle: { runId: state.run.id, kind: QueueItemKind.Discovery, attempt: 0, availableAt: now },
+    await this.commit({
+      params: {
+        runId: state.run.id,
+        itemId: item.id,
+        steps,
+        discoveryWhenIdle: { runId: state.run.id, kind: QueueItemKind.Discovery, attempt: 0, availableAt: now },
+      },
+      events: [],
     });
-    this.deps.wake();
   }
 
-  /** Writes a transition with the system events it emits and the runs they start. */
-  async commit(transition: Transition): Promise<void> {
-    const { params, events, ended } = transition;
-    const emit = events.length > 0 ? planIngest(events, this.deps.registry, this.deps.clock.now()) : undefined;
-    await this.deps.store.commitTransition(emit ? { ...params, emit } : params);
+  /**
+   * Writes a transition with the events it emits and the runs they start (trigger
+   * matches and invocations), then routes those events to waiting runs and runs the
+   * new pauses' look-back checks. Returns false when the store skipped it.
+   */
+  async commit(transition: Transition): Promise<boolean> {
+    const { registry, clock, store } = this.deps;
+    const { params, events, ended, invocations = [], postChecks = [] } = transition;
+    const now = clock.now();
+    const emit = planIngest(events, registry, now);
+    for (const invocation of invocations) {
+      const target = registry.get(invocation.functionId);
+      if (!target) continue;
+      const record = toEventRecord(invocation.event, now);
+      emit.events.push(record);
+      addRun(emit, planRun(target.config, [record], now));
+    }
+    const applied = await store.commitTransition(emit.events.length ? { ...params, emit } : params);
+    if (!applied) {
+      this.deps.wake();
+      return false;
+    }
     if (ended) this.deps.runEnded(params.runId, ended);
-    if (params.enqueue?.length || params.discoveryWhenIdle || params.reschedule || emit?.runs.length) this.deps.wake();
+    if (params.enqueue?.length || params.discoveryWhenIdle || params.reschedule || emit.runs.length) this.deps.wake();
+    if (emit.events.length) await this.deps.router().route(emit.events);
+    if (postChecks.length) await this.deps.router().postCheck(postChecks);
+    return true;
   }
 }
 

@@ -19,13 +19,17 @@ import {
   limits,
   type Op,
   OpCode,
+  parseDuration,
   resolveInstant,
   type SerializedError,
   SystemEvent,
   serializeError,
 } from "@stepwise/protocol";
+import { preparePauseExpression } from "../expressions/pause-expression.ts";
 import {
   type NewQueueItem,
+  PauseKind,
+  type PauseRecord,
   type QueueItem,
   QueueItemKind,
   type RunState,
@@ -44,6 +48,22 @@ export interface TransitionContext {
   retryDelayScale: number;
   /** A step completed in this call, so the attempt counter restarted at 0. */
   checkpointed: boolean;
+  /** When the call began: a wait found in it matches events received since then. */
+  callStartedAt: number;
+  /** Looks up an invoke target by composite id. */
+  resolveFunction(id: string): FunctionConfig | undefined;
+}
+
+/** A run to start directly with this event (step.invoke), bypassing trigger matching. */
+export interface Invocation {
+  functionId: string;
+  event: SystemEventInput;
+}
+
+/** After the commit, look for events that already match this new pause (lookback, races). */
+export interface PausePostCheck {
+  pause: PauseRecord;
+  since: number;
 }
 
 export interface SystemEventInput {
@@ -57,7 +77,12 @@ export interface Transition {
   ended?: RunStatus;
   /** System events to emit with the transition. */
   events: SystemEventInput[];
+  invocations?: Invocation[];
+  postChecks?: PausePostCheck[];
 }
+
+/** How long an invoke waits for its result by default (Inngest: about a year). */
+export const defaultInvokeTimeoutMs = limits.sleepMs;
 
 /** The step record for an op, at `attempts` attempts. */
 export function stepFromOp(runId: string, op: Op, status: StepRecord["status"], attempts: number, now: number): StepRecord {
@@ -116,6 +141,9 @@ function stepsTransition(ops: Op[], retryAt: number | undefined, ctx: Transition
   }
   const steps: StepRecord[] = [];
   const enqueue: NewQueueItem[] = [];
+  const pauses: PauseRecord[] = [];
+  const invocations: Invocation[] = [];
+  const postChecks: PausePostCheck[] = [];
   let discover = false;
   const attempt = ctx.checkpointed ? 0 : ctx.item.attempt;
   for (const op of ops) {
@@ -155,9 +183,33 @@ function stepsTransition(ops: Op[], retryAt: number | undefined, ctx: Transition
         enqueue.push({ runId, kind: QueueItemKind.Sleep, stepId: op.id, attempt: 0, availableAt: Math.max(ctx.now, wakeAt) });
         break;
       }
+      case OpCode.WaitForEvent:
+      case OpCode.InvokeFunction: {
+        if (known.has(op.id)) break;
+        let planned: PlannedPause;
+        try {
+          planned = op.op === OpCode.WaitForEvent ? planWait(op, ctx) : planInvoke(op, ctx);
+        } catch (error) {
+          return endRun(ctx, RunStatus.Failed, { error: serializeError(error) });
+        }
+        if ("failed" in planned) {
+          steps.push(planned.failed);
+          discover = true;
+          break;
+        }
+        const step = stepFromOp(runId, op, StepStatus.Waiting, 0, ctx.now);
+        step.startedAt = ctx.now;
+        step.wakeAt = planned.pause.expiresAt;
+        steps.push(step);
+        pauses.push(planned.pause);
+        enqueue.push({ runId, kind: QueueItemKind.PauseTimeout, stepId: op.id, attempt: 0, availableAt: planned.pause.expiresAt });
+        if (planned.invocation) invocations.push(planned.invocation);
+        if (planned.postCheckSince !== undefined) postChecks.push({ pause: planned.pause, since: planned.postCheckSince });
+        break;
+      }
       default:
         return endRun(ctx, RunStatus.Failed, {
-          error: { name: "UnsupportedStepError", message: `step "${op.userland?.id ?? op.id}" uses ${op.op}, which this engine does not run yet` },
+          error: { name: "UnsupportedStepError", message: `step "${op.userland?.id ?? op.id}" uses ${op.op}, which this engine does not run` },
         });
     }
   }
@@ -166,9 +218,70 @@ function stepsTransition(ops: Op[], retryAt: number | undefined, ctx: Transition
     itemId: ctx.item.id,
     steps,
     enqueue,
+    ...(pauses.length ? { pauses } : {}),
     ...(discover ? { discoveryWhenIdle: { runId, kind: QueueItemKind.Discovery, attempt: 0, availableAt: ctx.now } } : {}),
   };
-  return { params, events: [] };
+  return { params, events: [], invocations, postChecks };
+}
+
+type PlannedPause = { pause: PauseRecord; invocation?: Invocation; postCheckSince?: number } | { failed: StepRecord };
+
+function stepLabel(ctx: TransitionContext, op: Op, tool: string) {
+  return `function "${ctx.config.slug}": ${tool}("${op.userland?.id ?? op.id}")`;
+}
+
+/** step.waitForEvent: a pause on the event name, indexed when the expression allows. */
+function planWait(op: Op, ctx: TransitionContext): PlannedPause {
+  const where = stepLabel(ctx, op, "step.waitForEvent");
+  const opts = op.opts ?? {};
+  const timeoutMs = parseDuration((opts.timeout as string | number | undefined) ?? "", `${where}.timeout`);
+  const lookbackMs = opts.lookback === undefined ? 0 : parseDuration(opts.lookback as string | number, `${where}.lookback`);
+  const prepared = preparePauseExpression(opts.if as string | undefined, ctx.state.events[0], `${where}.if`);
+  const createdAt = Math.min(ctx.callStartedAt, ctx.now);
+  const pause: PauseRecord = {
+    id: `${ctx.state.run.id}:${op.id}`,
+    runId: ctx.state.run.id,
+    kind: PauseKind.Wait,
+    stepId: op.id,
+    eventName: op.name ?? "",
+    ...prepared,
+    createdAt,
+    expiresAt: ctx.now + timeoutMs,
+  };
+  return { pause, postCheckSince: createdAt - lookbackMs };
+}
+
+/** step.invoke: start the target run now and pause until its `function.finished`. */
+function planInvoke(op: Op, ctx: TransitionContext): PlannedPause {
+  const where = stepLabel(ctx, op, "step.invoke");
+  const opts = op.opts ?? {};
+  const functionId = String(opts.function_id ?? "");
+  const target = ctx.resolveFunction(functionId);
+  if (!target) {
+    const failed = stepFromOp(ctx.state.run.id, op, StepStatus.Failed, 1, ctx.now);
+    failed.error = { name: "Error", message: `${where}: no function "${functionId}" is registered` };
+    return { failed };
+  }
+  const timeoutMs = opts.timeout === undefined ? defaultInvokeTimeoutMs : parseDuration(opts.timeout as string | number, `${where}.timeout`);
+  const correlationId = `${ctx.state.run.id}.${op.id}`;
+  const payload = (opts.payload ?? {}) as { data?: Record<string, unknown> };
+  const pause: PauseRecord = {
+    id: `${ctx.state.run.id}:${op.id}`,
+    runId: ctx.state.run.id,
+    kind: PauseKind.Invoke,
+    stepId: op.id,
+    eventName: SystemEvent.FunctionFinished,
+    indexPath: "data.correlation_id",
+    indexValue: JSON.stringify(correlationId),
+    exact: true,
+    createdAt: ctx.now,
+    expiresAt: ctx.now + timeoutMs,
+  };
+  const invocation: Invocation = {
+    functionId: target.id,
+    event: { name: SystemEvent.FunctionInvoked, data: { ...(payload.data ?? {}), _inngest: { fn_id: target.id, correlation_id: correlationId } } },
+  };
+  return { pause, invocation };
 }
 
 /** Ends the run: final status, queue cleared, system events. */
@@ -179,7 +292,9 @@ export function endRun(
 ): Transition {
   const run = ctx.state.run;
   const event = ctx.state.events[0] ?? null;
-  const base = { function_id: ctx.config.id, run_id: run.id, event, events: ctx.state.events };
+  const correlationId =
+    event?.name === SystemEvent.FunctionInvoked ? (event.data._inngest as { correlation_id?: string } | undefined)?.correlation_id : undefined;
+  const base = { function_id: ctx.config.id, run_id: run.id, event, events: ctx.state.events, ...(correlationId ? { correlation_id: correlationId } : {}) };
   const events: SystemEventInput[] = [];
   if (status === RunStatus.Failed) {
     events.push({ name: SystemEvent.FunctionFailed, data: { function_id: ctx.config.id, run_id: run.id, error: outcome.error ?? null, event } });

@@ -1,0 +1,92 @@
+/**
+ * @module pause-router
+ * Routes incoming events to the pauses they satisfy: waits resume with the event, invoke
+ * pauses with the invoked run's result, cancelOn pauses cancel their run. Lookup is by
+ * index value (one query per index path in use for that event name) plus the unindexed
+ * pauses of that name; no other pause is read. Each resume consumes its pause in the
+ * same transaction, so a run resumes at most once however events and timeouts race.
+ */
+import type { FunctionConfig, Logger } from "@stepwise/protocol";
+import { indexValueOf, pauseMatches } from "../expressions/pause-expression.ts";
+import type { Clock } from "../ports/clock.ts";
+import { type EventRecord, PauseKind, type PauseRecord, type Store, terminalStatuses } from "../ports/store.ts";
+import { cancelReasons, cancelTransition, resumeTransition } from "../runs/resume.ts";
+import type { PausePostCheck, Transition } from "../runs/transition.ts";
+import type { FunctionRegistry } from "./function-registry.ts";
+import { toStoredEvent } from "./intake.ts";
+
+/** Events a new pause looks back over, at most (lookback and the call's own window). */
+const postCheckLimit = 1_000;
+
+export class PauseRouter {
+  constructor(
+    private readonly deps: {
+      store: Store;
+      clock: Clock;
+      registry: FunctionRegistry;
+      logger: Logger;
+      commit(transition: Transition): Promise<boolean>;
+      cancelled(runId: string): void;
+    },
+  ) {}
+
+  /** Resumes or cancels whatever these (newly stored) events match. */
+  async route(events: readonly EventRecord[]): Promise<void> {
+    for (const event of events) {
+      try {
+        for (const pause of await this.candidates(event)) {
+          if (event.receivedAt >= pause.createdAt && event.receivedAt <= pause.expiresAt && pauseMatches(pause, toStoredEvent(event))) {
+            await this.resume(pause, event);
+          }
+        }
+      } catch (error) {
+        this.deps.logger.error(`stepwise: matching event ${event.internalId} (${event.name}) to waiting runs failed: ${(error as Error).stack}`);
+      }
+    }
+  }
+
+  /** A new wait looks at events that arrived since it began (minus its lookback). */
+  async postCheck(checks: readonly PausePostCheck[]): Promise<void> {
+    for (const { pause, since } of checks) {
+      const events = await this.deps.store.listEventsByName({ name: pause.eventName, since, until: this.deps.clock.now(), limit: postCheckLimit });
+      for (const event of events) {
+        if (pause.indexPath !== undefined && indexValueOf(toStoredEvent(event), pause.indexPath) !== pause.indexValue) continue;
+        if (!pauseMatches(pause, toStoredEvent(event))) continue;
+        await this.resume(pause, event);
+        break;
+      }
+    }
+  }
+
+  private async candidates(event: EventRecord): Promise<PauseRecord[]> {
+    const { store } = this.deps;
+    const stored = toStoredEvent(event);
+    const found = await store.findPauses({ eventName: event.name });
+    for (const path of await store.pausePaths(event.name)) {
+      const value = indexValueOf(stored, path);
+      if (value !== undefined) found.push(...(await store.findPauses({ eventName: event.name, indexPath: path, indexValue: value })));
+    }
+    return found;
+  }
+
+  private async resume(pause: PauseRecord, event: EventRecord): Promise<void> {
+    const { store } = this.deps;
+    if (pause.kind === PauseKind.Cancel) {
+      const state = await store.loadRunState(pause.runId);
+      if (!state || terminalStatuses.has(state.run.status) || state.run.eventIds.includes(event.internalId)) return;
+      const config = this.configOf(state.run.functionId);
+      const applied = await this.deps.commit(
+        cancelTransition(state, config, this.deps.clock.now(), cancelReasons.event(pause, event), { consumePause: pause.id }),
+      );
+      if (applied) this.deps.cancelled(pause.runId);
+      return;
+    }
+    const step = (await store.listSteps(pause.runId)).find((s) => s.id === pause.stepId);
+    if (!step) return;
+    await this.deps.commit(resumeTransition(pause, step, event, this.deps.clock.now()));
+  }
+
+  configOf(functionId: string): FunctionConfig {
+    return this.deps.registry.get(functionId)?.config ?? { id: functionId, slug: functionId, appId: "", name: functionId, triggers: [], retries: 0 };
+  }
+}

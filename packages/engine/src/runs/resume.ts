@@ -1,0 +1,99 @@
+/**
+ * @module resume
+ * What a matched pause, an expired pause and a cancellation mean for a run: pure
+ * builders of transitions, like `transition.ts`.
+ */
+import { type FunctionConfig, type SerializedError, SystemEvent } from "@stepwise/protocol";
+import { toStoredEvent } from "../events/intake.ts";
+import {
+  type EventRecord,
+  PauseKind,
+  type PauseRecord,
+  type QueueItem,
+  QueueItemKind,
+  type RunState,
+  RunStatus,
+  type StepRecord,
+  StepStatus,
+} from "../ports/store.ts";
+import { endRun, type Transition } from "./transition.ts";
+
+const discoveryAt = (runId: string, now: number) => ({ runId, kind: QueueItemKind.Discovery, attempt: 0, availableAt: now });
+
+/** The step a wait or invoke pause belongs to, completed or failed with `outcome`. */
+function settleStep(step: StepRecord, outcome: { output: unknown } | { error: SerializedError }, now: number): StepRecord {
+  const { output: _o, error: _e, wakeAt: _w, ...rest } = step;
+  return "error" in outcome
+    ? { ...rest, status: StepStatus.Failed, attempts: 1, error: outcome.error, endedAt: now }
+    : { ...rest, status: StepStatus.Completed, attempts: 1, output: outcome.output, endedAt: now };
+}
+
+/** A wait or invoke pause matched `event`: memoize the step and discover. */
+export function resumeTransition(pause: PauseRecord, step: StepRecord, event: EventRecord, now: number): Transition {
+  let outcome: { output: unknown } | { error: SerializedError };
+  if (pause.kind === PauseKind.Invoke) {
+    const data = event.data as { result?: unknown; error?: SerializedError | null };
+    outcome = data.error ? { error: data.error } : { output: data.result ?? null };
+  } else {
+    outcome = { output: toStoredEvent(event) };
+  }
+  return {
+    params: {
+      runId: pause.runId,
+      consumePause: pause.id,
+      steps: [settleStep(step, outcome, now)],
+      cancelItems: [{ kind: QueueItemKind.PauseTimeout, stepId: step.id }],
+      discoveryWhenIdle: discoveryAt(pause.runId, now),
+    },
+    events: [],
+  };
+}
+
+/** A wait or invoke timed out: the wait returns null, the invoke throws. */
+export function pauseTimeoutTransition(item: QueueItem, step: StepRecord, now: number): Transition {
+  const outcome =
+    step.op === "InvokeFunction"
+      ? { error: { name: "InngestInvokeTimeoutError", message: "Timed out waiting for invoked function to complete" } }
+      : { output: null };
+  return {
+    params: {
+      runId: item.runId,
+      itemId: item.id,
+      consumePause: `${item.runId}:${step.id}`,
+      steps: [settleStep(step, outcome, now)],
+      discoveryWhenIdle: discoveryAt(item.runId, now),
+    },
+    events: [],
+  };
+}
+
+/** Cancels a run (cancelOn, timeouts, the API): ends it, clears its queue and pauses, emits `function.cancelled`. */
+export function cancelTransition(
+  state: RunState,
+  config: FunctionConfig,
+  now: number,
+  reason: SerializedError,
+  options: { consumePause?: string; item?: QueueItem } = {},
+): Transition {
+  const transition = endRun({ state, config, now, ...(options.item ? { item: options.item } : {}) }, RunStatus.Cancelled, { error: reason });
+  if (options.consumePause) transition.params = { ...transition.params, consumePause: options.consumePause };
+  return transition;
+}
+
+export const cancelReasons = {
+  event: (pause: PauseRecord, event: EventRecord): SerializedError => ({
+    name: "RunCancelledError",
+    message: `cancelled by event "${event.name}" (${event.internalId}) matching cancelOn`,
+  }),
+  startTimeout: (config: FunctionConfig): SerializedError => ({
+    name: "TimeoutError",
+    message: `cancelled: did not start within timeouts.start (${config.timeouts?.start})`,
+  }),
+  finishTimeout: (config: FunctionConfig): SerializedError => ({
+    name: "TimeoutError",
+    message: `cancelled: did not finish within timeouts.finish (${config.timeouts?.finish})`,
+  }),
+  api: (): SerializedError => ({ name: "RunCancelledError", message: "cancelled by request" }),
+};
+
+export { SystemEvent };

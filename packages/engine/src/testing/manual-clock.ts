@@ -1,0 +1,36 @@
+/**
+ * @module manual-clock
+ * A clock tests move by hand. An engine given this clock looks for due work (sleeps,
+ * timeouts, cron ticks) each time it moves, so time-based behaviour needs no real waiting.
+ */
+import type { Clock } from "../ports/clock.ts";
+
+export interface ManualClock extends Clock {
+  /** Moves time forward by `ms` and wakes subscribers. */
+  advance(ms: number): void;
+  /** Sets the time (never backwards) and wakes subscribers. */
+  set(at: number | Date): void;
+}
+
+export function createManualClock(start: number | Date = Date.UTC(2026, 0, 1)): ManualClock {
+  let now = typeof start === "number" ? start : start.getTime();
+  const listeners = new Set<() => void>();
+  const notify = () => {
+    for (const listener of listeners) listener();
+  };
+  return {
+    now: () => now,
+    advance(ms) {
+      now += ms;
+      notify();
+    },
+    set(at) {
+      now = Math.max(now, typeof at === "number" ? at : at.getTime());
+      notify();
+    },
+    subscribe(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+  };
+}
