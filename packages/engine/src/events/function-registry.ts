@@ -101,6 +101,8 @@ function validateExpressions(fn: FunctionHandle) {
   ];
   const concurrency = config.concurrency;
   const limits = typeof concurrency === "object" ? (Array.isArray(concurrency) ? concurrency : [concurrency]) : [];
-  limits.forEach((c, i) => keys.push([Array.isArray(concurrency) ? `concurrency[${i}].key` : "concurrency.key", c.key]));
+  limits.forEach((c, i) => {
+    keys.push([Array.isArray(concurrency) ? `concurrency[${i}].key` : "concurrency.key", c.key]);
+  });
   for (const [field, source] of keys) if (source) compileExpression(source, where(field));
 }

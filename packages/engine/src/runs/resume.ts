@@ -83,7 +83,7 @@ export function cancelTransition(
 export const cancelReasons = {
   event: (pause: PauseRecord, event: EventRecord): SerializedError => ({
     name: "RunCancelledError",
-    message: `cancelled by event "${event.name}" (${event.internalId}) matching cancelOn`,
+    message: `cancelled by event "${event.name}" (${event.internalId}) matching cancelOn (${pause.expression ?? "any"})`,
   }),
   startTimeout: (config: FunctionConfig): SerializedError => ({
     name: "TimeoutError",
