@@ -63,6 +63,7 @@ export function planRun(config: FunctionConfig, events: readonly EventRecord[], 
   const run: RunRecord = { id: newId(), functionId: config.id, status: RunStatus.Queued, eventIds: events.map((e) => e.internalId), createdAt: now };
   const items: NewQueueItem[] = [{ runId: run.id, kind: QueueItemKind.Discovery, attempt: 0, availableAt }];
   if (config.timeouts?.start !== undefined) {
+    // Counted from when the run is due (a future `ts` is not time spent waiting to start).
     items.push({ runId: run.id, kind: QueueItemKind.StartTimeout, attempt: 0, availableAt: availableAt + parseDuration(config.timeouts.start) });
   }
   const trigger = events[0] ? toStoredEvent(events[0]) : undefined;

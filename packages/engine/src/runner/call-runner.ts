@@ -119,6 +119,11 @@ export class CallRunner {
         await this.cancel(state, fn, cancelReasons.finishTimeout(fn.config), item);
         return;
     }
+    if (item.startedRun && fn.config.timeouts?.start !== undefined) {
+      // The start-timeout item may sit behind this one in the queue: enforce it here too.
+      const dueAt = Math.max(state.run.createdAt, state.events[0]?.ts ?? 0);
+      if (now > dueAt + parseDuration(fn.config.timeouts.start)) return this.cancel(state, fn, cancelReasons.startTimeout(fn.config), item);
+    }
     if (item.startedRun && fn.config.timeouts?.finish !== undefined) {
       const availableAt = now + parseDuration(fn.config.timeouts.finish);
       await store.commitTransition({ runId: state.run.id, enqueue: [{ runId: state.run.id, kind: QueueItemKind.FinishTimeout, attempt: 0, availableAt }] });
