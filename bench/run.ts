@@ -7,8 +7,9 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import type { Row } from "./harness.ts";
 import { core } from "./scenarios/core.ts";
+import { waits } from "./scenarios/waits.ts";
 
-const scenarios: Record<string, () => Promise<Row[]>> = { core };
+const scenarios: Record<string, () => Promise<Row[]>> = { core, waits };
 
 const wanted = process.argv.slice(2);
 const unknown = wanted.filter((name) => !(name in scenarios));

@@ -37,10 +37,15 @@ export function discovery(runId: string, availableAt = 1_000): NewQueueItem {
   return { runId, kind: QueueItemKind.Discovery, attempt: 0, availableAt };
 }
 
+/** The first item of a new run, in the lane for starts. */
+export function start(runId: string, availableAt = 1_000): NewQueueItem {
+  return { ...discovery(runId, availableAt), lane: 1 };
+}
+
 /** Stores one event, one run and its first item. */
 export async function seedRun(store: Store, options: { availableAt?: number; functionId?: string; data?: Record<string, unknown> } = {}) {
   const e = event("test/event", options.data ?? {});
   const r = run([e], options.functionId);
-  await store.ingestEvents({ events: [e], runs: [r], items: [discovery(r.id, options.availableAt)] });
+  await store.ingestEvents({ events: [e], runs: [r], items: [start(r.id, options.availableAt)] });
   return { event: e, run: r };
 }

@@ -2,11 +2,12 @@
  * @module @stepwise/store-conformance
  * One suite, written once, that every `Store` runs (SQLite on a file, SQLite in memory,
  * Postgres): the transitions the engine relies on, checked against the real database.
- * Split by domain: queue, runs and steps, events.
+ * Split by domain: queue, runs and steps, events, pauses and cron.
  */
 import { describe } from "vitest";
 import { eventsSuite } from "./events.ts";
 import type { StoreFactory } from "./fixtures.ts";
+import { pausesSuite } from "./pauses.ts";
 import { queueSuite } from "./queue.ts";
 import { runsSuite } from "./runs.ts";
 
@@ -17,5 +18,6 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
     queueSuite(factory);
     runsSuite(factory);
     eventsSuite(factory);
+    pausesSuite(factory);
   });
 }

@@ -18,6 +18,23 @@ export function queueSuite(factory: StoreFactory) {
       expect((await store().getRun(a.run.id))?.status).toBe("Queued");
     });
 
+    it("claims due work of runs under way (lane 0) before the starts of new runs (lane 1)", async () => {
+      const fresh = await seedRun(store(), { availableAt: 10 });
+      const { run } = await seedRun(store(), { availableAt: 5_000 });
+      await store().commitTransition({ runId: run.id, enqueue: [{ runId: run.id, kind: QueueItemKind.Sleep, stepId: "s", attempt: 0, availableAt: 900 }] });
+      await store().commitTransition({
+        runId: fresh.run.id,
+        enqueue: [{ runId: fresh.run.id, kind: QueueItemKind.Discovery, attempt: 0, availableAt: 20, lane: 1 }],
+      });
+      const { items } = await store().claimQueueItems({ now: 1_000, limit: 2, leaseUntil: 2_000 });
+      expect(items.map((i) => [i.runId, i.kind])).toEqual([
+        [run.id, QueueItemKind.Sleep],
+        [fresh.run.id, QueueItemKind.Discovery],
+      ]);
+      const rest = (await store().claimQueueItems({ now: 1_000, limit: 5, leaseUntil: 2_000 })).items;
+      expect(rest).toEqual([expect.objectContaining({ runId: fresh.run.id, availableAt: 20, lane: 1 })]);
+    });
+
     it("hides leased items until the lease ends, then hands them out again", async () => {
       const { run } = await seedRun(store());
       const first = await store().claimQueueItems({ now: 1_000, limit: 10, leaseUntil: 5_000 });

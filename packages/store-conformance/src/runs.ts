@@ -48,6 +48,26 @@ export function runsSuite(factory: StoreFactory) {
       expect(steps[1]?.output).toBeNull();
     });
 
+    it("settles a waiting step in place and moves it to the end of the order", async () => {
+      const { run: r } = await seedRun(store());
+      await store().saveStep({ runId: r.id, id: "w", name: "wait", op: "WaitForEvent", status: StepStatus.Waiting, attempts: 0, startedAt: 1, wakeAt: 99 });
+      await store().saveStep({ runId: r.id, id: "x", name: "x", op: "StepRun", status: StepStatus.Completed, attempts: 1, output: 1 });
+      await store().commitTransition({ runId: r.id, settleSteps: [{ id: "w", status: StepStatus.Completed, output: { name: "e" }, endedAt: 5, attempts: 1 }] });
+      const steps = await store().listSteps(r.id);
+      expect(steps.map((s) => s.id)).toEqual(["x", "w"]);
+      expect(steps[1]).toEqual({
+        runId: r.id,
+        id: "w",
+        name: "wait",
+        op: "WaitForEvent",
+        status: "Completed",
+        attempts: 1,
+        output: { name: "e" },
+        startedAt: 1,
+        endedAt: 5,
+      });
+    });
+
     it("ends a run with its output or error", async () => {
       const a = await seedRun(store());
       const b = await seedRun(store());

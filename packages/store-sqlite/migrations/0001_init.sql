@@ -49,14 +49,17 @@ CREATE TABLE steps (
 ) WITHOUT ROWID;
 
 -- Work due at available_at. A claim leases an item by moving available_at to the
--- lease's end, so one index serves both "due" and "lease expired".
+-- lease's end, so one index serves both "due" and "lease expired". Lane 0 holds work of
+-- runs already under way (wake-ups, retries, next steps), lane 1 the starts of new runs:
+-- claims drain lane 0 first, so a backlog of new runs never makes sleeps wake late.
 CREATE TABLE queue (
   id INTEGER PRIMARY KEY,
   run_id TEXT NOT NULL,
   kind TEXT NOT NULL,
   step_id TEXT,
   attempt INTEGER NOT NULL,
+  lane INTEGER NOT NULL DEFAULT 0,
   available_at INTEGER NOT NULL
 );
-CREATE INDEX queue_available_at ON queue (available_at);
+CREATE INDEX queue_lane_available_at ON queue (lane, available_at);
 CREATE INDEX queue_run_id ON queue (run_id);

@@ -46,6 +46,7 @@ export interface QueueRow {
   kind: QueueItem["kind"];
   step_id: string | null;
   attempt: number;
+  lane: number;
   available_at: number;
 }
 
@@ -126,10 +127,18 @@ export function stepFromRow(row: StepRow): StepRecord {
   return step;
 }
 
-export const itemToRow = (i: NewQueueItem) => ({ runId: i.runId, kind: i.kind, stepId: i.stepId ?? null, attempt: i.attempt, availableAt: i.availableAt });
+export const itemToRow = (i: NewQueueItem) => ({
+  runId: i.runId,
+  kind: i.kind,
+  stepId: i.stepId ?? null,
+  attempt: i.attempt,
+  lane: i.lane ?? 0,
+  availableAt: i.availableAt,
+});
 
 export function itemFromRow(row: QueueRow): QueueItem {
   const item: QueueItem = { id: String(row.id), runId: row.run_id, kind: row.kind, attempt: row.attempt, availableAt: row.available_at };
+  if (row.lane === 1) item.lane = 1;
   if (row.step_id !== null) item.stepId = row.step_id;
   return item;
 }

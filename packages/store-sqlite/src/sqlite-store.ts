@@ -143,7 +143,8 @@ export class SqliteStore implements Store {
     const sql = this.sql;
     return this.db
       .transaction(() => {
-        const rows = sql.due.all(params.now, params.limit) as QueueRow[];
+        const rows = sql.due.all(0, params.now, params.limit) as QueueRow[];
+        if (rows.length < params.limit) rows.push(...(sql.due.all(1, params.now, params.limit - rows.length) as QueueRow[]));
         const items = rows.map((row) => {
           sql.lease.run(params.leaseUntil, row.id);
           const item = itemFromRow(row);
@@ -205,6 +206,17 @@ export class SqliteStore implements Store {
         if (status !== undefined && terminalStatuses.has(status)) return releaseItem();
         if (params.emit) this.ingest(params.emit);
         for (const step of params.steps ?? []) sql.upsertStep.run(stepToRow(step));
+        for (const step of params.settleSteps ?? []) {
+          sql.settleStep.run({
+            runId: params.runId,
+            id: step.id,
+            status: step.status,
+            output: step.output === undefined ? null : JSON.stringify(step.output),
+            error: step.error === undefined ? null : JSON.stringify(step.error),
+            endedAt: step.endedAt,
+            attempts: step.attempts,
+          });
+        }
         if (params.run) {
           sql.endRun.run({
             id: params.runId,

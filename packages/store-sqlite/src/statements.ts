@@ -26,8 +26,8 @@ const sqlText = {
          seq = CASE WHEN excluded.status IN ('Completed', 'Failed') AND steps.status NOT IN ('Completed', 'Failed') THEN excluded.seq ELSE steps.seq END`,
   stepsOfRun: "SELECT * FROM steps WHERE run_id = ? ORDER BY seq",
 
-  enqueue: "INSERT INTO queue (run_id, kind, step_id, attempt, available_at) VALUES (@runId, @kind, @stepId, @attempt, @availableAt)",
-  due: "SELECT * FROM queue WHERE available_at <= ? ORDER BY available_at, id LIMIT ?",
+  enqueue: "INSERT INTO queue (run_id, kind, step_id, attempt, lane, available_at) VALUES (@runId, @kind, @stepId, @attempt, @lane, @availableAt)",
+  due: "SELECT * FROM queue WHERE lane = ? AND available_at <= ? ORDER BY available_at, id LIMIT ?",
   lease: "UPDATE queue SET available_at = ? WHERE id = ?",
   reschedule: "UPDATE queue SET available_at = ?, attempt = ? WHERE id = ?",
   deleteItem: "DELETE FROM queue WHERE id = ?",
@@ -50,7 +50,10 @@ const sqlText = {
   insertCron: "INSERT OR IGNORE INTO cron_schedules (function_id, expression, next_at) VALUES (?, ?, ?)",
   listCron: "SELECT * FROM cron_schedules",
   advanceCron: "UPDATE cron_schedules SET next_at = ? WHERE function_id = ? AND expression = ? AND next_at = ?",
-  nextAvailableAt: "SELECT MIN(available_at) AS at FROM queue",
+  nextAvailableAt:
+    "SELECT MIN(m) AS at FROM (SELECT MIN(available_at) AS m FROM queue WHERE lane = 0 UNION ALL SELECT MIN(available_at) FROM queue WHERE lane = 1)",
+  settleStep: `UPDATE steps SET status = @status, output = @output, error = @error, ended_at = @endedAt, attempts = @attempts, wake_at = NULL,
+    seq = (SELECT COALESCE(MAX(seq), 0) + 1 FROM steps WHERE run_id = @runId) WHERE run_id = @runId AND id = @id`,
 };
 
 export type Statements = { [K in keyof typeof sqlText]: Database.Statement };

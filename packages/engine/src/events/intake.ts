@@ -61,7 +61,7 @@ export interface PlannedRun {
 /** A new run of `config` for `events`, due at `availableAt`, with its cancelOn pauses and start timeout. */
 export function planRun(config: FunctionConfig, events: readonly EventRecord[], now: number, availableAt = now): PlannedRun {
   const run: RunRecord = { id: newId(), functionId: config.id, status: RunStatus.Queued, eventIds: events.map((e) => e.internalId), createdAt: now };
-  const items: NewQueueItem[] = [{ runId: run.id, kind: QueueItemKind.Discovery, attempt: 0, availableAt }];
+  const items: NewQueueItem[] = [{ runId: run.id, kind: QueueItemKind.Discovery, attempt: 0, availableAt, lane: 1 }];
   if (config.timeouts?.start !== undefined) {
     // Counted from when the run is due (a future `ts` is not time spent waiting to start).
     items.push({ runId: run.id, kind: QueueItemKind.StartTimeout, attempt: 0, availableAt: availableAt + parseDuration(config.timeouts.start) });

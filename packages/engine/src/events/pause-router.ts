@@ -81,9 +81,7 @@ export class PauseRouter {
       if (applied) this.deps.cancelled(pause.runId);
       return;
     }
-    const step = (await store.listSteps(pause.runId)).find((s) => s.id === pause.stepId);
-    if (!step) return;
-    await this.deps.commit(resumeTransition(pause, step, event, this.deps.clock.now()));
+    await this.deps.commit(resumeTransition(pause, event, this.deps.clock.now()));
   }
 
   configOf(functionId: string): FunctionConfig {

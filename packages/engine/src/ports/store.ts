@@ -100,6 +100,11 @@ export interface NewQueueItem {
   /** Zero-based attempt of the work this item retries. */
   attempt: number;
   availableAt: number;
+  /**
+   * 0 (default): work of a run under way; 1: the start of a new run. Due lane-0 items are
+   * claimed first, so a burst of new runs cannot delay wake-ups and next steps.
+   */
+  lane?: 0 | 1;
 }
 
 export interface QueueItem extends NewQueueItem {
@@ -196,6 +201,8 @@ export interface TransitionParams {
   readonly run?: { status: RunStatus; output?: unknown; error?: SerializedError; endedAt?: number };
   /** Steps to insert or replace. */
   readonly steps?: readonly StepRecord[];
+  /** Existing steps to settle in place (a wait resumed, a sleep ended): status, result, end time. */
+  readonly settleSteps?: ReadonlyArray<{ id: string; status: StepStatus; output?: unknown; error?: SerializedError; endedAt: number; attempts: number }>;
   readonly enqueue?: readonly NewQueueItem[];
   /** Enqueued only when no other item of the run remains (the last parallel branch). */
   readonly discoveryWhenIdle?: NewQueueItem;

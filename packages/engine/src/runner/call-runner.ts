@@ -33,7 +33,7 @@ import {
   type Store,
   terminalStatuses,
 } from "../ports/store.ts";
-import { cancelReasons, cancelTransition, pauseTimeoutTransition } from "../runs/resume.ts";
+import { cancelReasons, cancelTransition, pauseTimeoutTransition, sleepEndedStep } from "../runs/resume.ts";
 import { stepFromOp, type Transition, transitionFor } from "../runs/transition.ts";
 
 export interface CallRunnerDeps {
@@ -47,6 +47,9 @@ export interface CallRunnerDeps {
   wake(): void;
   runEnded(runId: string, status: RunStatus): void;
 }
+
+/** Step states that mean another queue item of the run is pending. */
+const pendingStatuses: ReadonlySet<string> = new Set([StepStatus.Planned, StepStatus.Sleeping, StepStatus.Waiting, StepStatus.Errored]);
 
 /** How long an item waits when its function is not registered in this process. */
 const unknownFunctionRetryMs = 60_000;
@@ -84,7 +87,8 @@ export class CallRunner {
     }
   }
 
-  private async processItem(item: QueueItem): Promise<void> {
+  private async processItem(claimed: QueueItem): Promise<void> {
+    let item = claimed;
     const { store, registry, clock } = this.deps;
     const state = await store.loadRunState(item.runId);
     if (!state || terminalStatuses.has(state.run.status)) {
@@ -103,8 +107,21 @@ export class CallRunner {
     }
     const now = clock.now();
     switch (item.kind) {
-      case QueueItemKind.Sleep:
-        return this.wakeFromSleep(state, item);
+      case QueueItemKind.Sleep: {
+        // Alone in the run, a finished sleep is memoized and the run continues in this
+        // same call; beside pending parallel branches it only memoizes and lets the last
+        // branch discover.
+        const busy = state.steps.some((s) => s.id !== item.stepId && pendingStatuses.has(s.status));
+        if (busy) return this.wakeFromSleep(state, item);
+        const step = state.steps.find((s) => s.id === item.stepId);
+        if (step) {
+          const settled = sleepEndedStep(step.id, now);
+          await store.commitTransition({ runId: state.run.id, settleSteps: [settled] });
+          Object.assign(step, { status: settled.status, output: null, endedAt: now });
+        }
+        item = { ...item, kind: QueueItemKind.Discovery, attempt: 0 };
+        break;
+      }
       case QueueItemKind.PauseTimeout: {
         const step = state.steps.find((s) => s.id === item.stepId);
         if (step?.status === StepStatus.Waiting) await this.commit(pauseTimeoutTransition(item, step, now));

@@ -15,21 +15,23 @@ import {
   RunStatus,
   type StepRecord,
   StepStatus,
+  type TransitionParams,
 } from "../ports/store.ts";
 import { endRun, type Transition } from "./transition.ts";
 
 const discoveryAt = (runId: string, now: number) => ({ runId, kind: QueueItemKind.Discovery, attempt: 0, availableAt: now });
 
-/** The step a wait or invoke pause belongs to, completed or failed with `outcome`. */
-function settleStep(step: StepRecord, outcome: { output: unknown } | { error: SerializedError }, now: number): StepRecord {
-  const { output: _o, error: _e, wakeAt: _w, ...rest } = step;
+type Settled = NonNullable<TransitionParams["settleSteps"]>[number];
+
+function settle(stepId: string, outcome: { output: unknown } | { error: SerializedError }, now: number): Settled {
   return "error" in outcome
-    ? { ...rest, status: StepStatus.Failed, attempts: 1, error: outcome.error, endedAt: now }
-    : { ...rest, status: StepStatus.Completed, attempts: 1, output: outcome.output, endedAt: now };
+    ? { id: stepId, status: StepStatus.Failed, error: outcome.error, endedAt: now, attempts: 1 }
+    : { id: stepId, status: StepStatus.Completed, output: outcome.output, endedAt: now, attempts: 1 };
 }
 
 /** A wait or invoke pause matched `event`: memoize the step and discover. */
-export function resumeTransition(pause: PauseRecord, step: StepRecord, event: EventRecord, now: number): Transition {
+export function resumeTransition(pause: PauseRecord, event: EventRecord, now: number): Transition {
+  const stepId = pause.stepId ?? "";
   let outcome: { output: unknown } | { error: SerializedError };
   if (pause.kind === PauseKind.Invoke) {
     const data = event.data as { result?: unknown; error?: SerializedError | null };
@@ -41,8 +43,8 @@ export function resumeTransition(pause: PauseRecord, step: StepRecord, event: Ev
     params: {
       runId: pause.runId,
       consumePause: pause.id,
-      steps: [settleStep(step, outcome, now)],
-      cancelItems: [{ kind: QueueItemKind.PauseTimeout, stepId: step.id }],
+      settleSteps: [settle(stepId, outcome, now)],
+      cancelItems: [{ kind: QueueItemKind.PauseTimeout, stepId }],
       discoveryWhenIdle: discoveryAt(pause.runId, now),
     },
     events: [],
@@ -60,11 +62,16 @@ export function pauseTimeoutTransition(item: QueueItem, step: StepRecord, now: n
       runId: item.runId,
       itemId: item.id,
       consumePause: `${item.runId}:${step.id}`,
-      steps: [settleStep(step, outcome, now)],
+      settleSteps: [settle(step.id, outcome, now)],
       discoveryWhenIdle: discoveryAt(item.runId, now),
     },
     events: [],
   };
+}
+
+/** A sleep ended: memoize it. */
+export function sleepEndedStep(stepId: string, now: number): Settled {
+  return settle(stepId, { output: null }, now);
 }
 
 /** Cancels a run (cancelOn, timeouts, the API): ends it, clears its queue and pauses, emits `function.cancelled`. */

@@ -1,0 +1,90 @@
+/**
+ * Waits and timers: matching one event among 100,000 pending waits, and how late 10,000
+ * one-second sleeps wake.
+ */
+import type { Stepwise } from "stepwise";
+import type { Engine } from "stepwise/engine";
+import { ms, peakRss, percentile, type Row, withEngine } from "../harness.ts";
+
+const pendingWaits = 100_000;
+const matchSamples = 300;
+const sleepers = 10_000;
+
+async function untilNoneQueued(engine: Engine, functionId: string) {
+  for (;;) {
+    const queued = await engine.listRuns({ functionId, status: "Queued", limit: 1 });
+    if (queued.length === 0) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function matching(): Promise<Row[]> {
+  const define = (client: Stepwise) => [
+    client.createFunction({ id: "wait" }, { event: "bench/wait" }, async ({ step }) =>
+      step.waitForEvent("signal", { event: "bench/signal", match: "data.key", timeout: "1d" }),
+    ),
+  ];
+  const { result, peakMb } = await peakRss(() =>
+    withEngine(define, async (engine, client) => {
+      const start = performance.now();
+      for (let i = 0; i < pendingWaits; i += 2_000) {
+        await client.send(Array.from({ length: 2_000 }, (_, j) => ({ name: "bench/wait", data: { key: `k${i + j}` } })));
+      }
+      await untilNoneQueued(engine, "bench-wait");
+      // let the last claimed calls reach their waits
+      await new Promise((r) => setTimeout(r, 2_000));
+      const setupS = (performance.now() - start) / 1000;
+      const samples: number[] = [];
+      for (let i = 0; i < matchSamples; i++) {
+        const key = `k${Math.floor((i * pendingWaits) / matchSamples)}`;
+        const t0 = performance.now();
+        await client.send({ name: "bench/signal", data: { key } });
+        samples.push(performance.now() - t0);
+      }
+      const resumed = (await engine.listRuns({ functionId: "bench-wait", status: "Completed", limit: 1000 })).length;
+      return { samples: samples.sort((a, b) => a - b), setupS, resumed };
+    }),
+  );
+  return [
+    { scenario: "waits", metric: `set up ${pendingWaits.toLocaleString("en")} waiting runs`, value: `${result.setupS.toFixed(1)} s` },
+    { scenario: "waits", metric: "match one event among 100k waits (send→resumed) p50", value: ms(percentile(result.samples, 50)) },
+    { scenario: "waits", metric: "match one event among 100k waits (send→resumed) p99", value: ms(percentile(result.samples, 99)), target: "≤ 1 ms" },
+    { scenario: "waits", metric: `runs resumed by ${matchSamples} events (must be ${matchSamples})`, value: String(result.resumed) },
+    { scenario: "waits", metric: "peak RSS", value: `${peakMb.toFixed(0)} MB` },
+  ];
+}
+
+async function sleeping(): Promise<Row[]> {
+  const define = (client: Stepwise) => [
+    client.createFunction({ id: "sleeper" }, { event: "bench/sleep" }, async ({ step }) => {
+      const wakeAt = await step.run("plan", () => Date.now() + 1_000);
+      await step.sleepUntil("nap", new Date(wakeAt));
+      return step.run("woke", () => Date.now() - wakeAt);
+    }),
+  ];
+  const { result, peakMb } = await peakRss(() =>
+    withEngine(define, async (engine, client) => {
+      const lateness: number[] = [];
+      let done!: () => void;
+      const all = new Promise<void>((resolve) => (done = resolve));
+      const off = engine.onRunEnded(async (runId) => {
+        const run = await engine.getRun(runId);
+        lateness.push(run?.output as number);
+        if (lateness.length === sleepers) done();
+      });
+      for (let i = 0; i < sleepers; i += 1_000) await client.send(Array.from({ length: 1_000 }, () => ({ name: "bench/sleep" })));
+      await all;
+      off();
+      return lateness.sort((a, b) => a - b);
+    }),
+  );
+  return [
+    { scenario: "sleeps", metric: `${sleepers.toLocaleString("en")} runs sleeping 1 s: lateness p50`, value: ms(percentile(result, 50)) },
+    { scenario: "sleeps", metric: `${sleepers.toLocaleString("en")} runs sleeping 1 s: lateness p99`, value: ms(percentile(result, 99)), target: "≤ 50 ms" },
+    { scenario: "sleeps", metric: "peak RSS", value: `${peakMb.toFixed(0)} MB` },
+  ];
+}
+
+export async function waits(): Promise<Row[]> {
+  return [...(await matching()), ...(await sleeping())];
+}
