@@ -18,10 +18,11 @@ export interface Row {
 export async function withEngine<T>(
   define: (client: Stepwise) => Parameters<Engine["register"]>[0]["functions"],
   body: (engine: Engine, client: Stepwise) => Promise<T>,
+  options: { concurrency?: number } = {},
 ): Promise<T> {
   const dir = mkdtempSync(join(tmpdir(), "stepwise-bench-"));
   const client = new Stepwise({ id: "bench", logger: silentLogger });
-  const engine = await createEngine({ database: join(dir, "bench.db"), logger: silentLogger, concurrency: 256 });
+  const engine = await createEngine({ database: join(dir, "bench.db"), logger: silentLogger, concurrency: options.concurrency ?? 256 });
   engine.register({ client, functions: define(client) });
   await engine.start();
   try {

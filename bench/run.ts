@@ -2,27 +2,44 @@
  * `npm run bench [scenario...]`: runs the benchmarks, prints one table and writes it to
  * bench/results/<timestamp>.md and bench/results/latest.md.
  */
-import { execSync } from "node:child_process";
+import { execFileSync, execSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
+import { fileURLToPath } from "node:url";
 import type { Row } from "./harness.ts";
 import { core } from "./scenarios/core.ts";
-import { waits } from "./scenarios/waits.ts";
+import { sleeping, waits } from "./scenarios/waits.ts";
 
 const scenarios: Record<string, () => Promise<Row[]>> = { core, waits };
+/** Parts of scenarios that can be run alone. */
+const parts: Record<string, () => Promise<Row[]>> = { sleeps: sleeping };
 
 const wanted = process.argv.slice(2);
-const unknown = wanted.filter((name) => !(name in scenarios));
+const unknown = wanted.filter((name) => !(name in scenarios) && !(name in parts));
 if (unknown.length) {
   console.error(`unknown scenario(s): ${unknown.join(", ")}; known: ${Object.keys(scenarios).join(", ")}`);
   process.exit(2);
 }
 
+// Each scenario runs in a fresh process, so one's heap and caches do not skew the next.
+const child = process.env.STEPWISE_BENCH_CHILD;
+if (child) {
+  const run = scenarios[child] ?? parts[child];
+  process.stdout.write(`${JSON.stringify(await (run as () => Promise<Row[]>)())}\n`);
+  process.exit(0);
+}
+
 const rows: Row[] = [];
-for (const [name, run] of Object.entries(scenarios)) {
+for (const name of Object.keys({ ...scenarios, ...parts })) {
+  if (name in parts && !wanted.includes(name)) continue;
   if (wanted.length && !wanted.includes(name)) continue;
   process.stderr.write(`running ${name}…\n`);
-  rows.push(...(await run()));
+  const out = execFileSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url)], {
+    env: { ...process.env, STEPWISE_BENCH_CHILD: name },
+    stdio: ["ignore", "pipe", "inherit"],
+    maxBuffer: 16 * 1024 * 1024,
+  });
+  rows.push(...(JSON.parse(out.toString().trim().split("\n").at(-1) ?? "[]") as Row[]));
 }
 
 let commit = "unknown";

@@ -4,6 +4,8 @@
  * It talks to storage only through `Store` and to functions only through `FunctionHandle`.
  */
 export { createEngine, Engine, type EngineOptions, type RunDetails, type RunEndedListener } from "./engine.ts";
+export { toEventRecord } from "./events/intake.ts";
+export { findPauseCandidates } from "./events/pause-router.ts";
 export { type CompiledExpression, compileExpression } from "./expressions/cel.ts";
 export { newId } from "./ids.ts";
 export { type Clock, systemClock } from "./ports/clock.ts";

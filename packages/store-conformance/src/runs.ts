@@ -48,14 +48,14 @@ export function runsSuite(factory: StoreFactory) {
       expect(steps[1]?.output).toBeNull();
     });
 
-    it("settles a waiting step in place and moves it to the end of the order", async () => {
+    it("settles a waiting step in place, keeping its place in the order", async () => {
       const { run: r } = await seedRun(store());
       await store().saveStep({ runId: r.id, id: "w", name: "wait", op: "WaitForEvent", status: StepStatus.Waiting, attempts: 0, startedAt: 1, wakeAt: 99 });
       await store().saveStep({ runId: r.id, id: "x", name: "x", op: "StepRun", status: StepStatus.Completed, attempts: 1, output: 1 });
       await store().commitTransition({ runId: r.id, settleSteps: [{ id: "w", status: StepStatus.Completed, output: { name: "e" }, endedAt: 5, attempts: 1 }] });
       const steps = await store().listSteps(r.id);
-      expect(steps.map((s) => s.id)).toEqual(["x", "w"]);
-      expect(steps[1]).toEqual({
+      expect(steps.map((s) => s.id)).toEqual(["w", "x"]);
+      expect(steps[0]).toEqual({
         runId: r.id,
         id: "w",
         name: "wait",

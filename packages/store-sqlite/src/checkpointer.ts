@@ -36,6 +36,8 @@ export class BackgroundCheckpointer {
   }
 
   async stop(): Promise<void> {
+    // keep the process alive until the worker has checkpointed and exited
+    this.worker.ref();
     this.worker.postMessage("stop");
     await this.exited;
   }

@@ -175,7 +175,9 @@ export class SqliteStore implements Store {
   async loadRunState(runId: string): Promise<RunState | undefined> {
     const row = this.sql.getRun.get(runId) as RunRow | undefined;
     if (!row) return undefined;
-    const events = (this.sql.eventsOfRun.all(row.event_ids) as EventRow[]).map((r) => {
+    const ids = JSON.parse(row.event_ids) as string[];
+    const rows = ids.length === 1 ? [this.sql.getEvent.get(ids[0]) as EventRow] : (this.sql.eventsOfRun.all(row.event_ids) as EventRow[]);
+    const events = rows.map((r) => {
       const { internalId: _i, receivedAt: _r, ...event } = eventFromRow(r);
       return event;
     });

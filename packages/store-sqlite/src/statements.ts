@@ -52,8 +52,8 @@ const sqlText = {
   advanceCron: "UPDATE cron_schedules SET next_at = ? WHERE function_id = ? AND expression = ? AND next_at = ?",
   nextAvailableAt:
     "SELECT MIN(m) AS at FROM (SELECT MIN(available_at) AS m FROM queue WHERE lane = 0 UNION ALL SELECT MIN(available_at) FROM queue WHERE lane = 1)",
-  settleStep: `UPDATE steps SET status = @status, output = @output, error = @error, ended_at = @endedAt, attempts = @attempts, wake_at = NULL,
-    seq = (SELECT COALESCE(MAX(seq), 0) + 1 FROM steps WHERE run_id = @runId) WHERE run_id = @runId AND id = @id`,
+  settleStep:
+    "UPDATE steps SET status = @status, output = @output, error = @error, ended_at = @endedAt, attempts = @attempts, wake_at = NULL WHERE run_id = @runId AND id = @id",
 };
 
 export type Statements = { [K in keyof typeof sqlText]: Database.Statement };

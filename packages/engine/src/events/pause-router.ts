@@ -58,15 +58,8 @@ export class PauseRouter {
     }
   }
 
-  private async candidates(event: EventRecord): Promise<PauseRecord[]> {
-    const { store } = this.deps;
-    const stored = toStoredEvent(event);
-    const found = await store.findPauses({ eventName: event.name });
-    for (const path of await store.pausePaths(event.name)) {
-      const value = indexValueOf(stored, path);
-      if (value !== undefined) found.push(...(await store.findPauses({ eventName: event.name, indexPath: path, indexValue: value })));
-    }
-    return found;
+  private candidates(event: EventRecord): Promise<PauseRecord[]> {
+    return findPauseCandidates(this.deps.store, event);
   }
 
   private async resume(pause: PauseRecord, event: EventRecord): Promise<void> {
@@ -87,4 +80,18 @@ export class PauseRouter {
   configOf(functionId: string): FunctionConfig {
     return this.deps.registry.get(functionId)?.config ?? { id: functionId, slug: functionId, appId: "", name: functionId, triggers: [], retries: 0 };
   }
+}
+
+/**
+ * The pauses an event could satisfy: for each index path in use for its name, the pauses
+ * whose index value equals the event's value there, plus the unindexed pauses of that name.
+ */
+export async function findPauseCandidates(store: Store, event: EventRecord): Promise<PauseRecord[]> {
+  const stored = toStoredEvent(event);
+  const found = await store.findPauses({ eventName: event.name });
+  for (const path of await store.pausePaths(event.name)) {
+    const value = indexValueOf(stored, path);
+    if (value !== undefined) found.push(...(await store.findPauses({ eventName: event.name, indexPath: path, indexValue: value })));
+  }
+  return found;
 }

@@ -89,6 +89,7 @@ export class CallRunner {
 
   private async processItem(claimed: QueueItem): Promise<void> {
     let item = claimed;
+    let settled: ReturnType<typeof sleepEndedStep> | undefined;
     const { store, registry, clock } = this.deps;
     const state = await store.loadRunState(item.runId);
     if (!state || terminalStatuses.has(state.run.status)) {
@@ -113,10 +114,11 @@ export class CallRunner {
         // branch discover.
         const busy = state.steps.some((s) => s.id !== item.stepId && pendingStatuses.has(s.status));
         if (busy) return this.wakeFromSleep(state, item);
+        // The sleep's memo is written with this call's final commit; until then the
+        // sleep item stays leased, so a crash replays this wake-up, never skips it.
         const step = state.steps.find((s) => s.id === item.stepId);
         if (step) {
-          const settled = sleepEndedStep(step.id, now);
-          await store.commitTransition({ runId: state.run.id, settleSteps: [settled] });
+          settled = sleepEndedStep(step.id, now);
           Object.assign(step, { status: settled.status, output: null, endedAt: now });
         }
         item = { ...item, kind: QueueItemKind.Discovery, attempt: 0 };
@@ -159,6 +161,7 @@ export class CallRunner {
       callStartedAt: now,
       resolveFunction: (id) => registry.get(id)?.config,
     });
+    if (settled) transition.params = { ...transition.params, settleSteps: [settled, ...(transition.params.settleSteps ?? [])] };
     await this.commit(transition);
   }
 
