@@ -105,6 +105,25 @@ describe("steps", () => {
     expect(run.steps[1]!.endedAt! - run.steps[0]!.endedAt!).toBeGreaterThanOrEqual(90);
   });
 
+  it("retries a step right after a sleep with its attempts counted", async () => {
+    const c = client();
+    let calls = 0;
+    const fn = c.createFunction({ id: "after-sleep", retries: 3 }, { event: "t/after-sleep" }, async ({ step }) => {
+      await step.sleep("nap", "10ms");
+      return step.run("flaky", () => {
+        if (++calls < 3) throw new Error("not yet");
+        return calls;
+      });
+    });
+    const { engine } = await startEngine({ client: c, functions: [fn] });
+    const run = await sendAndWait(engine, c, { name: "t/after-sleep" });
+    expect(run.output).toBe(3);
+    expect(run.steps.map((s) => [s.name, s.attempts])).toEqual([
+      ["nap", 1],
+      ["flaky", 3],
+    ]);
+  });
+
   it("exposes the attempt of the step being retried", async () => {
     const c = client();
     const attempts: number[] = [];

@@ -1,1 +1,7 @@
-export {};
+/**
+ * @module @stepwise/cli
+ * `stepwise dev` and `stepwise start`, and `runServer` for programs that embed them.
+ */
+export { helpText, main, runCli } from "./cli.ts";
+export { CLIError } from "./errors.ts";
+export { type RunningServer, type RunServerOptions, runServer } from "./run-server.ts";

@@ -38,6 +38,7 @@ export interface RunDetails extends RunRecord {
 }
 
 export type RunEndedListener = (runId: string, status: RunStatus) => void;
+export type RunStartedListener = (runId: string, functionId: string) => void;
 
 export class Engine {
   readonly store: Store;
@@ -50,6 +51,7 @@ export class Engine {
   private readonly cron: CronScheduler;
   private unsubscribeClock: (() => void) | undefined;
   private readonly listeners = new Set<RunEndedListener>();
+  private readonly startListeners = new Set<RunStartedListener>();
   private readonly clients = new Set<ClientHandle>();
   private readonly maxEventBytes: number | undefined;
   private readonly closeTimeoutMs: number;
@@ -71,6 +73,9 @@ export class Engine {
       wake: () => this.worker.wake(),
       runEnded: (runId, status) => {
         for (const listener of this.listeners) listener(runId, status);
+      },
+      runStarted: (runId, functionId) => {
+        for (const listener of this.startListeners) listener(runId, functionId);
       },
     });
     this.router = new PauseRouter({
@@ -106,8 +111,22 @@ export class Engine {
     return this;
   }
 
+  /** Removes functions (by composite id) and their companions; their queued runs wait until one is registered again. */
+  unregister(functionIds: readonly string[]): void {
+    for (const id of functionIds) {
+      for (const companion of this.registry.get(id)?.companions ?? []) this.registry.unregister(companion.config.id);
+      this.registry.unregister(id);
+    }
+  }
+
   functions(): FunctionHandle[] {
     return this.registry.all();
+  }
+
+  /** Calls `listener` whenever a run starts here (its first call is claimed). Returns the unsubscribe function. */
+  onRunStarted(listener: RunStartedListener): () => void {
+    this.startListeners.add(listener);
+    return () => this.startListeners.delete(listener);
   }
 
   /** Starts claiming work. Runs left by a previous process resume once their leases expire. */

@@ -13,3 +13,4 @@ export * from "./ops.ts";
 export * from "./serialized-error.ts";
 export * from "./step-id.ts";
 export * from "./time.ts";
+export * from "./signing.ts";

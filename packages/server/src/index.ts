@@ -1,1 +1,12 @@
-export {};
+/**
+ * @module @stepwise/server
+ * The HTTP face of an engine: Inngest's event API, app registration, the SDK run API and
+ * the REST API, as a Hono app. Apps served over HTTP run through `HttpFunction`.
+ */
+
+export { createServer, type ServerOptions, type StepwiseServer } from "./app.ts";
+export { type AppRecord, AppRegistry, type RegisterRequest } from "./apps/app-registry.ts";
+export { canonicalJson } from "./driver/canonical-json.ts";
+export { decodeResponse, HttpFunction, type HttpFunctionOptions } from "./driver/http-function.ts";
+export { fromWire, type WireFunction } from "./driver/wire-config.ts";
+export { errorBody } from "./errors.ts";

@@ -5,6 +5,15 @@ export function eventsSuite(factory: StoreFactory) {
   describe("events", () => {
     const store = useStore(factory);
 
+    it("lists events newest first, by name, with a cursor", async () => {
+      const [a, b, c] = [event("x"), event("y"), event("x")];
+      await store().ingestEvents({ events: [a!, b!, c!], runs: [], items: [] });
+      expect((await store().listEvents({ limit: 10 })).map((e) => e.internalId)).toEqual([c!.internalId, b!.internalId, a!.internalId]);
+      expect((await store().listEvents({ name: "x", limit: 10 })).map((e) => e.internalId)).toEqual([c!.internalId, a!.internalId]);
+      expect((await store().listEvents({ limit: 10, before: b!.internalId })).map((e) => e.internalId)).toEqual([a!.internalId]);
+      expect(await store().listEvents({ limit: 1 })).toHaveLength(1);
+    });
+
     it("stores events with their payload", async () => {
       const e = { ...event("shop/order", { items: [1, { a: null }], text: "é ✓" }), user: { id: "u" }, v: "2" };
       await store().ingestEvents({ events: [e], runs: [], items: [] });

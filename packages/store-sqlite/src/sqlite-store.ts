@@ -46,7 +46,7 @@ import {
   stepFromRow,
   stepToRow,
 } from "./rows.ts";
-import { listRunsQuery, prepareStatements, type Statements } from "./statements.ts";
+import { listEventsQuery, listRunsQuery, prepareStatements, type Statements } from "./statements.ts";
 
 export interface SqliteStoreOptions {
   /** A file path, or `":memory:"`. */
@@ -232,7 +232,8 @@ export class SqliteStore implements Store {
           sql.clearRunQueue.run(params.runId);
           sql.deleteRunPauses.run(params.runId);
         } else if (params.itemId !== undefined) {
-          if (params.reschedule) sql.reschedule.run(params.reschedule.availableAt, params.reschedule.attempt, Number(params.itemId));
+          if (params.reschedule)
+            sql.reschedule.run(params.reschedule.availableAt, params.reschedule.attempt, params.reschedule.kind ?? null, Number(params.itemId));
           else sql.deleteItem.run(Number(params.itemId));
         }
         for (const item of params.cancelItems ?? []) sql.cancelItems.run(params.runId, item.kind, item.stepId);
@@ -254,6 +255,11 @@ export class SqliteStore implements Store {
         ? this.sql.findUnindexedPauses.all(params.eventName)
         : this.sql.findIndexedPauses.all(params.eventName, params.indexPath, params.indexValue ?? "null");
     return (rows as PauseRow[]).map(pauseFromRow);
+  }
+
+  async listEvents(filter: { name?: string; limit: number; before?: string }): Promise<EventRecord[]> {
+    const { sql, params } = listEventsQuery({ ...filter, limit: Math.min(filter.limit, 1000) });
+    return (this.db.prepare(sql).all(...params) as EventRow[]).map(eventFromRow);
   }
 
   async listEventsByName(params: { name: string; since: number; until: number; limit: number }): Promise<EventRecord[]> {

@@ -29,7 +29,7 @@ const sqlText = {
   enqueue: "INSERT INTO queue (run_id, kind, step_id, attempt, lane, available_at) VALUES (@runId, @kind, @stepId, @attempt, @lane, @availableAt)",
   due: "SELECT * FROM queue WHERE lane = ? AND available_at <= ? ORDER BY available_at, id LIMIT ?",
   lease: "UPDATE queue SET available_at = ? WHERE id = ?",
-  reschedule: "UPDATE queue SET available_at = ?, attempt = ? WHERE id = ?",
+  reschedule: "UPDATE queue SET available_at = ?, attempt = ?, kind = COALESCE(?, kind) WHERE id = ?",
   deleteItem: "DELETE FROM queue WHERE id = ?",
   clearRunQueue: "DELETE FROM queue WHERE run_id = ?",
   runHasItems: "SELECT 1 FROM queue WHERE run_id = ? AND kind NOT IN ('start-timeout', 'finish-timeout') LIMIT 1",
@@ -80,4 +80,20 @@ export function listRunsQuery(filter: { eventId?: string; functionId?: string; s
   }
   params.push(filter.limit);
   return { sql: `SELECT * FROM runs ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY id DESC LIMIT ?`, params };
+}
+
+/** Builds the event-list query: newest first, optionally by name, before a cursor. */
+export function listEventsQuery(filter: { name?: string; limit: number; before?: string }) {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  if (filter.name) {
+    where.push("name = ?");
+    params.push(filter.name);
+  }
+  if (filter.before) {
+    where.push("internal_id < ?");
+    params.push(filter.before);
+  }
+  params.push(filter.limit);
+  return { sql: `SELECT * FROM events ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY internal_id DESC LIMIT ?`, params };
 }

@@ -46,7 +46,7 @@ export class FunctionRegistry {
     }
   }
 
-  private unregister(id: string) {
+  unregister(id: string) {
     this.byId.delete(id);
     for (const [name, list] of this.byEventName)
       this.byEventName.set(

@@ -197,7 +197,7 @@ export interface TransitionParams {
   readonly consumePause?: string;
   /** The queue item the call held: deleted, unless `reschedule` says when it runs again. */
   readonly itemId?: string;
-  readonly reschedule?: { availableAt: number; attempt: number };
+  readonly reschedule?: { availableAt: number; attempt: number; kind?: QueueItemKind };
   readonly run?: { status: RunStatus; output?: unknown; error?: SerializedError; endedAt?: number };
   /** Steps to insert or replace. */
   readonly steps?: readonly StepRecord[];
@@ -266,4 +266,6 @@ export interface Store {
   listRuns(filter: ListRunsFilter): Promise<RunRecord[]>;
   listSteps(runId: string): Promise<StepRecord[]>;
   getEvent(internalId: string): Promise<EventRecord | undefined>;
+  /** Events newest first, optionally of one name, received before `before` (an internal id, for paging). */
+  listEvents(filter: { name?: string; limit: number; before?: string }): Promise<EventRecord[]>;
 }

@@ -46,6 +46,7 @@ export interface CallRunnerDeps {
   /** New queue items exist: look for work. */
   wake(): void;
   runEnded(runId: string, status: RunStatus): void;
+  runStarted(runId: string, functionId: string): void;
 }
 
 /** Step states that mean another queue item of the run is pending. */
@@ -107,6 +108,7 @@ export class CallRunner {
       return;
     }
     const now = clock.now();
+    if (claimed.startedRun) this.deps.runStarted(state.run.id, state.run.functionId);
     switch (item.kind) {
       case QueueItemKind.Sleep: {
         // Alone in the run, a finished sleep is memoized and the run continues in this

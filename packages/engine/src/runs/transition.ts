@@ -125,7 +125,13 @@ export function transitionFor(result: ExecutionResult, ctx: TransitionContext): 
 function retry(ctx: TransitionContext, attempt: number, retryAt: number | undefined, steps?: StepRecord[]): Transition {
   const availableAt = retryAt !== undefined ? clampRetryAt(retryAt, ctx.now, ctx.retryDelayScale) : ctx.now + retryDelayMs(attempt, ctx.retryDelayScale);
   return {
-    params: { runId: ctx.state.run.id, itemId: ctx.item.id, reschedule: { availableAt, attempt: attempt + 1 }, ...(steps ? { steps } : {}) },
+    // the held item runs again as what it was processed as (a woken sleep continues as discovery)
+    params: {
+      runId: ctx.state.run.id,
+      itemId: ctx.item.id,
+      reschedule: { availableAt, attempt: attempt + 1, kind: ctx.item.kind },
+      ...(steps ? { steps } : {}),
+    },
     events: [],
   };
 }

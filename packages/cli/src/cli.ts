@@ -1,0 +1,130 @@
+/**
+ * @module cli
+ * `stepwise <command> [flags]`: declares commands and flags only (strict parsing); the
+ * work is in run-server.ts. One top-level handler prints CLIError messages and hints.
+ */
+import { parseArgs } from "node:util";
+import { envKeys, readEnv } from "./env.ts";
+import { CLIError } from "./errors.ts";
+import { type RunningServer, runServer } from "./run-server.ts";
+
+export const helpText = `Usage: stepwise <command> [flags]
+
+Commands:
+  dev     Development server on embedded SQLite, open on loopback; syncs apps and
+          auto-discovers common local URLs (e.g. http://localhost:3000/api/inngest).
+  start   Production server: signing and event keys required.
+
+Flags:
+  -u, --url <url>        App serve URL to sync (repeatable).
+  -p, --port <n>         HTTP port (default 8288).
+      --host <addr>      Interface to listen on (default 127.0.0.1).
+      --db <path>        SQLite database file (default ./.stepwise/dev.db for dev, ./stepwise.db for start).
+      --no-discovery     dev: do not probe common local URLs.
+      --signing-key <k>  start: signkey-<env>-<hex>; calls to apps are signed with it.
+      --event-key <k>    start: the key senders put in POST /e/<key>.
+  -h, --help             Show this help.
+
+Environment:
+  ${envKeys.signingKey.join(", ")}   signing key
+  ${envKeys.signingKeyFallback.join(", ")}   previous signing key, still accepted
+  ${envKeys.eventKey.join(", ")}   event key
+  ${envKeys.port.join(", ")}   port
+  ${envKeys.db.join(", ")}   database file
+`;
+
+export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<RunningServer | undefined> {
+  const [command, ...rest] = argv;
+  if (!command || command === "-h" || command === "--help" || command === "help") {
+    process.stdout.write(helpText);
+    return undefined;
+  }
+  if (command !== "dev" && command !== "start") throw new CLIError(`unknown command ${JSON.stringify(command)}`, "run `stepwise --help` for the commands");
+  let values: ReturnType<typeof parse>["values"];
+  try {
+    values = parse(rest).values;
+  } catch (cause) {
+    throw new CLIError((cause as Error).message, "run `stepwise --help` for the flags");
+  }
+  if (values.help) {
+    process.stdout.write(helpText);
+    return undefined;
+  }
+  const portText = values.port ?? readEnv(envKeys.port, env) ?? "8288";
+  const port = Number(portText);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CLIError(`--port: expected a port number, received ${JSON.stringify(portText)}`);
+  const urls = values.url ?? [];
+  for (const url of urls)
+    if (!/^https?:\/\/[^/]+/.test(url))
+      throw new CLIError(`--url: expected an http(s) URL such as http://localhost:3000/api/inngest, received ${JSON.stringify(url)}`);
+  const signingKey = values["signing-key"] ?? readEnv(envKeys.signingKey, env);
+  const signingKeyFallback = readEnv(envKeys.signingKeyFallback, env);
+  const eventKey = values["event-key"] ?? readEnv(envKeys.eventKey, env);
+  if (command === "start") {
+    if (!signingKey) throw new CLIError("stepwise start needs a signing key", `pass --signing-key signkey-prod-<hex> or set ${envKeys.signingKey[0]}`);
+    if (!/^signkey-[A-Za-z0-9_]+-[0-9a-fA-F]+$/.test(signingKey)) throw new CLIError("--signing-key: expected signkey-<env>-<hex>, e.g. signkey-prod-0123abcd");
+    if (!eventKey) throw new CLIError("stepwise start needs an event key", `pass --event-key <key> or set ${envKeys.eventKey[0]}`);
+  }
+  const db = values.db ?? readEnv(envKeys.db, env) ?? (command === "dev" ? ".stepwise/dev.db" : "stepwise.db");
+  if (command === "dev") {
+    const { mkdirSync } = await import("node:fs");
+    const { dirname } = await import("node:path");
+    mkdirSync(dirname(db), { recursive: true });
+  }
+  const server = await runServer({
+    mode: command,
+    port,
+    db,
+    urls,
+    discovery: command === "dev" && !values["no-discovery"],
+    ...(values.host ? { host: values.host } : {}),
+    ...(command === "start" && signingKey ? { signingKey } : {}),
+    ...(command === "start" && signingKeyFallback ? { signingKeyFallback } : {}),
+    ...(command === "start" && eventKey ? { eventKey } : {}),
+  });
+  return server;
+}
+
+function parse(args: string[]) {
+  return parseArgs({
+    args,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      url: { type: "string", short: "u", multiple: true },
+      port: { type: "string", short: "p" },
+      host: { type: "string" },
+      db: { type: "string" },
+      "no-discovery": { type: "boolean" },
+      "signing-key": { type: "string" },
+      "event-key": { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+}
+
+/** Entry point: runs the CLI, stops cleanly on SIGINT/SIGTERM, prints errors with their hint. */
+export async function main(argv = process.argv.slice(2)): Promise<void> {
+  try {
+    const server = await runCli(argv);
+    if (!server) return;
+    const stop = (signal: string) => {
+      process.stderr.write(`\nstepwise: ${signal}, shutting down…\n`);
+      const force = setTimeout(() => {
+        process.stderr.write("stepwise: shutdown took over 15 s; in-flight runs resume on the next start\n");
+        process.exit(1);
+      }, 15_000);
+      force.unref();
+      void server.close().then(() => process.exit(0));
+    };
+    process.once("SIGINT", () => stop("SIGINT"));
+    process.once("SIGTERM", () => stop("SIGTERM"));
+  } catch (error) {
+    if (error instanceof CLIError) {
+      process.stderr.write(`stepwise: ${error.message}\n${error.hint ? `  hint: ${error.hint}\n` : ""}`);
+      if (process.env.STEPWISE_DEBUG) process.stderr.write(`${error.stack}\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,20 @@
+/**
+ * @module env
+ * Every environment variable the CLI reads, in one place (listed in `stepwise --help`).
+ * Stepwise names win; Inngest's names are accepted so existing setups carry over.
+ */
+export const envKeys = {
+  signingKey: ["STEPWISE_SIGNING_KEY", "INNGEST_SIGNING_KEY"],
+  signingKeyFallback: ["STEPWISE_SIGNING_KEY_FALLBACK", "INNGEST_SIGNING_KEY_FALLBACK"],
+  eventKey: ["STEPWISE_EVENT_KEY", "INNGEST_EVENT_KEY"],
+  port: ["STEPWISE_PORT", "PORT"],
+  db: ["STEPWISE_DB"],
+} as const;
+
+export function readEnv(names: readonly string[], env: NodeJS.ProcessEnv = process.env): string | undefined {
+  for (const name of names) {
+    const value = env[name];
+    if (value !== undefined && value !== "") return value;
+  }
+  return undefined;
+}

@@ -1,0 +1,108 @@
+/**
+ * @module run-server
+ * Runs a Stepwise server: engine on SQLite, HTTP on a port, run logging, app syncing and
+ * graceful shutdown. Used by `stepwise dev`, `stepwise start` and `npm start`.
+ */
+import { serve } from "@hono/node-server";
+import { Engine } from "@stepwise/engine";
+import { type ClientHandle, consoleLogger, type FunctionHandle, type Logger } from "@stepwise/protocol";
+import { createServer, type StepwiseServer } from "@stepwise/server";
+import { SqliteStore } from "@stepwise/store-sqlite";
+import { defaultDiscoveryUrls, startDiscovery } from "./discovery.ts";
+import { CLIError } from "./errors.ts";
+
+export interface RunServerOptions {
+  mode: "dev" | "start";
+  port: number;
+  /** Loopback by default; `0.0.0.0` to listen on every interface. */
+  host?: string;
+  db: string;
+  /** App URLs to sync at start. */
+  urls?: string[];
+  discovery?: boolean;
+  signingKey?: string;
+  signingKeyFallback?: string;
+  eventKey?: string;
+  /** Functions run in-process beside the served apps (npm start's example app). */
+  inProcess?: { client?: ClientHandle; functions: FunctionHandle[] };
+  retryDelayScale?: number;
+  logger?: Logger;
+  /** Log each run as it starts and ends. (Default: true.) */
+  logRuns?: boolean;
+}
+
+export interface RunningServer {
+  engine: Engine;
+  server: StepwiseServer;
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function runServer(options: RunServerOptions): Promise<RunningServer> {
+  const logger = options.logger ?? consoleLogger;
+  const log = (line: string) => logger.info(`stepwise ${options.mode}: ${line}`);
+  const store = new SqliteStore({ filename: options.db });
+  try {
+    await store.migrate();
+  } catch (cause) {
+    throw new CLIError(`cannot open the database ${options.db}: ${(cause as Error).message}`, "check the --db path and that no other Stepwise version uses it");
+  }
+  const engine = new Engine({ store, logger, ...(options.retryDelayScale !== undefined ? { retryDelayScale: options.retryDelayScale } : {}) });
+  if (options.inProcess)
+    engine.register(
+      options.inProcess.client ? { client: options.inProcess.client, functions: options.inProcess.functions } : { functions: options.inProcess.functions },
+    );
+  const server = createServer({
+    engine,
+    logger,
+    mode: options.mode,
+    ...(options.signingKey ? { signingKey: options.signingKey } : {}),
+    ...(options.signingKeyFallback ? { signingKeyFallback: options.signingKeyFallback } : {}),
+    ...(options.eventKey ? { eventKey: options.eventKey } : {}),
+  });
+  if (options.logRuns !== false) {
+    engine.onRunStarted((runId, functionId) => log(`▶ ${functionId} started (run ${runId})`));
+    engine.onRunEnded((runId, status) => {
+      void engine.getRun(runId).then((run) => {
+        const took = run?.startedAt && run.endedAt ? ` in ${run.endedAt - run.startedAt} ms` : "";
+        const why = run?.error ? ` — ${run.error.name}: ${run.error.message}` : "";
+        log(`${status === "Completed" ? "✓" : "✗"} ${run?.functionId ?? "?"} ${status}${took} (run ${runId})${why}`);
+      });
+    });
+  }
+  await engine.start();
+  const host = options.host ?? "127.0.0.1";
+  const http = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
+    const s = serve({ fetch: server.app.fetch, port: options.port, hostname: host }, () => resolve(s));
+    s.once("error", (error: NodeJS.ErrnoException) =>
+      reject(error.code === "EADDRINUSE" ? new CLIError(`port ${options.port} is already in use`, "stop the other process or pass --port <n>") : error),
+    );
+  });
+  const address = http.address();
+  const port = typeof address === "object" && address ? address.port : options.port;
+  const url = `http://${host === "0.0.0.0" ? "127.0.0.1" : host}:${port}`;
+  log(`listening on ${url} (database ${options.db})`);
+  for (const appUrl of options.urls ?? []) {
+    const record = await server.apps.sync(appUrl);
+    if (record.error) logger.warn(`stepwise ${options.mode}: could not sync ${appUrl}: ${record.error}`);
+    else log(`synced ${appUrl} (${record.functionIds.length} functions)`);
+  }
+  const stopDiscovery = options.discovery
+    ? startDiscovery(
+        server.apps,
+        defaultDiscoveryUrls.filter((u) => !(options.urls ?? []).includes(u)),
+        log,
+      )
+    : () => {};
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= (async () => {
+      stopDiscovery();
+      await new Promise<void>((resolve) => http.close(() => resolve()));
+      await engine.close();
+      log("stopped");
+    })();
+    return closing;
+  };
+  return { engine, server, url, close };
+}

@@ -1,0 +1,150 @@
+/**
+ * @module app-registry
+ * Apps that serve functions over HTTP: registering their configs with the engine (as
+ * `HttpFunction`s), replacing them on each sync, and asking an app to sync (`PUT`).
+ */
+import type { Engine } from "@stepwise/engine";
+import { type Logger, StepwiseError } from "@stepwise/protocol";
+import { HttpFunction } from "../driver/http-function.ts";
+import { fromWire, type WireFunction } from "../driver/wire-config.ts";
+
+export interface RegisterRequest {
+  url: string;
+  appName: string;
+  functions: WireFunction[];
+  sdk?: string;
+  framework?: string;
+  deployType?: string;
+  v?: string;
+}
+
+export interface AppRecord {
+  /** The app's serve URL. */
+  url: string;
+  appName?: string;
+  sdk?: string;
+  framework?: string;
+  functionIds: string[];
+  lastSyncedAt?: number;
+  /** Why the last sync failed, if it did. */
+  error?: string;
+}
+
+export interface AppRegistryOptions {
+  engine: Engine;
+  logger: Logger;
+  signingKey?: string;
+  serverKind: "dev" | "cloud";
+  callTimeoutMs: number;
+}
+
+/** How long a sync request may take. */
+const syncTimeoutMs = 15_000;
+
+export class AppRegistry {
+  private readonly apps = new Map<string, AppRecord>();
+  private readonly fingerprints = new Map<string, string>();
+
+  constructor(private readonly options: AppRegistryOptions) {}
+
+  list(): AppRecord[] {
+    return [...this.apps.values()];
+  }
+
+  /**
+   * Registers an app's functions, replacing what it registered before. All-or-nothing:
+   * one invalid config rejects the sync with a message naming function and field.
+   * Returns whether anything changed since the app's previous sync.
+   */
+  register(request: RegisterRequest): { modified: boolean } {
+    if (!request || typeof request !== "object") throw new StepwiseError("invalid_argument", "register: expected a JSON object body");
+    if (typeof request.url !== "string" || request.url === "") throw new StepwiseError("invalid_argument", 'register: "url" is required');
+    if (typeof request.appName !== "string" || request.appName === "") throw new StepwiseError("invalid_argument", 'register: "appName" is required');
+    if (!Array.isArray(request.functions)) throw new StepwiseError("invalid_argument", 'register: "functions" must be an array');
+    const key = appKey(request.url);
+    const handles = request.functions.map((wire) => {
+      const { config, url } = fromWire(wire, request.appName);
+      return new HttpFunction({
+        config,
+        url,
+        serverKind: this.options.serverKind,
+        timeoutMs: this.options.callTimeoutMs,
+        ...(this.options.signingKey ? { signingKey: this.options.signingKey } : {}),
+      });
+    });
+    const previous = this.apps.get(key);
+    this.options.engine.register({ functions: handles });
+    const ids = handles.map((h) => h.config.id);
+    const removed = (previous?.functionIds ?? []).filter((id) => !ids.includes(id));
+    if (removed.length) this.options.engine.unregister(removed);
+    const fingerprint = JSON.stringify(request.functions);
+    const modified = this.fingerprints.get(key) !== fingerprint;
+    this.fingerprints.set(key, fingerprint);
+    const record: AppRecord = { url: request.url, appName: request.appName, functionIds: ids, lastSyncedAt: Date.now() };
+    if (request.sdk) record.sdk = request.sdk;
+    if (request.framework) record.framework = request.framework;
+    this.apps.set(key, record);
+    return { modified };
+  }
+
+  /**
+   * Asks the app at `url` to sync. In-band first (the app answers with its functions, so
+   * it needs no route back to this server); an app that answers the classic way calls
+   * `POST /fn/register` itself before replying.
+   */
+  async sync(url: string): Promise<AppRecord> {
+    const key = appKey(url);
+    const fail = (error: string): AppRecord => {
+      const record = { ...(this.apps.get(key) ?? { url, functionIds: [] }), error };
+      this.apps.set(key, record);
+      return record;
+    };
+    let response: Response;
+    try {
+      response = await fetch(url, {
+        method: "PUT",
+        headers: { "content-type": "application/json", "x-inngest-sync-kind": "in_band", "x-inngest-server-kind": this.options.serverKind },
+        body: JSON.stringify({ url }),
+        signal: AbortSignal.timeout(syncTimeoutMs),
+      });
+    } catch (cause) {
+      return fail(`could not reach ${url}: ${(cause as Error).message}`);
+    }
+    const text = await response.text();
+    let body: Record<string, unknown> = {};
+    try {
+      body = text ? (JSON.parse(text) as Record<string, unknown>) : {};
+    } catch {
+      return fail(`${url} answered ${response.status} with a body that is not JSON: ${text.slice(0, 300)}`);
+    }
+    if (response.headers.get("x-inngest-sync-kind") === "in_band" && response.ok) {
+      try {
+        this.register({
+          url: String(body.url ?? url),
+          appName: String(body.app_id ?? ""),
+          functions: (body.functions ?? []) as WireFunction[],
+          ...(typeof body.sdk === "string" ? { sdk: body.sdk } : {}),
+          ...(typeof body.framework === "string" ? { framework: body.framework } : {}),
+        });
+      } catch (error) {
+        return fail((error as Error).message);
+      }
+      return this.apps.get(appKey(String(body.url ?? url))) ?? fail("sync succeeded but the app is missing");
+    }
+    if (!response.ok) return fail(`${url} answered ${response.status}: ${String(body.message ?? text).slice(0, 300)}`);
+    const record = this.apps.get(key);
+    if (!record) return fail(`${url} answered ${response.status} but never registered; is its INNGEST_BASE_URL pointing at this server?`);
+    delete record.error;
+    return record;
+  }
+}
+
+/** Apps are keyed by URL without query string (the SDK may append `?deployId=`). */
+function appKey(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.origin}${u.pathname}`;
+  } catch {
+    return url;
+  }
+}

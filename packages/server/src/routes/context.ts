@@ -1,0 +1,14 @@
+import type { Engine } from "@stepwise/engine";
+import type { Logger } from "@stepwise/protocol";
+import type { AppRegistry } from "../apps/app-registry.ts";
+
+/** What every route module needs, passed down once. */
+export interface ServerContext {
+  engine: Engine;
+  apps: AppRegistry;
+  logger: Logger;
+  /** `undefined`: any key is accepted (dev). */
+  eventKey?: string;
+  /** Keys whose bearer hashes may call `/fn/register`, `/v0` and `/v1`; empty: open (dev). */
+  signingKeys: string[];
+}

@@ -1,0 +1,55 @@
+/**
+ * @module serializers
+ * Engine records as the REST API shows them (Inngest v1 shapes, snake_case).
+ */
+import type { EventRecord, RunDetails, RunRecord, StepRecord } from "@stepwise/engine";
+
+const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
+
+export function runToJson(run: RunRecord) {
+  return {
+    run_id: run.id,
+    function_id: run.functionId,
+    event_id: run.eventIds[0] ?? null,
+    event_ids: run.eventIds,
+    status: run.status,
+    output: run.output ?? null,
+    error: run.error ?? null,
+    created_at: iso(run.createdAt),
+    run_started_at: iso(run.startedAt),
+    ended_at: iso(run.endedAt),
+  };
+}
+
+export function stepToJson(step: StepRecord) {
+  return {
+    id: step.id,
+    name: step.name,
+    display_name: step.displayName ?? step.name,
+    op: step.op,
+    status: step.status,
+    attempts: step.attempts,
+    output: step.output ?? null,
+    error: step.error ?? null,
+    started_at: iso(step.startedAt),
+    ended_at: iso(step.endedAt),
+    wake_at: iso(step.wakeAt),
+  };
+}
+
+export function runDetailsToJson(run: RunDetails) {
+  return { ...runToJson(run), steps: run.steps.map(stepToJson) };
+}
+
+export function eventToJson(event: EventRecord) {
+  return {
+    internal_id: event.internalId,
+    id: event.id,
+    name: event.name,
+    data: event.data,
+    user: event.user,
+    ts: event.ts,
+    v: event.v ?? null,
+    received_at: iso(event.receivedAt),
+  };
+}

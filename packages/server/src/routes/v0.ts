@@ -1,0 +1,28 @@
+/**
+ * @module v0
+ * The SDK-facing run API used when a call request was too large to send (`use_api`,
+ * inngest-protocol §8.9): a run's events and its memoized steps.
+ */
+import { StepStatus } from "@stepwise/engine";
+import { Hono } from "hono";
+import type { ServerContext } from "./context.ts";
+
+export function v0Routes(ctx: ServerContext) {
+  const app = new Hono();
+  app.get("/v0/runs/:runId/batch", async (c) => {
+    const state = await ctx.engine.store.loadRunState(c.req.param("runId"));
+    if (!state) return c.json({ error: `no run with id ${c.req.param("runId")}`, status: 404 }, 404);
+    return c.json(state.events);
+  });
+  app.get("/v0/runs/:runId/actions", async (c) => {
+    const state = await ctx.engine.store.loadRunState(c.req.param("runId"));
+    if (!state) return c.json({ error: `no run with id ${c.req.param("runId")}`, status: 404 }, 404);
+    const memo: Record<string, unknown> = {};
+    for (const step of state.steps) {
+      if (step.status === StepStatus.Completed) memo[step.id] = { data: step.output ?? null };
+      else if (step.status === StepStatus.Failed && step.error) memo[step.id] = { error: step.error };
+    }
+    return c.json(memo);
+  });
+  return app;
+}

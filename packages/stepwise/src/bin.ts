@@ -1,0 +1,4 @@
+/** The `stepwise` command. */
+import { main } from "@stepwise/cli";
+
+await main();
