@@ -4,7 +4,8 @@
  * `HttpFunction`s), replacing them on each sync, and asking an app to sync (`PUT`).
  */
 import type { Engine } from "@stepwise/engine";
-import { type Logger, StepwiseError } from "@stepwise/protocol";
+import { type Logger, StepwiseError, signBody } from "@stepwise/protocol";
+import { canonicalJson } from "../driver/canonical-json.ts";
 import { HttpFunction } from "../driver/http-function.ts";
 import { fromWire, type WireFunction } from "../driver/wire-config.ts";
 
@@ -100,38 +101,40 @@ export class AppRegistry {
       return record;
     };
     let response: Response;
+    const body = canonicalJson({ url });
+    const headers: Record<string, string> = {
+      "content-type": "application/json",
+      "x-inngest-sync-kind": "in_band",
+      "x-inngest-server-kind": this.options.serverKind,
+    };
+    if (this.options.signingKey) headers["x-inngest-signature"] = signBody(body, this.options.signingKey);
     try {
-      response = await fetch(url, {
-        method: "PUT",
-        headers: { "content-type": "application/json", "x-inngest-sync-kind": "in_band", "x-inngest-server-kind": this.options.serverKind },
-        body: JSON.stringify({ url }),
-        signal: AbortSignal.timeout(syncTimeoutMs),
-      });
+      response = await fetch(url, { method: "PUT", headers, body, signal: AbortSignal.timeout(syncTimeoutMs) });
     } catch (cause) {
       return fail(`could not reach ${url}: ${(cause as Error).message}`);
     }
     const text = await response.text();
-    let body: Record<string, unknown> = {};
+    let reply: Record<string, unknown> = {};
     try {
-      body = text ? (JSON.parse(text) as Record<string, unknown>) : {};
+      reply = text ? (JSON.parse(text) as Record<string, unknown>) : {};
     } catch {
       return fail(`${url} answered ${response.status} with a body that is not JSON: ${text.slice(0, 300)}`);
     }
     if (response.headers.get("x-inngest-sync-kind") === "in_band" && response.ok) {
       try {
         this.register({
-          url: String(body.url ?? url),
-          appName: String(body.app_id ?? ""),
-          functions: (body.functions ?? []) as WireFunction[],
-          ...(typeof body.sdk === "string" ? { sdk: body.sdk } : {}),
-          ...(typeof body.framework === "string" ? { framework: body.framework } : {}),
+          url: String(reply.url ?? url),
+          appName: String(reply.app_id ?? ""),
+          functions: (reply.functions ?? []) as WireFunction[],
+          ...(typeof reply.sdk === "string" ? { sdk: reply.sdk } : {}),
+          ...(typeof reply.framework === "string" ? { framework: reply.framework } : {}),
         });
       } catch (error) {
         return fail((error as Error).message);
       }
-      return this.apps.get(appKey(String(body.url ?? url))) ?? fail("sync succeeded but the app is missing");
+      return this.apps.get(appKey(String(reply.url ?? url))) ?? fail("sync succeeded but the app is missing");
     }
-    if (!response.ok) return fail(`${url} answered ${response.status}: ${String(body.message ?? text).slice(0, 300)}`);
+    if (!response.ok) return fail(`${url} answered ${response.status}: ${String(reply.message ?? text).slice(0, 300)}`);
     const record = this.apps.get(key);
     if (!record) return fail(`${url} answered ${response.status} but never registered; is its INNGEST_BASE_URL pointing at this server?`);
     delete record.error;
