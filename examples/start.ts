@@ -1,19 +1,30 @@
 /**
- * `npm start`: runs the example app in-process on embedded SQLite and shows what each
- * run does, step by step. The database is `.stepwise/example.db` (delete it to start over).
+ * `npm start`: the Stepwise dev server (http://127.0.0.1:8288) with the example app
+ * registered in-process, on embedded SQLite. It sends a few events and shows what each
+ * run does, step by step, then keeps serving: send more with
+ *   curl -X POST localhost:8288/e/dev -d '{"name":"shop/order.placed","data":{"orderId":"42"}}'
+ * Ctrl-C stops it; state persists in .stepwise/example.db.
  */
 import { mkdirSync } from "node:fs";
-import { createEngine } from "stepwise/engine";
+import { runServer } from "stepwise/cli";
 import { createExampleApp } from "./app.ts";
 
 const database = process.env.STEPWISE_DB ?? ".stepwise/example.db";
 mkdirSync(".stepwise", { recursive: true });
+const port = Number(process.env.STEPWISE_PORT ?? 8288);
 
 const { client, functions } = createExampleApp({ log: (line) => console.log(line) });
-const engine = await createEngine({ database, retryDelayScale: 0.2 });
-engine.register({ client, functions: Object.values(functions) });
+const server = await runServer({
+  mode: "dev",
+  port,
+  db: database,
+  discovery: false,
+  logRuns: false,
+  retryDelayScale: 0.2,
+  inProcess: { client, functions: Object.values(functions) },
+});
+const { engine } = server;
 
-const pending = new Set<string>();
 engine.onRunEnded(async (runId) => {
   const run = await engine.getRun(runId);
   if (!run) return;
@@ -25,31 +36,18 @@ engine.onRunEnded(async (runId) => {
   }
   if (run.output !== undefined) console.log(`    → ${JSON.stringify(run.output)}`);
   if (run.error) console.log(`    ✗ ${run.error.name}: ${run.error.message}`);
-  pending.delete(runId);
-  if (pending.size === 0) setTimeout(finish, 100);
 });
 
-await engine.start();
-console.log(`Stepwise example app on ${database}: sending four events…\n`);
-const { ids } = await client.send([
+console.log(`Stepwise dev server on ${server.url} with the example app (database ${database}). Sending four events…\n`);
+await client.send([
   { name: "app/user.signed-up", data: { userId: "u_1", tipsDelay: "3s" } },
   { name: "shop/order.placed", data: { orderId: "1001", items: ["book", "lamp"], total: 99 } },
   { name: "sync/requested", data: {} },
   { name: "billing/charge.requested", data: { customer: "grace@example.com", card: "declined", amount: 30 } },
 ]);
-for (const id of ids) for (const run of await engine.listRuns({ eventId: id })) pending.add(run.id);
-// onFailure handlers start from the failed run's system event: count them in as they appear.
-const failureWatch = setInterval(async () => {
-  for (const run of await engine.listRuns({ status: "Queued" })) pending.add(run.id);
-  for (const run of await engine.listRuns({ status: "Running" })) pending.add(run.id);
-}, 50);
+console.log(`Try: curl -X POST ${server.url}/e/dev -d '{"name":"shop/order.placed","data":{"orderId":"42"}}'`);
+console.log(`     curl ${server.url}/v1/runs   (Ctrl-C to stop)\n`);
 
-async function finish() {
-  if (pending.size > 0) return;
-  clearInterval(failureWatch);
-  const runs = await engine.listRuns({ limit: 20 });
-  console.log(`\n${runs.length} runs in ${database}. Edit examples/*.ts and run again; state persists across restarts.`);
-  await engine.close();
-}
-
-process.once("SIGINT", () => void engine.close().then(() => process.exit(130)));
+const stop = () => void server.close().then(() => process.exit(0));
+process.once("SIGINT", stop);
+process.once("SIGTERM", stop);
