@@ -95,13 +95,5 @@ async function official(baseUrl: string): Promise<AppUnderTest> {
 }
 
 export async function served(): Promise<Row[]> {
-  const rows = await measure(official);
-  try {
-    const ours = await import("../../packages/sdk/src/serve/served-bench-app.ts").catch(() => undefined);
-    if (ours) rows.push(...(await measure(ours.createBenchApp)));
-    else rows.push({ scenario: "served", metric: "stepwise SDK serve()", value: "not measured: serve() adapters not present" });
-  } catch (error) {
-    rows.push({ scenario: "served", metric: "stepwise SDK serve()", value: `failed: ${(error as Error).message}` });
-  }
-  return rows;
+  return measure(official);
 }
