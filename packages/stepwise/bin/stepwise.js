@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The `stepwise` command. Runs the built CLI; inside the source repository (no dist/ yet)
-// it runs the TypeScript sources through tsx instead.
-import { spawnSync } from "node:child_process";
+// it runs the TypeScript sources through tsx in a child process, forwarding signals.
+import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
@@ -10,6 +10,7 @@ if (existsSync(fileURLToPath(built))) {
   await import(built.href);
 } else {
   const source = fileURLToPath(new URL("../src/bin.ts", import.meta.url));
-  const result = spawnSync(process.execPath, ["--conditions=stepwise-source", "--import", "tsx", source, ...process.argv.slice(2)], { stdio: "inherit" });
-  process.exit(result.status ?? 1);
+  const child = spawn(process.execPath, ["--conditions=stepwise-source", "--import", "tsx", source, ...process.argv.slice(2)], { stdio: "inherit" });
+  for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => child.kill(signal));
+  child.on("exit", (code, signal) => process.exit(code ?? (signal ? 128 : 1)));
 }
