@@ -16,7 +16,9 @@ const effects: string[] = [];
 let flaky = 0;
 
 function defineFunctions(client: Inngest) {
-  const child = client.createFunction({ id: "child", triggers: [] }, async ({ event, step }) => step.run("double", () => Number(event.data.n) * 2));
+  const child = client.createFunction({ id: "child", triggers: [] }, async ({ event, step }) =>
+    step.run("double", () => Number((event.data as { n?: number }).n) * 2),
+  );
   return [
     child,
     client.createFunction({ id: "basics", retries: 3, triggers: [{ event: "compat/basics" }] }, async ({ event, step }) => {
@@ -65,10 +67,13 @@ function defineFunctions(client: Inngest) {
       effects.push(`fanned ${event.data.n}`);
       return event.data.n;
     }),
-    client.createFunction({ id: "cancellable", cancelOn: [{ event: "compat/stop", match: "data.id" }], triggers: [{ event: "compat/start" }] }, async ({ step }) => {
-      await step.sleep("long", "1h");
-      return "not cancelled";
-    }),
+    client.createFunction(
+      { id: "cancellable", cancelOn: [{ event: "compat/stop", match: "data.id" }], triggers: [{ event: "compat/start" }] },
+      async ({ step }) => {
+        await step.sleep("long", "1h");
+        return "not cancelled";
+      },
+    ),
   ];
 }
 

@@ -7,7 +7,8 @@ import { decodeResponse, HttpFunction } from "@stepwise/server";
 import { afterEach, describe, expect, it } from "vitest";
 
 const sdk = { "x-inngest-sdk": "inngest-js:v4.24.0", "x-inngest-sdk-handled": "true", "content-type": "application/json" };
-const reply = (status: number, body: unknown, headers: Record<string, string> = sdk) => new Response(typeof body === "string" ? body : JSON.stringify(body), { status, headers });
+const reply = (status: number, body: unknown, headers: Record<string, string> = sdk) =>
+  new Response(typeof body === "string" ? body : JSON.stringify(body), { status, headers });
 
 describe("decodeResponse", () => {
   it("reads results, ops, completion inside ops, and errors with their retry headers", async () => {
@@ -16,7 +17,10 @@ describe("decodeResponse", () => {
     const ops = [{ id: "h", op: "StepRun", data: 1 }];
     expect(await decodeResponse(reply(206, ops), "app")).toEqual({ type: "steps", ops });
     expect(await decodeResponse(reply(206, [{ id: "c", op: "RunComplete", data: "done" }]), "app")).toEqual({ type: "function-resolved", data: "done" });
-    const retriable = await decodeResponse(reply(500, { name: "Error", message: "boom", stack: "s" }, { ...sdk, "x-inngest-no-retry": "false", "retry-after": "30" }), "app");
+    const retriable = await decodeResponse(
+      reply(500, { name: "Error", message: "boom", stack: "s" }, { ...sdk, "x-inngest-no-retry": "false", "retry-after": "30" }),
+      "app",
+    );
     expect(retriable).toMatchObject({ type: "function-rejected", retriable: true, error: { name: "Error", message: "boom" } });
     expect((retriable as { retryAt: number }).retryAt - Date.now()).toBeGreaterThan(28_000);
     expect(await decodeResponse(reply(400, { name: "NonRetriableError", message: "stop" }, { ...sdk, "x-inngest-no-retry": "true" }), "app")).toMatchObject({
@@ -47,7 +51,7 @@ describe("HttpFunction", () => {
   async function app(handler: Parameters<typeof createServer>[1]) {
     server = createServer(handler);
     await new Promise<void>((resolve) => server?.listen(0, "127.0.0.1", () => resolve()));
-    return `http://127.0.0.1:${(server?.address() as { port: number }).port}/api/inngest`;
+    return `http://127.0.0.1:${(server.address() as { port: number }).port}/api/inngest`;
   }
 
   const config = { id: "app-fn", slug: "fn", appId: "app", name: "fn", triggers: [], retries: 2 };
@@ -84,7 +88,11 @@ describe("HttpFunction", () => {
   it("fails a hung call after the timeout and a refused connection at once, both retriable", async () => {
     const url = await app(() => {});
     const hung = new HttpFunction({ config, url, serverKind: "dev", timeoutMs: 200 });
-    expect(await hung.execute(input)).toMatchObject({ type: "function-rejected", retriable: true, error: { message: expect.stringMatching(/timed out after 200 ms/) } });
+    expect(await hung.execute(input)).toMatchObject({
+      type: "function-rejected",
+      retriable: true,
+      error: { message: expect.stringMatching(/timed out after 200 ms/) },
+    });
     const refused = new HttpFunction({ config, url: "http://127.0.0.1:9/api/inngest", serverKind: "dev", timeoutMs: 2_000 });
     expect(await refused.execute(input)).toMatchObject({ type: "function-rejected", retriable: true, error: { name: "HttpTransportError" } });
   });

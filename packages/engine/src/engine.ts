@@ -9,7 +9,7 @@ import { planIngest } from "./events/intake.ts";
 import { PauseRouter } from "./events/pause-router.ts";
 import { type Clock, systemClock } from "./ports/clock.ts";
 import { type ListRunsFilter, type RunRecord, type RunStatus, type StepRecord, type Store, terminalStatuses } from "./ports/store.ts";
-import { CallRunner } from "./runner/call-runner.ts";
+import { CallRunner, type WaitingOn } from "./runner/call-runner.ts";
 import { Worker } from "./runner/worker.ts";
 import { cancelReasons, cancelTransition } from "./runs/resume.ts";
 import { CronScheduler } from "./scheduler/cron.ts";
@@ -35,6 +35,8 @@ export interface EngineOptions {
 
 export interface RunDetails extends RunRecord {
   steps: StepRecord[];
+  /** Why a claimed run is not executing (beyond Inngest): e.g. `{ kind: "concurrency", key: "\"user-42\"", limit: 1 }`. */
+  waitingOn?: WaitingOn;
 }
 
 export type RunEndedListener = (runId: string, status: RunStatus) => void;
@@ -74,6 +76,8 @@ export class Engine {
       runEnded: (runId, status) => {
         for (const listener of this.listeners) listener(runId, status);
       },
+      park: (itemId) => this.worker.park(itemId),
+      unpark: (itemId) => this.worker.unpark(itemId),
       runStarted: (runId, functionId) => {
         for (const listener of this.startListeners) listener(runId, functionId);
       },
@@ -193,7 +197,8 @@ export class Engine {
   async getRun(runId: string): Promise<RunDetails | undefined> {
     const run = await this.store.getRun(runId);
     if (!run) return undefined;
-    return { ...run, steps: await this.store.listSteps(runId) };
+    const waitingOn = this.runner.waitingOn.get(runId);
+    return { ...run, steps: await this.store.listSteps(runId), ...(waitingOn ? { waitingOn } : {}) };
   }
 
   listRuns(filter: ListRunsFilter = {}): Promise<RunRecord[]> {

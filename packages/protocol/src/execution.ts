@@ -25,6 +25,11 @@ export interface ExecutionInput {
   /** Run only this planned step (a branch of a parallel group), then report. */
   targetStepId?: string;
   /**
+   * Report a lone new `step.run` as `StepPlanned` instead of running it in this call
+   * (the protocol's `ctx.disable_immediate_execution`, set once a run has gone parallel).
+   */
+  disableImmediateExecution?: boolean;
+  /**
    * Checkpointing. When present, a lone new `step.run` executes in this call, its
    * outcome is handed here to be persisted, and the handler continues; without it the
    * call reports after the first step (the classic protocol).

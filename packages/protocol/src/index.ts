@@ -11,6 +11,6 @@ export * from "./limits.ts";
 export * from "./logger.ts";
 export * from "./ops.ts";
 export * from "./serialized-error.ts";
+export * from "./signing.ts";
 export * from "./step-id.ts";
 export * from "./time.ts";
-export * from "./signing.ts";

@@ -1,12 +1,15 @@
 /**
  * @module client
  * The client users create functions with and send events through. It holds no engine:
- * `engine.register({ client })` (in-process) or a server binds where `send` goes.
+ * `engine.register({ client })` binds `send` to an engine in this process; otherwise
+ * `send` posts to a server over HTTP (a Stepwise server or Inngest's).
  */
-import { type ClientHandle, consoleLogger, type EventSender, type Logger, StepwiseError, type Trigger } from "@stepwise/protocol";
+import { type ClientHandle, consoleLogger, type EventSender, type Logger, type Trigger } from "@stepwise/protocol";
 import { type Context, type FunctionOptions, StepwiseFunction } from "./function.ts";
+import { type Connection, type ConnectionOptions, resolveConnection } from "./http/env.ts";
+import { sendEvents } from "./http/send-events.ts";
 
-export interface ClientOptions {
+export interface ClientOptions extends ConnectionOptions {
   /** The app id; function ids are prefixed with it (`<appId>-<functionId>`). */
   id: string;
   /** Where Stepwise and `ctx.logger` write. (Default: console, info and above.) */
@@ -36,6 +39,7 @@ export interface SendPayload {
 export class Stepwise implements ClientHandle {
   readonly id: string;
   readonly logger: Logger;
+  private readonly connectionOptions: ConnectionOptions;
   private sender: EventSender | undefined;
 
   constructor(options: ClientOptions) {
@@ -44,6 +48,17 @@ export class Stepwise implements ClientHandle {
     }
     this.id = options.id;
     this.logger = options.logger ?? consoleLogger;
+    const { isDev, baseUrl, eventKey, signingKey, signingKeyFallback } = options;
+    this.connectionOptions = { isDev, baseUrl, eventKey, signingKey, signingKeyFallback };
+  }
+
+  /**
+   * Mode, server URLs and keys: the client's options, then the `INNGEST_*` environment
+   * variables (read on each call), then the defaults.
+   */
+  connection(overrides: ConnectionOptions = {}): Connection {
+    const defined = Object.fromEntries(Object.entries(overrides).filter(([, value]) => value !== undefined));
+    return resolveConnection({ ...this.connectionOptions, ...defined });
   }
 
   /**
@@ -73,14 +88,21 @@ export class Stepwise implements ClientHandle {
    * Sends one event or an array (≤ 5,000) and returns their ids. The whole call is
    * validated first: a bad event rejects it with a message naming the index and field,
    * and nothing is stored.
+   *
+   * Where events go: to the engine this client is registered with in this process
+   * (`engine.register({ client })`), if any; otherwise over HTTP to
+   * `POST {baseUrl}/e/{eventKey}`. In dev mode (`isDev` or `INNGEST_DEV=1`) the base
+   * defaults to `http://localhost:8288` and the key to `NO_EVENT_KEY_SET`; in cloud mode
+   * an event key is required (`eventKey` or `INNGEST_EVENT_KEY`). HTTP sends are retried
+   * on network errors and 5xx replies (5 attempts with backoff).
    */
   send(payload: SendPayload | SendPayload[]): Promise<{ ids: string[] }> {
-    if (!this.sender) {
-      return Promise.reject(
-        new StepwiseError("not_registered", `client "${this.id}" has nowhere to send events: pass it to engine.register({ client, functions }) first`),
-      );
+    if (this.sender) return this.sender(payload);
+    try {
+      return sendEvents(this.connection(), payload, { appId: this.id });
+    } catch (error) {
+      return Promise.reject(error);
     }
-    return this.sender(payload);
   }
 
   /** @internal Called by an engine or server to route `send`. */

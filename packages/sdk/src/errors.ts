@@ -20,7 +20,19 @@ export class NonRetriableError extends Error {
   }
 
   static is(value: unknown): value is NonRetriableError {
-    return value instanceof Error && value.name === "NonRetriableError";
+    return value instanceof NonRetriableError || (value instanceof Error && value.name === "NonRetriableError");
+  }
+}
+
+/**
+ * A run received an event its function does not accept: an event in a call that
+ * matches none of its triggers, or a waitForEvent result with another name. Final:
+ * the run fails without retries (as the official SDK does).
+ */
+export class EventValidationError extends NonRetriableError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "EventValidationError";
   }
 }
 

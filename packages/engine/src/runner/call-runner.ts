@@ -21,6 +21,7 @@ import {
 import type { FunctionRegistry } from "../events/function-registry.ts";
 import { addRun, planIngest, planRun, toEventRecord } from "../events/intake.ts";
 import type { PauseRouter } from "../events/pause-router.ts";
+import { ConcurrencySlots, concurrencyKeys } from "../flow-control/concurrency.ts";
 import type { Clock } from "../ports/clock.ts";
 import {
   type QueueItem,
@@ -47,6 +48,16 @@ export interface CallRunnerDeps {
   wake(): void;
   runEnded(runId: string, status: RunStatus): void;
   runStarted(runId: string, functionId: string): void;
+  /** The item waits for a concurrency slot; `unpark` when it has one. */
+  park(itemId: string): void;
+  unpark(itemId: string): void;
+}
+
+/** Why a claimed run is not executing yet. */
+export interface WaitingOn {
+  kind: "concurrency";
+  key: string;
+  limit: number;
 }
 
 /** Step states that mean another queue item of the run is pending. */
@@ -66,6 +77,9 @@ export class CallRunner {
   /** Runs with a call in flight here, and those of them cancelled meanwhile. */
   private readonly active = new Map<string, number>();
   private readonly cancelled = new Set<string>();
+  private readonly slots = new ConcurrencySlots();
+  /** Runs whose claimed call waits for a concurrency slot, and which slot. */
+  readonly waitingOn = new Map<string, WaitingOn>();
 
   constructor(private readonly deps: CallRunnerDeps) {}
 
@@ -149,6 +163,34 @@ export class CallRunner {
       const availableAt = now + parseDuration(fn.config.timeouts.finish);
       await store.commitTransition({ runId: state.run.id, enqueue: [{ runId: state.run.id, kind: QueueItemKind.FinishTimeout, attempt: 0, availableAt }] });
     }
+    const release = await this.acquireSlots(fn, state, item);
+    try {
+      if (this.cancelled.has(state.run.id)) await store.commitTransition({ runId: item.runId, itemId: item.id });
+      else await this.execute(fn, state, item, clock.now(), settled);
+    } finally {
+      release();
+    }
+  }
+
+  /** Holds a slot of each of the function's concurrency keys, waiting (parked) if full. */
+  private async acquireSlots(fn: FunctionHandle, state: RunState, item: QueueItem): Promise<() => void> {
+    const keys = concurrencyKeys(fn.config, state.events[0]);
+    if (keys.length === 0) return () => {};
+    let parked = false;
+    const release = await this.slots.acquire(keys, (key) => {
+      parked = true;
+      this.waitingOn.set(state.run.id, { kind: "concurrency", key: key.label, limit: key.limit });
+      this.deps.park(item.id);
+    });
+    if (parked) {
+      this.waitingOn.delete(state.run.id);
+      this.deps.unpark(item.id);
+    }
+    return release;
+  }
+
+  private async execute(fn: FunctionHandle, state: RunState, item: QueueItem, now: number, settled: ReturnType<typeof sleepEndedStep> | undefined) {
+    const { registry, clock } = this.deps;
     let checkpointed = false;
     const result = await this.call(fn, state, item, () => {
       checkpointed = true;

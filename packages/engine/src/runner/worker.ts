@@ -20,6 +20,8 @@ const maxIdleMs = 1_000;
 
 export class Worker {
   private readonly inflight = new Map<string, Promise<void>>();
+  /** Claimed items waiting for a concurrency slot: leased, but not using a worker slot. */
+  private readonly parked = new Set<string>();
   private running = false;
   private pumping = false;
   private wakeRequested = false;
@@ -65,6 +67,17 @@ export class Worker {
     return this.inflight.size;
   }
 
+  /** The item waits for something other than a worker slot: claim other work meanwhile. */
+  park(itemId: string) {
+    if (!this.inflight.has(itemId) || this.parked.has(itemId)) return;
+    this.parked.add(itemId);
+    this.wake();
+  }
+
+  unpark(itemId: string) {
+    this.parked.delete(itemId);
+  }
+
   /** Look for due work now (coalesced: many wakes in one tick cost one claim). */
   wake() {
     if (!this.running || this.wakeScheduled) return;
@@ -84,7 +97,7 @@ export class Worker {
     this.pumping = true;
     try {
       while (this.running) {
-        const free = this.options.concurrency - this.inflight.size;
+        const free = this.options.concurrency - (this.inflight.size - this.parked.size);
         if (free <= 0) break;
         const now = this.clock.now();
         const { items, nextAvailableAt } = await this.store.claimQueueItems({ now, limit: free, leaseUntil: now + this.options.leaseMs });
@@ -111,6 +124,7 @@ export class Worker {
       .catch((error) => this.logger.error(`stepwise: run ${item.runId}: ${(error as Error).stack ?? error}`))
       .finally(() => {
         this.inflight.delete(item.id);
+        this.parked.delete(item.id);
         this.wake();
       });
     this.inflight.set(item.id, done);

@@ -153,7 +153,7 @@ export class CallExecution {
       this.finish(await this.report(step));
       return;
     }
-    const lone = found.length === 1 ? found[0] : undefined;
+    const lone = found.length === 1 && !this.input.disableImmediateExecution ? found[0] : undefined;
     if (lone?.fn) {
       const op = await this.execute(lone);
       if (this.input.checkpoint && op.op !== OpCode.StepError) {
@@ -196,7 +196,9 @@ export class CallExecution {
     } catch (error) {
       const serialized = serializeError(error);
       if (NonRetriableError.is(error) || !this.hasAttemptsLeft()) {
-        return { ...toOp(step, OpCode.StepFailed), error: serialized, data: null, timing: timing() };
+        // The official SDK repeats the error in `data`, without its stack.
+        const data = { __serialized: true, name: serialized.name, message: serialized.message, stack: "" };
+        return { ...toOp(step, OpCode.StepFailed), error: serialized, data, timing: timing() };
       }
       if (RetryAfterError.is(error)) step.retryAt = error.retryAt(Date.now());
       return { ...toOp(step, OpCode.StepError), error: serialized, data: null, timing: timing() };
@@ -209,13 +211,15 @@ function fromMemo(memo: Memo, finalId: string): Promise<unknown> {
   return Promise.resolve(memo.data);
 }
 
+/** The op for a found step, in the official SDK's shape: `data: null` until a result is set; invokes carry no `name`. */
 function toOp(step: FoundStep, op: OpCode): Op {
   return {
     id: step.hash,
     op,
-    name: step.name ?? step.id,
+    ...(op === OpCode.InvokeFunction ? {} : { name: step.name ?? step.id }),
     displayName: step.displayName ?? step.id,
     opts: step.opts ?? {},
     userland: step.index !== undefined ? { id: step.id, index: step.index } : { id: step.id },
+    data: null,
   };
 }

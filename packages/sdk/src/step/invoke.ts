@@ -1,4 +1,4 @@
-import { OpCode } from "@stepwise/protocol";
+import { formatDuration, OpCode } from "@stepwise/protocol";
 import type { StepRequest } from "../execution/call.ts";
 import { readStepId, type StepIdInput } from "./step-id.ts";
 
@@ -17,7 +17,7 @@ export function createInvoke(request: (r: StepRequest) => Promise<unknown>) {
     const target = typeof options?.function === "string" ? options.function : options?.function?.config?.id;
     if (typeof target !== "string" || target === "") return Promise.reject(new TypeError(`step.invoke("${id}"): "function" must be a function or its id`));
     const opts: Record<string, unknown> = { function_id: target, payload: { data: options.data ?? {} } };
-    if (options.timeout !== undefined) opts.timeout = options.timeout;
+    if (options.timeout !== undefined) opts.timeout = typeof options.timeout === "number" ? formatDuration(options.timeout) : options.timeout;
     return request({ id, ...(displayName ? { displayName } : {}), op: OpCode.InvokeFunction, opts }) as Promise<Result>;
   };
 }

@@ -1,4 +1,5 @@
-import { OpCode, type StoredEvent } from "@stepwise/protocol";
+import { formatDuration, OpCode, type StoredEvent } from "@stepwise/protocol";
+import { EventValidationError } from "../errors.ts";
 import type { StepRequest } from "../execution/call.ts";
 import { readStepId, type StepIdInput } from "./step-id.ts";
 
@@ -23,9 +24,15 @@ export function createWaitForEvent(request: (r: StepRequest) => Promise<unknown>
     if (options.timeout === undefined) throw new TypeError(`step.waitForEvent("${id}"): "timeout" is required`);
     if (options.match && options.if) throw new TypeError(`step.waitForEvent("${id}"): give "match" or "if", not both`);
     const expression = options.match ? `event.${options.match} == async.${options.match}` : options.if;
-    const opts: Record<string, unknown> = { timeout: options.timeout };
+    const opts: Record<string, unknown> = { timeout: typeof options.timeout === "number" ? formatDuration(options.timeout) : options.timeout };
     if (expression) opts.if = expression;
     if (options.lookback !== undefined) opts.lookback = options.lookback;
-    return (await request({ id, ...(displayName ? { displayName } : {}), op: OpCode.WaitForEvent, name: options.event, opts })) as StoredEvent<Data> | null;
+    const received = await request({ id, ...(displayName ? { displayName } : {}), op: OpCode.WaitForEvent, name: options.event, opts });
+    // A served function's memo comes from the server: refuse an event it was not waiting for.
+    const name = (received as { name?: unknown } | null)?.name;
+    if (received !== null && typeof received === "object" && typeof name === "string" && name !== options.event) {
+      throw new EventValidationError(`Event not found in triggers: ${name}`);
+    }
+    return received as StoredEvent<Data> | null;
   };
 }

@@ -1,0 +1,5 @@
+/**
+ * @module stepwise/express
+ * `serve()` for Express: `app.use("/api/inngest", serve({ client, functions }))`.
+ */
+export * from "@stepwise/sdk/express";
