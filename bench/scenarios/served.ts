@@ -1,7 +1,7 @@
 /**
  * Served mode: a 3-step function served over HTTP on loopback by an app, driven by a
  * Stepwise dev server (app and server in this one process). Throughput and per-step
- * overhead, for the official `inngest` SDK and for Stepwise's own `serve()` when present.
+ * overhead, for the official `inngest` SDK and for Stepwise's own `serve()`.
  */
 
 import { mkdtempSync, rmSync } from "node:fs";
@@ -12,6 +12,8 @@ import { runServer } from "@stepwise/cli";
 import { silentLogger } from "@stepwise/protocol";
 import { Inngest } from "inngest";
 import { serve as inngestServe } from "inngest/node";
+import { Stepwise } from "stepwise";
+import { serve as stepwiseServe } from "stepwise/node";
 import { ms, percentile, type Row } from "../harness.ts";
 
 type Listener = Parameters<typeof createServer>[1];
@@ -94,6 +96,19 @@ async function official(baseUrl: string): Promise<AppUnderTest> {
   return { label: "official inngest SDK", send: (events) => client.send(events), listener: inngestServe({ client, functions }) as Listener };
 }
 
+async function ours(baseUrl: string): Promise<AppUnderTest> {
+  const client = new Stepwise({ id: "bench", isDev: true, baseUrl, logger: silentLogger });
+  const functions = [
+    client.createFunction({ id: "one" }, { event: "served/one" }, async ({ step }) => step.run("a", () => 1)),
+    client.createFunction({ id: "three" }, { event: "served/three" }, async ({ step }) => {
+      const a = await step.run("a", () => 1);
+      const b = await step.run("b", () => a + 1);
+      return step.run("c", () => b + 1);
+    }),
+  ];
+  return { label: "stepwise SDK", send: (events) => client.send(events), listener: stepwiseServe({ client, functions }) as Listener };
+}
+
 export async function served(): Promise<Row[]> {
-  return measure(official);
+  return [...(await measure(official)), ...(await measure(ours))];
 }
