@@ -5,6 +5,7 @@
  */
 import { type ClientHandle, consoleLogger, type FunctionHandle, type Logger, StepwiseError, validateEvents } from "@stepwise/protocol";
 import { FunctionRegistry } from "./events/function-registry.ts";
+import { Admission } from "./flow-control/admission.ts";
 import { planIngest } from "./events/intake.ts";
 import { PauseRouter } from "./events/pause-router.ts";
 import { type Clock, systemClock } from "./ports/clock.ts";
@@ -50,6 +51,7 @@ export class Engine {
   private readonly worker: Worker;
   private readonly runner: CallRunner;
   private readonly router: PauseRouter;
+  private readonly admission: Admission;
   private readonly cron: CronScheduler;
   private unsubscribeClock: (() => void) | undefined;
   private readonly listeners = new Set<RunEndedListener>();
@@ -65,7 +67,9 @@ export class Engine {
     this.logger = options.logger ?? consoleLogger;
     this.maxEventBytes = options.maxEventBytes;
     this.closeTimeoutMs = options.closeTimeoutMs ?? 10_000;
+    this.admission = new Admission({ store: this.store, registry: this.registry });
     this.runner = new CallRunner({
+      admission: () => this.admission,
       store: this.store,
       registry: this.registry,
       clock: this.clock,
@@ -171,9 +175,14 @@ export class Engine {
   async send(payload: unknown): Promise<{ ids: string[] }> {
     if (this.state === "closed") throw new StepwiseError("closed", "send: the engine is closed");
     const inputs = validateEvents(payload, this.maxEventBytes !== undefined ? { maxBytes: this.maxEventBytes } : {});
-    const plan = planIngest(inputs, this.registry, this.clock.now());
-    const { duplicates } = await this.store.ingestEvents(plan);
-    if (plan.runs.length > 0) this.worker.wake();
+    const now = this.clock.now();
+    const plan = planIngest(inputs, this.registry, now);
+    const { duplicates, cancel } = await this.admission.serialize(plan, async () => {
+      const outcome = await this.admission.admit(plan, now);
+      return { ...(await this.store.ingestEvents(plan)), cancel: outcome.cancel };
+    });
+    if (plan.runs.length > 0 || plan.runUpdates?.length) this.worker.wake();
+    for (const runId of cancel) await this.cancelRun(runId);
     const skip = new Set(duplicates);
     await this.router.route(skip.size ? plan.events.filter((e) => !skip.has(e.internalId)) : plan.events);
     return { ids: plan.ids };

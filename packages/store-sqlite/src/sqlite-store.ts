@@ -120,7 +120,19 @@ export class SqliteStore implements Store {
       const dup = new Set(duplicates);
       for (const run of params.runs) if (dup.has(run.eventIds[0] ?? "")) dropped.add(run.id);
     }
-    for (const run of params.runs) if (!dropped.has(run.id)) sql.insertRun.run(runToRow(run));
+    for (const run of params.runs) {
+      if (dropped.has(run.id)) continue;
+      if (run.status === "Skipped") sql.insertSkippedRun.run({ ...runToRow(run), error: JSON.stringify(run.error ?? null), endedAt: run.endedAt ?? run.createdAt });
+      else sql.insertRun.run(runToRow(run));
+    }
+    for (const entry of params.flowState ?? []) {
+      if (entry.value === null) sql.deleteFlow.run(entry.key);
+      else sql.putFlow.run(entry.key, JSON.stringify(entry.value), entry.expiresAt);
+    }
+    for (const update of params.runUpdates ?? []) {
+      if (update.eventIds) sql.setRunEvents.run(JSON.stringify(update.eventIds), update.eventIds[0] ?? "", update.runId);
+      if (update.startAt !== undefined) sql.setRunStart.run(update.startAt, update.runId);
+    }
     for (const item of params.items) if (!dropped.has(item.runId)) sql.enqueue.run(itemToRow(item));
     for (const pause of params.pauses ?? []) if (!dropped.has(pause.runId)) this.insertPause(pause);
     return { duplicates };
@@ -243,6 +255,15 @@ export class SqliteStore implements Store {
         applied = true;
       })
       .then(() => applied);
+  }
+
+  async getFlowState(keys: readonly string[], now: number): Promise<Map<string, unknown>> {
+    const out = new Map<string, unknown>();
+    for (const key of keys) {
+      const row = this.sql.getFlow.get(key, now) as { value: string } | undefined;
+      if (row) out.set(key, JSON.parse(row.value));
+    }
+    return out;
   }
 
   async pausePaths(eventName: string): Promise<string[]> {

@@ -47,6 +47,13 @@ const sqlText = {
   findIndexedPauses: "SELECT * FROM pauses WHERE event_name = ? AND index_path = ? AND index_value = ?",
   findUnindexedPauses: "SELECT * FROM pauses WHERE event_name = ? AND index_path IS NULL",
 
+  getFlow: "SELECT value FROM flow_state WHERE key = ? AND expires_at > ?",
+  putFlow: "INSERT INTO flow_state (key, value, expires_at) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",
+  deleteFlow: "DELETE FROM flow_state WHERE key = ?",
+  setRunEvents: "UPDATE runs SET event_ids = ?, event_id = ? WHERE id = ? AND status = 'Queued'",
+  setRunStart: "UPDATE queue SET available_at = ? WHERE run_id = ? AND lane = 1 AND kind = 'discovery'",
+  insertSkippedRun:
+    "INSERT INTO runs (id, function_id, status, event_id, event_ids, error, created_at, ended_at) VALUES (@id, @functionId, @status, @eventId, @eventIds, @error, @createdAt, @endedAt)",
   insertCron: "INSERT OR IGNORE INTO cron_schedules (function_id, expression, next_at) VALUES (?, ?, ?)",
   listCron: "SELECT * FROM cron_schedules",
   advanceCron: "UPDATE cron_schedules SET next_at = ? WHERE function_id = ? AND expression = ? AND next_at = ?",

@@ -19,10 +19,19 @@ export const RunStatus = {
   Completed: "Completed",
   Failed: "Failed",
   Cancelled: "Cancelled",
+  /** Never ran: flow control (rate limit, singleton) turned its event away; `error` says why. */
+  Skipped: "Skipped",
 } as const;
 export type RunStatus = (typeof RunStatus)[keyof typeof RunStatus];
 
-export const terminalStatuses: ReadonlySet<RunStatus> = new Set([RunStatus.Completed, RunStatus.Failed, RunStatus.Cancelled]);
+export const terminalStatuses: ReadonlySet<RunStatus> = new Set([RunStatus.Completed, RunStatus.Failed, RunStatus.Cancelled, RunStatus.Skipped]);
+
+/** Flow-control state of one key (JSON value), kept until `expiresAt`. */
+export interface FlowStateEntry {
+  key: string;
+  value: unknown;
+  expiresAt: number;
+}
 
 export interface RunRecord {
   id: string;
@@ -167,6 +176,10 @@ export interface IngestParams {
    * this instant is stored but starts nothing (its runs, items and pauses are dropped).
    */
   readonly dedupeSince?: number;
+  /** Flow-control state to write (`value: null` deletes the key). */
+  readonly flowState?: readonly FlowStateEntry[];
+  /** Queued runs to change: more events (batch), a newer event (debounce), a later or earlier start. */
+  readonly runUpdates?: ReadonlyArray<{ runId: string; eventIds?: string[]; startAt?: number }>;
 }
 
 export interface IngestResult {
@@ -245,6 +258,9 @@ export interface Store {
    * the run had already ended (a cancellation won the race).
    */
   commitTransition(params: TransitionParams): Promise<boolean>;
+
+  /** Flow-control state of these keys that has not expired at `now`. */
+  getFlowState(keys: readonly string[], now: number): Promise<Map<string, unknown>>;
 
   /** Index paths in use by pauses on `eventName`. */
   pausePaths(eventName: string): Promise<string[]>;

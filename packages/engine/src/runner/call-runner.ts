@@ -21,6 +21,7 @@ import {
 import type { FunctionRegistry } from "../events/function-registry.ts";
 import { addRun, planIngest, planRun, toEventRecord } from "../events/intake.ts";
 import type { PauseRouter } from "../events/pause-router.ts";
+import type { Admission } from "../flow-control/admission.ts";
 import { ConcurrencySlots, concurrencyKeys } from "../flow-control/concurrency.ts";
 import type { Clock } from "../ports/clock.ts";
 import {
@@ -44,6 +45,7 @@ export interface CallRunnerDeps {
   logger: Logger;
   retryDelayScale: number;
   router(): PauseRouter;
+  admission(): Admission;
   /** New queue items exist: look for work. */
   wake(): void;
   runEnded(runId: string, status: RunStatus): void;
@@ -292,7 +294,10 @@ export class CallRunner {
       emit.events.push(record);
       addRun(emit, planRun(target.config, [record], now));
     }
-    const applied = await store.commitTransition(emit.events.length ? { ...params, emit } : params);
+    const applied = await this.deps.admission().serialize(emit, async () => {
+      if (emit.runs.length) await this.deps.admission().admit(emit, now);
+      return store.commitTransition(emit.events.length ? { ...params, emit } : params);
+    });
     if (!applied) {
       this.deps.wake();
       return false;

@@ -10,7 +10,7 @@ import { errorBody } from "../errors.ts";
 import type { ServerContext } from "./context.ts";
 import { eventToJson, runDetailsToJson, runToJson } from "./serializers.ts";
 
-const statuses = new Set(["Queued", "Running", "Completed", "Failed", "Cancelled"]);
+const statuses = new Set(["Queued", "Running", "Completed", "Failed", "Cancelled", "Skipped"]);
 
 function limitOf(value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;

@@ -1,0 +1,222 @@
+/**
+ * @module admission
+ * Flow control at the moment runs are created, with Inngest's semantics:
+ *
+ * - `batchEvents`: events gather into one pending run (per key) that starts when `maxSize`
+ *   is reached or `timeout` after the first; `if` picks which events batch.
+ * - `debounce`: one pending run per key, re-armed by each newer event (which replaces the
+ *   older one); it starts `period` after the last event, or `timeout` after the first.
+ *   Events older (`ts`) than the pending one are ignored.
+ * - `idempotency`: one run per key value per 24 h; later ones are dropped.
+ * - `rateLimit`: at most `limit` runs per `period` per key; the rest are recorded as
+ *   `Skipped` with the reason, never run late.
+ * - `singleton`: one live run per key; `skip` records the new one as `Skipped`, `cancel`
+ *   cancels the old one.
+ * - `throttle`: GCRA on run starts per key (emission interval `period / limit`, tolerance
+ *   `burst` intervals), so no window of `period` sees more than `limit + burst` starts;
+ *   excess runs are delayed, in order, not dropped.
+ * - `priority.run`: seconds (−600…600) added to a run's place in the start queue.
+ *
+ * State lives in the store (`flow_state`), read and written under one in-process lock so
+ * concurrent sends see each other; the write is part of the same transaction as the runs.
+ */
+import { type FunctionConfig, parseDuration, type SerializedError } from "@stepwise/protocol";
+import { compileExpression } from "../expressions/cel.ts";
+import type { FunctionRegistry } from "../events/function-registry.ts";
+import { type IngestPlan, toStoredEvent } from "../events/intake.ts";
+import { type EventRecord, type FlowStateEntry, RunStatus, type RunRecord, type Store, terminalStatuses } from "../ports/store.ts";
+
+const dayMs = 86_400_000;
+const yearMs = 366 * dayMs;
+
+export interface AdmissionOutcome {
+  /** Runs to cancel once the plan is written (singleton `cancel`). */
+  cancel: string[];
+}
+
+interface Decision {
+  drop?: boolean;
+  skip?: SerializedError;
+  startAt?: number;
+  shiftMs?: number;
+}
+
+export function hasFlowControl(config: FunctionConfig): boolean {
+  return !!(config.batchEvents || config.debounce || config.idempotency || config.rateLimit || config.singleton || config.throttle || config.priority?.run);
+}
+
+export class Admission {
+  private lock: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly deps: { store: Store; registry: FunctionRegistry }) {}
+
+  /** Runs `body` alone when `plan` starts any flow-controlled run; otherwise at once. */
+  serialize<T>(plan: IngestPlan, body: () => Promise<T>): Promise<T> {
+    if (!plan.runs.some((run) => this.configOf(run) && hasFlowControl(this.configOf(run) as FunctionConfig))) return body();
+    const next = this.lock.then(body, body);
+    this.lock = next.catch(() => {});
+    return next;
+  }
+
+  private configOf(run: RunRecord): FunctionConfig | undefined {
+    return this.deps.registry.get(run.functionId)?.config;
+  }
+
+  /** Applies every rule to the plan's new runs, in order; call inside `serialize`. */
+  async admit(plan: IngestPlan, now: number): Promise<AdmissionOutcome> {
+    const outcome: AdmissionOutcome = { cancel: [] };
+    const controlled = plan.runs.filter((run) => {
+      const config = this.configOf(run);
+      return config && hasFlowControl(config);
+    });
+    if (controlled.length === 0) return outcome;
+    const events = new Map(plan.events.map((e) => [e.internalId, e]));
+    const keyed = controlled.map((run) => ({ run, config: this.configOf(run) as FunctionConfig, event: events.get(run.eventIds[0] ?? "") }));
+    const allKeys = keyed.flatMap(({ config, event }) => Object.values(stateKeys(config, event)).filter((k): k is string => !!k));
+    const state = await this.deps.store.getFlowState([...new Set(allKeys)], now);
+    const writes = new Map<string, FlowStateEntry>();
+    const put = (key: string, value: unknown, expiresAt: number) => {
+      state.set(key, value);
+      writes.set(key, { key, value, expiresAt });
+    };
+    const drop = (key: string) => {
+      state.delete(key);
+      writes.set(key, { key, value: null, expiresAt: 0 });
+    };
+    const runUpdates = [...(plan.runUpdates ?? [])];
+
+    for (const { run, config, event } of keyed) {
+      if (!event) continue;
+      const keys = stateKeys(config, event);
+      const decision: Decision = {};
+      // 1. batch: append to the pending run, or become it
+      if (config.batchEvents && keys.batch) {
+        const pending = state.get(keys.batch) as { runId: string; eventIds: string[]; startAt: number } | undefined;
+        if (pending) {
+          pending.eventIds.push(event.internalId);
+          const full = pending.eventIds.length >= config.batchEvents.maxSize;
+          runUpdates.push({ runId: pending.runId, eventIds: [...pending.eventIds], ...(full ? { startAt: now } : {}) });
+          if (full) drop(keys.batch);
+          else put(keys.batch, pending, pending.startAt);
+          decision.drop = true;
+        } else if (config.batchEvents.maxSize > 1) {
+          const startAt = now + parseDuration(config.batchEvents.timeout);
+          put(keys.batch, { runId: run.id, eventIds: [event.internalId], startAt }, startAt);
+          decision.startAt = startAt;
+        }
+      }
+      // 2. debounce: re-arm the pending run with the newest event
+      if (!decision.drop && config.debounce && keys.debounce) {
+        const periodMs = parseDuration(config.debounce.period);
+        const capMs = config.debounce.timeout !== undefined ? parseDuration(config.debounce.timeout) : Number.POSITIVE_INFINITY;
+        const pending = state.get(keys.debounce) as { runId: string; ts: number; firstAt: number } | undefined;
+        if (pending) {
+          decision.drop = true;
+          if (event.ts >= pending.ts) {
+            const startAt = Math.min(now + periodMs, pending.firstAt + capMs);
+            runUpdates.push({ runId: pending.runId, eventIds: [event.internalId], startAt });
+            put(keys.debounce, { ...pending, ts: event.ts }, startAt);
+          }
+        } else {
+          const startAt = Math.min(now + periodMs, now + capMs);
+          put(keys.debounce, { runId: run.id, ts: event.ts, firstAt: now }, startAt);
+          decision.startAt = startAt;
+        }
+      }
+      // 3. idempotency
+      if (!decision.drop && keys.idempotency) {
+        if (state.has(keys.idempotency)) decision.drop = true;
+        else put(keys.idempotency, run.id, now + dayMs);
+      }
+      // 4. rate limit: a sliding window of start times
+      if (!decision.drop && config.rateLimit && keys.rateLimit) {
+        const periodMs = parseDuration(config.rateLimit.period);
+        const starts = ((state.get(keys.rateLimit) as number[] | undefined) ?? []).filter((t) => t > now - periodMs);
+        if (starts.length >= config.rateLimit.limit) {
+          decision.skip = { name: "RateLimitedError", message: `skipped: rateLimit of ${config.rateLimit.limit} per ${config.rateLimit.period} reached${config.rateLimit.key ? ` for key ${keyLabel(keys.rateLimit)}` : ""}` };
+        } else {
+          put(keys.rateLimit, [...starts, now], now + periodMs);
+        }
+      }
+      // 5. singleton
+      if (!decision.drop && !decision.skip && config.singleton && keys.singleton) {
+        const active = state.get(keys.singleton) as string | undefined;
+        const live = active && active !== run.id ? await this.isLive(active) : false;
+        if (live && config.singleton.mode === "skip") {
+          decision.skip = { name: "SingletonSkippedError", message: `skipped: run ${active} is already running for singleton key ${keyLabel(keys.singleton)}` };
+        } else {
+          if (live && active) outcome.cancel.push(active);
+          put(keys.singleton, run.id, now + yearMs);
+        }
+      }
+      // 6. throttle (GCRA)
+      if (!decision.drop && !decision.skip && config.throttle && keys.throttle) {
+        const intervalMs = parseDuration(config.throttle.period) / config.throttle.limit;
+        const toleranceMs = (config.throttle.burst ?? 0) * intervalMs;
+        const due = Math.max(now, decision.startAt ?? now);
+        const tat = Math.max((state.get(keys.throttle) as number | undefined) ?? due, due);
+        const startAt = Math.max(due, tat - toleranceMs);
+        put(keys.throttle, tat + intervalMs, tat + intervalMs + parseDuration(config.throttle.period));
+        decision.startAt = startAt;
+      }
+      // 7. priority
+      if (!decision.drop && !decision.skip && config.priority?.run) {
+        const value = Number(compileExpression(config.priority.run, `function "${config.slug}": priority.run`).evaluate({ event: toStoredEvent(event) }));
+        if (Number.isFinite(value)) decision.shiftMs = -Math.max(-600, Math.min(600, Math.trunc(value))) * 1000;
+      }
+      apply(plan, run, decision, now);
+    }
+    Object.assign(plan, { flowState: [...(plan.flowState ?? []), ...writes.values()], runUpdates });
+    return outcome;
+  }
+
+  private async isLive(runId: string): Promise<boolean> {
+    const run = await this.deps.store.getRun(runId);
+    return !!run && !terminalStatuses.has(run.status);
+  }
+}
+
+/** The state keys a run of `config` for `event` uses, one per configured rule. */
+function stateKeys(config: FunctionConfig, event: EventRecord | undefined) {
+  const stored = event ? toStoredEvent(event) : undefined;
+  const value = (expression: string | undefined, field: string) =>
+    expression ? JSON.stringify(compileExpression(expression, `function "${config.slug}": ${field}`).evaluate({ event: stored }) ?? null) : "*";
+  const batchApplies = config.batchEvents && (!config.batchEvents.if || compileExpression(config.batchEvents.if, `function "${config.slug}": batchEvents.if`).matches({ event: stored }));
+  const singletonValue = config.singleton ? value(config.singleton.key, "singleton.key") : undefined;
+  return {
+    batch: batchApplies ? `batch|${config.id}|${value(config.batchEvents?.key, "batchEvents.key")}` : undefined,
+    debounce: config.debounce ? `debounce|${config.id}|${value(config.debounce.key, "debounce.key")}` : undefined,
+    idempotency: config.idempotency ? `idempotency|${config.id}|${value(config.idempotency, "idempotency")}` : undefined,
+    rateLimit: config.rateLimit ? `rate|${config.id}|${value(config.rateLimit.key, "rateLimit.key")}` : undefined,
+    // a singleton key that evaluates to false means "no singleton for this event"
+    singleton: config.singleton && singletonValue !== "false" ? `singleton|${config.id}|${singletonValue}` : undefined,
+    throttle: config.throttle ? `throttle|${config.id}|${value(config.throttle.key, "throttle.key")}` : undefined,
+  };
+}
+
+function keyLabel(key: string): string {
+  return key.split("|").slice(2).join("|");
+}
+
+/** Writes a decision into the plan: drop the run, record it as skipped, or move its start. */
+function apply(plan: IngestPlan, run: RunRecord, decision: Decision, now: number) {
+  const removeWork = () => {
+    plan.items = plan.items.filter((item) => item.runId !== run.id);
+    plan.pauses = plan.pauses.filter((pause) => pause.runId !== run.id);
+  };
+  if (decision.drop) {
+    plan.runs = plan.runs.filter((r) => r !== run);
+    removeWork();
+    return;
+  }
+  if (decision.skip) {
+    Object.assign(run, { status: RunStatus.Skipped, error: decision.skip, endedAt: now });
+    removeWork();
+    return;
+  }
+  for (const item of plan.items) {
+    if (item.runId !== run.id || item.lane !== 1) continue;
+    if (decision.startAt !== undefined) item.availableAt = Math.max(item.availableAt, decision.startAt);
+    if (decision.shiftMs) item.availableAt += decision.shiftMs;
+  }
+}

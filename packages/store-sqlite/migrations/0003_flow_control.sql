@@ -1,0 +1,8 @@
+-- Flow-control state by key: throttle and rate-limit clocks, idempotency keys, the active
+-- run of a singleton key, the pending run of a debounce or batch key. `value` is JSON.
+CREATE TABLE flow_state (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL,
+  expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX flow_state_expires_at ON flow_state (expires_at);
