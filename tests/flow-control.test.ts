@@ -2,6 +2,7 @@
  * Flow control on a real SQLite file: concurrency limits and keys.
  */
 import { Stepwise, silentLogger } from "stepwise";
+import { createManualClock } from "stepwise/engine";
 import { describe, expect, it } from "vitest";
 import { runsOf, startEngine } from "./helpers.ts";
 
@@ -72,5 +73,93 @@ describe("concurrency", () => {
     expect(asleep.every((r) => r?.steps.some((s) => s.status === "Sleeping"))).toBe(true);
     for (const r of runs) await engine.waitForRun(r.id, { timeoutMs: 10_000 });
     expect(peak).toBe(2);
+  });
+});
+
+describe("admission rules end to end", () => {
+  it("seed: sync-to-crm with throttle 100/1m and concurrency 5", async () => {
+    const c = client();
+    const clock = createManualClock(Date.UTC(2026, 0, 1));
+    let executing = 0;
+    let peak = 0;
+    const fn = c.createFunction(
+      { id: "sync-to-crm", throttle: { limit: 100, period: "1m" }, concurrency: 5 },
+      { event: "crm/contact.updated" },
+      async ({ step, event }) => {
+        return step.run("push", async () => {
+          peak = Math.max(peak, ++executing);
+          await new Promise((r) => setTimeout(r, 1));
+          executing--;
+          return event.data.id;
+        });
+      },
+    );
+    const { engine } = await startEngine({ client: c, functions: [fn], clock });
+    await c.send(Array.from({ length: 150 }, (_, id) => ({ name: "crm/contact.updated", data: { id } })));
+    const completed = async () => (await engine.listRuns({ status: "Completed", limit: 1000 })).length;
+    await until(async () => (await completed()) === 1);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(await completed()).toBe(1); // one start now, the rest spaced 0.6 s apart
+    clock.advance(60_000);
+    await until(async () => (await completed()) >= 101);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(await completed()).toBe(101);
+    clock.advance(60_000);
+    await until(async () => (await completed()) === 150);
+    expect(await completed()).toBe(150);
+    expect(peak).toBeLessThanOrEqual(5);
+  });
+
+  it("rate-limited events are recorded as Skipped with the reason, visible in the run list", async () => {
+    const c = client();
+    const fn = c.createFunction({ id: "limited", rateLimit: { limit: 2, period: "1h", key: "event.data.user" } }, { event: "fc/limited" }, async () => "ran");
+    const { engine } = await startEngine({ client: c, functions: [fn] });
+    await c.send(Array.from({ length: 5 }, () => ({ name: "fc/limited", data: { user: "u1" } })));
+    await c.send({ name: "fc/limited", data: { user: "u2" } });
+    await until(async () => (await engine.listRuns({ status: "Completed" })).length === 3);
+    const skipped = await engine.listRuns({ status: "Skipped" });
+    expect(skipped).toHaveLength(3);
+    expect(skipped[0]?.error).toEqual({ name: "RateLimitedError", message: 'skipped: rateLimit of 2 per 1h reached for key "u1"' });
+  });
+
+  it("singleton skip drops a second run while the first lives; cancel replaces it", async () => {
+    const c = client();
+    const skip = c.createFunction({ id: "single-skip", singleton: { key: "event.data.user", mode: "skip" } }, { event: "fc/skip" }, async ({ step }) =>
+      step.sleep("hold", "1h"),
+    );
+    const cancel = c.createFunction({ id: "single-cancel", singleton: { key: "event.data.user", mode: "cancel" } }, { event: "fc/cancel" }, async ({ step }) =>
+      step.sleep("hold", "1h"),
+    );
+    const { engine } = await startEngine({ client: c, functions: [skip, cancel] });
+    const first = await c.send({ name: "fc/skip", data: { user: "u" } });
+    const second = await c.send({ name: "fc/skip", data: { user: "u" } });
+    expect((await runsOf(engine, second.ids[0]))[0]).toMatchObject({ status: "Skipped", error: { name: "SingletonSkippedError" } });
+    expect((await runsOf(engine, first.ids[0]))[0]?.status).not.toBe("Skipped");
+    const old = await c.send({ name: "fc/cancel", data: { user: "u" } });
+    const oldRun = (await runsOf(engine, old.ids[0]))[0]!;
+    const fresh = await c.send({ name: "fc/cancel", data: { user: "u" } });
+    expect((await engine.waitForRun(oldRun.id, { timeoutMs: 5_000 })).status).toBe("Cancelled");
+    expect((await runsOf(engine, fresh.ids[0]))[0]?.status).not.toBe("Cancelled");
+  });
+
+  it("a debounced function runs once with the last event; batches hand the handler every event", async () => {
+    const c = client();
+    const debounced = c.createFunction(
+      { id: "debounced", debounce: { period: "1s", key: "event.data.doc" } },
+      { event: "fc/edit" },
+      async ({ event }) => event.data.rev,
+    );
+    const batched = c.createFunction({ id: "batched", batchEvents: { maxSize: 3, timeout: "10s" } }, { event: "fc/item" }, async ({ events }) =>
+      events.map((e) => e.data.n),
+    );
+    const { engine } = await startEngine({ client: c, functions: [debounced, batched] });
+    for (const rev of [1, 2, 3]) await c.send({ name: "fc/edit", data: { doc: "d", rev } });
+    await c.send([1, 2, 3].map((n) => ({ name: "fc/item", data: { n } })));
+    await until(async () => (await engine.listRuns({ functionId: "fc-batched", status: "Completed" })).length === 1);
+    expect((await engine.listRuns({ functionId: "fc-batched" }))[0]?.output).toEqual([1, 2, 3]);
+    const runs = await engine.listRuns({ functionId: "fc-debounced" });
+    expect(runs).toHaveLength(1);
+    const done = await engine.waitForRun(runs[0]!.id, { timeoutMs: 5_000 });
+    expect(done.output).toBe(3);
   });
 });

@@ -5,9 +5,9 @@
  */
 import { type ClientHandle, consoleLogger, type FunctionHandle, type Logger, StepwiseError, validateEvents } from "@stepwise/protocol";
 import { FunctionRegistry } from "./events/function-registry.ts";
-import { Admission } from "./flow-control/admission.ts";
 import { planIngest } from "./events/intake.ts";
 import { PauseRouter } from "./events/pause-router.ts";
+import { Admission } from "./flow-control/admission.ts";
 import { type Clock, systemClock } from "./ports/clock.ts";
 import { type ListRunsFilter, type RunRecord, type RunStatus, type StepRecord, type Store, terminalStatuses } from "./ports/store.ts";
 import { CallRunner, type WaitingOn } from "./runner/call-runner.ts";

@@ -122,19 +122,21 @@ export class SqliteStore implements Store {
     }
     for (const run of params.runs) {
       if (dropped.has(run.id)) continue;
-      if (run.status === "Skipped") sql.insertSkippedRun.run({ ...runToRow(run), error: JSON.stringify(run.error ?? null), endedAt: run.endedAt ?? run.createdAt });
+      if (run.status === "Skipped")
+        sql.insertSkippedRun.run({ ...runToRow(run), error: JSON.stringify(run.error ?? null), endedAt: run.endedAt ?? run.createdAt });
       else sql.insertRun.run(runToRow(run));
     }
     for (const entry of params.flowState ?? []) {
       if (entry.value === null) sql.deleteFlow.run(entry.key);
       else sql.putFlow.run(entry.key, JSON.stringify(entry.value), entry.expiresAt);
     }
+    for (const item of params.items) if (!dropped.has(item.runId)) sql.enqueue.run(itemToRow(item));
+    for (const pause of params.pauses ?? []) if (!dropped.has(pause.runId)) this.insertPause(pause);
+    // after the runs and items above, so updates may target runs of this same ingest
     for (const update of params.runUpdates ?? []) {
       if (update.eventIds) sql.setRunEvents.run(JSON.stringify(update.eventIds), update.eventIds[0] ?? "", update.runId);
       if (update.startAt !== undefined) sql.setRunStart.run(update.startAt, update.runId);
     }
-    for (const item of params.items) if (!dropped.has(item.runId)) sql.enqueue.run(itemToRow(item));
-    for (const pause of params.pauses ?? []) if (!dropped.has(pause.runId)) this.insertPause(pause);
     return { duplicates };
   }
 

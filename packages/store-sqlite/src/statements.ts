@@ -48,7 +48,8 @@ const sqlText = {
   findUnindexedPauses: "SELECT * FROM pauses WHERE event_name = ? AND index_path IS NULL",
 
   getFlow: "SELECT value FROM flow_state WHERE key = ? AND expires_at > ?",
-  putFlow: "INSERT INTO flow_state (key, value, expires_at) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",
+  putFlow:
+    "INSERT INTO flow_state (key, value, expires_at) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",
   deleteFlow: "DELETE FROM flow_state WHERE key = ?",
   setRunEvents: "UPDATE runs SET event_ids = ?, event_id = ? WHERE id = ? AND status = 'Queued'",
   setRunStart: "UPDATE queue SET available_at = ? WHERE run_id = ? AND lane = 1 AND kind = 'discovery'",

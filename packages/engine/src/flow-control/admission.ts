@@ -21,10 +21,10 @@
  * concurrent sends see each other; the write is part of the same transaction as the runs.
  */
 import { type FunctionConfig, parseDuration, type SerializedError } from "@stepwise/protocol";
-import { compileExpression } from "../expressions/cel.ts";
 import type { FunctionRegistry } from "../events/function-registry.ts";
 import { type IngestPlan, toStoredEvent } from "../events/intake.ts";
-import { type EventRecord, type FlowStateEntry, RunStatus, type RunRecord, type Store, terminalStatuses } from "../ports/store.ts";
+import { compileExpression } from "../expressions/cel.ts";
+import { type EventRecord, type FlowStateEntry, type RunRecord, RunStatus, type Store, terminalStatuses } from "../ports/store.ts";
 
 const dayMs = 86_400_000;
 const yearMs = 366 * dayMs;
@@ -133,7 +133,10 @@ export class Admission {
         const periodMs = parseDuration(config.rateLimit.period);
         const starts = ((state.get(keys.rateLimit) as number[] | undefined) ?? []).filter((t) => t > now - periodMs);
         if (starts.length >= config.rateLimit.limit) {
-          decision.skip = { name: "RateLimitedError", message: `skipped: rateLimit of ${config.rateLimit.limit} per ${config.rateLimit.period} reached${config.rateLimit.key ? ` for key ${keyLabel(keys.rateLimit)}` : ""}` };
+          decision.skip = {
+            name: "RateLimitedError",
+            message: `skipped: rateLimit of ${config.rateLimit.limit} per ${config.rateLimit.period} reached${config.rateLimit.key ? ` for key ${keyLabel(keys.rateLimit)}` : ""}`,
+          };
         } else {
           put(keys.rateLimit, [...starts, now], now + periodMs);
         }
@@ -181,7 +184,9 @@ function stateKeys(config: FunctionConfig, event: EventRecord | undefined) {
   const stored = event ? toStoredEvent(event) : undefined;
   const value = (expression: string | undefined, field: string) =>
     expression ? JSON.stringify(compileExpression(expression, `function "${config.slug}": ${field}`).evaluate({ event: stored }) ?? null) : "*";
-  const batchApplies = config.batchEvents && (!config.batchEvents.if || compileExpression(config.batchEvents.if, `function "${config.slug}": batchEvents.if`).matches({ event: stored }));
+  const batchApplies =
+    config.batchEvents &&
+    (!config.batchEvents.if || compileExpression(config.batchEvents.if, `function "${config.slug}": batchEvents.if`).matches({ event: stored }));
   const singletonValue = config.singleton ? value(config.singleton.key, "singleton.key") : undefined;
   return {
     batch: batchApplies ? `batch|${config.id}|${value(config.batchEvents?.key, "batchEvents.key")}` : undefined,
