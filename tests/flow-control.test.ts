@@ -162,4 +162,53 @@ describe("admission rules end to end", () => {
     const done = await engine.waitForRun(runs[0]!.id, { timeoutMs: 5_000 });
     expect(done.output).toBe(3);
   });
+
+  it("priority jumps a run ahead of work queued up to that many seconds earlier", async () => {
+    const c = client();
+    const order: string[] = [];
+    const hog = c.createFunction({ id: "hog" }, { event: "fc/hog" }, async ({ step }) => step.run("busy", () => new Promise((r) => setTimeout(r, 200))));
+    const fn = c.createFunction({ id: "prioritized", priority: { run: "event.data.vip ? 60 : 0" } }, { event: "fc/task" }, async ({ event, step }) => {
+      await step.run("record", () => order.push(String(event.data.name)));
+    });
+    const { engine } = await startEngine({ client: c, functions: [hog, fn], concurrency: 1 });
+    await c.send({ name: "fc/hog" });
+    await new Promise((r) => setTimeout(r, 30));
+    for (const name of ["a", "b", "c"]) await c.send({ name: "fc/task", data: { name, vip: false } });
+    await c.send({ name: "fc/task", data: { name: "vip", vip: true } });
+    await until(() => order.length === 4);
+    expect(order).toEqual(["vip", "a", "b", "c"]);
+    expect(engine).toBeDefined();
+  });
+
+  it("a queued run says why it waits: throttle and debounce", async () => {
+    const c = client();
+    const throttled = c.createFunction({ id: "throttled", throttle: { limit: 1, period: "1h", key: "event.data.k" } }, { event: "fc/t" }, async () => 1);
+    const debounced = c.createFunction({ id: "deb", debounce: { period: "1h", key: "event.data.k" } }, { event: "fc/d" }, async () => 1);
+    const { engine } = await startEngine({ client: c, functions: [throttled, debounced] });
+    await c.send({ name: "fc/t", data: { k: "x" } });
+    const second = await c.send({ name: "fc/t", data: { k: "x" } });
+    const held = (await runsOf(engine, second.ids[0]))[0]!;
+    expect((await engine.getRun(held.id))?.waitingOn).toEqual({ kind: "throttle", key: '"x"', until: expect.any(Number) });
+    const d = await c.send({ name: "fc/d", data: { k: "y" } });
+    const pending = (await runsOf(engine, d.ids[0]))[0]!;
+    expect((await engine.getRun(pending.id))?.waitingOn).toMatchObject({ kind: "debounce", key: '"y"' });
+  });
+
+  it("flow-control state survives a restart", async () => {
+    const { join } = await import("node:path");
+    const { tempDir } = await import("./helpers.ts");
+    const database = join(tempDir(), "flow.db");
+    const define = () => {
+      const c = client();
+      return { c, fn: c.createFunction({ id: "once-an-hour", rateLimit: { limit: 1, period: "1h" } }, { event: "fc/hourly" }, async () => "ran") };
+    };
+    const first = define();
+    const a = await startEngine({ database, client: first.c, functions: [first.fn] });
+    await first.c.send({ name: "fc/hourly" });
+    await a.engine.close();
+    const second = define();
+    const b = await startEngine({ database, client: second.c, functions: [second.fn] });
+    const { ids } = await second.c.send({ name: "fc/hourly" });
+    expect((await runsOf(b.engine, ids[0]))[0]?.status).toBe("Skipped");
+  });
 });

@@ -9,7 +9,7 @@ import { planIngest } from "./events/intake.ts";
 import { PauseRouter } from "./events/pause-router.ts";
 import { Admission } from "./flow-control/admission.ts";
 import { type Clock, systemClock } from "./ports/clock.ts";
-import { type ListRunsFilter, type RunRecord, type RunStatus, type StepRecord, type Store, terminalStatuses } from "./ports/store.ts";
+import { type ListRunsFilter, type RunRecord, RunStatus, type StepRecord, type Store, terminalStatuses } from "./ports/store.ts";
 import { CallRunner, type WaitingOn } from "./runner/call-runner.ts";
 import { Worker } from "./runner/worker.ts";
 import { cancelReasons, cancelTransition } from "./runs/resume.ts";
@@ -36,7 +36,11 @@ export interface EngineOptions {
 
 export interface RunDetails extends RunRecord {
   steps: StepRecord[];
-  /** Why a claimed run is not executing (beyond Inngest): e.g. `{ kind: "concurrency", key: "\"user-42\"", limit: 1 }`. */
+  /**
+   * Why the run is not executing (beyond Inngest): `{ kind: "concurrency", key, limit }` for a
+   * claimed run waiting for a slot; `{ kind: "throttle" | "debounce" | "batch", key, until }`
+   * for a queued run held by flow control.
+   */
   waitingOn?: WaitingOn;
 }
 
@@ -206,8 +210,11 @@ export class Engine {
   async getRun(runId: string): Promise<RunDetails | undefined> {
     const run = await this.store.getRun(runId);
     if (!run) return undefined;
-    const waitingOn = this.runner.waitingOn.get(runId);
-    return { ...run, steps: await this.store.listSteps(runId), ...(waitingOn ? { waitingOn } : {}) };
+    const steps = await this.store.listSteps(runId);
+    // a claimed run waiting for a concurrency slot (in memory), or a queued one held by flow control (stored)
+    const waitingOn = this.runner.waitingOn.get(runId) ?? (run.status === RunStatus.Queued ? run.waitingOn : undefined);
+    const { waitingOn: _stored, ...rest } = run;
+    return { ...rest, steps, ...(waitingOn ? { waitingOn } : {}) };
   }
 
   listRuns(filter: ListRunsFilter = {}): Promise<RunRecord[]> {

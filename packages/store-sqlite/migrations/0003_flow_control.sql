@@ -6,3 +6,6 @@ CREATE TABLE flow_state (
   expires_at INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX flow_state_expires_at ON flow_state (expires_at);
+
+-- Why a queued run waits (throttle, debounce, batch), as JSON: shown by getRun as waitingOn.
+ALTER TABLE runs ADD COLUMN waiting_on TEXT;

@@ -25,6 +25,7 @@ export interface RunRow {
   created_at: number;
   started_at: number | null;
   ended_at: number | null;
+  waiting_on: string | null;
 }
 export interface StepRow {
   run_id: string;
@@ -84,6 +85,7 @@ export const runToRow = (r: RunRecord) => ({
   eventId: r.eventIds[0] ?? "",
   eventIds: JSON.stringify(r.eventIds),
   createdAt: r.createdAt,
+  waitingOn: r.waitingOn ? JSON.stringify(r.waitingOn) : null,
 });
 
 export function runFromRow(row: RunRow): RunRecord {
@@ -98,6 +100,7 @@ export function runFromRow(row: RunRow): RunRecord {
   if (row.error !== null) run.error = JSON.parse(row.error);
   if (row.started_at !== null) run.startedAt = row.started_at;
   if (row.ended_at !== null) run.endedAt = row.ended_at;
+  if (row.waiting_on) run.waitingOn = JSON.parse(row.waiting_on);
   return run;
 }
 

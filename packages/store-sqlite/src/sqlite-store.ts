@@ -136,6 +136,7 @@ export class SqliteStore implements Store {
     for (const update of params.runUpdates ?? []) {
       if (update.eventIds) sql.setRunEvents.run(JSON.stringify(update.eventIds), update.eventIds[0] ?? "", update.runId);
       if (update.startAt !== undefined) sql.setRunStart.run(update.startAt, update.runId);
+      if (update.waitingOn) sql.setRunWaitingOn.run(JSON.stringify(update.waitingOn), update.runId);
     }
     return { duplicates };
   }

@@ -11,9 +11,10 @@ const sqlText = {
   getEvent: "SELECT * FROM events WHERE internal_id = ?",
   eventsOfRun: "SELECT e.* FROM json_each(?) AS j JOIN events AS e ON e.internal_id = j.value ORDER BY j.key",
 
-  insertRun: "INSERT INTO runs (id, function_id, status, event_id, event_ids, created_at) VALUES (@id, @functionId, @status, @eventId, @eventIds, @createdAt)",
+  insertRun:
+    "INSERT INTO runs (id, function_id, status, event_id, event_ids, created_at, waiting_on) VALUES (@id, @functionId, @status, @eventId, @eventIds, @createdAt, @waitingOn)",
   getRun: "SELECT * FROM runs WHERE id = ?",
-  markRunning: "UPDATE runs SET status = 'Running', started_at = ? WHERE id = ? AND status = 'Queued'",
+  markRunning: "UPDATE runs SET status = 'Running', started_at = ?, waiting_on = NULL WHERE id = ? AND status = 'Queued'",
   endRun: "UPDATE runs SET status = @status, output = @output, error = @error, ended_at = @endedAt WHERE id = @id",
 
   upsertStep: `INSERT INTO steps (run_id, id, name, display_name, op, status, attempts, output, error, started_at, ended_at, wake_at, seq)
@@ -53,6 +54,7 @@ const sqlText = {
   deleteFlow: "DELETE FROM flow_state WHERE key = ?",
   setRunEvents: "UPDATE runs SET event_ids = ?, event_id = ? WHERE id = ? AND status = 'Queued'",
   setRunStart: "UPDATE queue SET available_at = ? WHERE run_id = ? AND lane = 1 AND kind = 'discovery'",
+  setRunWaitingOn: "UPDATE runs SET waiting_on = ? WHERE id = ? AND status = 'Queued'",
   insertSkippedRun:
     "INSERT INTO runs (id, function_id, status, event_id, event_ids, error, created_at, ended_at) VALUES (@id, @functionId, @status, @eventId, @eventIds, @error, @createdAt, @endedAt)",
   insertCron: "INSERT OR IGNORE INTO cron_schedules (function_id, expression, next_at) VALUES (?, ?, ?)",

@@ -24,7 +24,7 @@ import { type FunctionConfig, parseDuration, type SerializedError } from "@stepw
 import type { FunctionRegistry } from "../events/function-registry.ts";
 import { type IngestPlan, toStoredEvent } from "../events/intake.ts";
 import { compileExpression } from "../expressions/cel.ts";
-import { type EventRecord, type FlowStateEntry, type RunRecord, RunStatus, type Store, terminalStatuses } from "../ports/store.ts";
+import { type EventRecord, type FlowStateEntry, type RunRecord, RunStatus, type Store, terminalStatuses, type WaitingOn } from "../ports/store.ts";
 
 const dayMs = 86_400_000;
 const yearMs = 366 * dayMs;
@@ -39,6 +39,7 @@ interface Decision {
   skip?: SerializedError;
   startAt?: number;
   shiftMs?: number;
+  waitingOn?: WaitingOn;
 }
 
 export function hasFlowControl(config: FunctionConfig): boolean {
@@ -95,7 +96,11 @@ export class Admission {
         if (pending) {
           pending.eventIds.push(event.internalId);
           const full = pending.eventIds.length >= config.batchEvents.maxSize;
-          runUpdates.push({ runId: pending.runId, eventIds: [...pending.eventIds], ...(full ? { startAt: now } : {}) });
+          runUpdates.push({
+            runId: pending.runId,
+            eventIds: [...pending.eventIds],
+            ...(full ? { startAt: now, waitingOn: { kind: "scheduled", until: now } } : {}),
+          });
           if (full) drop(keys.batch);
           else put(keys.batch, pending, pending.startAt);
           decision.drop = true;
@@ -103,6 +108,7 @@ export class Admission {
           const startAt = now + parseDuration(config.batchEvents.timeout);
           put(keys.batch, { runId: run.id, eventIds: [event.internalId], startAt }, startAt);
           decision.startAt = startAt;
+          decision.waitingOn = { kind: "batch", key: keyLabel(keys.batch), until: startAt };
         }
       }
       // 2. debounce: re-arm the pending run with the newest event
@@ -114,13 +120,19 @@ export class Admission {
           decision.drop = true;
           if (event.ts >= pending.ts) {
             const startAt = Math.min(now + periodMs, pending.firstAt + capMs);
-            runUpdates.push({ runId: pending.runId, eventIds: [event.internalId], startAt });
+            runUpdates.push({
+              runId: pending.runId,
+              eventIds: [event.internalId],
+              startAt,
+              waitingOn: { kind: "debounce", key: keyLabel(keys.debounce), until: startAt },
+            });
             put(keys.debounce, { ...pending, ts: event.ts }, startAt);
           }
         } else {
           const startAt = Math.min(now + periodMs, now + capMs);
           put(keys.debounce, { runId: run.id, ts: event.ts, firstAt: now }, startAt);
           decision.startAt = startAt;
+          decision.waitingOn = { kind: "debounce", key: keyLabel(keys.debounce), until: startAt };
         }
       }
       // 3. idempotency
@@ -161,6 +173,7 @@ export class Admission {
         const startAt = Math.max(due, tat - toleranceMs);
         put(keys.throttle, tat + intervalMs, tat + intervalMs + parseDuration(config.throttle.period));
         decision.startAt = startAt;
+        if (startAt > now) decision.waitingOn = { kind: "throttle", key: keyLabel(keys.throttle), until: startAt };
       }
       // 7. priority
       if (!decision.drop && !decision.skip && config.priority?.run) {
@@ -219,6 +232,7 @@ function apply(plan: IngestPlan, run: RunRecord, decision: Decision, now: number
     removeWork();
     return;
   }
+  if (decision.waitingOn) run.waitingOn = decision.waitingOn;
   for (const item of plan.items) {
     if (item.runId !== run.id || item.lane !== 1) continue;
     if (decision.startAt !== undefined) item.availableAt = Math.max(item.availableAt, decision.startAt);

@@ -44,7 +44,14 @@ export interface RunRecord {
   createdAt: number;
   startedAt?: number;
   endedAt?: number;
+  /** Why the run waits to start (flow control), while it is queued. */
+  waitingOn?: WaitingOn;
 }
+
+/** Why a run is not executing yet (beyond Inngest). */
+export type WaitingOn =
+  | { kind: "concurrency"; key: string; limit: number }
+  | { kind: "throttle" | "debounce" | "batch" | "scheduled"; key?: string; until: number };
 
 export interface EventRecord extends StoredEvent {
   /** The id `send` returned (a ULID); `id` is the sender's id when one was given. */
@@ -179,7 +186,7 @@ export interface IngestParams {
   /** Flow-control state to write (`value: null` deletes the key). */
   readonly flowState?: readonly FlowStateEntry[];
   /** Queued runs to change: more events (batch), a newer event (debounce), a later or earlier start. */
-  readonly runUpdates?: ReadonlyArray<{ runId: string; eventIds?: string[]; startAt?: number }>;
+  readonly runUpdates?: ReadonlyArray<{ runId: string; eventIds?: string[]; startAt?: number; waitingOn?: WaitingOn }>;
 }
 
 export interface IngestResult {

@@ -34,6 +34,7 @@ import {
   StepStatus,
   type Store,
   terminalStatuses,
+  type WaitingOn,
 } from "../ports/store.ts";
 import { cancelReasons, cancelTransition, pauseTimeoutTransition, sleepEndedStep } from "../runs/resume.ts";
 import { stepFromOp, type Transition, transitionFor } from "../runs/transition.ts";
@@ -55,12 +56,7 @@ export interface CallRunnerDeps {
   unpark(itemId: string): void;
 }
 
-/** Why a claimed run is not executing yet. */
-export interface WaitingOn {
-  kind: "concurrency";
-  key: string;
-  limit: number;
-}
+export type { WaitingOn };
 
 /** Step states that mean another queue item of the run is pending. */
 const pendingStatuses: ReadonlySet<string> = new Set([StepStatus.Planned, StepStatus.Sleeping, StepStatus.Waiting, StepStatus.Errored]);
