@@ -3,13 +3,13 @@
  * The durable engine: registers functions, takes events, and drives runs through a
  * `Store`. It owns no database and no HTTP; stores and servers plug into it.
  */
-import { type ClientHandle, consoleLogger, type FunctionHandle, type Logger, StepwiseError, validateEvents } from "@stepwise/protocol";
+import { type ClientHandle, consoleLogger, type FunctionHandle, type Logger, StepwiseError, SystemEvent, validateEvents } from "@stepwise/protocol";
 import { FunctionRegistry } from "./events/function-registry.ts";
-import { planIngest } from "./events/intake.ts";
+import { planIngest, planRun, toEventRecord } from "./events/intake.ts";
 import { PauseRouter } from "./events/pause-router.ts";
 import { Admission } from "./flow-control/admission.ts";
 import { type Clock, systemClock } from "./ports/clock.ts";
-import { type ListRunsFilter, type RunRecord, RunStatus, type StepRecord, type Store, terminalStatuses } from "./ports/store.ts";
+import { type EventRecord, type ListRunsFilter, type RunRecord, RunStatus, type StepRecord, type Store, terminalStatuses } from "./ports/store.ts";
 import { CallRunner, type WaitingOn } from "./runner/call-runner.ts";
 import { Worker } from "./runner/worker.ts";
 import { cancelReasons, cancelTransition } from "./runs/resume.ts";
@@ -46,6 +46,11 @@ export interface RunDetails extends RunRecord {
 
 export type RunEndedListener = (runId: string, status: RunStatus) => void;
 export type RunStartedListener = (runId: string, functionId: string) => void;
+export type Activity =
+  | { kind: "event"; eventId: string }
+  | { kind: "run.started"; runId: string; functionId: string }
+  | { kind: "run.ended"; runId: string; status: RunStatus };
+export type ActivityListener = (activity: Activity) => void;
 
 export class Engine {
   readonly store: Store;
@@ -60,6 +65,11 @@ export class Engine {
   private unsubscribeClock: (() => void) | undefined;
   private readonly listeners = new Set<RunEndedListener>();
   private readonly startListeners = new Set<RunStartedListener>();
+  private readonly activityListeners = new Set<ActivityListener>();
+
+  private notify(activity: Activity) {
+    for (const listener of this.activityListeners) listener(activity);
+  }
   private readonly clients = new Set<ClientHandle>();
   private readonly maxEventBytes: number | undefined;
   private readonly closeTimeoutMs: number;
@@ -135,6 +145,112 @@ export class Engine {
     return this.registry.all();
   }
 
+  /** Calls `listener` on every change a dashboard shows: events stored, runs started and ended here. */
+  onActivity(listener: ActivityListener): () => void {
+    const offs = [
+      this.onRunStarted((runId, functionId) => listener({ kind: "run.started", runId, functionId })),
+      this.onRunEnded((runId, status) => listener({ kind: "run.ended", runId, status })),
+    ];
+    this.activityListeners.add(listener);
+    return () => {
+      for (const off of offs) off();
+      this.activityListeners.delete(listener);
+    };
+  }
+
+  /**
+   * Starts a run of a function directly, with an `inngest/function.invoked` event carrying
+   * `data` (the dashboard's Invoke). Works for functions without triggers too.
+   */
+  async invoke(functionId: string, data: Record<string, unknown> = {}): Promise<{ runId: string; eventId: string }> {
+    const fn = this.registry.get(functionId);
+    if (!fn) throw new StepwiseError("not_found", `invoke: no function "${functionId}" is registered`);
+    const now = this.clock.now();
+    const event = toEventRecord({ name: SystemEvent.FunctionInvoked, data }, now);
+    const planned = planRun(fn.config, [event], now);
+    await this.store.ingestEvents({ events: [event], runs: [planned.run], items: planned.items, pauses: planned.pauses });
+    this.notify({ kind: "event", eventId: event.internalId });
+    this.worker.wake();
+    return { runId: planned.run.id, eventId: event.internalId };
+  }
+
+  /** Runs a run's function again, from the start, with the same triggering events. Returns the new run's id. */
+  async rerun(runId: string): Promise<string> {
+    const state = await this.store.loadRunState(runId);
+    if (!state) throw new StepwiseError("not_found", `rerun: no run with id ${runId}`);
+    const fn = this.registry.get(state.run.functionId);
+    if (!fn) throw new StepwiseError("not_registered", `rerun: function "${state.run.functionId}" is not registered here`);
+    const events = (await Promise.all(state.run.eventIds.map((id) => this.store.getEvent(id)))).filter((e): e is NonNullable<typeof e> => !!e);
+    const planned = planRun(fn.config, events, this.clock.now());
+    await this.store.ingestEvents({ events: [], runs: [planned.run], items: planned.items, pauses: planned.pauses });
+    this.worker.wake();
+    return planned.run.id;
+  }
+
+  /** Cancels every unended run of a function created in [from, to) (optionally of one status). Returns how many. */
+  async cancelRuns(filter: { functionId: string; status?: RunStatus; from?: number; to?: number }): Promise<number> {
+    let count = 0;
+    for await (const run of this.pageRuns(filter)) {
+      if (terminalStatuses.has(run.status)) continue;
+      await this.cancelRun(run.id);
+      count++;
+    }
+    return count;
+  }
+
+  /** Reruns every Failed or Cancelled (or `status`) run of a function created in [from, to). Returns the new run ids. */
+  async replayRuns(filter: { functionId: string; status?: RunStatus; from?: number; to?: number }): Promise<string[]> {
+    const replayable = new Set<RunStatus>(filter.status ? [filter.status] : [RunStatus.Failed, RunStatus.Cancelled]);
+    const ids: string[] = [];
+    for await (const run of this.pageRuns(filter)) if (replayable.has(run.status)) ids.push(await this.rerun(run.id));
+    return ids;
+  }
+
+  private async *pageRuns(filter: ListRunsFilter) {
+    let before: string | undefined;
+    for (;;) {
+      const page = await this.store.listRuns({ ...filter, limit: 500, ...(before ? { before } : {}) });
+      yield* page;
+      if (page.length < 500) return;
+      before = page.at(-1)?.id;
+    }
+  }
+
+  /** Stops new events (and cron ticks) from starting runs of a function; runs already started go on. */
+  async pause(functionId: string): Promise<void> {
+    if (!this.registry.get(functionId)) throw new StepwiseError("not_found", `pause: no function "${functionId}" is registered`);
+    await this.store.ingestEvents({
+      events: [],
+      runs: [],
+      items: [],
+      flowState: [{ key: `paused|${functionId}`, value: true, expiresAt: Number.MAX_SAFE_INTEGER }],
+    });
+    this.registry.setPaused(functionId, true);
+  }
+
+  async resume(functionId: string): Promise<void> {
+    await this.store.ingestEvents({ events: [], runs: [], items: [], flowState: [{ key: `paused|${functionId}`, value: null, expiresAt: 0 }] });
+    this.registry.setPaused(functionId, false);
+  }
+
+  isPaused(functionId: string): boolean {
+    return this.registry.isPaused(functionId);
+  }
+
+  /** Why an event started no run, or `undefined` when it started some (or they were skipped, which their runs say). */
+  async eventOutcome(event: EventRecord): Promise<string | undefined> {
+    if (event.duplicate) return "deduplicated: an event with this id was received in the last 24 h";
+    if ((await this.store.listRuns({ eventId: event.internalId, limit: 1 })).length) return undefined;
+    const candidates = this.registry
+      .all()
+      .filter((fn) =>
+        fn.config.triggers.some((t) => "event" in t && (t.event === event.name || (t.event.endsWith("*") && event.name.startsWith(t.event.slice(0, -1))))),
+      );
+    if (candidates.length === 0) return "no function triggers on this event name";
+    if (candidates.every((fn) => this.registry.isPaused(fn.config.id))) return "every matching function is paused";
+    return "no trigger expression (if) matched, or flow control (debounce, batch, idempotency) merged or dropped it";
+  }
+
   /** Calls `listener` whenever a run starts here (its first call is claimed). Returns the unsubscribe function. */
   onRunStarted(listener: RunStartedListener): () => void {
     this.startListeners.add(listener);
@@ -146,6 +262,11 @@ export class Engine {
     if (this.state === "closed") throw new StepwiseError("closed", "engine.start(): this engine was closed; create a new one");
     if (this.state === "started") return;
     this.state = "started";
+    const paused = await this.store.getFlowState(
+      this.registry.all().map((fn) => `paused|${fn.config.id}`),
+      this.clock.now(),
+    );
+    for (const key of paused.keys()) this.registry.setPaused(key.slice("paused|".length), true);
     this.worker.start();
     this.unsubscribeClock = this.clock.subscribe?.(() => {
       this.worker.wake();
@@ -186,6 +307,7 @@ export class Engine {
       return { ...(await this.store.ingestEvents(plan)), cancel: outcome.cancel };
     });
     if (plan.runs.length > 0 || plan.runUpdates?.length) this.worker.wake();
+    for (const event of plan.events) this.notify({ kind: "event", eventId: event.internalId });
     for (const runId of cancel) await this.cancelRun(runId);
     const skip = new Set(duplicates);
     await this.router.route(skip.size ? plan.events.filter((e) => !skip.has(e.internalId)) : plan.events);

@@ -3,7 +3,16 @@
  * The durable core: run state machine, queue, retries, timers, trigger matching.
  * It talks to storage only through `Store` and to functions only through `FunctionHandle`.
  */
-export { createEngine, Engine, type EngineOptions, type RunDetails, type RunEndedListener, type RunStartedListener } from "./engine.ts";
+export {
+  type Activity,
+  type ActivityListener,
+  createEngine,
+  Engine,
+  type EngineOptions,
+  type RunDetails,
+  type RunEndedListener,
+  type RunStartedListener,
+} from "./engine.ts";
 export { toEventRecord } from "./events/intake.ts";
 export { findPauseCandidates } from "./events/pause-router.ts";
 export { type CompiledExpression, compileExpression } from "./expressions/cel.ts";

@@ -3,12 +3,16 @@
  * `createServer({ engine, … })`: the Hono app of a Stepwise server. It owns no engine and
  * no listening socket; the CLI (or a test, through `app.request`) provides both.
  */
+import { existsSync, statSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { extname, join, resolve } from "node:path";
 import type { Engine } from "@stepwise/engine";
 import { consoleLogger, type Logger, verifyBearer } from "@stepwise/protocol";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { AppRegistry } from "./apps/app-registry.ts";
 import type { ServerContext } from "./routes/context.ts";
+import { dashboardRoutes } from "./routes/dashboard-api.ts";
 import { eventRoutes } from "./routes/events.ts";
 import { registerRoutes } from "./routes/register.ts";
 import { v0Routes } from "./routes/v0.ts";
@@ -30,6 +34,35 @@ export interface ServerOptions {
   callTimeoutMs?: number;
   /** Largest request body. (Default: 10 MiB.) */
   maxBodyBytes?: number;
+  /** The built dashboard (static files) to serve at `/`. */
+  dashboardDir?: string;
+  /** start mode: a token that also opens `/v1` (for the dashboard), besides the signing key's bearer. */
+  dashboardToken?: string;
+}
+
+/** Serves the dashboard's files; any other non-API path gets index.html (client-side routes). */
+function mountDashboard(app: Hono, dir: string) {
+  const types: Record<string, string> = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript",
+    ".css": "text/css",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".json": "application/json",
+  };
+  const root = resolve(dir);
+  app.get("*", async (c, next) => {
+    const path = decodeURIComponent(new URL(c.req.url).pathname);
+    if (/^\/(v0|v1|e|fn)\//.test(path) || path === "/health") return next();
+    let file = resolve(join(root, path));
+    if (!file.startsWith(root) || !existsSync(file) || !statSync(file).isFile()) file = join(root, "index.html");
+    if (!existsSync(file)) return next();
+    const body = await readFile(file);
+    return c.body(body, 200, {
+      "content-type": types[extname(file)] ?? "application/octet-stream",
+      "cache-control": file.includes("/assets/") ? "public, max-age=31536000, immutable" : "no-cache",
+    });
+  });
 }
 
 export interface StepwiseServer {
@@ -62,7 +95,10 @@ export function createServer(options: ServerOptions): StepwiseServer {
     }),
   );
   const requireBearer = async (c: Parameters<Parameters<Hono["use"]>[1]>[0], next: () => Promise<void>) => {
-    if (signingKeys.length && !verifyBearer(c.req.header("authorization"), signingKeys)) {
+    const header = c.req.header("authorization");
+    const token = options.dashboardToken;
+    const tokenOk = token !== undefined && (header === `Bearer ${token}` || c.req.query("token") === token);
+    if (signingKeys.length && !tokenOk && !verifyBearer(header, signingKeys)) {
       return c.json({ error: "missing or wrong bearer token: send Authorization: Bearer <hashed signing key>", code: "unauthorized", status: 401 }, 401);
     }
     await next();
@@ -74,7 +110,10 @@ export function createServer(options: ServerOptions): StepwiseServer {
   app.route("/", eventRoutes(ctx));
   app.route("/", registerRoutes(ctx));
   app.route("/", v0Routes(ctx));
-  app.route("/", v1Routes(ctx));
+  const v1 = v1Routes(ctx);
+  v1.route("/", dashboardRoutes(ctx));
+  app.route("/", v1);
+  if (options.dashboardDir) mountDashboard(app, options.dashboardDir);
   app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${c.req.path}`, code: "not_found", status: 404 }, 404));
   return { app, apps };
 }

@@ -13,6 +13,7 @@ export interface EventRow {
   v: string | null;
   ts: number;
   received_at: number;
+  duplicate: number;
 }
 export interface RunRow {
   id: string;
@@ -62,6 +63,7 @@ export const eventToRow = (e: EventRecord) => ({
   v: e.v ?? null,
   ts: e.ts,
   receivedAt: e.receivedAt,
+  duplicate: e.duplicate ? 1 : 0,
 });
 
 export function eventFromRow(row: EventRow): EventRecord {
@@ -75,6 +77,7 @@ export function eventFromRow(row: EventRow): EventRecord {
     receivedAt: row.received_at,
   };
   if (row.v !== null) event.v = row.v;
+  if (row.duplicate) event.duplicate = true;
   return event;
 }
 

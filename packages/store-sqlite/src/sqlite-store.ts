@@ -26,6 +26,7 @@ import {
   terminalStatuses,
 } from "@stepwise/engine";
 import Database from "better-sqlite3";
+import { encodeTime } from "ulid";
 import { BackgroundCheckpointer } from "./checkpointer.ts";
 import { GroupCommit } from "./group-commit.ts";
 import { migrate } from "./migrate.ts";
@@ -110,10 +111,10 @@ export class SqliteStore implements Store {
     const sql = this.sql;
     const duplicates: string[] = [];
     for (const event of params.events) {
-      if (params.dedupeSince !== undefined && event.id !== event.internalId && sql.duplicateEvent.get(event.id, params.dedupeSince, event.internalId)) {
-        duplicates.push(event.internalId);
-      }
-      sql.insertEvent.run(eventToRow(event));
+      const duplicate =
+        params.dedupeSince !== undefined && event.id !== event.internalId && !!sql.duplicateEvent.get(event.id, params.dedupeSince, event.internalId);
+      if (duplicate) duplicates.push(event.internalId);
+      sql.insertEvent.run(eventToRow(duplicate ? { ...event, duplicate } : event));
     }
     const dropped = new Set<string>();
     if (duplicates.length > 0) {
@@ -320,6 +321,14 @@ export class SqliteStore implements Store {
   async listRuns(filter: ListRunsFilter): Promise<RunRecord[]> {
     const { sql, params } = listRunsQuery({ ...filter, limit: Math.min(filter.limit ?? 100, 1000) });
     return (this.db.prepare(sql).all(...params) as RunRow[]).map(runFromRow);
+  }
+
+  async countRuns(params: { functionId: string; since: number }): Promise<Partial<Record<RunRecord["status"], number>>> {
+    const rows = this.sql.countRuns.all(params.functionId, encodeTime(Math.max(0, Math.floor(params.since)), 10)) as Array<{
+      status: RunRecord["status"];
+      n: number;
+    }>;
+    return Object.fromEntries(rows.map((r) => [r.status, r.n]));
   }
 
   async listSteps(runId: string): Promise<StepRecord[]> {

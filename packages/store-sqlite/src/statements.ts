@@ -4,10 +4,15 @@
  * place SQL text lives.
  */
 import type Database from "better-sqlite3";
+import { encodeTime } from "ulid";
+
+function timePrefix(ms: number): string {
+  return encodeTime(Math.max(0, Math.floor(ms)), 10);
+}
 
 const sqlText = {
   insertEvent:
-    "INSERT INTO events (internal_id, id, name, data, user, v, ts, received_at) VALUES (@internalId, @id, @name, @data, @user, @v, @ts, @receivedAt)",
+    "INSERT INTO events (internal_id, id, name, data, user, v, ts, received_at, duplicate) VALUES (@internalId, @id, @name, @data, @user, @v, @ts, @receivedAt, @duplicate)",
   getEvent: "SELECT * FROM events WHERE internal_id = ?",
   eventsOfRun: "SELECT e.* FROM json_each(?) AS j JOIN events AS e ON e.internal_id = j.value ORDER BY j.key",
 
@@ -57,6 +62,7 @@ const sqlText = {
   setRunWaitingOn: "UPDATE runs SET waiting_on = ? WHERE id = ? AND status = 'Queued'",
   insertSkippedRun:
     "INSERT INTO runs (id, function_id, status, event_id, event_ids, error, created_at, ended_at) VALUES (@id, @functionId, @status, @eventId, @eventIds, @error, @createdAt, @endedAt)",
+  countRuns: "SELECT status, COUNT(*) AS n FROM runs WHERE function_id = ? AND id >= ? GROUP BY status",
   insertCron: "INSERT OR IGNORE INTO cron_schedules (function_id, expression, next_at) VALUES (?, ?, ?)",
   listCron: "SELECT * FROM cron_schedules",
   advanceCron: "UPDATE cron_schedules SET next_at = ? WHERE function_id = ? AND expression = ? AND next_at = ?",
@@ -73,9 +79,23 @@ export function prepareStatements(db: Database.Database): Statements {
 }
 
 /** Builds the run-list query for a filter; values are bound, never interpolated. */
-export function listRunsQuery(filter: { eventId?: string; functionId?: string; status?: string; limit: number }) {
+export function listRunsQuery(filter: { eventId?: string; functionId?: string; status?: string; limit: number; from?: number; to?: number; before?: string }) {
   const where: string[] = [];
   const params: unknown[] = [];
+  // run ids are ULIDs: their first 10 characters encode the creation time, so time ranges
+  // and paging are ranges over the primary key and its (status, id) / (function_id, id) indexes
+  if (filter.from !== undefined) {
+    where.push("id >= ?");
+    params.push(timePrefix(filter.from));
+  }
+  if (filter.to !== undefined) {
+    where.push("id < ?");
+    params.push(timePrefix(filter.to));
+  }
+  if (filter.before) {
+    where.push("id < ?");
+    params.push(filter.before);
+  }
   if (filter.eventId) {
     where.push("event_id = ?");
     params.push(filter.eventId);

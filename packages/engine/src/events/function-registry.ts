@@ -18,6 +18,16 @@ export class FunctionRegistry {
   private readonly byEventName = new Map<string, EventBinding[]>();
   /** Triggers ending in `*` match by prefix. */
   private readonly byPrefix: Array<{ prefix: string; binding: EventBinding }> = [];
+  private readonly paused = new Set<string>();
+
+  setPaused(id: string, paused: boolean) {
+    if (paused) this.paused.add(id);
+    else this.paused.delete(id);
+  }
+
+  isPaused(id: string): boolean {
+    return this.paused.has(id);
+  }
 
   /** Adds functions (and their companions, e.g. onFailure handlers); all-or-nothing. */
   register(functions: readonly FunctionHandle[]): void {
@@ -68,7 +78,7 @@ export class FunctionRegistry {
   match(event: StoredEvent): FunctionHandle[] {
     const out: FunctionHandle[] = [];
     const consider = (binding: EventBinding) => {
-      if (out.includes(binding.fn)) return;
+      if (out.includes(binding.fn) || this.paused.has(binding.fn.config.id)) return;
       if (!binding.expression || binding.expression.matches({ event })) out.push(binding.fn);
     };
     for (const binding of this.byEventName.get(event.name) ?? []) consider(binding);

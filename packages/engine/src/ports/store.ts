@@ -57,6 +57,8 @@ export interface EventRecord extends StoredEvent {
   /** The id `send` returned (a ULID); `id` is the sender's id when one was given. */
   internalId: string;
   receivedAt: number;
+  /** Its sender id was seen within 24 h: stored, started nothing. */
+  duplicate?: boolean;
 }
 
 export const StepStatus = {
@@ -241,6 +243,12 @@ export interface ListRunsFilter {
   functionId?: string;
   status?: RunStatus;
   limit?: number;
+  /** Only runs created at or after this instant. */
+  from?: number;
+  /** Only runs created before this instant. */
+  to?: number;
+  /** Paging: runs older than this run id (ids sort by creation). */
+  before?: string;
 }
 
 export interface Store {
@@ -287,6 +295,8 @@ export interface Store {
 
   getRun(runId: string): Promise<RunRecord | undefined>;
   listRuns(filter: ListRunsFilter): Promise<RunRecord[]>;
+  /** Runs per status of a function created since `since`. */
+  countRuns(params: { functionId: string; since: number }): Promise<Partial<Record<RunStatus, number>>>;
   listSteps(runId: string): Promise<StepRecord[]>;
   getEvent(internalId: string): Promise<EventRecord | undefined>;
   /** Events newest first, optionally of one name, received before `before` (an internal id, for paging). */

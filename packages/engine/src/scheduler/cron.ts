@@ -98,7 +98,9 @@ export class CronScheduler {
       if (nextAt <= now) {
         const toAt = nextTick(schedule.expression, Math.max(now, nextAt));
         const plan = emptyPlan();
-        if (now - nextAt <= catchUpMs) {
+        if (registry.isPaused(fn.config.id)) {
+          // a paused function's ticks pass without runs
+        } else if (now - nextAt <= catchUpMs) {
           const event = toEventRecord({ name: SystemEvent.ScheduledTimer, data: { cron: schedule.expression } }, now);
           plan.events.push(event);
           addRun(plan, planRun(fn.config, [event], now));

@@ -38,7 +38,7 @@ export function stepToJson(step: StepRecord) {
 }
 
 export function runDetailsToJson(run: RunDetails) {
-  return { ...runToJson(run), steps: run.steps.map(stepToJson) };
+  return { ...runToJson(run), steps: run.steps.map(stepToJson), waiting_on: run.waitingOn ?? null };
 }
 
 export function eventToJson(event: EventRecord) {
@@ -51,5 +51,6 @@ export function eventToJson(event: EventRecord) {
     ts: event.ts,
     v: event.v ?? null,
     received_at: iso(event.receivedAt),
+    duplicate: event.duplicate ?? false,
   };
 }

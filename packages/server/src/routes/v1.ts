@@ -12,6 +12,13 @@ import { eventToJson, runDetailsToJson, runToJson } from "./serializers.ts";
 
 const statuses = new Set(["Queued", "Running", "Completed", "Failed", "Cancelled", "Skipped"]);
 
+function timeQuery(value: string | undefined, field: string): number | undefined {
+  if (value === undefined || value === "") return undefined;
+  const ms = /^\d+$/.test(value) ? Number(value) : Date.parse(value);
+  if (!Number.isFinite(ms)) throw new StepwiseError("invalid_argument", `${field}: expected an ISO date or unix ms, received ${JSON.stringify(value)}`);
+  return ms;
+}
+
 function limitOf(value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
   const n = Number(value);
@@ -38,7 +45,8 @@ export function v1Routes(ctx: ServerContext) {
   app.get("/v1/events/:eventId", async (c) => {
     const event = await ctx.engine.store.getEvent(c.req.param("eventId"));
     if (!event) throw new StepwiseError("not_found", `no event with id ${c.req.param("eventId")}`);
-    return c.json({ data: eventToJson(event) });
+    const runs = await ctx.engine.listRuns({ eventId: event.internalId });
+    return c.json({ data: { ...eventToJson(event), runs: runs.map(runToJson), outcome: (await ctx.engine.eventOutcome(event)) ?? null } });
   });
 
   app.get("/v1/events/:eventId/runs", async (c) => {
@@ -51,12 +59,20 @@ export function v1Routes(ctx: ServerContext) {
     if (status !== undefined && !statuses.has(status))
       throw new StepwiseError("invalid_argument", `status: expected one of ${[...statuses].join(", ")}, received ${JSON.stringify(status)}`);
     const functionId = c.req.query("function_id");
+    const eventId = c.req.query("event_id");
+    const before = c.req.query("cursor");
+    const from = timeQuery(c.req.query("from"), "from");
+    const to = timeQuery(c.req.query("to"), "to");
     const runs = await ctx.engine.listRuns({
       limit: limitOf(c.req.query("limit"), 50),
       ...(status ? { status: status as RunStatus } : {}),
       ...(functionId ? { functionId } : {}),
+      ...(eventId ? { eventId } : {}),
+      ...(before ? { before } : {}),
+      ...(from !== undefined ? { from } : {}),
+      ...(to !== undefined ? { to } : {}),
     });
-    return c.json({ data: runs.map(runToJson) });
+    return c.json({ data: runs.map(runToJson), cursor: runs.at(-1)?.id ?? null });
   });
 
   app.get("/v1/runs/:runId", async (c) => {
