@@ -46,7 +46,8 @@ async function setup(mode: "dev" | "start" = "dev") {
   });
   const json = async (path: string, init?: RequestInit) => {
     const res = await server.app.request(path, init);
-    return { status: res.status, body: (await res.json()) as { data: any; error?: string; cursor?: string } };
+    // biome-ignore lint/suspicious/noExplicitAny: response bodies of several shapes
+    return { status: res.status, body: (await res.json()) as { data: any; ids: string[]; error?: string; cursor?: string } };
   };
   const post = (body: unknown = {}) => ({ method: "POST", body: JSON.stringify(body) });
   return { engine, server, json, post, fix: () => (flaky = false) };
@@ -69,16 +70,16 @@ describe("dashboard API", () => {
     expect(paused.body.data).toMatchObject({ runs: [], outcome: "every matching function is paused" });
     await json("/v1/functions/d-echo/resume", post());
     const again = await json("/e/x", post({ name: "d/echo" }));
-    expect((await engine.listRuns({ eventId: (again.body as unknown as { ids: string[] }).ids[0] as string })).length).toBe(1);
+    expect((await engine.listRuns({ eventId: again.body.ids[0] as string })).length).toBe(1);
   });
 
   it("explains events that started nothing", async () => {
     const { json, post } = await setup();
     const none = await json("/e/x", post({ name: "d/unknown" }));
-    expect((await json(`/v1/events/${(none.body as unknown as { ids: string[] }).ids[0]}`)).body.data.outcome).toBe("no function triggers on this event name");
+    expect((await json(`/v1/events/${none.body.ids[0]}`)).body.data.outcome).toBe("no function triggers on this event name");
     await json("/e/x", post({ name: "d/echo", id: "same" }));
     const dup = await json("/e/x", post({ name: "d/echo", id: "same" }));
-    expect((await json(`/v1/events/${(dup.body as unknown as { ids: string[] }).ids[0]}`)).body.data).toMatchObject({
+    expect((await json(`/v1/events/${dup.body.ids[0]}`)).body.data).toMatchObject({
       duplicate: true,
       outcome: expect.stringMatching(/^deduplicated/),
     });
@@ -87,7 +88,7 @@ describe("dashboard API", () => {
   it("reruns a run, and bulk-replays failed runs once the cause is fixed", async () => {
     const { json, post, engine, fix } = await setup();
     const sent = await json("/e/x", post([{ name: "d/flaky" }, { name: "d/flaky" }]));
-    const ids = (sent.body as unknown as { ids: string[] }).ids;
+    const ids = sent.body.ids;
     const failed = await Promise.all(ids.map(async (id) => engine.waitForRun((await engine.listRuns({ eventId: id }))[0]!.id)));
     expect(failed.map((r) => r.status)).toEqual(["Failed", "Failed"]);
     fix();
