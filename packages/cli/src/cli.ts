@@ -23,6 +23,7 @@ Flags:
       --no-discovery     dev: do not probe common local URLs.
       --signing-key <k>  start: signkey-<env>-<hex>; calls to apps are signed with it.
       --event-key <k>    start: the key senders put in POST /e/<key>.
+      --dashboard-token <t>  start: the token that opens the dashboard (default: the signing key).
   -h, --help             Show this help.
 
 Environment:
@@ -31,6 +32,7 @@ Environment:
   ${envKeys.eventKey.join(", ")}   event key
   ${envKeys.port.join(", ")}   port
   ${envKeys.db.join(", ")}   database file
+  ${envKeys.dashboardToken.join(", ")}   dashboard token (start)
 `;
 
 export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<RunningServer | undefined> {
@@ -60,6 +62,7 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
   const signingKey = values["signing-key"] ?? readEnv(envKeys.signingKey, env);
   const signingKeyFallback = readEnv(envKeys.signingKeyFallback, env);
   const eventKey = values["event-key"] ?? readEnv(envKeys.eventKey, env);
+  const dashboardToken = values["dashboard-token"] ?? readEnv(envKeys.dashboardToken, env);
   if (command === "start") {
     if (!signingKey) throw new CLIError("stepwise start needs a signing key", `pass --signing-key signkey-prod-<hex> or set ${envKeys.signingKey[0]}`);
     if (!/^signkey-[A-Za-z0-9_]+-[0-9a-fA-F]+$/.test(signingKey)) throw new CLIError("--signing-key: expected signkey-<env>-<hex>, e.g. signkey-prod-0123abcd");
@@ -81,6 +84,7 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
     ...(command === "start" && signingKey ? { signingKey } : {}),
     ...(command === "start" && signingKeyFallback ? { signingKeyFallback } : {}),
     ...(command === "start" && eventKey ? { eventKey } : {}),
+    ...(command === "start" && dashboardToken ? { dashboardToken } : {}),
   });
   return server;
 }
@@ -98,6 +102,7 @@ function parse(args: string[]) {
       "no-discovery": { type: "boolean" },
       "signing-key": { type: "string" },
       "event-key": { type: "string" },
+      "dashboard-token": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });

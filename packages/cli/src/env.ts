@@ -9,6 +9,7 @@ export const envKeys = {
   eventKey: ["STEPWISE_EVENT_KEY", "INNGEST_EVENT_KEY"],
   port: ["STEPWISE_PORT", "PORT"],
   db: ["STEPWISE_DB"],
+  dashboardToken: ["STEPWISE_DASHBOARD_TOKEN"],
 } as const;
 
 export function readEnv(names: readonly string[], env: NodeJS.ProcessEnv = process.env): string | undefined {

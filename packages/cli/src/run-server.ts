@@ -3,6 +3,9 @@
  * Runs a Stepwise server: engine on SQLite, HTTP on a port, run logging, app syncing and
  * graceful shutdown. Used by `stepwise dev`, `stepwise start` and `npm start`.
  */
+import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
 import { serve } from "@hono/node-server";
 import { Engine } from "@stepwise/engine";
 import { type ClientHandle, consoleLogger, type FunctionHandle, type Logger } from "@stepwise/protocol";
@@ -27,6 +30,10 @@ export interface RunServerOptions {
   inProcess?: { client?: ClientHandle; functions: FunctionHandle[] };
   retryDelayScale?: number;
   logger?: Logger;
+  /** start: the token that opens the dashboard (default: the signing key itself). */
+  dashboardToken?: string;
+  /** Serve the dashboard at `/`. (Default: true.) */
+  dashboard?: boolean;
   /** Log each run as it starts and ends. (Default: true.) */
   logRuns?: boolean;
 }
@@ -36,6 +43,16 @@ export interface RunningServer {
   server: StepwiseServer;
   url: string;
   close(): Promise<void>;
+}
+
+/** The built dashboard, if this install has it. */
+function dashboardDir(): string | undefined {
+  try {
+    const dir = join(dirname(createRequire(import.meta.url).resolve("@stepwise/dashboard/package.json")), "dist");
+    return existsSync(join(dir, "index.html")) ? dir : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export async function runServer(options: RunServerOptions): Promise<RunningServer> {
@@ -59,6 +76,8 @@ export async function runServer(options: RunServerOptions): Promise<RunningServe
     ...(options.signingKey ? { signingKey: options.signingKey } : {}),
     ...(options.signingKeyFallback ? { signingKeyFallback: options.signingKeyFallback } : {}),
     ...(options.eventKey ? { eventKey: options.eventKey } : {}),
+    ...(options.dashboard !== false && dashboardDir() ? { dashboardDir: dashboardDir() as string } : {}),
+    ...(options.mode === "start" ? { dashboardToken: options.dashboardToken ?? options.signingKey } : {}),
   });
   if (options.logRuns !== false) {
     engine.onRunStarted((runId, functionId) => log(`▶ ${functionId} started (run ${runId})`));
@@ -81,7 +100,7 @@ export async function runServer(options: RunServerOptions): Promise<RunningServe
   const address = http.address();
   const port = typeof address === "object" && address ? address.port : options.port;
   const url = `http://${host === "0.0.0.0" ? "127.0.0.1" : host}:${port}`;
-  log(`listening on ${url} (database ${options.db})`);
+  log(`listening on ${url} (database ${options.db})${dashboardDir() && options.dashboard !== false ? ` — dashboard at ${url}/` : ""}`);
   for (const appUrl of options.urls ?? []) {
     const record = await server.apps.sync(appUrl);
     if (record.error) logger.warn(`stepwise ${options.mode}: could not sync ${appUrl}: ${record.error}`);

@@ -1,0 +1,141 @@
+/**
+ * @module api
+ * The dashboard's only way to data: the server's HTTP API (documented in the README).
+ * In `stepwise start`, requests carry the dashboard token the user entered.
+ */
+
+export interface Run {
+  run_id: string;
+  function_id: string;
+  event_id: string | null;
+  event_ids: string[];
+  status: "Queued" | "Running" | "Completed" | "Failed" | "Cancelled" | "Skipped";
+  output: unknown;
+  error: { name: string; message: string; stack?: string } | null;
+  created_at: string;
+  run_started_at: string | null;
+  ended_at: string | null;
+}
+
+export interface Step {
+  id: string;
+  name: string;
+  display_name: string;
+  op: string;
+  status: string;
+  attempts: number;
+  output: unknown;
+  error: { name: string; message: string; stack?: string } | null;
+  started_at: string | null;
+  ended_at: string | null;
+  wake_at: string | null;
+}
+
+export interface RunDetails extends Run {
+  steps: Step[];
+  waiting_on: { kind: string; key?: string; limit?: number; until?: number } | null;
+}
+
+export interface StoredEvent {
+  internal_id: string;
+  id: string;
+  name: string;
+  data: unknown;
+  user: unknown;
+  ts: number;
+  received_at: string;
+  duplicate: boolean;
+}
+
+export interface EventDetails extends StoredEvent {
+  runs: Run[];
+  outcome: string | null;
+}
+
+export interface FunctionInfo {
+  id: string;
+  slug: string;
+  name: string;
+  app_id: string;
+  triggers: Array<{ event?: string; if?: string; cron?: string }>;
+  config: Record<string, unknown>;
+  paused: boolean;
+  last_24h: Partial<Record<Run["status"], number>>;
+}
+
+export interface AppInfo {
+  url: string;
+  appName?: string;
+  sdk?: string;
+  framework?: string;
+  functionIds: string[];
+  lastSyncedAt?: number;
+  error?: string;
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export function token(): string | null {
+  return localStorage.getItem("stepwise-token");
+}
+
+export function setToken(value: string) {
+  localStorage.setItem("stepwise-token", value);
+}
+
+async function request<T>(path: string, init: RequestInit = {}): Promise<T> {
+  const headers: Record<string, string> = { "content-type": "application/json" };
+  const t = token();
+  if (t) headers.authorization = `Bearer ${t}`;
+  const res = await fetch(path, { ...init, headers: { ...headers, ...(init.headers as Record<string, string>) } });
+  const body = await res.json().catch(() => ({}));
+  if (!res.ok) throw new ApiError(res.status, (body as { error?: string }).error ?? `${res.status} ${res.statusText}`);
+  return body as T;
+}
+
+const post = (body?: unknown): RequestInit => ({ method: "POST", body: JSON.stringify(body ?? {}) });
+
+export const api = {
+  runs: (q: Record<string, string | undefined>) => {
+    const params = new URLSearchParams(Object.entries(q).filter((e): e is [string, string] => !!e[1]));
+    return request<{ data: Run[]; cursor: string | null }>(`/v1/runs?${params}`);
+  },
+  run: (id: string) => request<{ data: RunDetails }>(`/v1/runs/${encodeURIComponent(id)}`),
+  cancel: (id: string) => request<{ data: RunDetails }>(`/v1/runs/${encodeURIComponent(id)}`, { method: "DELETE" }),
+  rerun: (id: string) => request<{ data: { run_id: string } }>(`/v1/runs/${encodeURIComponent(id)}/rerun`, post()),
+  bulk: (action: "cancel" | "replay", body: { function_id: string; status?: string; from?: string }) =>
+    request<{ data: { cancelled?: number; run_ids?: string[] } }>(`/v1/runs/${action}`, post(body)),
+  events: (q: { name?: string; cursor?: string }) => {
+    const params = new URLSearchParams({ limit: "50", ...(q.name ? { name: q.name } : {}), ...(q.cursor ? { cursor: q.cursor } : {}) });
+    return request<{ data: StoredEvent[]; cursor: string | null }>(`/v1/events?${params}`);
+  },
+  event: (id: string) => request<{ data: EventDetails }>(`/v1/events/${encodeURIComponent(id)}`),
+  send: (events: unknown) => request<{ ids: string[] }>("/e/dashboard", post(events)),
+  functions: () => request<{ data: FunctionInfo[] }>("/v1/functions"),
+  invoke: (id: string, data: unknown) => request<{ data: { run_id: string } }>(`/v1/functions/${encodeURIComponent(id)}/invoke`, post({ data })),
+  setPaused: (id: string, paused: boolean) => request(`/v1/functions/${encodeURIComponent(id)}/${paused ? "pause" : "resume"}`, post()),
+  apps: () => request<{ data: AppInfo[] }>("/v1/apps"),
+  sync: (url: string) => request<{ data: AppInfo }>("/v1/apps/sync", post({ url })),
+};
+
+/** Calls `onChange` (debounced) whenever the server reports activity. Returns a stop function. */
+export function subscribe(onChange: () => void): () => void {
+  const t = token();
+  const source = new EventSource(`/v1/stream${t ? `?token=${encodeURIComponent(t)}` : ""}`);
+  let timer: number | undefined;
+  source.addEventListener("activity", () => {
+    clearTimeout(timer);
+    timer = window.setTimeout(onChange, 100);
+  });
+  return () => {
+    clearTimeout(timer);
+    source.close();
+  };
+}
