@@ -8,11 +8,12 @@ import { cpus, totalmem } from "node:os";
 import { fileURLToPath } from "node:url";
 import type { Row } from "./harness.ts";
 import { core } from "./scenarios/core.ts";
+import { dashboard } from "./scenarios/dashboard.ts";
 import { flow } from "./scenarios/flow.ts";
 import { served } from "./scenarios/served.ts";
 import { sleeping, waits } from "./scenarios/waits.ts";
 
-const scenarios: Record<string, () => Promise<Row[]>> = { core, waits, served, flow };
+const scenarios: Record<string, () => Promise<Row[]>> = { core, waits, served, flow, dashboard };
 /** Parts of scenarios that can be run alone. */
 const parts: Record<string, () => Promise<Row[]>> = { sleeps: sleeping };
 

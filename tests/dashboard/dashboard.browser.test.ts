@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 /**
  * The dashboard in a real browser (Debian chromium driven by playwright-core): send an
  * event from the UI, watch its run appear live and complete, open its timeline, rerun it,
@@ -144,5 +145,29 @@ describe("dashboard in a browser", () => {
     await page.goto(`${server.url}/#/apps`);
     await page.getByText("No apps synced").waitFor();
     await page.screenshot({ path: join(shots, "apps.png") });
+  });
+
+  it("stepwise start: the dashboard asks for its token", async () => {
+    const secured = await runServer({
+      mode: "start",
+      port: 0,
+      db: join(tempDir(), "secured.db"),
+      signingKey: "signkey-test-00ff",
+      eventKey: "ek",
+      dashboardToken: "open-sesame",
+      logRuns: false,
+      logger: silentLogger,
+    });
+    try {
+      const fresh = await browser.newPage();
+      await fresh.goto(`${secured.url}/#/runs`);
+      await fresh.getByText("This server needs the dashboard token.").waitFor();
+      await fresh.getByLabel("token").fill("open-sesame");
+      await fresh.getByRole("button", { name: "Open" }).click();
+      await fresh.getByText("No runs yet").waitFor();
+      await fresh.close();
+    } finally {
+      await secured.close();
+    }
   });
 });

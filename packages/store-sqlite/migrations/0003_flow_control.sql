@@ -12,3 +12,6 @@ ALTER TABLE runs ADD COLUMN waiting_on TEXT;
 
 -- An event whose sender id was seen within 24 h is kept but started nothing.
 ALTER TABLE events ADD COLUMN duplicate INTEGER NOT NULL DEFAULT 0;
+
+-- The dashboard filters runs by function and status together, newest first.
+CREATE INDEX runs_function_status ON runs (function_id, status, id);
