@@ -1,4 +1,5 @@
 /// <reference lib="dom" />
+/// <reference lib="dom.iterable" />
 /**
  * The dashboard in a real browser (Debian chromium driven by playwright-core): send an
  * event from the UI, watch its run appear live and complete, open its timeline, rerun it,
