@@ -3,18 +3,9 @@
  */
 import { type StepError, Stepwise, silentLogger } from "stepwise";
 import { describe, expect, it } from "vitest";
-import { runsOf, sendAndWait, startEngine } from "./helpers.ts";
+import { pollUntil, runsOf, sendAndWait, startEngine } from "./helpers.ts";
 
 const client = () => new Stepwise({ id: "c", logger: silentLogger });
-
-async function until<T>(probe: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 5_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (ok(value) || Date.now() > deadline) return value;
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 describe("step.invoke", () => {
   it("returns the invoked function's result, throws its failure, and times out", async () => {
@@ -88,7 +79,7 @@ describe("cancelOn and timeouts", () => {
     const [runA] = await runsOf(engine, a.ids[0]);
     const [runB] = await runsOf(engine, b.ids[0]);
     for (const run of [runA!, runB!]) {
-      await until(
+      await pollUntil(
         () => engine.getRun(run.id),
         (r) => r?.steps.some((s) => s.status === "Sleeping") ?? false,
       );
@@ -98,7 +89,7 @@ describe("cancelOn and timeouts", () => {
     expect(done.status).toBe("Cancelled");
     expect(done.error?.message).toMatch(/cancelled by event "c\/order.cancelled"/);
     expect((await engine.getRun(runB!.id))?.status).toBe("Running");
-    await until(
+    await pollUntil(
       async () => cancelled.length,
       (n) => n === 1,
     );
@@ -135,7 +126,7 @@ describe("cancelOn and timeouts", () => {
     const { engine } = await startEngine({ client: c, functions: [fn] });
     const { ids } = await c.send({ name: "c/wait" });
     const [run] = await runsOf(engine, ids[0]);
-    await until(
+    await pollUntil(
       () => engine.getRun(run!.id),
       (r) => r?.steps.some((s) => s.status === "Waiting") ?? false,
     );
@@ -181,7 +172,7 @@ describe("events", () => {
     );
     const { engine } = await startEngine({ client: c, functions: [job, audit] });
     await sendAndWait(engine, c, { name: "c/job" });
-    const audited = await until(
+    const audited = await pollUntil(
       () => engine.listRuns({ functionId: "c-audit" }),
       (runs) => runs[0]?.status === "Completed",
     );

@@ -4,14 +4,9 @@
 import { Stepwise, silentLogger } from "stepwise";
 import { createManualClock } from "stepwise/engine";
 import { describe, expect, it } from "vitest";
-import { runsOf, startEngine } from "./helpers.ts";
+import { runsOf, startEngine, until } from "./helpers.ts";
 
 const client = () => new Stepwise({ id: "fc", logger: silentLogger });
-
-async function until(check: () => Promise<boolean> | boolean, timeoutMs = 10_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
-}
 
 describe("concurrency", () => {
   it("per-user key with limit 1: one executing call per user, other users unaffected, FIFO per user", async () => {

@@ -44,3 +44,19 @@ export async function sendAndWait(engine: Engine, client: Stepwise, event: { nam
   if (runs.length !== 1) throw new Error(`expected 1 run for ${event.name}, found ${runs.length}`);
   return engine.waitForRun(runs[0]!.id, { timeoutMs });
 }
+
+/** Polls `probe` until `ok` holds or `timeoutMs` passes; returns the last value (assert on it). */
+export async function pollUntil<T>(probe: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 5_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (ok(value) || Date.now() > deadline) return value;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** Waits until `check` is true or `timeoutMs` passes (assert afterwards). */
+export async function until(check: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+}

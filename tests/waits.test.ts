@@ -3,22 +3,13 @@
  */
 import { Stepwise, silentLogger } from "stepwise";
 import { describe, expect, it } from "vitest";
-import { runsOf, sendAndWait, startEngine } from "./helpers.ts";
+import { pollUntil, runsOf, sendAndWait, startEngine } from "./helpers.ts";
 
 const client = () => new Stepwise({ id: "w", logger: silentLogger });
 
-async function until<T>(probe: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 5_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (ok(value) || Date.now() > deadline) return value;
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
 /** Waits until the run's step `name` is Waiting. */
 async function waiting(engine: Awaited<ReturnType<typeof startEngine>>["engine"], runId: string, name: string) {
-  const run = await until(
+  const run = await pollUntil(
     () => engine.getRun(runId),
     (r) => r?.steps.some((s) => s.name === name && s.status === "Waiting") ?? false,
   );
@@ -46,7 +37,7 @@ describe("step.waitForEvent", () => {
     const { ids } = await c.send({ name: "shop/order.placed", data: { orderId: "A-1" } });
     const [run] = await runsOf(engine, ids[0]);
     await waiting(engine, run!.id, "wait-for-label");
-    await until(
+    await pollUntil(
       async () => received.length,
       (n) => n === 3,
     );
@@ -155,7 +146,7 @@ describe("step.waitForEvent", () => {
     for (let i = 0; i < total; i += 1_000) {
       ids.push(...(await c.send(Array.from({ length: 1_000 }, (_, j) => ({ name: "w/crowd", data: { key: `k${i + j}` } })))).ids);
     }
-    await until(
+    await pollUntil(
       async () => {
         const runs = await engine.listRuns({ functionId: "w-crowd", status: "Queued", limit: 1 });
         return runs.length;
@@ -165,7 +156,7 @@ describe("step.waitForEvent", () => {
     );
     const target = (await runsOf(engine, ids[4_321]))[0]!;
     await waiting(engine, target.id, "signal");
-    const pending = await until(
+    const pending = await pollUntil(
       async () => (await engine.listRuns({ functionId: "w-crowd", status: "Running", limit: 1000 })).length,
       (n) => n === 1000,
     );

@@ -8,6 +8,7 @@ import { silentLogger } from "@stepwise/protocol";
 import { Inngest, NonRetriableError } from "inngest";
 import { serve } from "inngest/node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { until } from "../helpers.ts";
 
 let stepwise: RunningServer;
 let app: Server;
@@ -101,11 +102,6 @@ async function runOf(eventId: string | undefined, functionId?: string) {
     await new Promise((r) => setTimeout(r, 10));
   }
   throw new Error(`no run for event ${eventId}`);
-}
-
-async function until(check: () => Promise<boolean> | boolean, timeoutMs = 10_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
 }
 
 describe("official inngest SDK against stepwise dev", () => {
