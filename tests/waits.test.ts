@@ -167,4 +167,24 @@ describe("step.waitForEvent", () => {
     const completed = await engine.listRuns({ functionId: "w-crowd", status: "Completed", limit: 1000 });
     expect(completed.map((r) => r.id)).toEqual([target.id]);
   }, 90_000);
+
+  it("step.waitForSignal resumes with the signal's data, returns null on timeout, and 404s when nobody waits", async () => {
+    const c = client();
+    const fn = c.createFunction({ id: "approval" }, { event: "w/approve" }, async ({ step, event }) => {
+      const signal = await step.waitForSignal("approved", { signal: `approve-${event.data.id}`, timeout: event.data.id === "late" ? "200ms" : "1h" });
+      return signal;
+    });
+    const { engine } = await startEngine({ client: c, functions: [fn] });
+    const { ids } = await c.send([
+      { name: "w/approve", data: { id: "o1" } },
+      { name: "w/approve", data: { id: "late" } },
+    ]);
+    const [first] = await runsOf(engine, ids[0]);
+    const [late] = await runsOf(engine, ids[1]);
+    await waiting(engine, first!.id, "approved");
+    expect(await engine.sendSignal("approve-o1", { by: "ada" })).toEqual({ runId: first!.id });
+    expect((await engine.waitForRun(first!.id)).output).toEqual({ signal: "approve-o1", data: { by: "ada" } });
+    expect((await engine.waitForRun(late!.id)).output).toBeNull();
+    await expect(engine.sendSignal("approve-o1", {})).rejects.toThrow(/no run is waiting for signal "approve-o1"/);
+  });
 });

@@ -68,6 +68,9 @@ function defineFunctions(client: Inngest) {
       effects.push(`fanned ${event.data.n}`);
       return event.data.n;
     }),
+    client.createFunction({ id: "signal-waiter", triggers: [{ event: "compat/signal" }] }, async ({ step }) => {
+      return step.waitForSignal("go", { signal: "compat-go", timeout: "1h", onConflict: "replace" });
+    }),
     client.createFunction(
       { id: "cancellable", cancelOn: [{ event: "compat/stop", match: "data.id" }], triggers: [{ event: "compat/start" }] },
       async ({ step }) => {
@@ -167,5 +170,14 @@ describe("official inngest SDK against stepwise dev", () => {
     await inngest.send({ name: "compat/stop", data: { id: "c-1" } });
     const run = await stepwise.engine.waitForRun(sleeping.id, { timeoutMs: 10_000 });
     expect(run.status).toBe("Cancelled");
+  });
+
+  it("waitForSignal resumes when the official SDK sends the signal", async () => {
+    const { ids } = await inngest.send({ name: "compat/signal" });
+    const waiting = await runOf(ids[0]);
+    await until(async () => (await stepwise.engine.getRun(waiting.id))?.steps.some((s) => s.status === "Waiting") ?? false);
+    await inngest.sendSignal({ signal: "compat-go", data: { ok: true } });
+    const run = await stepwise.engine.waitForRun(waiting.id, { timeoutMs: 10_000 });
+    expect(run.output).toMatchObject({ signal: "compat-go", data: { ok: true } });
   });
 });

@@ -9,10 +9,19 @@ import { planIngest, planRun, toEventRecord } from "./events/intake.ts";
 import { PauseRouter } from "./events/pause-router.ts";
 import { Admission } from "./flow-control/admission.ts";
 import { type Clock, systemClock } from "./ports/clock.ts";
-import { type EventRecord, type ListRunsFilter, type RunRecord, RunStatus, type StepRecord, type Store, terminalStatuses } from "./ports/store.ts";
+import {
+  type EventRecord,
+  type ListRunsFilter,
+  type RunRecord,
+  RunStatus,
+  type StepRecord,
+  type Store,
+  signalEventName,
+  terminalStatuses,
+} from "./ports/store.ts";
 import { CallRunner, type WaitingOn } from "./runner/call-runner.ts";
 import { Worker } from "./runner/worker.ts";
-import { cancelReasons, cancelTransition } from "./runs/resume.ts";
+import { cancelReasons, cancelTransition, resumeTransition } from "./runs/resume.ts";
 import { CronScheduler } from "./scheduler/cron.ts";
 
 export interface EngineOptions {
@@ -214,6 +223,23 @@ export class Engine {
       if (page.length < 500) return;
       before = page.at(-1)?.id;
     }
+  }
+
+  /**
+   * Resolves the oldest `step.waitForSignal` waiting on `signal` with `{ signal, data }`.
+   * Returns its run id, or rejects with `not_found` when nothing waits on that signal.
+   */
+  async sendSignal(signal: string, data: unknown = null): Promise<{ runId: string }> {
+    if (typeof signal !== "string" || signal === "") throw new StepwiseError("invalid_argument", 'sendSignal: "signal" must be a non-empty string');
+    const now = this.clock.now();
+    const waiting = (await this.store.findPauses({ eventName: signalEventName, indexPath: "data.signal", indexValue: JSON.stringify(signal) }))
+      .filter((p) => p.expiresAt >= now)
+      .sort((a, b) => a.createdAt - b.createdAt);
+    const event = toEventRecord({ name: signalEventName, data: { signal, data } }, now);
+    for (const pause of waiting) {
+      if (await this.runner.commit(resumeTransition(pause, event, now))) return { runId: pause.runId };
+    }
+    throw new StepwiseError("not_found", `sendSignal: no run is waiting for signal ${JSON.stringify(signal)}`);
   }
 
   /** Stops new events (and cron ticks) from starting runs of a function; runs already started go on. */

@@ -12,6 +12,7 @@ export const OpCode = {
   StepFailed: "StepFailed",
   Sleep: "Sleep",
   WaitForEvent: "WaitForEvent",
+  WaitForSignal: "WaitForSignal",
   InvokeFunction: "InvokeFunction",
   RunComplete: "RunComplete",
 } as const;

@@ -138,7 +138,12 @@ export const PauseKind = {
   Invoke: "invoke",
   /** `cancelOn`: cancels the run. */
   Cancel: "cancel",
+  /** `step.waitForSignal`: resumes the step with `{ signal, data }` sent to that signal. */
+  Signal: "signal",
 } as const;
+
+/** The internal event name signal pauses are indexed under. */
+export const signalEventName = "stepwise/signal";
 export type PauseKind = (typeof PauseKind)[keyof typeof PauseKind];
 
 /**

@@ -36,6 +36,8 @@ export function resumeTransition(pause: PauseRecord, event: EventRecord, now: nu
   if (pause.kind === PauseKind.Invoke) {
     const data = event.data as { result?: unknown; error?: SerializedError | null };
     outcome = data.error ? { error: data.error } : { output: data.result ?? null };
+  } else if (pause.kind === PauseKind.Signal) {
+    outcome = { output: { signal: event.data.signal, data: event.data.data ?? null } };
   } else {
     outcome = { output: toStoredEvent(event) };
   }

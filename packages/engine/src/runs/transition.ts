@@ -22,6 +22,7 @@ import {
   parseDuration,
   resolveInstant,
   type SerializedError,
+  StepwiseError,
   SystemEvent,
   serializeError,
 } from "@stepwise/protocol";
@@ -36,6 +37,7 @@ import {
   RunStatus,
   type StepRecord,
   StepStatus,
+  signalEventName,
   type TransitionParams,
 } from "../ports/store.ts";
 import { clampRetryAt, retryDelayMs } from "../scheduler/backoff.ts";
@@ -190,11 +192,12 @@ function stepsTransition(ops: Op[], retryAt: number | undefined, ctx: Transition
         break;
       }
       case OpCode.WaitForEvent:
+      case OpCode.WaitForSignal:
       case OpCode.InvokeFunction: {
         if (known.has(op.id)) break;
         let planned: PlannedPause;
         try {
-          planned = op.op === OpCode.WaitForEvent ? planWait(op, ctx) : planInvoke(op, ctx);
+          planned = op.op === OpCode.WaitForEvent ? planWait(op, ctx) : op.op === OpCode.WaitForSignal ? planSignal(op, ctx) : planInvoke(op, ctx);
         } catch (error) {
           return endRun(ctx, RunStatus.Failed, { error: serializeError(error) });
         }
@@ -255,6 +258,28 @@ function planWait(op: Op, ctx: TransitionContext): PlannedPause {
     expiresAt: ctx.now + timeoutMs,
   };
   return { pause, postCheckSince: createdAt - lookbackMs };
+}
+
+/** step.waitForSignal: a pause indexed by the signal's name, resumed by `sendSignal`. */
+function planSignal(op: Op, ctx: TransitionContext): PlannedPause {
+  const where = stepLabel(ctx, op, "step.waitForSignal");
+  const opts = op.opts ?? {};
+  const signal = String(opts.signal ?? op.name ?? "");
+  if (signal === "") throw new StepwiseError("invalid_argument", `${where}: "signal" is required`);
+  const timeoutMs = parseDuration((opts.timeout as string | number | undefined) ?? "", `${where}.timeout`);
+  const pause: PauseRecord = {
+    id: `${ctx.state.run.id}:${op.id}`,
+    runId: ctx.state.run.id,
+    kind: PauseKind.Signal,
+    stepId: op.id,
+    eventName: signalEventName,
+    indexPath: "data.signal",
+    indexValue: JSON.stringify(signal),
+    exact: true,
+    createdAt: ctx.now,
+    expiresAt: ctx.now + timeoutMs,
+  };
+  return { pause };
 }
 
 /** step.invoke: start the target run now and pause until its `function.finished`. */

@@ -9,6 +9,7 @@ import { createRun } from "./run.ts";
 import { createSendEvent } from "./send-event.ts";
 import { createSleep } from "./sleep.ts";
 import { createWaitForEvent } from "./wait-for-event.ts";
+import { createWaitForSignal } from "./wait-for-signal.ts";
 
 export function createStepTools(request: (r: StepRequest) => Promise<unknown>, send: (events: EventPayload | EventPayload[]) => Promise<{ ids: string[] }>) {
   const { sleep, sleepUntil } = createSleep(request);
@@ -17,6 +18,7 @@ export function createStepTools(request: (r: StepRequest) => Promise<unknown>, s
     sleep,
     sleepUntil,
     waitForEvent: createWaitForEvent(request),
+    waitForSignal: createWaitForSignal(request),
     sendEvent: createSendEvent(request, send),
     invoke: createInvoke(request),
   };
@@ -26,3 +28,4 @@ export type StepTools = ReturnType<typeof createStepTools>;
 export type { InvokeOptions } from "./invoke.ts";
 export type { StepIdInput } from "./step-id.ts";
 export type { WaitForEventOptions } from "./wait-for-event.ts";
+export type { WaitForSignalOptions } from "./wait-for-signal.ts";

@@ -86,6 +86,13 @@ export function dashboardRoutes(ctx: ServerContext) {
     return c.json({ data: { id: c.req.param("id"), paused: false } });
   });
 
+  app.post("/v1/signals", async (c) => {
+    const body = await jsonBody<{ signal?: unknown; data?: unknown }>(c);
+    if (typeof body.signal !== "string" || body.signal === "") throw new StepwiseError("invalid_argument", "signal: expected a non-empty string");
+    const { runId } = await engine.sendSignal(body.signal, body.data ?? null);
+    return c.json({ data: { run_id: runId } });
+  });
+
   app.post("/v1/runs/:id/rerun", async (c) => c.json({ data: { run_id: await engine.rerun(c.req.param("id")) } }));
 
   app.post("/v1/runs/cancel", async (c) => c.json({ data: { cancelled: await engine.cancelRuns(bulkFilter(await jsonBody<BulkBody>(c))) } }));
