@@ -242,8 +242,9 @@ export class CallRunner {
             onCheckpoint();
           }
         : undefined;
+    let result: ExecutionResult;
     try {
-      return await fn.execute({
+      result = await fn.execute({
         runId: state.run.id,
         event: state.events[0] as RunState["events"][number],
         events: state.events,
@@ -256,6 +257,18 @@ export class CallRunner {
     } catch (error) {
       return { type: "function-rejected", error: serializeError(error), retriable: true };
     }
+    // results reported rather than checkpointed (served functions, parallel branches) count too
+    if (result.type === "steps") {
+      for (const op of result.ops) if (op.op === OpCode.StepRun) stateBytes += jsonBytes(op.data);
+      if (stateBytes > limits.runStateBytes) {
+        return {
+          type: "function-rejected",
+          error: { name: "StepwiseError", message: `run ${state.run.id}: step results total ${formatBytes(stateBytes)}, past the ${formatBytes(limits.runStateBytes)} limit per run` },
+          retriable: false,
+        };
+      }
+    }
+    return result;
   }
 
   private async wakeFromSleep(state: RunState, item: QueueItem) {
