@@ -23,7 +23,7 @@ describe("concurrency", () => {
           executing.set(user, (executing.get(user) ?? 0) + 1);
           maxPerUser = Math.max(maxPerUser, executing.get(user) ?? 0);
           (order[user] ??= []).push(Number(event.data.n));
-          await new Promise((r) => setTimeout(r, 15));
+          await new Promise((r) => setTimeout(r, 40));
           executing.set(user, (executing.get(user) ?? 1) - 1);
           return event.data.n;
         });
