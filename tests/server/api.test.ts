@@ -58,6 +58,15 @@ describe("event API", () => {
     expect((await engine.waitForRun(run!.id)).output).toEqual({ n: 1 });
   });
 
+  it("gives a retried request (same x-inngest-event-id-seed) the same ids and runs it once", async () => {
+    const { json, engine } = await setup();
+    const headers = { "x-inngest-event-id-seed": "1795311001837,qvaA0UEG0A2J8w==" };
+    const first = await json("/e/k", post([{ name: "api/echo", data: { n: 1 } }], headers));
+    const retry = await json("/e/k", post([{ name: "api/echo", data: { n: 1 } }], headers));
+    expect(retry.body.ids).toEqual(first.body.ids);
+    expect(await engine.listRuns({ functionId: "api-echo" })).toHaveLength(1);
+  });
+
   it("rejects malformed JSON and bad events with a message naming the problem, storing nothing", async () => {
     const { json, engine } = await setup();
     const bad = await json("/e/k", post("{not json"));

@@ -323,11 +323,13 @@ export class Engine {
    * Stores events and starts the runs they trigger, in one transaction. Validates the
    * whole call first: a bad event rejects it naming the index and field; nothing is stored.
    */
-  async send(payload: unknown): Promise<{ ids: string[] }> {
+  async send(payload: unknown, options: { internalIds?: readonly string[] } = {}): Promise<{ ids: string[] }> {
     if (this.state === "closed") throw new StepwiseError("closed", "send: the engine is closed");
     const inputs = validateEvents(payload, this.maxEventBytes !== undefined ? { maxBytes: this.maxEventBytes } : {});
     const now = this.clock.now();
-    const plan = planIngest(inputs, this.registry, now);
+    // ids from the SDK's seed header: a retried request re-sends the same ids, and an id
+    // already stored is not stored (or run) again
+    const plan = planIngest(inputs, this.registry, now, options.internalIds?.length === inputs.length ? options.internalIds : undefined);
     const { duplicates, cancel } = await this.admission.serialize(plan, async () => {
       const outcome = await this.admission.admit(plan, now);
       return { ...(await this.store.ingestEvents(plan)), cancel: outcome.cancel };

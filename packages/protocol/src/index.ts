@@ -5,6 +5,7 @@
  */
 export * from "./errors.ts";
 export * from "./event.ts";
+export * from "./event-id-seed.ts";
 export * from "./execution.ts";
 export * from "./function-config.ts";
 export * from "./limits.ts";

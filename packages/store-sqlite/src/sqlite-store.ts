@@ -113,8 +113,8 @@ export class SqliteStore implements Store {
     for (const event of params.events) {
       const duplicate =
         params.dedupeSince !== undefined && event.id !== event.internalId && !!sql.duplicateEvent.get(event.id, params.dedupeSince, event.internalId);
-      if (duplicate) duplicates.push(event.internalId);
-      sql.insertEvent.run(eventToRow(duplicate ? { ...event, duplicate } : event));
+      const stored = sql.insertEvent.run(eventToRow(duplicate ? { ...event, duplicate } : event)).changes > 0;
+      if (duplicate || !stored) duplicates.push(event.internalId);
     }
     const dropped = new Set<string>();
     if (duplicates.length > 0) {

@@ -12,7 +12,7 @@ function timePrefix(ms: number): string {
 
 const sqlText = {
   insertEvent:
-    "INSERT INTO events (internal_id, id, name, data, user, v, ts, received_at, duplicate) VALUES (@internalId, @id, @name, @data, @user, @v, @ts, @receivedAt, @duplicate)",
+    "INSERT INTO events (internal_id, id, name, data, user, v, ts, received_at, duplicate) VALUES (@internalId, @id, @name, @data, @user, @v, @ts, @receivedAt, @duplicate) ON CONFLICT (internal_id) DO NOTHING",
   getEvent: "SELECT * FROM events WHERE internal_id = ?",
   eventsOfRun: "SELECT e.* FROM json_each(?) AS j JOIN events AS e ON e.internal_id = j.value ORDER BY j.key",
 

@@ -31,8 +31,7 @@ export interface EventInput {
 /** How long a sender's event id suppresses duplicates. */
 export const dedupeWindowMs = 24 * 60 * 60 * 1000;
 
-export function toEventRecord(input: EventInput, now: number): EventRecord {
-  const internalId = newId();
+export function toEventRecord(input: EventInput, now: number, internalId = newId()): EventRecord {
   const record: EventRecord = {
     internalId,
     id: input.id ?? internalId,
@@ -95,10 +94,10 @@ export function addRun(plan: IngestPlan, planned: PlannedRun) {
 }
 
 /** Stores `inputs` and starts one run per matching function per event. */
-export function planIngest(inputs: readonly EventInput[], registry: FunctionRegistry, now: number): IngestPlan {
+export function planIngest(inputs: readonly EventInput[], registry: FunctionRegistry, now: number, internalIds?: readonly string[]): IngestPlan {
   const plan: IngestPlan = { ...emptyPlan(), dedupeSince: now - dedupeWindowMs };
-  for (const input of inputs) {
-    const record = toEventRecord(input, now);
+  for (const [i, input] of inputs.entries()) {
+    const record = toEventRecord(input, now, internalIds?.[i]);
     plan.events.push(record);
     plan.ids.push(record.internalId);
     const startAt = Math.max(now, record.ts);

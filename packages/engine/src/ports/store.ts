@@ -197,7 +197,10 @@ export interface IngestParams {
 }
 
 export interface IngestResult {
-  /** Internal ids of events that were duplicates and started nothing. */
+  /**
+   * Internal ids of events that started nothing: duplicates of a sender id seen within the
+   * window, and events whose internal id was already stored (a retried request).
+   */
   duplicates: string[];
 }
 

@@ -263,7 +263,10 @@ export class CallRunner {
       if (stateBytes > limits.runStateBytes) {
         return {
           type: "function-rejected",
-          error: { name: "StepwiseError", message: `run ${state.run.id}: step results total ${formatBytes(stateBytes)}, past the ${formatBytes(limits.runStateBytes)} limit per run` },
+          error: {
+            name: "StepwiseError",
+            message: `run ${state.run.id}: step results total ${formatBytes(stateBytes)}, past the ${formatBytes(limits.runStateBytes)} limit per run`,
+          },
           retriable: false,
         };
       }

@@ -4,6 +4,7 @@
  * an array; all validated before anything is stored. Reply `{ ids, status: 200 }` (the
  * official SDK needs the `status` key).
  */
+import { idsFromSeed } from "@stepwise/protocol";
 import { Hono } from "hono";
 import { errorBody } from "../errors.ts";
 import type { ServerContext } from "./context.ts";
@@ -23,7 +24,9 @@ export function eventRoutes(ctx: ServerContext) {
       return c.json(e, 400);
     }
     try {
-      const { ids } = await ctx.engine.send(body);
+      const count = Array.isArray(body) ? body.length : 1;
+      const internalIds = idsFromSeed(c.req.header("x-inngest-event-id-seed"), count);
+      const { ids } = await ctx.engine.send(body, internalIds ? { internalIds } : {});
       return c.json({ ids, status: 200 });
     } catch (error) {
       const e = errorBody(error);
