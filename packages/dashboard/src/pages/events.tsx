@@ -3,27 +3,17 @@
  * The event stream, one event's payload and the runs it started (or why none), and the
  * Send event form.
  */
-import { useCallback, useEffect, useState } from "react";
-import { api, type EventDetails, type StoredEvent, subscribe } from "../api.ts";
+import { useState } from "react";
+import { api, type EventDetails, type StoredEvent } from "../api.ts";
 import { Empty, ErrorNote, Json, Link, StatusBadge, when } from "../components/common.tsx";
 import { checkEvents, JsonEditor } from "../components/json-editor.tsx";
+import { useLive } from "../components/use-live.ts";
 
 export function EventsPage({ navigate }: { navigate: (to: string) => void }) {
-  const [events, setEvents] = useState<StoredEvent[]>([]);
   const [name, setName] = useState("");
-  const [error, setError] = useState<unknown>();
   const [sending, setSending] = useState(false);
-  const load = useCallback(async () => {
-    try {
-      setEvents((await api.events({ name: name || undefined })).data);
-    } catch (e) {
-      setError(e);
-    }
-  }, [name]);
-  useEffect(() => {
-    void load();
-    return subscribe(() => void load());
-  }, [load]);
+  const { data, error } = useLive<StoredEvent[]>(async () => (await api.events({ name: name || undefined })).data, name);
+  const events = data ?? [];
   return (
     <section>
       <div className="toolbar">
@@ -86,19 +76,7 @@ export function SendEvent({ onSent }: { onSent: (id: string) => void }) {
 }
 
 export function EventDetailPage({ id }: { id: string }) {
-  const [event, setEvent] = useState<EventDetails>();
-  const [error, setError] = useState<unknown>();
-  const load = useCallback(async () => {
-    try {
-      setEvent((await api.event(id)).data);
-    } catch (e) {
-      setError(e);
-    }
-  }, [id]);
-  useEffect(() => {
-    void load();
-    return subscribe(() => void load());
-  }, [load]);
+  const { data: event, error } = useLive<EventDetails>(async () => (await api.event(id)).data, id);
   if (!event) return <ErrorNote error={error} />;
   return (
     <section className="detail">

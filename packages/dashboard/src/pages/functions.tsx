@@ -3,28 +3,18 @@
  * Functions with their triggers, flow-control config and last-24 h counts; Invoke with a
  * payload; Pause / Resume.
  */
-import { useCallback, useEffect, useState } from "react";
-import { api, type FunctionInfo, subscribe } from "../api.ts";
+import { useState } from "react";
+import { api, type FunctionInfo } from "../api.ts";
 import { Empty, ErrorNote, Json } from "../components/common.tsx";
 import { JsonEditor } from "../components/json-editor.tsx";
+import { useLive } from "../components/use-live.ts";
 
 const flowKeys = ["concurrency", "throttle", "rateLimit", "debounce", "priority", "batchEvents", "idempotency", "singleton", "cancelOn", "timeouts"];
 
 export function FunctionsPage({ navigate }: { navigate: (to: string) => void }) {
-  const [functions, setFunctions] = useState<FunctionInfo[]>([]);
   const [invoking, setInvoking] = useState<string>();
-  const [error, setError] = useState<unknown>();
-  const load = useCallback(async () => {
-    try {
-      setFunctions((await api.functions()).data);
-    } catch (e) {
-      setError(e);
-    }
-  }, []);
-  useEffect(() => {
-    void load();
-    return subscribe(() => void load());
-  }, [load]);
+  const { data, error, reload: load } = useLive<FunctionInfo[]>(async () => (await api.functions()).data, "functions");
+  const functions = data ?? [];
   if (functions.length === 0) {
     return (
       <Empty title="No functions registered">

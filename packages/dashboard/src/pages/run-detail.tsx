@@ -3,31 +3,20 @@
  * One run: its status, a waterfall of its steps (attempts, durations, sleeps and waits),
  * the step inspector, its trigger events, and Rerun / Cancel.
  */
-import { useCallback, useEffect, useState } from "react";
-import { api, type EventDetails, type RunDetails, type Step, subscribe } from "../api.ts";
+import { useState } from "react";
+import { api, type EventDetails, type RunDetails, type Step } from "../api.ts";
 import { duration, ErrorNote, Json, Link, StatusBadge, when } from "../components/common.tsx";
+import { useLive } from "../components/use-live.ts";
 
 export function RunDetailPage({ id, navigate }: { id: string; navigate: (to: string) => void }) {
-  const [run, setRun] = useState<RunDetails>();
-  const [events, setEvents] = useState<EventDetails[]>([]);
   const [selected, setSelected] = useState<string>();
-  const [error, setError] = useState<unknown>();
-
-  const load = useCallback(async () => {
-    try {
-      const r = (await api.run(id)).data;
-      setRun(r);
-      setEvents(await Promise.all(r.event_ids.map(async (e) => (await api.event(e)).data)));
-    } catch (e) {
-      setError(e);
-    }
-  }, [id]);
-  useEffect(() => {
-    void load();
-    return subscribe(() => void load());
-  }, [load]);
-
-  if (!run) return <ErrorNote error={error} />;
+  const { data, error, setData } = useLive<{ run: RunDetails; events: EventDetails[] }>(async () => {
+    const run = (await api.run(id)).data;
+    return { run, events: await Promise.all(run.event_ids.map(async (e) => (await api.event(e)).data)) };
+  }, id);
+  if (!data) return <ErrorNote error={error} />;
+  const { run, events } = data;
+  const setRun = (next: RunDetails) => setData({ run: next, events });
   const ended = ["Completed", "Failed", "Cancelled", "Skipped"].includes(run.status);
   const step = run.steps.find((s) => s.id === selected);
   return (
