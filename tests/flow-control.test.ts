@@ -206,4 +206,56 @@ describe("admission rules end to end", () => {
     const { ids } = await second.c.send({ name: "fc/hourly" });
     expect((await runsOf(b.engine, ids[0]))[0]?.status).toBe("Skipped");
   });
+
+  it("scope: account shares one limit across functions using the same key", async () => {
+    const c = client();
+    let executing = 0;
+    let peak = 0;
+    const work = async () => {
+      peak = Math.max(peak, ++executing);
+      await new Promise((r) => setTimeout(r, 15));
+      executing--;
+    };
+    const shared = { concurrency: { limit: 1, scope: "account" as const, key: '"openai"' } };
+    const a = c.createFunction({ id: "summarize", ...shared }, { event: "fc/summarize" }, async ({ step }) => step.run("call", work));
+    const b = c.createFunction({ id: "translate", ...shared }, { event: "fc/translate" }, async ({ step }) => step.run("call", work));
+    const { engine } = await startEngine({ client: c, functions: [a, b] });
+    const sent = await c.send([...Array.from({ length: 4 }, () => ({ name: "fc/summarize" })), ...Array.from({ length: 4 }, () => ({ name: "fc/translate" }))]);
+    const runs = (await Promise.all(sent.ids.map((id) => runsOf(engine, id)))).flat();
+    for (const r of runs) await engine.waitForRun(r.id, { timeoutMs: 10_000 });
+    expect(runs).toHaveLength(8);
+    expect(peak).toBe(1);
+  });
+
+  it("batchEvents.if batches only matching events; a singleton key of false opts out", async () => {
+    const c = client();
+    const batched = c.createFunction(
+      { id: "some-batched", batchEvents: { maxSize: 10, timeout: "1s", if: "event.data.bulk == true" } },
+      { event: "fc/mixed" },
+      async ({ events }) => events.map((e) => e.data.n),
+    );
+    const single = c.createFunction(
+      { id: "opt-out", singleton: { key: "event.data.exclusive ? event.data.user : false", mode: "skip" } },
+      { event: "fc/single" },
+      async ({ step }) => step.sleep("hold", "1h"),
+    );
+    const { engine } = await startEngine({ client: c, functions: [batched, single] });
+    await c.send([
+      { name: "fc/mixed", data: { n: 1, bulk: true } },
+      { name: "fc/mixed", data: { n: 2, bulk: false } },
+      { name: "fc/mixed", data: { n: 3, bulk: true } },
+    ]);
+    await until(async () => (await engine.listRuns({ functionId: "fc-some-batched", status: "Completed" })).length === 2, 5_000);
+    const outputs = (await engine.listRuns({ functionId: "fc-some-batched" })).map((r) => r.output).sort();
+    expect(outputs).toEqual([[1, 3], [2]]);
+    await c.send([
+      { name: "fc/single", data: { user: "u", exclusive: false } },
+      { name: "fc/single", data: { user: "u", exclusive: false } },
+      { name: "fc/single", data: { user: "v", exclusive: true } },
+      { name: "fc/single", data: { user: "v", exclusive: true } },
+    ]);
+    const statuses = (await engine.listRuns({ functionId: "fc-opt-out" })).map((r) => r.status);
+    expect(statuses.filter((s) => s === "Skipped")).toHaveLength(1);
+    expect(statuses).toHaveLength(4);
+  });
 });

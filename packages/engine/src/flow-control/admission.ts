@@ -156,7 +156,8 @@ export class Admission {
       // 5. singleton
       if (!decision.drop && !decision.skip && config.singleton && keys.singleton) {
         const active = state.get(keys.singleton) as string | undefined;
-        const live = active && active !== run.id ? await this.isLive(active) : false;
+        const pendingHere = plan.runs.some((r) => r.id === active && r.status !== RunStatus.Skipped);
+        const live = active && active !== run.id ? pendingHere || (await this.isLive(active)) : false;
         if (live && config.singleton.mode === "skip") {
           decision.skip = { name: "SingletonSkippedError", message: `skipped: run ${active} is already running for singleton key ${keyLabel(keys.singleton)}` };
         } else {
