@@ -120,6 +120,29 @@ describe("cancelOn and timeouts", () => {
     expect(longDone.error?.message).toMatch(/did not finish within timeouts.finish \(200ms\)/);
   });
 
+  it("cancelOn `if` compares the run's event with the incoming one, and ignores events from before the run", async () => {
+    const c = client();
+    const fn = c.createFunction(
+      { id: "big-orders", cancelOn: [{ event: "c/refund", if: "async.data.order == event.data.order && async.data.amount >= event.data.amount" }] },
+      { event: "c/big-order" },
+      async ({ step }) => step.sleep("hold", "1d"),
+    );
+    const { engine } = await startEngine({ client: c, functions: [fn] });
+    await c.send({ name: "c/refund", data: { order: "o9", amount: 100 } });
+    const { ids } = await c.send({ name: "c/big-order", data: { order: "o9", amount: 50 } });
+    const [run] = await runsOf(engine, ids[0]);
+    await pollUntil(
+      () => engine.getRun(run!.id),
+      (r) => r?.steps.some((s) => s.status === "Sleeping") ?? false,
+    );
+    // the earlier refund does not count; a smaller one does not match; a full one cancels
+    expect((await engine.getRun(run!.id))?.status).toBe("Running");
+    await c.send({ name: "c/refund", data: { order: "o9", amount: 10 } });
+    expect((await engine.getRun(run!.id))?.status).toBe("Running");
+    await c.send({ name: "c/refund", data: { order: "o9", amount: 50 } });
+    expect((await engine.waitForRun(run!.id, { timeoutMs: 2_000 })).status).toBe("Cancelled");
+  });
+
   it("engine.cancelRun cancels a waiting run", async () => {
     const c = client();
     const fn = c.createFunction({ id: "waiter" }, { event: "c/wait" }, async ({ step }) => step.waitForEvent("w", { event: "c/never", timeout: "1d" }));

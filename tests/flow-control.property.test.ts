@@ -123,6 +123,25 @@ describe("flow control properties", () => {
     );
   });
 
+  it("debounce with a timeout starts no later than timeout after a window's first event", async () => {
+    await fc.assert(
+      fc.asyncProperty(arrivals(2_500, ["a"]), async (list) => {
+        const { runs, starts } = await drive({ debounce: { period: "2s", timeout: "3s", key: "event.data.key" } }, list);
+        const windows: Array<{ first: number; due: number }> = [];
+        for (const a of list) {
+          const open = windows.at(-1);
+          if (!open || a.at >= open.due) windows.push({ first: a.at, due: Math.min(a.at + 2_000, a.at + 3_000) });
+          else open.due = Math.min(a.at + 2_000, open.first + 3_000);
+        }
+        expect(runs).toHaveLength(windows.length);
+        const startTimes = [...starts.values()].map((s) => s.startAt).sort((x, y) => x - y);
+        expect(startTimes).toEqual(windows.map((w) => w.due));
+        for (const w of windows) expect(w.due - w.first).toBeLessThanOrEqual(3_000);
+      }),
+      { numRuns: 30 },
+    );
+  });
+
   it("batches never exceed maxSize and hold every event exactly once", async () => {
     await fc.assert(
       fc.asyncProperty(arrivals(1_500), fc.integer({ min: 1, max: 5 }), async (list, maxSize) => {
