@@ -49,6 +49,8 @@ describe("step.waitForEvent", () => {
     expect(done.output).toEqual({ sent: 1, notified: "order A-1 ships with TRK-9" });
     const wait = done.steps.find((s) => s.name === "wait-for-label");
     expect(wait?.output).toMatchObject({ name: "shipping/label-created", data: { orderId: "A-1", tracking: "TRK-9" } });
+    // what the step was asked to wait for is kept beside what it got
+    expect(wait?.input).toEqual({ event: "shipping/label-created", timeout: "7d", if: "event.data.orderId == async.data.orderId" });
   });
 
   it("leaves the wait alone for non-matching events, and returns null on timeout", async () => {

@@ -92,6 +92,8 @@ describe("dashboard in a browser", () => {
     await page.locator(".badge-completed").first().waitFor({ timeout: 10_000 });
     await page.getByTestId("timeline").waitFor();
     expect(await page.locator("[data-step]").evaluateAll((els) => els.map((e) => e.getAttribute("data-step")))).toEqual(["greet", "pause", "shout"]);
+    await page.locator('[data-step="pause"]').click();
+    expect(await page.getByTestId("step-panel").innerText()).toContain('"duration": "300ms"');
     await page.locator('[data-step="shout"]').click();
     expect(await page.getByTestId("step-panel").innerText()).toContain('"HELLO, ADA!"');
     await page.screenshot({ path: join(shots, "run-detail.png") });

@@ -24,6 +24,7 @@ export interface Step {
   op: string;
   status: string;
   attempts: number;
+  input: unknown;
   output: unknown;
   error: { name: string; message: string; stack?: string } | null;
   started_at: string | null;

@@ -11,7 +11,16 @@ export function runsSuite(factory: StoreFactory) {
       const e2 = event("b", { n: 2 });
       const r = run([e2, e1]);
       await store().ingestEvents({ events: [e1, e2], runs: [r], items: [] });
-      await store().saveStep({ runId: r.id, id: "h2", name: "second", op: "StepRun", status: StepStatus.Completed, attempts: 1, output: { at: "x" } });
+      await store().saveStep({
+        runId: r.id,
+        id: "h2",
+        name: "second",
+        op: "StepRun",
+        status: StepStatus.Completed,
+        attempts: 1,
+        output: { at: "x" },
+        input: { args: [1] },
+      });
       await store().saveStep({
         runId: r.id,
         id: "h1",
@@ -29,6 +38,7 @@ export function runsSuite(factory: StoreFactory) {
         ["first", "Failed", 3],
       ]);
       expect(state?.steps[0]?.output).toEqual({ at: "x" });
+      expect(state?.steps[0]?.input).toEqual({ args: [1] });
       expect(state?.steps[1]?.error).toEqual({ name: "Error", message: "boom" });
     });
 

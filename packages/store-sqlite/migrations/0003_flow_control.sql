@@ -10,6 +10,9 @@ CREATE INDEX flow_state_expires_at ON flow_state (expires_at);
 -- Why a queued run waits (throttle, debounce, batch), as JSON: shown by getRun as waitingOn.
 ALTER TABLE runs ADD COLUMN waiting_on TEXT;
 
+-- What a step was asked to do (shown in the dashboard beside its output).
+ALTER TABLE steps ADD COLUMN input TEXT;
+
 -- An event whose sender id was seen within 24 h is kept but started nothing.
 ALTER TABLE events ADD COLUMN duplicate INTEGER NOT NULL DEFAULT 0;
 

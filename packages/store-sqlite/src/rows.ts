@@ -38,6 +38,7 @@ export interface StepRow {
   attempts: number;
   output: string | null;
   error: string | null;
+  input: string | null;
   started_at: number | null;
   ended_at: number | null;
   wake_at: number | null;
@@ -117,6 +118,7 @@ export const stepToRow = (s: StepRecord) => ({
   attempts: s.attempts,
   output: json(s.output),
   error: json(s.error),
+  input: json(s.input),
   startedAt: s.startedAt ?? null,
   endedAt: s.endedAt ?? null,
   wakeAt: s.wakeAt ?? null,
@@ -127,6 +129,7 @@ export function stepFromRow(row: StepRow): StepRecord {
   if (row.display_name !== null) step.displayName = row.display_name;
   if (row.output !== null) step.output = JSON.parse(row.output);
   if (row.error !== null) step.error = JSON.parse(row.error);
+  if (row.input !== null) step.input = JSON.parse(row.input);
   if (row.started_at !== null) step.startedAt = row.started_at;
   if (row.ended_at !== null) step.endedAt = row.ended_at;
   if (row.wake_at !== null) step.wakeAt = row.wake_at;

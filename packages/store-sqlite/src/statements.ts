@@ -22,12 +22,12 @@ const sqlText = {
   markRunning: "UPDATE runs SET status = 'Running', started_at = ?, waiting_on = NULL WHERE id = ? AND status = 'Queued'",
   endRun: "UPDATE runs SET status = @status, output = @output, error = @error, ended_at = @endedAt WHERE id = @id",
 
-  upsertStep: `INSERT INTO steps (run_id, id, name, display_name, op, status, attempts, output, error, started_at, ended_at, wake_at, seq)
-       VALUES (@runId, @id, @name, @displayName, @op, @status, @attempts, @output, @error, @startedAt, @endedAt, @wakeAt,
+  upsertStep: `INSERT INTO steps (run_id, id, name, display_name, op, status, attempts, output, error, input, started_at, ended_at, wake_at, seq)
+       VALUES (@runId, @id, @name, @displayName, @op, @status, @attempts, @output, @error, @input, @startedAt, @endedAt, @wakeAt,
                (SELECT COALESCE(MAX(seq), 0) + 1 FROM steps WHERE run_id = @runId))
        ON CONFLICT (run_id, id) DO UPDATE SET
          name = excluded.name, display_name = excluded.display_name, op = excluded.op, status = excluded.status,
-         attempts = excluded.attempts, output = excluded.output, error = excluded.error,
+         attempts = excluded.attempts, output = excluded.output, error = excluded.error, input = COALESCE(excluded.input, steps.input),
          started_at = COALESCE(steps.started_at, excluded.started_at), ended_at = excluded.ended_at, wake_at = excluded.wake_at,
          seq = CASE WHEN excluded.status IN ('Completed', 'Failed') AND steps.status NOT IN ('Completed', 'Failed') THEN excluded.seq ELSE steps.seq END`,
   stepsOfRun: "SELECT * FROM steps WHERE run_id = ? ORDER BY seq",

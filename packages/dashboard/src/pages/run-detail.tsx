@@ -146,6 +146,13 @@ function StepPanel({ step }: { step: Step }) {
           </>
         ) : null}
       </dl>
+      {step.input !== null && step.input !== undefined ? (
+        <>
+          <h4>Input</h4>
+          <Json value={step.input} />
+        </>
+      ) : null}
+      <h4>{step.error ? "Error" : "Output"}</h4>
       {step.error ? (
         <pre className="json error">{`${step.error.name}: ${step.error.message}${step.error.stack ? `\n${step.error.stack}` : ""}`}</pre>
       ) : (

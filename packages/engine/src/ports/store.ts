@@ -88,6 +88,8 @@ export interface StepRecord {
   attempts: number;
   output?: unknown;
   error?: SerializedError;
+  /** What the step was asked to do (a sleep's duration, a wait's event and expression, …). */
+  input?: unknown;
   startedAt?: number;
   endedAt?: number;
   /** When a sleeping or waiting step is due. */

@@ -104,8 +104,26 @@ export function stepFromOp(runId: string, op: Op, status: StepRecord["status"], 
   }
   if (status === StepStatus.Completed) step.output = op.data ?? null;
   if (op.error) step.error = op.error;
+  const input = inputOf(op);
+  if (input !== undefined) step.input = input;
   if (status === StepStatus.Errored || status === StepStatus.Failed || status === StepStatus.Completed) step.endedAt ??= now;
   return step;
+}
+
+/** What a step was asked to do, for people reading the run: a sleep's duration, a wait's event and expression, an invoke's target and payload, a run's extra arguments. */
+export function inputOf(op: Op): unknown {
+  const opts = op.opts ?? {};
+  switch (op.op) {
+    case OpCode.Sleep:
+      return { duration: op.name ?? "" };
+    case OpCode.WaitForEvent:
+      return { event: op.name, ...opts };
+    case OpCode.WaitForSignal:
+    case OpCode.InvokeFunction:
+      return opts;
+    default:
+      return opts.input !== undefined ? { args: opts.input } : undefined;
+  }
 }
 
 export function transitionFor(result: ExecutionResult, ctx: TransitionContext): Transition {

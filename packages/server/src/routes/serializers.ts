@@ -29,6 +29,7 @@ export function stepToJson(step: StepRecord) {
     op: step.op,
     status: step.status,
     attempts: step.attempts,
+    input: step.input ?? null,
     output: step.output ?? null,
     error: step.error ?? null,
     started_at: iso(step.startedAt),
