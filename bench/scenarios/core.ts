@@ -32,19 +32,25 @@ async function throughput(engine: Engine, client: Stepwise, runs: number) {
   return runs / ((performance.now() - start) / 1000);
 }
 
-async function latency(engine: Engine, client: Stepwise, name: string, samples: number) {
-  const out: number[] = [];
+/**
+ * send→completed latencies of 1-step and 3-step runs, sampled alternately so both see the
+ * same machine conditions (the per-step overhead is their difference).
+ */
+async function latency(engine: Engine, client: Stepwise, samples: number) {
+  const one: number[] = [];
+  const three: number[] = [];
   let resolveEnd: (() => void) | undefined;
   const off = engine.onRunEnded(() => resolveEnd?.());
-  for (let i = 0; i < samples; i++) {
+  for (let i = 0; i < samples * 2; i++) {
+    const name = i % 2 === 0 ? "bench/one" : "bench/three";
     const ended = new Promise<void>((resolve) => (resolveEnd = resolve));
     const t0 = performance.now();
     await client.send({ name, data: { i } });
     await ended;
-    out.push(performance.now() - t0);
+    (i % 2 === 0 ? one : three).push(performance.now() - t0);
   }
   off();
-  return out.sort((a, b) => a - b);
+  return { one: one.sort((a, b) => a - b), three: three.sort((a, b) => a - b) };
 }
 
 export async function core(): Promise<Row[]> {
@@ -60,11 +66,8 @@ export async function core(): Promise<Row[]> {
 
   const { result: lat, peakMb: latPeak } = await peakRss(() =>
     withEngine(define, async (engine, client) => {
-      await latency(engine, client, "bench/one", 200);
-      await latency(engine, client, "bench/three", 200);
-      const one = await latency(engine, client, "bench/one", 1_000);
-      const three = await latency(engine, client, "bench/three", 1_000);
-      return { one, three };
+      await latency(engine, client, 300); // warm-up
+      return latency(engine, client, 2_000);
     }),
   );
   const [p50one, p99one, p50three, p99three] = [percentile(lat.one, 50), percentile(lat.one, 99), percentile(lat.three, 50), percentile(lat.three, 99)];
