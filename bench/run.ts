@@ -62,4 +62,5 @@ const text = `${header}\n\n${table}\n`;
 console.log(text);
 mkdirSync("bench/results", { recursive: true });
 writeFileSync(`bench/results/${new Date().toISOString().replace(/[:.]/g, "-")}.md`, text);
-writeFileSync("bench/results/latest.md", text);
+// latest.md is always a full table: a run of some scenarios only keeps its timestamped file
+if (wanted.length === 0) writeFileSync("bench/results/latest.md", text);
