@@ -25,7 +25,7 @@ async function listen(handler: Parameters<typeof createServer>[1]) {
 }
 
 describe("discovery", () => {
-  it("syncs a live app once, sends nothing to a closed port, and asks a failing app once per back-off", async () => {
+  it("syncs a live app once, skips a closed port, and records a failing app's error after one request", async () => {
     const store = new SqliteStore({ filename: ":memory:" });
     await store.migrate();
     const engine = createEngine({ store, logger: silentLogger });

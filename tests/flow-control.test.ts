@@ -165,14 +165,13 @@ describe("admission rules end to end", () => {
     const fn = c.createFunction({ id: "prioritized", priority: { run: "event.data.vip ? 60 : 0" } }, { event: "fc/task" }, async ({ event, step }) => {
       await step.run("record", () => order.push(String(event.data.name)));
     });
-    const { engine } = await startEngine({ client: c, functions: [hog, fn], concurrency: 1 });
+    await startEngine({ client: c, functions: [hog, fn], concurrency: 1 });
     await c.send({ name: "fc/hog" });
     await new Promise((r) => setTimeout(r, 30));
     for (const name of ["a", "b", "c"]) await c.send({ name: "fc/task", data: { name, vip: false } });
     await c.send({ name: "fc/task", data: { name: "vip", vip: true } });
     await until(() => order.length === 4);
     expect(order).toEqual(["vip", "a", "b", "c"]);
-    expect(engine).toBeDefined();
   });
 
   it("a queued run says why it waits: throttle and debounce", async () => {
