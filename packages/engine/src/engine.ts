@@ -23,6 +23,7 @@ import { CallRunner, type WaitingOn } from "./runner/call-runner.ts";
 import { Worker } from "./runner/worker.ts";
 import { cancelReasons, cancelTransition, resumeTransition } from "./runs/resume.ts";
 import { CronScheduler } from "./scheduler/cron.ts";
+import { fault } from "./testing/faults.ts";
 
 export interface EngineOptions {
   store: Store;
@@ -334,6 +335,7 @@ export class Engine {
       const outcome = await this.admission.admit(plan, now);
       return { ...(await this.store.ingestEvents(plan)), cancel: outcome.cancel };
     });
+    fault("after-ingest-commit");
     if (plan.runs.length > 0 || plan.runUpdates?.length) this.worker.wake();
     for (const event of plan.events) this.notify({ kind: "event", eventId: event.internalId });
     for (const runId of cancel) await this.cancelRun(runId);

@@ -24,6 +24,7 @@ import type { PauseRouter } from "../events/pause-router.ts";
 import type { Admission } from "../flow-control/admission.ts";
 import { ConcurrencySlots, concurrencyKeys } from "../flow-control/concurrency.ts";
 import type { Clock } from "../ports/clock.ts";
+import { fault } from "../testing/faults.ts";
 import {
   type QueueItem,
   QueueItemKind,
@@ -204,6 +205,7 @@ export class CallRunner {
       resolveFunction: (id) => registry.get(id)?.config,
     });
     if (settled) transition.params = { ...transition.params, settleSteps: [settled, ...(transition.params.settleSteps ?? [])] };
+    fault("before-transition-commit");
     await this.commit(transition);
   }
 
@@ -236,7 +238,9 @@ export class CallRunner {
               }
             }
             const step = stepFromOp(state.run.id, op, failed ? StepStatus.Failed : StepStatus.Completed, attempt + 1, this.deps.clock.now());
+            fault("before-step-commit");
             await this.deps.store.saveStep(step);
+            fault("after-step-commit");
             state.steps.push(step);
             attempt = 0;
             onCheckpoint();

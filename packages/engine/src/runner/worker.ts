@@ -9,6 +9,7 @@
 import type { Logger } from "@stepwise/protocol";
 import type { Clock } from "../ports/clock.ts";
 import type { QueueItem, Store } from "../ports/store.ts";
+import { fault } from "../testing/faults.ts";
 
 export interface WorkerOptions {
   concurrency: number;
@@ -101,6 +102,7 @@ export class Worker {
         if (free <= 0) break;
         const now = this.clock.now();
         const { items, nextAvailableAt } = await this.store.claimQueueItems({ now, limit: free, leaseUntil: now + this.options.leaseMs });
+        if (items.length) fault("after-claim");
         for (const item of items) this.dispatch(item);
         if (items.length < free) {
           this.arm(nextAvailableAt);
