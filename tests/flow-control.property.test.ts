@@ -8,7 +8,7 @@ import { SqliteStore } from "@stepwise/store-sqlite";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { FunctionRegistry } from "../packages/engine/src/events/function-registry.ts";
-import { planIngest } from "../packages/engine/src/events/intake.ts";
+import { clonePlan, planIngest } from "../packages/engine/src/events/intake.ts";
 import { Admission } from "../packages/engine/src/flow-control/admission.ts";
 
 type Arrival = { at: number; key: string; ts?: number; id?: string };
@@ -20,13 +20,19 @@ async function drive(config: Partial<FunctionConfig>, arrivals: Arrival[]) {
   const registry = new FunctionRegistry();
   const full: FunctionConfig = { id: "p-fn", slug: "fn", appId: "p", name: "fn", triggers: [{ event: "p/e" }], retries: 0, ...config };
   registry.register([{ config: full, execute: async () => ({ type: "function-resolved", data: null }) }]);
-  const admission = new Admission({ store, registry });
+  const admission = new Admission({ registry });
   const starts = new Map<string, { startAt: number; at: number; key: string }>();
   for (const a of [...arrivals].sort((x, y) => x.at - y.at)) {
-    const plan = planIngest([{ name: "p/e", data: { key: a.key, id: a.id ?? null }, ts: a.ts ?? a.at }], registry, a.at);
-    await admission.serialize(plan, async () => {
-      await admission.admit(plan, a.at);
-      await store.ingestEvents(plan);
+    const base = planIngest([{ name: "p/e", data: { key: a.key, id: a.id ?? null }, ts: a.ts ?? a.at }], registry, a.at);
+    let plan = base;
+    await store.ingestEvents(base, {
+      now: a.at,
+      flowKeys: admission.flowKeys(base),
+      decide: (view) => {
+        plan = clonePlan(base);
+        admission.admit(plan, a.at, view);
+        return plan;
+      },
     });
     for (const item of plan.items) if (item.lane === 1) starts.set(item.runId, { startAt: item.availableAt, at: a.at, key: a.key });
     for (const update of plan.runUpdates ?? []) {

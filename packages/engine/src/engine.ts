@@ -5,12 +5,15 @@
  */
 import { type ClientHandle, consoleLogger, type FunctionHandle, type Logger, StepwiseError, SystemEvent, validateEvents } from "@stepwise/protocol";
 import { FunctionRegistry } from "./events/function-registry.ts";
-import { planIngest, planRun, toEventRecord } from "./events/intake.ts";
+import { addRouteItems, clonePlan, type IngestPlan, planIngest, planRun, toEventRecord } from "./events/intake.ts";
 import { PauseRouter } from "./events/pause-router.ts";
 import { Admission } from "./flow-control/admission.ts";
+import { concurrencyLabel } from "./flow-control/concurrency.ts";
 import { type Clock, systemClock } from "./ports/clock.ts";
+import { createInProcessNotifier, type Notifier } from "./ports/notifier.ts";
 import {
   type EventRecord,
+  type IngestScript,
   type ListRunsFilter,
   type RunRecord,
   RunStatus,
@@ -18,8 +21,9 @@ import {
   type Store,
   signalEventName,
   terminalStatuses,
+  type WaitingOn,
 } from "./ports/store.ts";
-import { CallRunner, type WaitingOn } from "./runner/call-runner.ts";
+import { CallRunner } from "./runner/call-runner.ts";
 import { Worker } from "./runner/worker.ts";
 import { cancelReasons, cancelTransition, resumeTransition } from "./runs/resume.ts";
 import { CronScheduler } from "./scheduler/cron.ts";
@@ -42,13 +46,24 @@ export interface EngineOptions {
   closeTimeoutMs?: number;
   /** Largest accepted event, in bytes. (Default: 512 KiB.) */
   maxEventBytes?: number;
+  /** Wake-ups for new work; pass one shared by processes (e.g. Postgres LISTEN/NOTIFY). (Default: in-process.) */
+  notifier?: Notifier;
+  /**
+   * Longest a worker waits before looking at the queue again, for work that other
+   * processes enqueued without a notifier reaching this one. (Default: 1,000 ms.)
+   */
+  pollMs?: number;
 }
+
+/** How often expired flow-control state is swept, and how much per sweep. */
+const sweepEveryMs = 60_000;
+const sweepBatch = 500;
 
 export interface RunDetails extends RunRecord {
   steps: StepRecord[];
   /**
    * Why the run is not executing (beyond Inngest): `{ kind: "concurrency", key, limit }` for a
-   * claimed run waiting for a slot; `{ kind: "throttle" | "debounce" | "batch", key, until }`
+   * queued run waiting for a slot of its concurrency key; `{ kind: "throttle" | "debounce" | "batch", key, until }`
    * for a queued run held by flow control.
    */
   waitingOn?: WaitingOn;
@@ -73,6 +88,9 @@ export class Engine {
   private readonly admission: Admission;
   private readonly cron: CronScheduler;
   private unsubscribeClock: (() => void) | undefined;
+  private unsubscribeNotifier: (() => void) | undefined;
+  private cancelSweep: (() => void) | undefined;
+  private readonly notifier: Notifier;
   private readonly listeners = new Set<RunEndedListener>();
   private readonly startListeners = new Set<RunStartedListener>();
   private readonly activityListeners = new Set<ActivityListener>();
@@ -91,21 +109,21 @@ export class Engine {
     this.logger = options.logger ?? consoleLogger;
     this.maxEventBytes = options.maxEventBytes;
     this.closeTimeoutMs = options.closeTimeoutMs ?? 10_000;
-    this.admission = new Admission({ store: this.store, registry: this.registry });
+    this.notifier = options.notifier ?? createInProcessNotifier();
+    this.admission = new Admission({ registry: this.registry });
     this.runner = new CallRunner({
-      admission: () => this.admission,
+      admission: this.admission,
+      maxEventBytes: options.maxEventBytes,
       store: this.store,
       registry: this.registry,
       clock: this.clock,
       logger: this.logger,
       retryDelayScale: options.retryDelayScale ?? 1,
       router: () => this.router,
-      wake: () => this.worker.wake(),
+      wake: () => this.notifier.notify(),
       runEnded: (runId, status) => {
         for (const listener of this.listeners) listener(runId, status);
       },
-      park: (itemId) => this.worker.park(itemId),
-      unpark: (itemId) => this.worker.unpark(itemId),
       runStarted: (runId, functionId) => {
         for (const listener of this.startListeners) listener(runId, functionId);
       },
@@ -118,14 +136,40 @@ export class Engine {
       commit: (transition) => this.runner.commit(transition),
       cancelled: (runId) => this.runner.markCancelled(runId),
     });
-    this.cron = new CronScheduler({ store: this.store, clock: this.clock, registry: this.registry, logger: this.logger, wake: () => this.worker.wake() });
+    this.cron = new CronScheduler({
+      store: this.store,
+      clock: this.clock,
+      registry: this.registry,
+      logger: this.logger,
+      wake: () => this.notifier.notify(),
+      admit: (plan, now) => this.admissionScript(plan, now),
+    });
     this.worker = new Worker(
       this.store,
       this.clock,
-      { concurrency: options.concurrency ?? 64, leaseMs: options.leaseMs ?? 30_000 },
-      (item) => this.runner.process(item),
+      { concurrency: options.concurrency ?? 64, leaseMs: options.leaseMs ?? 30_000, pollMs: options.pollMs ?? 1_000 },
+      (item, signal) => this.runner.process(item, signal),
       this.logger,
     );
+  }
+
+  /**
+   * The ingest script for a plan: flow control decides on state read inside the ingest
+   * transaction, and the events' routing is recorded there as follow-up items. Runs on a
+   * copy each time (a retried transaction runs it again). `onDecided` sees the final plan.
+   */
+  private admissionScript(plan: IngestPlan, now: number, onDecided?: (decided: IngestPlan) => void): IngestScript {
+    return {
+      now,
+      flowKeys: this.admission.flowKeys(plan),
+      decide: (view) => {
+        const decided = clonePlan(plan);
+        this.admission.admit(decided, now, view);
+        addRouteItems(decided, view, now);
+        onDecided?.(decided);
+        return decided;
+      },
+    };
   }
 
   /**
@@ -178,9 +222,10 @@ export class Engine {
     const now = this.clock.now();
     const event = toEventRecord({ name: SystemEvent.FunctionInvoked, data }, now);
     const planned = planRun(fn.config, [event], now);
-    await this.store.ingestEvents({ events: [event], runs: [planned.run], items: planned.items, pauses: planned.pauses });
+    const plan: IngestPlan = { events: [event], runs: [planned.run], items: planned.items, pauses: planned.pauses, ids: [event.internalId] };
+    await this.store.ingestEvents(plan, this.admissionScript(plan, now));
     this.notify({ kind: "event", eventId: event.internalId });
-    this.worker.wake();
+    this.notifier.notify();
     return { runId: planned.run.id, eventId: event.internalId };
   }
 
@@ -191,9 +236,11 @@ export class Engine {
     const fn = this.registry.get(state.run.functionId);
     if (!fn) throw new StepwiseError("not_registered", `rerun: function "${state.run.functionId}" is not registered here`);
     const events = (await Promise.all(state.run.eventIds.map((id) => this.store.getEvent(id)))).filter((e): e is NonNullable<typeof e> => !!e);
-    const planned = planRun(fn.config, events, this.clock.now());
-    await this.store.ingestEvents({ events: [], runs: [planned.run], items: planned.items, pauses: planned.pauses });
-    this.worker.wake();
+    const now = this.clock.now();
+    const planned = planRun(fn.config, events, now);
+    const plan: IngestPlan = { events: [], runs: [planned.run], items: planned.items, pauses: planned.pauses, ids: [] };
+    await this.store.ingestEvents(plan, this.admissionScript({ ...plan, events }, now));
+    this.notifier.notify();
     return planned.run.id;
   }
 
@@ -294,12 +341,28 @@ export class Engine {
       this.clock.now(),
     );
     for (const key of paused.keys()) this.registry.setPaused(key.slice("paused|".length), true);
+    this.unsubscribeNotifier = this.notifier.subscribe(() => this.worker.wake());
     this.worker.start();
     this.unsubscribeClock = this.clock.subscribe?.(() => {
       this.worker.wake();
       void this.cron.check();
     });
+    this.scheduleSweep();
     await this.cron.start();
+  }
+
+  /** Deletes expired flow-control state (throttle clocks, idempotency keys, …) in small batches, in the background. */
+  private scheduleSweep() {
+    this.cancelSweep = this.clock.setTimer(this.clock.now() + sweepEveryMs, () => {
+      void (async () => {
+        try {
+          while ((await this.store.sweepExpired(this.clock.now(), sweepBatch)) === sweepBatch && this.state === "started") {}
+        } catch (error) {
+          this.logger.warn(`stepwise: sweeping expired flow-control state failed: ${(error as Error).message}`);
+        }
+        if (this.state === "started") this.scheduleSweep();
+      })();
+    });
   }
 
   /**
@@ -311,6 +374,8 @@ export class Engine {
     const wasStarted = this.state === "started";
     this.state = "closed";
     this.unsubscribeClock?.();
+    this.unsubscribeNotifier?.();
+    this.cancelSweep?.();
     this.cron.stop();
     if (wasStarted) {
       const left = await this.worker.stop(this.closeTimeoutMs);
@@ -331,16 +396,16 @@ export class Engine {
     // ids from the SDK's seed header: a retried request re-sends the same ids, and an id
     // already stored is not stored (or run) again
     const plan = planIngest(inputs, this.registry, now, options.internalIds?.length === inputs.length ? options.internalIds : undefined);
-    const { duplicates, cancel } = await this.admission.serialize(plan, async () => {
-      const outcome = await this.admission.admit(plan, now);
-      return { ...(await this.store.ingestEvents(plan)), cancel: outcome.cancel };
-    });
+    let decided = plan;
+    await this.store.ingestEvents(
+      plan,
+      this.admissionScript(plan, now, (d) => {
+        decided = d;
+      }),
+    );
     fault("after-ingest-commit");
-    if (plan.runs.length > 0 || plan.runUpdates?.length) this.worker.wake();
+    if (decided.items.length > 0 || decided.runUpdates?.length) this.notifier.notify();
     for (const event of plan.events) this.notify({ kind: "event", eventId: event.internalId });
-    for (const runId of cancel) await this.cancelRun(runId);
-    const skip = new Set(duplicates);
-    await this.router.route(skip.size ? plan.events.filter((e) => !skip.has(e.internalId)) : plan.events);
     return { ids: plan.ids };
   }
 
@@ -363,9 +428,13 @@ export class Engine {
     const run = await this.store.getRun(runId);
     if (!run) return undefined;
     const steps = await this.store.listSteps(runId);
-    // a claimed run waiting for a concurrency slot (in memory), or a queued one held by flow control (stored)
-    const waitingOn = this.runner.waitingOn.get(runId) ?? (run.status === RunStatus.Queued ? run.waitingOn : undefined);
-    const { waitingOn: _stored, ...rest } = run;
+    // a queued run waits for a slot of its concurrency key (derived now), or is held by flow control (stored)
+    let waitingOn: WaitingOn | undefined;
+    if (run.status === RunStatus.Queued) {
+      const slot = await this.store.concurrencyWait(runId, this.clock.now());
+      waitingOn = slot ? { kind: "concurrency", key: concurrencyLabel(slot.key), limit: slot.limit } : run.waitingOn;
+    }
+    const { waitingOn: _stored, pendingKey: _p, finishAfterMs: _f, ...rest } = run;
     return { ...rest, steps, ...(waitingOn ? { waitingOn } : {}) };
   }
 

@@ -15,6 +15,7 @@ export const ErrorCode = {
   NotRegistered: "not_registered",
   Timeout: "timeout",
   Closed: "closed",
+  Conflict: "conflict",
   Internal: "internal",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -30,6 +31,7 @@ export const httpStatusForCode: Readonly<Record<ErrorCode, number>> = {
   not_registered: 409,
   timeout: 408,
   closed: 503,
+  conflict: 409,
   internal: 500,
 };
 

@@ -35,6 +35,17 @@ export interface ExecutionInput {
    * call reports after the first step (the classic protocol).
    */
   checkpoint?: (op: Op) => Promise<void>;
+  /**
+   * Aborted when the engine gives up this call (its lease was lost: another worker has
+   * taken it over). Handlers see it as `ctx.signal`, to stop work such as a `fetch`.
+   */
+  signal?: AbortSignal;
+  /**
+   * Where `step.sendEvent` sends, in-process: the events are validated and given ids
+   * now, and stored in the same transaction as the step's result, so a crash between the
+   * two can neither lose them nor send them twice. Without it, `client.send` is used.
+   */
+  sendEvents?: (events: unknown) => Promise<{ ids: string[] }>;
 }
 
 export type ExecutionResult =

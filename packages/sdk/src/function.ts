@@ -31,6 +31,8 @@ export interface Context<Data = Record<string, unknown>> {
   /** Zero-based attempt of the step (or call) being retried. */
   readonly attempt: number;
   logger: Logger;
+  /** Aborted when the engine gives this call up (its lease was lost); pass it to `fetch` and the like. */
+  signal: AbortSignal;
 }
 
 /** What an `onFailure` handler receives: `event` is the `inngest/function.failed` event. */
@@ -88,7 +90,7 @@ export class StepwiseFunction<Data = Record<string, unknown>> implements Functio
     const call = new CallExecution(input);
     const step = createStepTools(
       (request) => call.step(request),
-      (events) => this.client.send(events),
+      (events) => (input.sendEvents ? input.sendEvents(events) : this.client.send(events)),
     );
     const ctx = {
       event: input.event as StoredEvent<Data>,
@@ -99,6 +101,7 @@ export class StepwiseFunction<Data = Record<string, unknown>> implements Functio
         return call.attempt;
       },
       logger: this.client.logger,
+      signal: input.signal ?? neverAborted,
     };
     return call.run(() => this.handler(this.decorate(ctx)));
   }
@@ -108,6 +111,8 @@ export class StepwiseFunction<Data = Record<string, unknown>> implements Functio
     return ctx;
   }
 }
+
+const neverAborted = new AbortController().signal;
 
 class FailureFunction extends StepwiseFunction<FailureContext["event"]["data"]> {
   protected override decorate(ctx: Context<FailureContext["event"]["data"]>) {

@@ -1,4 +1,4 @@
-import { QueueItemKind } from "@stepwise/engine";
+import { QueueItemKind, type RunView } from "@stepwise/engine";
 import { describe, expect, it } from "vitest";
 import { discovery, type StoreFactory, seedRun, useStore } from "./fixtures.ts";
 
@@ -47,7 +47,8 @@ export function queueSuite(factory: StoreFactory) {
     it("extends leases", async () => {
       await seedRun(store());
       const { items } = await store().claimQueueItems({ now: 1_000, limit: 10, leaseUntil: 2_000 });
-      await store().extendLeases({ itemIds: items.map((i) => i.id), leaseUntil: 10_000 });
+      const lost = await store().extendLeases({ leases: items.map((i) => ({ itemId: i.id, token: i.token })), leaseUntil: 10_000 });
+      expect(lost).toEqual([]);
       expect((await store().claimQueueItems({ now: 9_999, limit: 10, leaseUntil: 20_000 })).items).toHaveLength(0);
       expect(await store().nextAvailableAt()).toBe(10_000);
     });
@@ -65,7 +66,7 @@ export function queueSuite(factory: StoreFactory) {
       expect(later.items[0]).toMatchObject({ runId: b.run.id, attempt: 2, kind: QueueItemKind.Discovery });
     });
 
-    it("enqueues discovery-when-idle only once the last branch of a run is done", async () => {
+    it("a transition script sees the run's other items, read in its own transaction", async () => {
       const { run } = await seedRun(store());
       const { items } = await store().claimQueueItems({ now: 1_000, limit: 10, leaseUntil: 2_000 });
       await store().commitTransition({
@@ -78,9 +79,17 @@ export function queueSuite(factory: StoreFactory) {
       });
       const branches = (await store().claimQueueItems({ now: 1_000, limit: 10, leaseUntil: 2_000 })).items;
       expect(branches.map((i) => i.stepId).sort()).toEqual(["s1", "s2"]);
-      await store().commitTransition({ runId: run.id, itemId: branches[0]!.id, discoveryWhenIdle: discovery(run.id) });
+      const lastBranch = (itemId: string) => ({
+        now: 1_000,
+        decide: (view: RunView) => ({
+          runId: run.id,
+          itemId,
+          enqueue: view.items().some((i) => i.id !== itemId && i.kind === QueueItemKind.Step) ? [] : [discovery(run.id)],
+        }),
+      });
+      await store().transition(run.id, lastBranch(branches[0]!.id));
       expect(await store().nextAvailableAt()).toBe(2_000);
-      await store().commitTransition({ runId: run.id, itemId: branches[1]!.id, discoveryWhenIdle: discovery(run.id) });
+      await store().transition(run.id, lastBranch(branches[1]!.id));
       const next = (await store().claimQueueItems({ now: 1_000, limit: 10, leaseUntil: 2_000 })).items;
       expect(next).toEqual([expect.objectContaining({ runId: run.id, kind: QueueItemKind.Discovery })]);
     });

@@ -9,6 +9,10 @@
  * so a failing write rolls back alone and rejects only its caller. A caller's promise
  * resolves only after the transaction holding its write has committed, so nothing is
  * acknowledged before it is durable.
+ *
+ * Another process holding the write lock (SQLITE_BUSY) never blocks the event loop: the
+ * connection's busy timeout is short, and a busy group is retried after a short, jittered
+ * delay with its writes kept in order.
  */
 import type Database from "better-sqlite3";
 
@@ -55,12 +59,40 @@ export class GroupCommit {
         })
         .immediate();
     } catch (error) {
+      if (isBusy(error)) {
+        this.pending = [...batch, ...this.pending];
+        this.scheduled = true;
+        setTimeout(() => this.flush(), busyRetryMs());
+        return;
+      }
       for (const write of batch) write.reject(error);
       return;
     }
     for (const write of batch) {
       if (failed.has(write)) write.reject(failed.get(write));
       else write.resolve();
+    }
+  }
+}
+
+/** Another connection holds the write lock. */
+export function isBusy(error: unknown): boolean {
+  const code = (error as { code?: string } | null)?.code;
+  return code === "SQLITE_BUSY" || code === "SQLITE_BUSY_SNAPSHOT" || code === "SQLITE_LOCKED";
+}
+
+/** 1–5 ms, so processes contending for the lock spread out. */
+export const busyRetryMs = () => 1 + Math.floor(Math.random() * 5);
+
+/** Runs a synchronous transaction, retrying (off the event loop) while another process holds the lock. */
+export async function retryBusy<T>(run: () => T, deadlineMs = 30_000): Promise<T> {
+  const deadline = Date.now() + deadlineMs;
+  for (;;) {
+    try {
+      return run();
+    } catch (error) {
+      if (!isBusy(error) || Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, busyRetryMs()));
     }
   }
 }

@@ -16,20 +16,24 @@ export function listMigrations(): Array<{ version: number; name: string; sql: st
     .map((file) => ({ version: Number(file.slice(0, 4)), name: file, sql: readFileSync(migrationsDir + file, "utf8") }));
 }
 
+/**
+ * Each migration checks, inside its own `BEGIN IMMEDIATE` transaction, whether it was
+ * applied, so processes starting at once on one file apply each exactly once.
+ */
 export function migrate(db: Database.Database): void {
   db.exec("CREATE TABLE IF NOT EXISTS stepwise_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)");
-  const applied = new Set((db.prepare("SELECT version FROM stepwise_migrations").all() as Array<{ version: number }>).map((r) => r.version));
   const known = listMigrations();
-  const newest = Math.max(0, ...applied);
   const latest = Math.max(0, ...known.map((m) => m.version));
-  if (newest > latest) {
+  const newest = () => (db.prepare("SELECT MAX(version) AS v FROM stepwise_migrations").get() as { v: number | null }).v ?? 0;
+  const isApplied = db.prepare("SELECT 1 FROM stepwise_migrations WHERE version = ?");
+  if (newest() > latest) {
     throw new Error(
-      `this database was migrated to schema ${newest} by a newer Stepwise; this version knows up to ${latest}. Upgrade Stepwise or use another database file`,
+      `this database was migrated to schema ${newest()} by a newer Stepwise; this version knows up to ${latest}. Upgrade Stepwise or use another database file`,
     );
   }
   for (const migration of known) {
-    if (applied.has(migration.version)) continue;
     db.transaction(() => {
+      if (isApplied.get(migration.version)) return;
       db.exec(migration.sql);
       db.prepare("INSERT INTO stepwise_migrations (version, name, applied_at) VALUES (?, ?, ?)").run(migration.version, migration.name, Date.now());
     }).immediate();

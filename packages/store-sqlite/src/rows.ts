@@ -2,7 +2,7 @@
  * @module rows
  * Row ↔ record mapping for the SQLite store. JSON columns are TEXT.
  */
-import type { EventRecord, NewQueueItem, PauseRecord, QueueItem, RunRecord, StepRecord } from "@stepwise/engine";
+import type { ConcurrencyClaim, EventRecord, NewQueueItem, PauseRecord, QueueItem, RunRecord, StepRecord } from "@stepwise/engine";
 
 export interface EventRow {
   internal_id: string;
@@ -27,6 +27,9 @@ export interface RunRow {
   started_at: number | null;
   ended_at: number | null;
   waiting_on: string | null;
+  lease_expiries: number;
+  pending_key: string | null;
+  finish_after_ms: number | null;
 }
 export interface StepRow {
   run_id: string;
@@ -51,6 +54,13 @@ export interface QueueRow {
   attempt: number;
   lane: number;
   available_at: number;
+  leased: number;
+  token: number;
+  ckey1: string | null;
+  climit1: number | null;
+  ckey2: string | null;
+  climit2: number | null;
+  payload: string | null;
 }
 
 const json = (value: unknown) => (value === undefined ? null : JSON.stringify(value));
@@ -90,6 +100,8 @@ export const runToRow = (r: RunRecord) => ({
   eventIds: JSON.stringify(r.eventIds),
   createdAt: r.createdAt,
   waitingOn: r.waitingOn ? JSON.stringify(r.waitingOn) : null,
+  pendingKey: r.pendingKey ?? null,
+  finishAfterMs: r.finishAfterMs ?? null,
 });
 
 export function runFromRow(row: RunRow): RunRecord {
@@ -105,6 +117,9 @@ export function runFromRow(row: RunRow): RunRecord {
   if (row.started_at !== null) run.startedAt = row.started_at;
   if (row.ended_at !== null) run.endedAt = row.ended_at;
   if (row.waiting_on) run.waitingOn = JSON.parse(row.waiting_on);
+  if (row.lease_expiries) run.leaseExpiries = row.lease_expiries;
+  if (row.pending_key !== null) run.pendingKey = row.pending_key;
+  if (row.finish_after_ms !== null) run.finishAfterMs = row.finish_after_ms;
   return run;
 }
 
@@ -143,12 +158,28 @@ export const itemToRow = (i: NewQueueItem) => ({
   attempt: i.attempt,
   lane: i.lane ?? 0,
   availableAt: i.availableAt,
+  ckey1: i.concurrency?.[0]?.key ?? null,
+  climit1: i.concurrency?.[0]?.limit ?? null,
+  ckey2: i.concurrency?.[1]?.key ?? null,
+  climit2: i.concurrency?.[1]?.limit ?? null,
+  payload: i.payload === undefined ? null : JSON.stringify(i.payload),
 });
 
+/** The concurrency keys a queue row holds a slot of while leased. */
+export function claimsOfRow(row: QueueRow): ConcurrencyClaim[] {
+  const claims: ConcurrencyClaim[] = [];
+  if (row.ckey1 !== null) claims.push({ key: row.ckey1, limit: row.climit1 ?? 1 });
+  if (row.ckey2 !== null) claims.push({ key: row.ckey2, limit: row.climit2 ?? 1 });
+  return claims;
+}
+
 export function itemFromRow(row: QueueRow): QueueItem {
-  const item: QueueItem = { id: String(row.id), runId: row.run_id, kind: row.kind, attempt: row.attempt, availableAt: row.available_at };
+  const item: QueueItem = { id: String(row.id), runId: row.run_id, kind: row.kind, attempt: row.attempt, availableAt: row.available_at, token: row.token };
   if (row.lane === 1) item.lane = 1;
   if (row.step_id !== null) item.stepId = row.step_id;
+  const claims = claimsOfRow(row);
+  if (claims.length) item.concurrency = claims;
+  if (row.payload !== null) item.payload = JSON.parse(row.payload);
   return item;
 }
 

@@ -11,26 +11,35 @@
 import {
   type ClaimParams,
   type ClaimResult,
+  type ConcurrencyClaim,
   type CronSchedule,
   type EventRecord,
   type IngestParams,
   type IngestResult,
+  type IngestScript,
+  type Lease,
+  LeaseLostError,
   type ListRunsFilter,
   type PauseRecord,
+  type QueueItem,
   QueueItemKind,
   type RunRecord,
   type RunState,
+  type RunStatus,
   type StepRecord,
   type Store,
   type TransitionParams,
+  type TransitionScript,
+  type TxView,
   terminalStatuses,
 } from "@stepwise/engine";
 import Database from "better-sqlite3";
 import { encodeTime } from "ulid";
 import { BackgroundCheckpointer } from "./checkpointer.ts";
-import { GroupCommit } from "./group-commit.ts";
+import { GroupCommit, retryBusy } from "./group-commit.ts";
 import { migrate } from "./migrate.ts";
 import {
+  claimsOfRow,
   type EventRow,
   eventFromRow,
   eventToRow,
@@ -75,7 +84,8 @@ export class SqliteStore implements Store {
     this.db = new Database(options.filename);
     this.db.pragma("journal_mode = WAL");
     this.db.pragma(`synchronous = ${options.durability === "full" ? "FULL" : "NORMAL"}`);
-    this.db.pragma("busy_timeout = 5000");
+    // short: a process waiting for another's write lock retries off the event loop (see group-commit.ts)
+    this.db.pragma("busy_timeout = 20");
     this.writes = new GroupCommit(this.db);
     this.options = options;
   }
@@ -105,9 +115,10 @@ export class SqliteStore implements Store {
 
   /**
    * 1. store every event, noting those whose sender id was seen since `dedupeSince`;
-   * 2. store the runs, items and pauses of the others.
+   * 2. with a script, let it decide (admission) on state read now, in this transaction;
+   * 3. store the runs, items and pauses of the others, flow state and run updates.
    */
-  private ingest(params: IngestParams): IngestResult {
+  private ingest(params: IngestParams, script?: IngestScript): IngestResult {
     const sql = this.sql;
     const duplicates: string[] = [];
     for (const event of params.events) {
@@ -116,11 +127,16 @@ export class SqliteStore implements Store {
       const stored = sql.insertEvent.run(eventToRow(duplicate ? { ...event, duplicate } : event)).changes > 0;
       if (duplicate || !stored) duplicates.push(event.internalId);
     }
+    const decided = script ? script.decide(this.view(script.now, script.flowKeys, { duplicates: new Set(duplicates) })) : params;
+    this.write(decided, new Set(duplicates));
+    return { duplicates };
+  }
+
+  /** Writes runs, items, pauses, flow state and run updates; skips the runs of `duplicates` events. */
+  private write(params: IngestParams, duplicates: ReadonlySet<string>) {
+    const sql = this.sql;
     const dropped = new Set<string>();
-    if (duplicates.length > 0) {
-      const dup = new Set(duplicates);
-      for (const run of params.runs) if (dup.has(run.eventIds[0] ?? "")) dropped.add(run.id);
-    }
+    if (duplicates.size > 0) for (const run of params.runs) if (duplicates.has(run.eventIds[0] ?? "")) dropped.add(run.id);
     for (const run of params.runs) {
       if (dropped.has(run.id)) continue;
       if (run.status === "Skipped")
@@ -139,7 +155,23 @@ export class SqliteStore implements Store {
       if (update.startAt !== undefined) sql.setRunStart.run(update.startAt, update.runId);
       if (update.waitingOn) sql.setRunWaitingOn.run(JSON.stringify(update.waitingOn), update.runId);
     }
-    return { duplicates };
+  }
+
+  /** The synchronous view a script reads inside the current transaction. */
+  private view<T extends object>(now: number, flowKeys: readonly string[] | undefined, extra: T): TxView & T {
+    const sql = this.sql;
+    const allowed = new Set(flowKeys ?? []);
+    return {
+      ...extra,
+      flow: (key: string) => {
+        if (!allowed.has(key)) throw new Error(`store script read flow key ${JSON.stringify(key)} it did not name in flowKeys`);
+        const row = sql.getFlow.get(key, now) as { value: string } | undefined;
+        return row ? JSON.parse(row.value) : undefined;
+      },
+      runStatus: (runId: string) => (sql.runStatus.get(runId) as { status: RunStatus } | undefined)?.status,
+      hasPauses: (eventName: string) => !!sql.pausesOnName.get(eventName),
+      hasEventsSince: (eventName: string, since: number) => !!sql.eventsSince.get(eventName, since),
+    };
   }
 
   private insertPause(pause: PauseRecord) {
@@ -147,41 +179,101 @@ export class SqliteStore implements Store {
     if (pause.indexPath !== undefined) this.sql.insertPausePath.run(pause.eventName, pause.indexPath);
   }
 
-  async ingestEvents(params: IngestParams): Promise<IngestResult> {
+  async ingestEvents(params: IngestParams, script?: IngestScript): Promise<IngestResult> {
     let result: IngestResult = { duplicates: [] };
     await this.writes.write(() => {
-      result = this.ingest(params);
+      result = this.ingest(params, script);
     });
     return result;
   }
 
+  /**
+   * Per lane, pages through due items oldest first. An item with concurrency keys is
+   * taken only while each key has fewer live leases than its limit; a full key joins the
+   * exclusion list, so later pages skip its items in the query itself.
+   */
   async claimQueueItems(params: ClaimParams): Promise<ClaimResult> {
     const sql = this.sql;
-    return this.db
-      .transaction(() => {
-        const rows = sql.due.all(0, params.now, params.limit) as QueueRow[];
-        if (rows.length < params.limit) rows.push(...(sql.due.all(1, params.now, params.limit - rows.length) as QueueRow[]));
-        const items = rows.map((row) => {
-          sql.lease.run(params.leaseUntil, row.id);
-          const item = itemFromRow(row);
-          if (row.kind === QueueItemKind.Discovery || row.kind === QueueItemKind.Step) {
-            if (sql.markRunning.run(params.now, row.run_id).changes > 0) item.startedRun = true;
+    return retryBusy(() =>
+      this.db
+        .transaction(() => {
+          const items: QueueItem[] = [];
+          const full = new Set<string>();
+          const inUse = new Map<string, number>();
+          const used = (key: string) => {
+            let n = inUse.get(key);
+            if (n === undefined) {
+              n = (sql.liveLeases.get({ key, now: params.now }) as { n: number }).n;
+              inUse.set(key, n);
+            }
+            return n;
+          };
+          for (const lane of [0, 1]) {
+            for (;;) {
+              const want = params.limit - items.length;
+              if (want <= 0) break;
+              const fullJson = JSON.stringify([...full]);
+              const rows = sql.due.all(lane, params.now, fullJson, fullJson, want) as QueueRow[];
+              for (const row of rows) {
+                const claims = claimsOfRow(row);
+                const blocked = claims.filter((c) => full.has(c.key) || used(c.key) >= c.limit);
+                if (blocked.length) {
+                  for (const c of blocked) full.add(c.key);
+                  continue;
+                }
+                for (const c of claims) inUse.set(c.key, used(c.key) + 1);
+                items.push(this.lease(row, params));
+              }
+              if (rows.length < want) break;
+            }
           }
-          return item;
-        });
-        const next = sql.nextAvailableAt.get() as { at: number | null };
-        return { items, nextAvailableAt: next.at };
-      })
-      .immediate();
+          const next = sql.nextAvailableAt.get() as { at: number | null };
+          return { items, nextAvailableAt: next.at };
+        })
+        .immediate(),
+    );
   }
 
-  async extendLeases(params: { itemIds: readonly string[]; leaseUntil: number }): Promise<void> {
+  /** Leases one due row: a new token; a lease that had expired counts against its run; a start-lane item starts its run. */
+  private lease(row: QueueRow, params: ClaimParams): QueueItem {
     const sql = this.sql;
-    this.db
-      .transaction(() => {
-        for (const id of params.itemIds) sql.lease.run(params.leaseUntil, Number(id));
+    if (row.leased === 1 && row.run_id !== "") sql.countLeaseExpiry.run(row.run_id);
+    const { token } = sql.lease.get(params.leaseUntil, row.id) as { token: number };
+    const item = itemFromRow({ ...row, token, available_at: row.available_at });
+    if (row.lane === 1) {
+      const started = sql.markRunning.get(params.now, row.run_id) as { pending_key: string | null; finish_after_ms: number | null } | undefined;
+      if (started) {
+        item.startedRun = true;
+        if (started.pending_key !== null) sql.deleteFlow.run(started.pending_key);
+        if (started.finish_after_ms !== null) {
+          sql.enqueue.run(itemToRow({ runId: row.run_id, kind: QueueItemKind.FinishTimeout, attempt: 0, availableAt: params.now + started.finish_after_ms }));
+        }
+      }
+    }
+    return item;
+  }
+
+  async extendLeases(params: { leases: readonly Lease[]; leaseUntil: number }): Promise<string[]> {
+    const sql = this.sql;
+    return retryBusy(() =>
+      this.db
+        .transaction(() => {
+          const lost: string[] = [];
+          for (const lease of params.leases)
+            if (sql.extendLease.run(params.leaseUntil, Number(lease.itemId), lease.token).changes === 0) lost.push(lease.itemId);
+          return lost;
+        })
+        .immediate(),
+    );
+  }
+
+  releaseItem(lease: Lease): Promise<boolean> {
+    let released = false;
+    return this.writes
+      .write(() => {
+        released = this.sql.deleteLeased.run(Number(lease.itemId), lease.token).changes > 0;
       })
-      .immediate();
+      .then(() => released);
   }
 
   async nextAvailableAt(): Promise<number | null> {
@@ -201,32 +293,55 @@ export class SqliteStore implements Store {
     return { run: runFromRow(row), events, steps };
   }
 
-  saveStep(step: StepRecord): Promise<void> {
+  private checkLease(lease: Lease | undefined) {
+    if (lease && !this.sql.leaseHeld.get(Number(lease.itemId), lease.token)) throw new LeaseLostError(lease);
+  }
+
+  saveStep(step: StepRecord, lease?: Lease): Promise<void> {
     const row = stepToRow(step);
-    return this.writes.write(() => this.sql.upsertStep.run(row));
+    return this.writes.write(() => {
+      this.checkLease(lease);
+      this.sql.upsertStep.run(row);
+    });
+  }
+
+  commitTransition(params: TransitionParams): Promise<boolean> {
+    return this.transition(params.runId, { now: 0, ...(params.lease ? { lease: params.lease } : {}), decide: () => params });
   }
 
   /**
-   * 1. `consumePause`: delete it; if it was already gone, only release the item.
-   * 2. if the run already ended, only release the item.
-   * 3. otherwise write events, steps, the run, queue changes and pauses.
+   * 1. a stale lease: throw `LeaseLostError`, change nothing;
+   * 2. the script decides on the run as read now (nothing to write: done);
+   * 3. `consumePause`: delete it; if it was already gone, only release the item;
+   * 4. if the run already ended, only release the item;
+   * 5. otherwise write events, steps, the run, queue changes and pauses.
    */
-  commitTransition(params: TransitionParams): Promise<boolean> {
+  transition(runId: string, script: TransitionScript): Promise<boolean> {
     const sql = this.sql;
     let applied = false;
-    const releaseItem = () => {
-      if (params.itemId !== undefined) sql.deleteItem.run(Number(params.itemId));
-    };
     return this.writes
       .write(() => {
+        this.checkLease(script.lease);
+        const row = sql.getRun.get(runId) as RunRow | undefined;
+        const run = row ? runFromRow(row) : undefined;
+        const params = script.decide(
+          this.view(script.now, script.flowKeys, {
+            run,
+            items: () => (sql.itemsOfRun.all(runId) as QueueRow[]).map(itemFromRow),
+            hasPause: (id: string) => !!sql.pauseExists.get(id),
+          }),
+        );
+        if (!params) return;
+        const releaseItem = () => {
+          if (params.itemId !== undefined) sql.deleteItem.run(Number(params.itemId));
+        };
         if (params.consumePause !== undefined && sql.deletePause.run(params.consumePause).changes === 0) return releaseItem();
-        const status = (sql.runStatus.get(params.runId) as { status: RunRecord["status"] } | undefined)?.status;
-        if (status !== undefined && terminalStatuses.has(status)) return releaseItem();
+        if (run && terminalStatuses.has(run.status)) return releaseItem();
         if (params.emit) this.ingest(params.emit);
         for (const step of params.steps ?? []) sql.upsertStep.run(stepToRow(step));
         for (const step of params.settleSteps ?? []) {
           sql.settleStep.run({
-            runId: params.runId,
+            runId,
             id: step.id,
             status: step.status,
             output: step.output === undefined ? null : JSON.stringify(step.output),
@@ -237,7 +352,7 @@ export class SqliteStore implements Store {
         }
         if (params.run) {
           sql.endRun.run({
-            id: params.runId,
+            id: runId,
             status: params.run.status,
             output: params.run.output === undefined ? null : JSON.stringify(params.run.output),
             error: params.run.error === undefined ? null : JSON.stringify(params.run.error),
@@ -245,20 +360,38 @@ export class SqliteStore implements Store {
           });
         }
         if (params.clearQueue) {
-          sql.clearRunQueue.run(params.runId);
-          sql.deleteRunPauses.run(params.runId);
+          sql.clearRunQueue.run(runId);
+          sql.deleteRunPauses.run(runId);
         } else if (params.itemId !== undefined) {
           if (params.reschedule)
             sql.reschedule.run(params.reschedule.availableAt, params.reschedule.attempt, params.reschedule.kind ?? null, Number(params.itemId));
           else sql.deleteItem.run(Number(params.itemId));
         }
-        for (const item of params.cancelItems ?? []) sql.cancelItems.run(params.runId, item.kind, item.stepId);
+        for (const item of params.cancelItems ?? []) sql.cancelItems.run(runId, item.kind, item.stepId);
         for (const item of params.enqueue ?? []) sql.enqueue.run(itemToRow(item));
         for (const pause of params.pauses ?? []) this.insertPause(pause);
-        if (params.discoveryWhenIdle && !sql.runHasItems.get(params.runId)) sql.enqueue.run(itemToRow(params.discoveryWhenIdle));
         applied = true;
       })
       .then(() => applied);
+  }
+
+  async concurrencyWait(runId: string, now: number): Promise<ConcurrencyClaim | undefined> {
+    const row = this.sql.dueItemOfRun.get(runId, now) as QueueRow | undefined;
+    if (!row) return undefined;
+    // full now, or the free slots go to items queued ahead of this one first
+    const count = (statement: Database.Statement, params: Record<string, unknown>) => (statement.get(params) as { n: number }).n;
+    return claimsOfRow(row).find(
+      (c) => count(this.sql.liveLeases, { key: c.key, now }) + count(this.sql.aheadOnKey, { key: c.key, at: row.available_at, id: row.id }) >= c.limit,
+    );
+  }
+
+  sweepExpired(now: number, limit: number): Promise<number> {
+    let removed = 0;
+    return this.writes
+      .write(() => {
+        removed = this.sql.sweepFlow.run(now, limit).changes;
+      })
+      .then(() => removed);
   }
 
   async getFlowState(keys: readonly string[], now: number): Promise<Map<string, unknown>> {
@@ -287,8 +420,9 @@ export class SqliteStore implements Store {
     return (this.db.prepare(sql).all(...params) as EventRow[]).map(eventFromRow);
   }
 
-  async listEventsByName(params: { name: string; since: number; until: number; limit: number }): Promise<EventRecord[]> {
-    return (this.sql.eventsByName.all(params.name, params.since, params.until, params.limit) as EventRow[]).map(eventFromRow);
+  async listEventsByName(params: { name: string; since: number; until: number; limit: number; after?: EventRecord }): Promise<EventRecord[]> {
+    const [at, id] = params.after ? [params.after.receivedAt, params.after.internalId] : [params.since, ""];
+    return (this.sql.eventsByName.all(params.name, params.until, at, id, params.limit) as EventRow[]).map(eventFromRow);
   }
 
   ensureCronSchedule(schedule: CronSchedule): Promise<void> {
@@ -303,12 +437,15 @@ export class SqliteStore implements Store {
     }));
   }
 
-  advanceCronSchedule(params: { functionId: string; expression: string; fromAt: number; toAt: number; emit?: IngestParams }): Promise<boolean> {
+  advanceCronSchedule(
+    params: { functionId: string; expression: string; fromAt: number; toAt: number; emit?: IngestParams },
+    script?: IngestScript,
+  ): Promise<boolean> {
     let moved = false;
     return this.writes
       .write(() => {
         moved = this.sql.advanceCron.run(params.toAt, params.functionId, params.expression, params.fromAt).changes > 0;
-        if (moved && params.emit) this.ingest(params.emit);
+        if (moved && params.emit) this.ingest(params.emit, script);
       })
       .then(() => moved);
   }

@@ -17,9 +17,11 @@ const sqlText = {
   eventsOfRun: "SELECT e.* FROM json_each(?) AS j JOIN events AS e ON e.internal_id = j.value ORDER BY j.key",
 
   insertRun:
-    "INSERT INTO runs (id, function_id, status, event_id, event_ids, created_at, waiting_on) VALUES (@id, @functionId, @status, @eventId, @eventIds, @createdAt, @waitingOn)",
+    "INSERT INTO runs (id, function_id, status, event_id, event_ids, created_at, waiting_on, pending_key, finish_after_ms) VALUES (@id, @functionId, @status, @eventId, @eventIds, @createdAt, @waitingOn, @pendingKey, @finishAfterMs)",
   getRun: "SELECT * FROM runs WHERE id = ?",
-  markRunning: "UPDATE runs SET status = 'Running', started_at = ?, waiting_on = NULL WHERE id = ? AND status = 'Queued'",
+  markRunning:
+    "UPDATE runs SET status = 'Running', started_at = ?, waiting_on = NULL WHERE id = ? AND status = 'Queued' RETURNING pending_key, finish_after_ms",
+  countLeaseExpiry: "UPDATE runs SET lease_expiries = lease_expiries + 1 WHERE id = ?",
   endRun: "UPDATE runs SET status = @status, output = @output, error = @error, ended_at = @endedAt WHERE id = @id",
 
   upsertStep: `INSERT INTO steps (run_id, id, name, display_name, op, status, attempts, output, error, input, started_at, ended_at, wake_at, seq)
@@ -29,20 +31,39 @@ const sqlText = {
          name = excluded.name, display_name = excluded.display_name, op = excluded.op, status = excluded.status,
          attempts = excluded.attempts, output = excluded.output, error = excluded.error, input = COALESCE(excluded.input, steps.input),
          started_at = COALESCE(steps.started_at, excluded.started_at), ended_at = excluded.ended_at, wake_at = excluded.wake_at,
-         seq = CASE WHEN excluded.status IN ('Completed', 'Failed') AND steps.status NOT IN ('Completed', 'Failed') THEN excluded.seq ELSE steps.seq END`,
+         seq = CASE WHEN excluded.status IN ('Completed', 'Failed') AND steps.status NOT IN ('Completed', 'Failed') THEN excluded.seq ELSE steps.seq END
+       WHERE steps.status NOT IN ('Completed', 'Failed')`,
   stepsOfRun: "SELECT * FROM steps WHERE run_id = ? ORDER BY seq",
 
-  enqueue: "INSERT INTO queue (run_id, kind, step_id, attempt, lane, available_at) VALUES (@runId, @kind, @stepId, @attempt, @lane, @availableAt)",
-  due: "SELECT * FROM queue WHERE lane = ? AND available_at <= ? ORDER BY available_at, id LIMIT ?",
-  lease: "UPDATE queue SET available_at = ? WHERE id = ?",
-  reschedule: "UPDATE queue SET available_at = ?, attempt = ?, kind = COALESCE(?, kind) WHERE id = ?",
+  enqueue: `INSERT INTO queue (run_id, kind, step_id, attempt, lane, available_at, ckey1, climit1, ckey2, climit2, payload)
+    VALUES (@runId, @kind, @stepId, @attempt, @lane, @availableAt, @ckey1, @climit1, @ckey2, @climit2, @payload)`,
+  // due items of a lane whose concurrency keys are not among the (JSON array of) keys found full in this claim
+  due: `SELECT * FROM queue WHERE lane = ? AND available_at <= ?
+    AND (ckey1 IS NULL OR ckey1 NOT IN (SELECT value FROM json_each(?))) AND (ckey2 IS NULL OR ckey2 NOT IN (SELECT value FROM json_each(?)))
+    ORDER BY available_at, id LIMIT ?`,
+  liveLeases:
+    "SELECT (SELECT COUNT(*) FROM queue WHERE ckey1 = @key AND leased = 1 AND available_at > @now) + (SELECT COUNT(*) FROM queue WHERE ckey2 = @key AND leased = 1 AND available_at > @now) AS n",
+  // due, unleased items of a key queued ahead of (available_at, id)
+  aheadOnKey:
+    "SELECT (SELECT COUNT(*) FROM queue WHERE ckey1 = @key AND leased = 0 AND (available_at, id) < (@at, @id)) + (SELECT COUNT(*) FROM queue WHERE ckey2 = @key AND leased = 0 AND (available_at, id) < (@at, @id)) AS n",
+  lease: "UPDATE queue SET available_at = ?, leased = 1, token = token + 1 WHERE id = ? RETURNING token",
+  extendLease: "UPDATE queue SET available_at = ? WHERE id = ? AND token = ? AND leased = 1",
+  leaseHeld: "SELECT 1 FROM queue WHERE id = ? AND token = ? AND leased = 1",
+  deleteLeased: "DELETE FROM queue WHERE id = ? AND token = ? AND leased = 1",
+  reschedule: "UPDATE queue SET available_at = ?, attempt = ?, kind = COALESCE(?, kind), leased = 0 WHERE id = ?",
+  itemsOfRun: "SELECT * FROM queue WHERE run_id = ?",
+  dueItemOfRun: "SELECT * FROM queue WHERE run_id = ? AND lane = 1 AND leased = 0 AND available_at <= ? AND ckey1 IS NOT NULL LIMIT 1",
+  pauseExists: "SELECT 1 FROM pauses WHERE id = ?",
+  pausesOnName: "SELECT 1 FROM pauses WHERE event_name = ? LIMIT 1",
+  eventsSince: "SELECT 1 FROM events WHERE name = ? AND received_at >= ? LIMIT 1",
+  sweepFlow: "DELETE FROM flow_state WHERE key IN (SELECT key FROM flow_state WHERE expires_at <= ? LIMIT ?)",
   deleteItem: "DELETE FROM queue WHERE id = ?",
   clearRunQueue: "DELETE FROM queue WHERE run_id = ?",
-  runHasItems: "SELECT 1 FROM queue WHERE run_id = ? AND kind NOT IN ('start-timeout', 'finish-timeout') LIMIT 1",
   cancelItems: "DELETE FROM queue WHERE run_id = ? AND kind = ? AND step_id = ?",
   runStatus: "SELECT status FROM runs WHERE id = ?",
   duplicateEvent: "SELECT 1 FROM events WHERE id = ? AND received_at >= ? AND internal_id != ? LIMIT 1",
-  eventsByName: "SELECT * FROM events WHERE name = ? AND received_at >= ? AND received_at <= ? ORDER BY received_at, internal_id LIMIT ?",
+  // keyset paging: events after (received_at, internal_id)
+  eventsByName: "SELECT * FROM events WHERE name = ? AND received_at <= ? AND (received_at, internal_id) > (?, ?) ORDER BY received_at, internal_id LIMIT ?",
 
   insertPause: `INSERT INTO pauses (id, run_id, kind, step_id, event_name, expression, index_path, index_value, exact, created_at, expires_at)
     VALUES (@id, @runId, @kind, @stepId, @eventName, @expression, @indexPath, @indexValue, @exact, @createdAt, @expiresAt)`,

@@ -6,6 +6,7 @@
  */
 import { type FunctionConfig, limits, parseDuration, type StoredEvent } from "@stepwise/protocol";
 import { preparePauseExpression } from "../expressions/pause-expression.ts";
+import { concurrencyClaims } from "../flow-control/concurrency.ts";
 import { newId } from "../ids.ts";
 import {
   type EventRecord,
@@ -16,6 +17,7 @@ import {
   QueueItemKind,
   type RunRecord,
   RunStatus,
+  type TxView,
 } from "../ports/store.ts";
 import type { FunctionRegistry } from "./function-registry.ts";
 
@@ -60,12 +62,17 @@ export interface PlannedRun {
 /** A new run of `config` for `events`, due at `availableAt`, with its cancelOn pauses and start timeout. */
 export function planRun(config: FunctionConfig, events: readonly EventRecord[], now: number, availableAt = now): PlannedRun {
   const run: RunRecord = { id: newId(), functionId: config.id, status: RunStatus.Queued, eventIds: events.map((e) => e.internalId), createdAt: now };
-  const items: NewQueueItem[] = [{ runId: run.id, kind: QueueItemKind.Discovery, attempt: 0, availableAt, lane: 1 }];
+  // the claim that starts the run enqueues its finish timeout, in the same transaction
+  if (config.timeouts?.finish !== undefined) run.finishAfterMs = parseDuration(config.timeouts.finish);
+  const trigger = events[0] ? toStoredEvent(events[0]) : undefined;
+  const first: NewQueueItem = { runId: run.id, kind: QueueItemKind.Discovery, attempt: 0, availableAt, lane: 1 };
+  const claims = concurrencyClaims(config, trigger);
+  if (claims.length) first.concurrency = claims;
+  const items: NewQueueItem[] = [first];
   if (config.timeouts?.start !== undefined) {
     // Counted from when the run is due (a future `ts` is not time spent waiting to start).
     items.push({ runId: run.id, kind: QueueItemKind.StartTimeout, attempt: 0, availableAt: availableAt + parseDuration(config.timeouts.start) });
   }
-  const trigger = events[0] ? toStoredEvent(events[0]) : undefined;
   const pauses = (config.cancelOn ?? []).map((cancel, i): PauseRecord => {
     const source = cancel.match ? `event.${cancel.match} == async.${cancel.match}` : cancel.if;
     return {
@@ -85,6 +92,32 @@ export type IngestPlan = IngestParams & { ids: string[]; runs: RunRecord[]; item
 
 export function emptyPlan(): IngestPlan {
   return { events: [], runs: [], items: [], pauses: [], ids: [] };
+}
+
+/** A copy a store script may change freely (scripts can run more than once when a transaction is retried). */
+export function clonePlan(plan: IngestPlan): IngestPlan {
+  return {
+    ...plan,
+    runs: plan.runs.map((run) => ({ ...run })),
+    items: plan.items.map((item) => ({ ...item })),
+    pauses: [...plan.pauses],
+    ...(plan.runUpdates ? { runUpdates: [...plan.runUpdates] } : {}),
+    ...(plan.flowState ? { flowState: [...plan.flowState] } : {}),
+  };
+}
+
+/**
+ * Follow-ups of storing these events, written in the same transaction: a `route` item for
+ * each event (not a duplicate) that some pause may be waiting on. An event no pause waits on
+ * needs none: a wait created later looks back over it (its post-check).
+ */
+export function addRouteItems(plan: IngestPlan, view: TxView & { duplicates?: ReadonlySet<string> }, now: number) {
+  const pausedNames = new Set(plan.pauses.map((p) => p.eventName));
+  for (const event of plan.events) {
+    if (view.duplicates?.has(event.internalId)) continue;
+    if (!pausedNames.has(event.name) && !view.hasPauses(event.name)) continue;
+    plan.items.push({ runId: "", kind: QueueItemKind.Route, attempt: 0, availableAt: now, payload: { eventId: event.internalId } });
+  }
 }
 
 export function addRun(plan: IngestPlan, planned: PlannedRun) {

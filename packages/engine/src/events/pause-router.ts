@@ -5,18 +5,20 @@
  * index value (one query per index path in use for that event name) plus the unindexed
  * pauses of that name; no other pause is read. Each resume consumes its pause in the
  * same transaction, so a run resumes at most once however events and timeouts race.
+ * The router runs as claimable work (`route` and `post-check` items written with the
+ * commit that caused them), so a crash after that commit delays a resume, never loses it.
  */
 import type { FunctionConfig, Logger } from "@stepwise/protocol";
 import { indexValueOf, pauseMatches } from "../expressions/pause-expression.ts";
 import type { Clock } from "../ports/clock.ts";
 import { type EventRecord, PauseKind, type PauseRecord, type Store, terminalStatuses } from "../ports/store.ts";
 import { cancelReasons, cancelTransition, resumeTransition } from "../runs/resume.ts";
-import type { PausePostCheck, Transition } from "../runs/transition.ts";
+import type { Transition } from "../runs/transition.ts";
 import type { FunctionRegistry } from "./function-registry.ts";
 import { toStoredEvent } from "./intake.ts";
 
-/** Events a new pause looks back over, at most (lookback and the call's own window). */
-const postCheckLimit = 1_000;
+/** Events read per page when a new pause looks back. */
+const postCheckPage = 1_000;
 
 export class PauseRouter {
   constructor(
@@ -30,36 +32,33 @@ export class PauseRouter {
     },
   ) {}
 
-  /** Resumes or cancels whatever these (newly stored) events match. */
-  async route(events: readonly EventRecord[]): Promise<void> {
-    for (const event of events) {
-      try {
-        for (const pause of await this.candidates(event)) {
-          if (event.receivedAt >= pause.createdAt && event.receivedAt <= pause.expiresAt && pauseMatches(pause, toStoredEvent(event))) {
-            await this.resume(pause, event);
-          }
-        }
-      } catch (error) {
-        this.deps.logger.error(`stepwise: matching event ${event.internalId} (${event.name}) to waiting runs failed: ${(error as Error).stack}`);
+  /** Resumes or cancels whatever this stored event matches (the work of a `route` item). */
+  async route(event: EventRecord): Promise<void> {
+    for (const pause of await findPauseCandidates(this.deps.store, event)) {
+      if (event.receivedAt >= pause.createdAt && event.receivedAt <= pause.expiresAt && pauseMatches(pause, toStoredEvent(event))) {
+        await this.resume(pause, event);
       }
     }
   }
 
-  /** A new wait looks at events that arrived since it began (minus its lookback). */
-  async postCheck(checks: readonly PausePostCheck[]): Promise<void> {
-    for (const { pause, since } of checks) {
-      const events = await this.deps.store.listEventsByName({ name: pause.eventName, since, until: this.deps.clock.now(), limit: postCheckLimit });
-      for (const event of events) {
+  /**
+   * A new wait looks at the events that arrived since it began (minus its lookback),
+   * oldest first, page by page, and resumes with the first match (a `post-check` item).
+   */
+  async postCheck(pause: PauseRecord, since: number): Promise<void> {
+    const until = this.deps.clock.now();
+    let after: EventRecord | undefined;
+    for (;;) {
+      const page = await this.deps.store.listEventsByName({ name: pause.eventName, since, until, limit: postCheckPage, ...(after ? { after } : {}) });
+      for (const event of page) {
         if (pause.indexPath !== undefined && indexValueOf(toStoredEvent(event), pause.indexPath) !== pause.indexValue) continue;
         if (!pauseMatches(pause, toStoredEvent(event))) continue;
         await this.resume(pause, event);
-        break;
+        return;
       }
+      if (page.length < postCheckPage) return;
+      after = page.at(-1);
     }
-  }
-
-  private candidates(event: EventRecord): Promise<PauseRecord[]> {
-    return findPauseCandidates(this.deps.store, event);
   }
 
   private async resume(pause: PauseRecord, event: EventRecord): Promise<void> {

@@ -17,26 +17,34 @@
  *   excess runs are delayed, in order, not dropped.
  * - `priority.run`: seconds (−600…600) added to a run's place in the start queue.
  *
- * State lives in the store (`flow_state`), read and written under one in-process lock so
- * concurrent sends see each other; the write is part of the same transaction as the runs.
+ * State lives in the store (`flow_state`). Admission is a store script: it runs inside the
+ * ingest transaction, over the flow-state keys it names, so concurrent sends (from any
+ * process) see each other's state, and its writes commit with the runs. Its follow-ups
+ * (a singleton `cancel`) are queue items written in that same transaction.
  */
 import { type FunctionConfig, parseDuration, type SerializedError } from "@stepwise/protocol";
 import type { FunctionRegistry } from "../events/function-registry.ts";
 import { type IngestPlan, toStoredEvent } from "../events/intake.ts";
 import { compileExpression } from "../expressions/cel.ts";
-import { type EventRecord, type FlowStateEntry, type RunRecord, RunStatus, type Store, terminalStatuses, type WaitingOn } from "../ports/store.ts";
+import {
+  type EventRecord,
+  type FlowStateEntry,
+  type NewQueueItem,
+  QueueItemKind,
+  type RunRecord,
+  RunStatus,
+  type TxView,
+  terminalStatuses,
+  type WaitingOn,
+} from "../ports/store.ts";
 
 const dayMs = 86_400_000;
 const yearMs = 366 * dayMs;
 
-export interface AdmissionOutcome {
-  /** Runs to cancel once the plan is written (singleton `cancel`). */
-  cancel: string[];
-}
-
 interface Decision {
   drop?: boolean;
   skip?: SerializedError;
+  /** Held (batch, debounce, throttle) until then: priority may reorder the run, never start it sooner. */
   startAt?: number;
   shiftMs?: number;
   waitingOn?: WaitingOn;
@@ -47,34 +55,48 @@ export function hasFlowControl(config: FunctionConfig): boolean {
 }
 
 export class Admission {
-  private lock: Promise<unknown> = Promise.resolve();
-
-  constructor(private readonly deps: { store: Store; registry: FunctionRegistry }) {}
-
-  /** Runs `body` alone when `plan` starts any flow-controlled run; otherwise at once. */
-  serialize<T>(plan: IngestPlan, body: () => Promise<T>): Promise<T> {
-    if (!plan.runs.some((run) => this.configOf(run) && hasFlowControl(this.configOf(run) as FunctionConfig))) return body();
-    const next = this.lock.then(body, body);
-    this.lock = next.catch(() => {});
-    return next;
-  }
+  constructor(private readonly deps: { registry: FunctionRegistry }) {}
 
   private configOf(run: RunRecord): FunctionConfig | undefined {
     return this.deps.registry.get(run.functionId)?.config;
   }
 
-  /** Applies every rule to the plan's new runs, in order; call inside `serialize`. */
-  async admit(plan: IngestPlan, now: number): Promise<AdmissionOutcome> {
-    const outcome: AdmissionOutcome = { cancel: [] };
-    const controlled = plan.runs.filter((run) => {
-      const config = this.configOf(run);
-      return config && hasFlowControl(config);
-    });
-    if (controlled.length === 0) return outcome;
+  private controlled(plan: IngestPlan) {
     const events = new Map(plan.events.map((e) => [e.internalId, e]));
-    const keyed = controlled.map((run) => ({ run, config: this.configOf(run) as FunctionConfig, event: events.get(run.eventIds[0] ?? "") }));
-    const allKeys = keyed.flatMap(({ config, event }) => Object.values(stateKeys(config, event)).filter((k): k is string => !!k));
-    const state = await this.deps.store.getFlowState([...new Set(allKeys)], now);
+    return plan.runs.flatMap((run) => {
+      const config = this.configOf(run);
+      return config && hasFlowControl(config) ? [{ run, config, event: events.get(run.eventIds[0] ?? "") }] : [];
+    });
+  }
+
+  /** The flow-state keys `admit` will read for this plan. */
+  flowKeys(plan: IngestPlan): string[] {
+    const keys = this.controlled(plan).flatMap(({ config, event }) => Object.values(stateKeys(config, event)).filter((k): k is string => !!k));
+    return [...new Set(keys)];
+  }
+
+  /**
+   * Applies every rule to the plan's new runs, in order, on state read through `view`
+   * (inside the store transaction). Changes `plan` in place: pass a copy (`clonePlan`).
+   */
+  admit(plan: IngestPlan, now: number, view: TxView & { duplicates?: ReadonlySet<string> }): void {
+    // runs of duplicate events start nothing and must not touch flow state
+    if (view.duplicates?.size) {
+      const dup = view.duplicates;
+      const dropped = new Set(plan.runs.filter((r) => dup.has(r.eventIds[0] ?? "")).map((r) => r.id));
+      if (dropped.size) {
+        plan.runs = plan.runs.filter((r) => !dropped.has(r.id));
+        plan.items = plan.items.filter((i) => !dropped.has(i.runId));
+        plan.pauses = plan.pauses.filter((p) => !dropped.has(p.runId));
+      }
+    }
+    const keyed = this.controlled(plan);
+    if (keyed.length === 0) return;
+    const state = new Map<string, unknown>();
+    for (const key of this.flowKeys(plan)) {
+      const value = view.flow(key);
+      if (value !== undefined) state.set(key, value);
+    }
     const writes = new Map<string, FlowStateEntry>();
     const put = (key: string, value: unknown, expiresAt: number) => {
       state.set(key, value);
@@ -85,28 +107,30 @@ export class Admission {
       writes.set(key, { key, value: null, expiresAt: 0 });
     };
     const runUpdates = [...(plan.runUpdates ?? [])];
+    const followUps: NewQueueItem[] = [];
 
     for (const { run, config, event } of keyed) {
       if (!event) continue;
       const keys = stateKeys(config, event);
       const decision: Decision = {};
-      // 1. batch: append to the pending run, or become it
+      // 1. batch: append to the pending run, or become it (the key is released when that run starts)
       if (config.batchEvents && keys.batch) {
         const pending = state.get(keys.batch) as { runId: string; eventIds: string[]; startAt: number } | undefined;
         if (pending) {
-          pending.eventIds.push(event.internalId);
-          const full = pending.eventIds.length >= config.batchEvents.maxSize;
+          const eventIds = [...pending.eventIds, event.internalId];
+          const full = eventIds.length >= config.batchEvents.maxSize;
           runUpdates.push({
             runId: pending.runId,
-            eventIds: [...pending.eventIds],
+            eventIds,
             ...(full ? { startAt: now, waitingOn: { kind: "scheduled", until: now } } : {}),
           });
           if (full) drop(keys.batch);
-          else put(keys.batch, pending, pending.startAt);
+          else put(keys.batch, { ...pending, eventIds }, pending.startAt);
           decision.drop = true;
         } else if (config.batchEvents.maxSize > 1) {
           const startAt = now + parseDuration(config.batchEvents.timeout);
           put(keys.batch, { runId: run.id, eventIds: [event.internalId], startAt }, startAt);
+          run.pendingKey = keys.batch;
           decision.startAt = startAt;
           decision.waitingOn = { kind: "batch", key: keyLabel(keys.batch), until: startAt };
         }
@@ -131,6 +155,7 @@ export class Admission {
         } else {
           const startAt = Math.min(now + periodMs, now + capMs);
           put(keys.debounce, { runId: run.id, ts: event.ts, firstAt: now }, startAt);
+          run.pendingKey = keys.debounce;
           decision.startAt = startAt;
           decision.waitingOn = { kind: "debounce", key: keyLabel(keys.debounce), until: startAt };
         }
@@ -157,11 +182,20 @@ export class Admission {
       if (!decision.drop && !decision.skip && config.singleton && keys.singleton) {
         const active = state.get(keys.singleton) as string | undefined;
         const pendingHere = plan.runs.some((r) => r.id === active && r.status !== RunStatus.Skipped);
-        const live = active && active !== run.id ? pendingHere || (await this.isLive(active)) : false;
+        const status = active && !pendingHere ? view.runStatus(active) : undefined;
+        const live = active && active !== run.id ? pendingHere || (status !== undefined && !terminalStatuses.has(status)) : false;
         if (live && config.singleton.mode === "skip") {
           decision.skip = { name: "SingletonSkippedError", message: `skipped: run ${active} is already running for singleton key ${keyLabel(keys.singleton)}` };
         } else {
-          if (live && active) outcome.cancel.push(active);
+          if (live && active) {
+            followUps.push({
+              runId: active,
+              kind: QueueItemKind.Cancel,
+              attempt: 0,
+              availableAt: now,
+              payload: { reason: { name: "RunCancelledError", message: `cancelled: run ${run.id} replaced it for singleton key ${keyLabel(keys.singleton)}` } },
+            });
+          }
           put(keys.singleton, run.id, now + yearMs);
         }
       }
@@ -183,13 +217,8 @@ export class Admission {
       }
       apply(plan, run, decision, now);
     }
+    plan.items.push(...followUps);
     Object.assign(plan, { flowState: [...(plan.flowState ?? []), ...writes.values()], runUpdates });
-    return outcome;
-  }
-
-  private async isLive(runId: string): Promise<boolean> {
-    const run = await this.deps.store.getRun(runId);
-    return !!run && !terminalStatuses.has(run.status);
   }
 }
 
@@ -236,7 +265,8 @@ function apply(plan: IngestPlan, run: RunRecord, decision: Decision, now: number
   if (decision.waitingOn) run.waitingOn = decision.waitingOn;
   for (const item of plan.items) {
     if (item.runId !== run.id || item.lane !== 1) continue;
-    if (decision.startAt !== undefined) item.availableAt = Math.max(item.availableAt, decision.startAt);
-    if (decision.shiftMs) item.availableAt += decision.shiftMs;
+    const shifted = item.availableAt + (decision.shiftMs ?? 0);
+    // a held run starts no sooner than its hold ends, whatever its priority
+    item.availableAt = decision.startAt !== undefined ? Math.max(shifted, decision.startAt) : shifted;
   }
 }

@@ -4,14 +4,16 @@
  * queue: `concurrency: { limit: 1, key: "event.data.userId" }` gives every user its own
  * queue. Only executing calls hold a slot; sleeping and waiting runs hold none.
  *
- * A claimed call whose key is full waits in that key's FIFO (so `order: "fifo"` keys start
- * in claim order, which is event order) and gives its worker slot back, so a hot key never
- * blocks other keys. Slots live in this process; a crashed process holds none, and its
- * leased work is claimed again after the lease, so nothing is lost across a restart.
- * (Several processes sharing one database each count their own slots.)
+ * The limit is a claim-time condition kept by the store: each queue item of the run
+ * carries its keys, and a claim takes an item only while every key has fewer live leases
+ * than its limit, counted in the store, so it holds across processes. A run waiting for a
+ * slot stays Queued (with `waitingOn`), holding no worker and no memory; a full key never
+ * blocks other keys; items of one key are claimed oldest first, so `order: "fifo"` holds.
+ * A crashed process's leases expire and stop counting.
  */
 import type { ConcurrencyOption, FunctionConfig, StoredEvent } from "@stepwise/protocol";
 import { compileExpression } from "../expressions/cel.ts";
+import type { ConcurrencyClaim } from "../ports/store.ts";
 
 export interface ConcurrencyKey {
   /** Identity of the virtual queue. */
@@ -39,56 +41,12 @@ export function concurrencyKeys(config: FunctionConfig, event: StoredEvent | und
   });
 }
 
-export class ConcurrencySlots {
-  private readonly active = new Map<string, number>();
-  private readonly waiting = new Map<string, Array<() => void>>();
+/** The claims a queue item of such a run carries: the store leases it only while every key has a free slot. */
+export function concurrencyClaims(config: FunctionConfig, event: StoredEvent | undefined): ConcurrencyClaim[] {
+  return concurrencyKeys(config, event).map(({ key, limit }) => ({ key, limit }));
+}
 
-  /**
-   * Takes a slot of every key (in a fixed order, so two calls can never hold one each of
-   * the other's keys). `onWait` is called once if any key is full. Resolves with the
-   * release function.
-   */
-  async acquire(keys: readonly ConcurrencyKey[], onWait: (key: ConcurrencyKey) => void): Promise<() => void> {
-    const ordered = [...keys].sort((a, b) => (a.key < b.key ? -1 : 1));
-    const held: ConcurrencyKey[] = [];
-    let waited = false;
-    for (const key of ordered) {
-      if ((this.active.get(key.key) ?? 0) >= key.limit) {
-        if (!waited) onWait(key);
-        waited = true;
-        await new Promise<void>((resolve) => {
-          const queue = this.waiting.get(key.key) ?? [];
-          queue.push(resolve);
-          this.waiting.set(key.key, queue);
-        });
-      } else {
-        this.active.set(key.key, (this.active.get(key.key) ?? 0) + 1);
-      }
-      held.push(key);
-    }
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      for (const key of held) this.release(key.key);
-    };
-  }
-
-  /** Frees a slot: hands it straight to the key's next waiter, if any. */
-  private release(key: string) {
-    const next = this.waiting.get(key)?.shift();
-    if (next) {
-      if (this.waiting.get(key)?.length === 0) this.waiting.delete(key);
-      next();
-      return;
-    }
-    const left = (this.active.get(key) ?? 1) - 1;
-    if (left > 0) this.active.set(key, left);
-    else this.active.delete(key);
-  }
-
-  /** Executing calls per key (for tests and the dashboard). */
-  inUse(key: string): number {
-    return this.active.get(key) ?? 0;
-  }
+/** The key's value as the user wrote it, from a stored key (`owner|expression|label`). */
+export function concurrencyLabel(key: string): string {
+  return key.split("|").slice(2).join("|");
 }

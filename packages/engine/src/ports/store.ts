@@ -7,11 +7,34 @@
  *
  * Glossary: an *event* triggers *runs* of *functions*; a run is a sequence of *steps*
  * whose results are memoized; a *queue item* is work due at `availableAt` (a call to
- * discover the next steps, one planned step, or a sleep's wake-up); a claimed item is
- * *leased* by pushing its `availableAt` to the lease's end, so a dead worker's items
- * become due again by themselves.
+ * discover the next steps, one planned step, a sleep's wake-up, or a follow-up of an
+ * earlier commit); a claimed item is *leased* by pushing its `availableAt` to the
+ * lease's end, so a dead worker's items become due again by themselves.
+ *
+ * The contract every store keeps (the conformance suite checks each rule, races included):
+ *
+ * 1. **Writes to a run are serialized.** `transition` locks the run, reads what its
+ *    script decides on inside the same transaction and writes the script's answer in it;
+ *    no check-then-act spans two transactions. Scripts are the engine's pure functions
+ *    and run synchronously on the view the store hands them.
+ * 2. **Leases are fenced.** A claim hands out a lease token per item (a generation
+ *    number). A write made for a claimed item carries `{ itemId, token }`; when the item
+ *    is gone or was claimed again since, the write throws `LeaseLostError` and changes
+ *    nothing. A Completed or Failed step is never overwritten.
+ * 3. **Nothing happens only in memory after a commit.** What follows from a commit
+ *    (routing an event to waiting runs, a look-back check, a singleton cancel) is
+ *    written in that commit as a queue item of its own (`route`, `post-check`, `cancel`),
+ *    claimed and carried out like any other work, so a crash only delays it.
+ * 4. **Flow control is decided where the data is.** Ingest scripts run inside the ingest
+ *    transaction over the flow-state keys they name. Concurrency is a claim-time
+ *    condition: an item carries its concurrency keys and is claimed only while each key
+ *    has fewer live leases than its limit, so a run waiting for a slot stays `Queued`,
+ *    holding no worker and no memory.
+ * 5. **A run starts when its start-lane item is claimed**: the claim marks it Running,
+ *    releases its `pendingKey` (the batch or debounce key it gathered events under) and
+ *    enqueues its finish timeout, all in the claim's transaction.
  */
-import type { SerializedError, StoredEvent } from "@stepwise/protocol";
+import { type SerializedError, StepwiseError, type StoredEvent } from "@stepwise/protocol";
 
 export const RunStatus = {
   Queued: "Queued",
@@ -46,6 +69,12 @@ export interface RunRecord {
   endedAt?: number;
   /** Why the run waits to start (flow control), while it is queued. */
   waitingOn?: WaitingOn;
+  /** How many times a call of this run lost its lease (its worker stalled or died) and was taken over. */
+  leaseExpiries?: number;
+  /** The batch or debounce key this queued run gathers events under; released when it starts. */
+  pendingKey?: string;
+  /** `timeouts.finish` in ms: when the run starts, a finish-timeout item is enqueued this far ahead. */
+  finishAfterMs?: number;
 }
 
 /** Why a run is not executing yet (beyond Inngest). */
@@ -109,6 +138,12 @@ export const QueueItemKind = {
   StartTimeout: "start-timeout",
   /** `timeouts.finish`: cancel the run if it has not ended. Not work: ignored by the idle check. */
   FinishTimeout: "finish-timeout",
+  /** Follow-up: route a stored event (`payload.eventId`) to the pauses it satisfies. `runId` is empty. */
+  Route: "route",
+  /** Follow-up: a new wait looks for events that arrived before it existed (`payload.since`). */
+  PostCheck: "post-check",
+  /** Follow-up: cancel the run (`payload.reason`), e.g. a singleton `cancel`. */
+  Cancel: "cancel",
 } as const;
 export type QueueItemKind = (typeof QueueItemKind)[keyof typeof QueueItemKind];
 
@@ -125,12 +160,80 @@ export interface NewQueueItem {
    * claimed first, so a burst of new runs cannot delay wake-ups and next steps.
    */
   lane?: 0 | 1;
+  /** Concurrency keys (at most 2) this item must hold a slot of while leased. */
+  concurrency?: readonly ConcurrencyClaim[];
+  /** What a follow-up item is about (JSON). */
+  payload?: Record<string, unknown>;
+}
+
+export interface ConcurrencyClaim {
+  key: string;
+  limit: number;
 }
 
 export interface QueueItem extends NewQueueItem {
   id: string;
+  /** The lease token of this claim: every write made for the item carries it. */
+  token: number;
   /** This claim moved the run from Queued to Running. */
   startedRun?: boolean;
+}
+
+/** The right to write for a claimed item. */
+export interface Lease {
+  itemId: string;
+  token: number;
+}
+
+/** A write for a claimed item whose lease was lost (expired and claimed again, or the item is gone): nothing was changed. */
+export class LeaseLostError extends StepwiseError {
+  constructor(lease: Lease) {
+    super("conflict", `lease lost: queue item ${lease.itemId} (token ${lease.token}) was claimed again or removed; the write was refused`);
+    this.name = "LeaseLostError";
+  }
+  static isLeaseLost(error: unknown): error is LeaseLostError {
+    return error instanceof Error && error.name === "LeaseLostError";
+  }
+}
+
+/** What a script may read inside a store transaction. All reads are synchronous and see the transaction's own writes. */
+export interface TxView {
+  /** A flow-state value that has not expired, if any. Only the keys the script named (`flowKeys`) may be read. */
+  flow(key: string): unknown;
+  runStatus(runId: string): RunStatus | undefined;
+  /** Some pause waits on this event name. */
+  hasPauses(eventName: string): boolean;
+  /** Some event of this name was received at or after `since`. */
+  hasEventsSince(eventName: string, since: number): boolean;
+}
+
+export interface IngestView extends TxView {
+  /** Internal ids of this ingest's events that start nothing (see `IngestResult.duplicates`). */
+  readonly duplicates: ReadonlySet<string>;
+}
+
+export interface RunView extends TxView {
+  /** The run, read in this transaction (undefined when unknown). */
+  readonly run: RunRecord | undefined;
+  /** The run's queue items. */
+  items(): QueueItem[];
+  hasPause(pauseId: string): boolean;
+}
+
+/** A decision taken on state read in the write's own transaction. */
+export interface IngestScript {
+  readonly now: number;
+  readonly flowKeys: readonly string[];
+  /** Returns what to write: the runs, items, pauses, flow state and run updates (its `events` are ignored: they are stored already). */
+  decide(view: IngestView): IngestParams;
+}
+
+export interface TransitionScript {
+  readonly now: number;
+  readonly lease?: Lease;
+  readonly flowKeys?: readonly string[];
+  /** Returns the transition to write, or undefined to write nothing. */
+  decide(view: RunView): TransitionParams | undefined;
 }
 
 export const PauseKind = {
@@ -222,6 +325,8 @@ export interface ClaimResult {
 /** The end of one call, written atomically. */
 export interface TransitionParams {
   readonly runId: string;
+  /** The lease of the claimed item this write is made for: refused with `LeaseLostError` when stale. */
+  readonly lease?: Lease;
   /**
    * Apply this transition only if this pause still exists (and delete it): the guard that
    * makes a run resume at most once when an event and a timeout race.
@@ -236,8 +341,6 @@ export interface TransitionParams {
   /** Existing steps to settle in place (a wait resumed, a sleep ended): status, result, end time. */
   readonly settleSteps?: ReadonlyArray<{ id: string; status: StepStatus; output?: unknown; error?: SerializedError; endedAt: number; attempts: number }>;
   readonly enqueue?: readonly NewQueueItem[];
-  /** Enqueued only when no other item of the run remains (the last parallel branch). */
-  readonly discoveryWhenIdle?: NewQueueItem;
   /** The run ended: remove every queue item and pause of the run. */
   readonly clearQueue?: boolean;
   /** Remove the run's items of this kind for this step (a wait's timeout, once resumed). */
@@ -266,23 +369,41 @@ export interface Store {
   migrate(): Promise<void>;
   close(): Promise<void>;
 
-  /** Stores events and the runs they start, with each run's first queue item. */
-  ingestEvents(params: IngestParams): Promise<IngestResult>;
-  /** Leases up to `limit` due queue items, oldest first, and marks their runs Running. */
+  /**
+   * Stores events and the runs they start, with each run's first queue item. With a
+   * script, the events are stored first, then `script.decide` (admission) runs in the
+   * same transaction and its answer is written.
+   */
+  ingestEvents(params: IngestParams, script?: IngestScript): Promise<IngestResult>;
+  /**
+   * Leases up to `limit` due queue items, lane 0 first, oldest first, each with a new
+   * token, skipping items whose concurrency keys are full (counting live leases); claiming
+   * a start-lane item starts its run (rule 5).
+   */
   claimQueueItems(params: ClaimParams): Promise<ClaimResult>;
-  extendLeases(params: { itemIds: readonly string[]; leaseUntil: number }): Promise<void>;
+  /** Extends the leases still held; returns the item ids whose lease was lost. */
+  extendLeases(params: { leases: readonly Lease[]; leaseUntil: number }): Promise<string[]>;
+  /** Deletes a claimed item (a follow-up done); false when its lease was lost. */
+  releaseItem(lease: Lease): Promise<boolean>;
   /** Earliest `availableAt` in the queue. */
   nextAvailableAt(): Promise<number | null>;
 
   loadRunState(runId: string): Promise<RunState | undefined>;
-  /** Checkpoint: one step's outcome, mid-call. */
-  saveStep(step: StepRecord): Promise<void>;
+  /** Checkpoint: one step's outcome, mid-call (fenced by `lease` when given). */
+  saveStep(step: StepRecord, lease?: Lease): Promise<void>;
   /**
    * Writes the end of a call (or any run transition) in one transaction. Returns false,
    * applying nothing but the release of `itemId`, when `consumePause` was already gone or
-   * the run had already ended (a cancellation won the race).
+   * the run had already ended (a cancellation won the race). Throws `LeaseLostError`,
+   * changing nothing, when `lease` is stale.
    */
   commitTransition(params: TransitionParams): Promise<boolean>;
+  /** Locks the run, calls `script.decide` on what the transaction reads, and commits its answer as `commitTransition` would. */
+  transition(runId: string, script: TransitionScript): Promise<boolean>;
+  /** The concurrency key a queued run's due item waits on, if its slots are full now. */
+  concurrencyWait(runId: string, now: number): Promise<ConcurrencyClaim | undefined>;
+  /** Deletes up to `limit` expired flow-state rows; returns how many. */
+  sweepExpired(now: number, limit: number): Promise<number>;
 
   /** Flow-control state of these keys that has not expired at `now`. */
   getFlowState(keys: readonly string[], now: number): Promise<Map<string, unknown>>;
@@ -291,8 +412,8 @@ export interface Store {
   pausePaths(eventName: string): Promise<string[]>;
   /** Pauses on `eventName` with this index value, or (indexPath undefined) the unindexed ones. */
   findPauses(params: { eventName: string; indexPath?: string; indexValue?: string }): Promise<PauseRecord[]>;
-  /** Events named `name` received in [since, until], oldest first. */
-  listEventsByName(params: { name: string; since: number; until: number; limit: number }): Promise<EventRecord[]>;
+  /** Events named `name` received in [since, until], oldest first; `after` pages on from the last event of the previous page. */
+  listEventsByName(params: { name: string; since: number; until: number; limit: number; after?: EventRecord }): Promise<EventRecord[]>;
 
   /** Adds a schedule unless one exists for (functionId, expression). */
   ensureCronSchedule(schedule: CronSchedule): Promise<void>;
@@ -301,7 +422,10 @@ export interface Store {
    * Moves a schedule from `fromAt` to `toAt` and, in the same transaction, writes
    * `emit` (the tick's event and run). Returns false if another process moved it first.
    */
-  advanceCronSchedule(params: { functionId: string; expression: string; fromAt: number; toAt: number; emit?: IngestParams }): Promise<boolean>;
+  advanceCronSchedule(
+    params: { functionId: string; expression: string; fromAt: number; toAt: number; emit?: IngestParams },
+    script?: IngestScript,
+  ): Promise<boolean>;
 
   getRun(runId: string): Promise<RunRecord | undefined>;
   listRuns(filter: ListRunsFilter): Promise<RunRecord[]>;

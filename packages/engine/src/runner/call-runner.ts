@@ -1,9 +1,12 @@
 /**
  * @module call-runner
  * Processes one claimed queue item: a call of the function against its memoized steps
- * (checkpointing each step as it completes), a sleep's end, a wait's timeout, or a run
- * timeout. Every outcome is committed as one transition; events it emits are routed to
- * waiting runs after the commit.
+ * (checkpointing each step as it completes), a sleep's end, a wait's timeout, a run
+ * timeout, or a follow-up (routing an event, a wait's look-back, a cancellation). Every
+ * write carries the item's lease; a lost lease ends the call quietly, with nothing
+ * written. Every outcome is one store transition whose script decides, on the run as
+ * read in that transaction, what is left to enqueue; the events it emits, the runs they
+ * start (through admission) and their follow-ups commit with it.
  */
 import {
   type ExecutionResult,
@@ -15,17 +18,24 @@ import {
   type Op,
   OpCode,
   parseDuration,
+  type SerializedError,
   StepwiseError,
   serializeError,
+  validateEvents,
 } from "@stepwise/protocol";
 import type { FunctionRegistry } from "../events/function-registry.ts";
-import { addRun, planIngest, planRun, toEventRecord } from "../events/intake.ts";
+import { addRouteItems, addRun, clonePlan, type EventInput, type IngestPlan, planIngest, planRun, toEventRecord, toStoredEvent } from "../events/intake.ts";
 import type { PauseRouter } from "../events/pause-router.ts";
 import type { Admission } from "../flow-control/admission.ts";
-import { ConcurrencySlots, concurrencyKeys } from "../flow-control/concurrency.ts";
+import { concurrencyClaims } from "../flow-control/concurrency.ts";
+import { newId } from "../ids.ts";
 import type { Clock } from "../ports/clock.ts";
-import { fault } from "../testing/faults.ts";
 import {
+  type ConcurrencyClaim,
+  type Lease,
+  LeaseLostError,
+  type NewQueueItem,
+  type PauseRecord,
   type QueueItem,
   QueueItemKind,
   type RunState,
@@ -39,6 +49,7 @@ import {
 } from "../ports/store.ts";
 import { cancelReasons, cancelTransition, pauseTimeoutTransition, sleepEndedStep } from "../runs/resume.ts";
 import { stepFromOp, type Transition, transitionFor } from "../runs/transition.ts";
+import { fault } from "../testing/faults.ts";
 
 export interface CallRunnerDeps {
   store: Store;
@@ -46,21 +57,23 @@ export interface CallRunnerDeps {
   clock: Clock;
   logger: Logger;
   retryDelayScale: number;
+  maxEventBytes: number | undefined;
   router(): PauseRouter;
-  admission(): Admission;
+  admission: Admission;
   /** New queue items exist: look for work. */
   wake(): void;
   runEnded(runId: string, status: RunStatus): void;
   runStarted(runId: string, functionId: string): void;
-  /** The item waits for a concurrency slot; `unpark` when it has one. */
-  park(itemId: string): void;
-  unpark(itemId: string): void;
 }
 
 export type { WaitingOn };
 
 /** Step states that mean another queue item of the run is pending. */
 const pendingStatuses: ReadonlySet<string> = new Set([StepStatus.Planned, StepStatus.Sleeping, StepStatus.Waiting, StepStatus.Errored]);
+/** Items that are work of the run: while one is pending, a finished branch does not discover. */
+const workKinds: ReadonlySet<string> = new Set([QueueItemKind.Discovery, QueueItemKind.Step, QueueItemKind.Sleep, QueueItemKind.PauseTimeout]);
+/** Items that execute the function: they hold a slot of the run's concurrency keys while leased. */
+const executingKinds: ReadonlySet<string> = new Set([QueueItemKind.Discovery, QueueItemKind.Step, QueueItemKind.Sleep]);
 
 /** How long an item waits when its function is not registered in this process. */
 const unknownFunctionRetryMs = 60_000;
@@ -72,13 +85,16 @@ class RunCancelledError extends Error {
   }
 }
 
+/** Events `step.sendEvent` sent in this call, stored with the step's result. */
+interface SentEvents {
+  inputs: EventInput[];
+  ids: string[];
+}
+
 export class CallRunner {
   /** Runs with a call in flight here, and those of them cancelled meanwhile. */
   private readonly active = new Map<string, number>();
   private readonly cancelled = new Set<string>();
-  private readonly slots = new ConcurrencySlots();
-  /** Runs whose claimed call waits for a concurrency slot, and which slot. */
-  readonly waitingOn = new Map<string, WaitingOn>();
 
   constructor(private readonly deps: CallRunnerDeps) {}
 
@@ -87,10 +103,13 @@ export class CallRunner {
     if (this.active.has(runId)) this.cancelled.add(runId);
   }
 
-  async process(item: QueueItem): Promise<void> {
+  async process(item: QueueItem, signal: AbortSignal = new AbortController().signal): Promise<void> {
     this.active.set(item.runId, (this.active.get(item.runId) ?? 0) + 1);
     try {
-      await this.processItem(item);
+      await this.processItem(item, { itemId: item.id, token: item.token }, signal);
+    } catch (error) {
+      if (!LeaseLostError.isLeaseLost(error)) throw error;
+      this.deps.logger.warn(`stepwise: run ${item.runId || "-"}: ${(error as Error).message}; another worker has taken the work over`);
     } finally {
       const left = (this.active.get(item.runId) ?? 1) - 1;
       if (left > 0) this.active.set(item.runId, left);
@@ -101,13 +120,27 @@ export class CallRunner {
     }
   }
 
-  private async processItem(claimed: QueueItem): Promise<void> {
+  private async processItem(claimed: QueueItem, lease: Lease, signal: AbortSignal): Promise<void> {
     let item = claimed;
     let settled: ReturnType<typeof sleepEndedStep> | undefined;
     const { store, registry, clock } = this.deps;
+    switch (item.kind) {
+      case QueueItemKind.Route: {
+        const event = await store.getEvent(String(item.payload?.eventId ?? ""));
+        if (event) await this.deps.router().route(event);
+        await store.releaseItem(lease);
+        return;
+      }
+      case QueueItemKind.PostCheck: {
+        const { pause, since } = item.payload as { pause: PauseRecord; since: number };
+        await this.deps.router().postCheck(pause, since);
+        await store.releaseItem(lease);
+        return;
+      }
+    }
     const state = await store.loadRunState(item.runId);
     if (!state || terminalStatuses.has(state.run.status)) {
-      await store.commitTransition({ runId: item.runId, itemId: item.id });
+      await store.commitTransition({ runId: item.runId, itemId: item.id, lease });
       return;
     }
     const fn = registry.get(state.run.functionId);
@@ -116,19 +149,24 @@ export class CallRunner {
       await store.commitTransition({
         runId: item.runId,
         itemId: item.id,
+        lease,
         reschedule: { availableAt: clock.now() + unknownFunctionRetryMs, attempt: item.attempt },
       });
       return;
     }
     const now = clock.now();
+    const claims = concurrencyClaims(fn.config, state.events[0]);
     if (claimed.startedRun) this.deps.runStarted(state.run.id, state.run.functionId);
     switch (item.kind) {
+      case QueueItemKind.Cancel:
+        await this.cancel(state, fn, (item.payload?.reason as SerializedError | undefined) ?? cancelReasons.api(), item, lease);
+        return;
       case QueueItemKind.Sleep: {
         // Alone in the run, a finished sleep is memoized and the run continues in this
         // same call; beside pending parallel branches it only memoizes and lets the last
         // branch discover.
         const busy = state.steps.some((s) => s.id !== item.stepId && pendingStatuses.has(s.status));
-        if (busy) return this.wakeFromSleep(state, item);
+        if (busy) return this.wakeFromSleep(state, item, lease, claims);
         // The sleep's memo is written with this call's final commit; until then the
         // sleep item stays leased, so a crash replays this wake-up, never skips it.
         const step = state.steps.find((s) => s.id === item.stepId);
@@ -141,59 +179,44 @@ export class CallRunner {
       }
       case QueueItemKind.PauseTimeout: {
         const step = state.steps.find((s) => s.id === item.stepId);
-        if (step?.status === StepStatus.Waiting) await this.commit(pauseTimeoutTransition(item, step, now));
-        else await store.commitTransition({ runId: item.runId, itemId: item.id });
+        if (step?.status === StepStatus.Waiting) await this.commit(pauseTimeoutTransition(item, step, now), lease, claims);
+        else await store.commitTransition({ runId: item.runId, itemId: item.id, lease });
         return;
       }
       case QueueItemKind.StartTimeout:
-        if (state.run.status === Status.Queued) await this.cancel(state, fn, cancelReasons.startTimeout(fn.config), item);
-        else await store.commitTransition({ runId: item.runId, itemId: item.id });
+        if (state.run.status === Status.Queued) await this.cancel(state, fn, cancelReasons.startTimeout(fn.config), item, lease);
+        else await store.commitTransition({ runId: item.runId, itemId: item.id, lease });
         return;
       case QueueItemKind.FinishTimeout:
-        await this.cancel(state, fn, cancelReasons.finishTimeout(fn.config), item);
+        await this.cancel(state, fn, cancelReasons.finishTimeout(fn.config), item, lease);
         return;
     }
     if (item.startedRun && fn.config.timeouts?.start !== undefined) {
       // The start-timeout item may sit behind this one in the queue: enforce it here too.
       const dueAt = Math.max(state.run.createdAt, state.events[0]?.ts ?? 0);
-      if (now > dueAt + parseDuration(fn.config.timeouts.start)) return this.cancel(state, fn, cancelReasons.startTimeout(fn.config), item);
+      if (now > dueAt + parseDuration(fn.config.timeouts.start)) return this.cancel(state, fn, cancelReasons.startTimeout(fn.config), item, lease);
     }
-    if (item.startedRun && fn.config.timeouts?.finish !== undefined) {
-      const availableAt = now + parseDuration(fn.config.timeouts.finish);
-      await store.commitTransition({ runId: state.run.id, enqueue: [{ runId: state.run.id, kind: QueueItemKind.FinishTimeout, attempt: 0, availableAt }] });
-    }
-    const release = await this.acquireSlots(fn, state, item);
-    try {
-      if (this.cancelled.has(state.run.id)) await store.commitTransition({ runId: item.runId, itemId: item.id });
-      else await this.execute(fn, state, item, clock.now(), settled);
-    } finally {
-      release();
-    }
+    if (this.cancelled.has(state.run.id)) await store.commitTransition({ runId: item.runId, itemId: item.id, lease });
+    else await this.execute(fn, state, item, lease, claims, signal, clock.now(), settled);
   }
 
-  /** Holds a slot of each of the function's concurrency keys, waiting (parked) if full. */
-  private async acquireSlots(fn: FunctionHandle, state: RunState, item: QueueItem): Promise<() => void> {
-    const keys = concurrencyKeys(fn.config, state.events[0]);
-    if (keys.length === 0) return () => {};
-    let parked = false;
-    const release = await this.slots.acquire(keys, (key) => {
-      parked = true;
-      this.waitingOn.set(state.run.id, { kind: "concurrency", key: key.label, limit: key.limit });
-      this.deps.park(item.id);
-    });
-    if (parked) {
-      this.waitingOn.delete(state.run.id);
-      this.deps.unpark(item.id);
-    }
-    return release;
-  }
-
-  private async execute(fn: FunctionHandle, state: RunState, item: QueueItem, now: number, settled: ReturnType<typeof sleepEndedStep> | undefined) {
+  private async execute(
+    fn: FunctionHandle,
+    state: RunState,
+    item: QueueItem,
+    lease: Lease,
+    claims: ConcurrencyClaim[],
+    signal: AbortSignal,
+    now: number,
+    settled: ReturnType<typeof sleepEndedStep> | undefined,
+  ) {
     const { registry, clock } = this.deps;
     let checkpointed = false;
-    const result = await this.call(fn, state, item, () => {
+    const sent: SentEvents = { inputs: [], ids: [] };
+    const result = await this.call(fn, state, item, lease, claims, signal, sent, () => {
       checkpointed = true;
     });
+    if (signal.aborted) return; // the lease is gone: another worker has this call; report nothing
     const transition = transitionFor(result, {
       state,
       item,
@@ -205,15 +228,26 @@ export class CallRunner {
       resolveFunction: (id) => registry.get(id)?.config,
     });
     if (settled) transition.params = { ...transition.params, settleSteps: [settled, ...(transition.params.settleSteps ?? [])] };
+    // events sent by a step reported (not checkpointed) in this call go with its result
+    if (sent.ids.length && result.type === "steps" && result.ops.some((op) => op.op === OpCode.StepRun)) transition.sent = sent;
     fault("before-transition-commit");
-    await this.commit(transition);
+    await this.commit(transition, lease, claims);
   }
 
-  private async cancel(state: RunState, fn: FunctionHandle, reason: Parameters<typeof cancelTransition>[3], item?: QueueItem) {
-    if (await this.commit(cancelTransition(state, fn.config, this.deps.clock.now(), reason, item ? { item } : {}))) this.markCancelled(state.run.id);
+  private async cancel(state: RunState, fn: FunctionHandle, reason: SerializedError, item: QueueItem, lease: Lease) {
+    if (await this.commit(cancelTransition(state, fn.config, this.deps.clock.now(), reason, { item }), lease)) this.markCancelled(state.run.id);
   }
 
-  private async call(fn: FunctionHandle, state: RunState, item: QueueItem, onCheckpoint: () => void): Promise<ExecutionResult> {
+  private async call(
+    fn: FunctionHandle,
+    state: RunState,
+    item: QueueItem,
+    lease: Lease,
+    claims: ConcurrencyClaim[],
+    signal: AbortSignal,
+    sent: SentEvents,
+    onCheckpoint: () => void,
+  ): Promise<ExecutionResult> {
     const memo = new Map<string, Memo>();
     let stateBytes = 0;
     for (const step of state.steps) {
@@ -226,6 +260,7 @@ export class CallRunner {
     const checkpoint =
       item.kind === QueueItemKind.Discovery
         ? async (op: Op) => {
+            if (signal.aborted) throw new LeaseLostError(lease);
             if (this.cancelled.has(state.run.id)) throw new RunCancelledError(state.run.id);
             const failed = op.op === OpCode.StepFailed;
             if (!failed) {
@@ -238,14 +273,25 @@ export class CallRunner {
               }
             }
             const step = stepFromOp(state.run.id, op, failed ? StepStatus.Failed : StepStatus.Completed, attempt + 1, this.deps.clock.now());
+            // what this step sent is stored with its result, in one transaction (a failed step sent nothing)
+            const events = { inputs: sent.inputs.splice(0), ids: sent.ids.splice(0) };
             fault("before-step-commit");
-            await this.deps.store.saveStep(step);
+            if (events.ids.length && !failed) {
+              await this.commit({ params: { runId: state.run.id, lease, steps: [step] }, events: [], sent: events }, lease, claims);
+            } else await this.deps.store.saveStep(step, lease);
             fault("after-step-commit");
             state.steps.push(step);
             attempt = 0;
             onCheckpoint();
           }
         : undefined;
+    const sendEvents = async (payload: unknown) => {
+      const inputs = validateEvents(payload, this.deps.maxEventBytes !== undefined ? { maxBytes: this.deps.maxEventBytes } : {});
+      const ids = inputs.map(() => newId());
+      sent.inputs.push(...inputs);
+      sent.ids.push(...ids);
+      return { ids };
+    };
     let result: ExecutionResult;
     try {
       result = await fn.execute({
@@ -255,6 +301,8 @@ export class CallRunner {
         memo,
         attempt: item.attempt,
         maxAttempts: fn.config.retries + 1,
+        signal,
+        sendEvents,
         ...(item.kind === QueueItemKind.Step && item.stepId ? { targetStepId: item.stepId } : {}),
         ...(checkpoint ? { checkpoint } : {}),
       });
@@ -278,51 +326,99 @@ export class CallRunner {
     return result;
   }
 
-  private async wakeFromSleep(state: RunState, item: QueueItem) {
+  private async wakeFromSleep(state: RunState, item: QueueItem, lease: Lease, claims: ConcurrencyClaim[]) {
     const now = this.deps.clock.now();
     const sleeping = state.steps.find((s) => s.id === item.stepId);
     const steps: StepRecord[] = sleeping ? [{ ...sleeping, status: StepStatus.Completed, output: null, endedAt: now }] : [];
-    await this.commit({
-      params: {
-        runId: state.run.id,
-        itemId: item.id,
-        steps,
-        discoveryWhenIdle: { runId: state.run.id, kind: QueueItemKind.Discovery, attempt: 0, availableAt: now },
+    await this.commit(
+      {
+        params: { runId: state.run.id, itemId: item.id, steps },
+        events: [],
+        discoverWhenIdle: { runId: state.run.id, kind: QueueItemKind.Discovery, attempt: 0, availableAt: now },
       },
-      events: [],
-    });
+      lease,
+      claims,
+    );
   }
 
   /**
-   * Writes a transition with the events it emits and the runs they start (trigger
-   * matches and invocations), then routes those events to waiting runs and runs the
-   * new pauses' look-back checks. Returns false when the store skipped it.
+   * Writes a transition as one store script: on the run as read in the transaction it
+   * adds the discovery of an idle run, the look-back checks of new waits, and the events
+   * emitted (system events, `step.sendEvent`, invocations) with the runs they start
+   * (admitted by flow control) and their routing. Returns false when the store skipped
+   * it (the run had ended, or its pause was consumed already); throws `LeaseLostError`
+   * when `lease` is stale. `claims`: the run's concurrency keys, when the caller knows them.
    */
-  async commit(transition: Transition): Promise<boolean> {
-    const { registry, clock, store } = this.deps;
-    const { params, events, ended, invocations = [], postChecks = [] } = transition;
+  async commit(transition: Transition, lease?: Lease, claims?: ConcurrencyClaim[]): Promise<boolean> {
+    const { registry, clock, store, admission } = this.deps;
+    const { params, events, ended, invocations = [], postChecks = [], discoverWhenIdle, sent } = transition;
     const now = clock.now();
-    const emit = planIngest(events, registry, now);
+    const inputs = [...events, ...(sent?.inputs ?? [])];
+    const base = planIngest(inputs, registry, now, [...events.map(() => newId()), ...(sent?.ids ?? [])]);
     for (const invocation of invocations) {
       const target = registry.get(invocation.functionId);
       if (!target) continue;
       const record = toEventRecord(invocation.event, now);
-      emit.events.push(record);
-      addRun(emit, planRun(target.config, [record], now));
+      base.events.push(record);
+      addRun(base, planRun(target.config, [record], now));
     }
-    const applied = await this.deps.admission().serialize(emit, async () => {
-      if (emit.runs.length) await this.deps.admission().admit(emit, now);
-      return store.commitTransition(emit.events.length ? { ...params, emit } : params);
+    const enqueues = [...(params.enqueue ?? []), ...(discoverWhenIdle ? [discoverWhenIdle] : [])];
+    const runClaims = enqueues.some((i) => executingKinds.has(i.kind) && !i.concurrency) ? (claims ?? (await this.claimsOf(params.runId))) : [];
+    const withClaims = (item: NewQueueItem): NewQueueItem =>
+      runClaims.length && executingKinds.has(item.kind) && !item.concurrency ? { ...item, concurrency: runClaims } : item;
+    let emitted: IngestPlan | undefined;
+    let enqueued = false;
+    const applied = await store.transition(params.runId, {
+      now,
+      ...(lease ? { lease } : {}),
+      flowKeys: admission.flowKeys(base),
+      decide: (view) => {
+        const emit = clonePlan(base);
+        admission.admit(emit, now, view);
+        addRouteItems(emit, view, now);
+        const enqueue = (params.enqueue ?? []).map(withClaims);
+        if (discoverWhenIdle) {
+          const dropped = params.cancelItems ?? [];
+          const busy = view
+            .items()
+            .some((i) => i.id !== params.itemId && workKinds.has(i.kind) && !dropped.some((c) => c.kind === i.kind && c.stepId === i.stepId));
+          if (!busy) enqueue.push(withClaims(discoverWhenIdle));
+        }
+        for (const { pause, since } of postChecks) {
+          // a wait looks back over events that arrived before it existed: only when there are some
+          if (since < pause.createdAt || view.hasEventsSince(pause.eventName, since)) {
+            enqueue.push({
+              runId: pause.runId,
+              kind: QueueItemKind.PostCheck,
+              stepId: pause.stepId ?? "",
+              attempt: 0,
+              availableAt: now,
+              payload: { pause, since },
+            });
+          }
+        }
+        emitted = emit;
+        enqueued = enqueue.length > 0 || !!params.reschedule;
+        const hasEmit = emit.events.length > 0 || emit.runs.length > 0 || emit.items.length > 0;
+        return { ...params, ...(lease ? { lease } : {}), enqueue, ...(hasEmit ? { emit } : {}) };
+      },
     });
     if (!applied) {
       this.deps.wake();
       return false;
     }
     if (ended) this.deps.runEnded(params.runId, ended);
-    if (params.enqueue?.length || params.discoveryWhenIdle || params.reschedule || emit.runs.length) this.deps.wake();
-    if (emit.events.length) await this.deps.router().route(emit.events);
-    if (postChecks.length) await this.deps.router().postCheck(postChecks);
+    if (enqueued || (emitted && (emitted.runs.length > 0 || emitted.items.length > 0))) this.deps.wake();
     return true;
+  }
+
+  /** The concurrency keys of a run's function for its trigger event (none when it has no limit). */
+  private async claimsOf(runId: string): Promise<ConcurrencyClaim[]> {
+    const run = await this.deps.store.getRun(runId);
+    const fn = run && this.deps.registry.get(run.functionId);
+    if (!run || !fn?.config.concurrency) return [];
+    const event = await this.deps.store.getEvent(run.eventIds[0] ?? "");
+    return concurrencyClaims(fn.config, event ? toStoredEvent(event) : undefined);
   }
 }
 

@@ -4,55 +4,60 @@
  * most `concurrency` in flight. It never polls on the hot path: new work calls
  * `wake()`, a finished item frees a slot and wakes it, and one timer (not one per run)
  * fires at the earliest future `availableAt`. In-flight leases are extended by one
- * heartbeat for all items, so a live worker keeps its work and a dead one's expires.
+ * heartbeat for all items; a lease the store reports lost (the item was claimed again
+ * after this process stalled past the lease) aborts its call's `AbortSignal`, and the
+ * store refuses every write the call still tries.
  */
 import type { Logger } from "@stepwise/protocol";
 import type { Clock } from "../ports/clock.ts";
-import type { QueueItem, Store } from "../ports/store.ts";
+import type { Lease, QueueItem, Store } from "../ports/store.ts";
 import { fault } from "../testing/faults.ts";
 
 export interface WorkerOptions {
   concurrency: number;
   leaseMs: number;
+  /** Longest the worker sleeps without looking at the queue, for work enqueued by other processes. */
+  pollMs: number;
 }
 
-/** Longest the worker sleeps without looking at the queue, in case another process enqueued work. */
-const maxIdleMs = 1_000;
+interface InFlight {
+  done: Promise<void>;
+  lease: Lease;
+  abort: AbortController;
+}
 
 export class Worker {
-  private readonly inflight = new Map<string, Promise<void>>();
-  /** Claimed items waiting for a concurrency slot: leased, but not using a worker slot. */
-  private readonly parked = new Set<string>();
+  private readonly inflight = new Map<string, InFlight>();
   private running = false;
   private pumping = false;
   private wakeRequested = false;
   private wakeScheduled = false;
-  private timer: NodeJS.Timeout | undefined;
+  private cancelTimer: (() => void) | undefined;
   private timerAt = Number.POSITIVE_INFINITY;
-  private heartbeat: NodeJS.Timeout | undefined;
+  private cancelHeartbeat: (() => void) | undefined;
 
   constructor(
     private readonly store: Store,
     private readonly clock: Clock,
     private readonly options: WorkerOptions,
-    private readonly process: (item: QueueItem) => Promise<void>,
+    private readonly process: (item: QueueItem, signal: AbortSignal) => Promise<void>,
     private readonly logger: Logger,
   ) {}
 
   start() {
     if (this.running) return;
     this.running = true;
-    this.heartbeat = setInterval(() => void this.extendLeases(), Math.max(50, Math.floor(this.options.leaseMs / 3)));
+    this.scheduleHeartbeat();
     this.wake();
   }
 
   /** Stops claiming; waits up to `timeoutMs` for in-flight items. Returns how many were left leased. */
   async stop(timeoutMs: number): Promise<number> {
     this.running = false;
-    clearTimeout(this.timer);
+    this.cancelTimer?.();
     let timedOut = false;
     await Promise.race([
-      Promise.allSettled([...this.inflight.values()]),
+      Promise.allSettled([...this.inflight.values()].map((f) => f.done)),
       new Promise<void>((resolve) =>
         setTimeout(() => {
           timedOut = true;
@@ -60,23 +65,12 @@ export class Worker {
         }, timeoutMs).unref(),
       ),
     ]);
-    clearInterval(this.heartbeat);
+    this.cancelHeartbeat?.();
     return timedOut ? this.inflight.size : 0;
   }
 
   get inflightCount() {
     return this.inflight.size;
-  }
-
-  /** The item waits for something other than a worker slot: claim other work meanwhile. */
-  park(itemId: string) {
-    if (!this.inflight.has(itemId) || this.parked.has(itemId)) return;
-    this.parked.add(itemId);
-    this.wake();
-  }
-
-  unpark(itemId: string) {
-    this.parked.delete(itemId);
   }
 
   /** Look for due work now (coalesced: many wakes in one tick cost one claim). */
@@ -98,7 +92,7 @@ export class Worker {
     this.pumping = true;
     try {
       while (this.running) {
-        const free = this.options.concurrency - (this.inflight.size - this.parked.size);
+        const free = this.options.concurrency - this.inflight.size;
         if (free <= 0) break;
         const now = this.clock.now();
         const { items, nextAvailableAt } = await this.store.claimQueueItems({ now, limit: free, leaseUntil: now + this.options.leaseMs });
@@ -122,38 +116,50 @@ export class Worker {
   }
 
   private dispatch(item: QueueItem) {
-    const done = this.process(item)
+    const abort = new AbortController();
+    const done = this.process(item, abort.signal)
       .catch((error) => this.logger.error(`stepwise: run ${item.runId}: ${(error as Error).stack ?? error}`))
       .finally(() => {
         this.inflight.delete(item.id);
-        this.parked.delete(item.id);
         this.wake();
       });
-    this.inflight.set(item.id, done);
+    this.inflight.set(item.id, { done, lease: { itemId: item.id, token: item.token }, abort });
   }
 
-  /** One timer for the earliest due item. */
+  /** One timer for the earliest due item (and a poll for other processes' work). */
   private arm(nextAvailableAt: number | null) {
     if (!this.running) return;
     const now = this.clock.now();
-    const at = Math.min(nextAvailableAt ?? Number.POSITIVE_INFINITY, now + maxIdleMs);
-    if (this.timer && at >= this.timerAt && this.timerAt > now) return;
-    clearTimeout(this.timer);
+    const at = Math.min(nextAvailableAt ?? Number.POSITIVE_INFINITY, now + this.options.pollMs);
+    if (this.cancelTimer && at >= this.timerAt && this.timerAt > now) return;
+    this.cancelTimer?.();
     this.timerAt = at;
-    this.timer = setTimeout(
-      () => {
-        this.timer = undefined;
-        this.timerAt = Number.POSITIVE_INFINITY;
-        this.wake();
-      },
-      Math.max(0, at - now),
-    );
+    this.cancelTimer = this.clock.setTimer(at, () => {
+      this.cancelTimer = undefined;
+      this.timerAt = Number.POSITIVE_INFINITY;
+      this.wake();
+    });
+  }
+
+  private scheduleHeartbeat() {
+    const every = Math.max(50, Math.floor(this.options.leaseMs / 3));
+    this.cancelHeartbeat = this.clock.setTimer(this.clock.now() + every, () => {
+      void this.extendLeases().finally(() => {
+        if (this.running || this.inflight.size) this.scheduleHeartbeat();
+      });
+    });
   }
 
   private async extendLeases() {
     if (this.inflight.size === 0) return;
+    const flights = [...this.inflight.values()];
     try {
-      await this.store.extendLeases({ itemIds: [...this.inflight.keys()], leaseUntil: this.clock.now() + this.options.leaseMs });
+      const lost = new Set(await this.store.extendLeases({ leases: flights.map((f) => f.lease), leaseUntil: this.clock.now() + this.options.leaseMs }));
+      for (const flight of flights) {
+        if (!lost.has(flight.lease.itemId) || flight.abort.signal.aborted) continue;
+        this.logger.warn(`stepwise: lost the lease of queue item ${flight.lease.itemId} (this process stalled past it); its call is aborted`);
+        flight.abort.abort(new Error("lease lost: another worker has taken this call over"));
+      }
     } catch (error) {
       this.logger.warn(`stepwise: extending leases failed: ${(error as Error).message}`);
     }

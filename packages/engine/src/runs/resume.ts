@@ -47,9 +47,9 @@ export function resumeTransition(pause: PauseRecord, event: EventRecord, now: nu
       consumePause: pause.id,
       settleSteps: [settle(stepId, outcome, now)],
       cancelItems: [{ kind: QueueItemKind.PauseTimeout, stepId }],
-      discoveryWhenIdle: discoveryAt(pause.runId, now),
     },
     events: [],
+    discoverWhenIdle: discoveryAt(pause.runId, now),
   };
 }
 
@@ -65,9 +65,9 @@ export function pauseTimeoutTransition(item: QueueItem, step: StepRecord, now: n
       itemId: item.id,
       consumePause: `${item.runId}:${step.id}`,
       settleSteps: [settle(step.id, outcome, now)],
-      discoveryWhenIdle: discoveryAt(item.runId, now),
     },
     events: [],
+    discoverWhenIdle: discoveryAt(item.runId, now),
   };
 }
 

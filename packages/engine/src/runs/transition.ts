@@ -26,6 +26,7 @@ import {
   SystemEvent,
   serializeError,
 } from "@stepwise/protocol";
+import type { EventInput } from "../events/intake.ts";
 import { preparePauseExpression } from "../expressions/pause-expression.ts";
 import {
   type NewQueueItem,
@@ -81,6 +82,10 @@ export interface Transition {
   events: SystemEventInput[];
   invocations?: Invocation[];
   postChecks?: PausePostCheck[];
+  /** Enqueued only when no other work item of the run remains (the last parallel branch). */
+  discoverWhenIdle?: NewQueueItem;
+  /** Events `step.sendEvent` sent, stored with this transition (their ids were returned already). */
+  sent?: { inputs: EventInput[]; ids: string[] };
 }
 
 /** How long an invoke waits for its result by default (Inngest: about a year). */
@@ -246,9 +251,14 @@ function stepsTransition(ops: Op[], retryAt: number | undefined, ctx: Transition
     steps,
     enqueue,
     ...(pauses.length ? { pauses } : {}),
-    ...(discover ? { discoveryWhenIdle: { runId, kind: QueueItemKind.Discovery, attempt: 0, availableAt: ctx.now } } : {}),
   };
-  return { params, events: [], invocations, postChecks };
+  return {
+    params,
+    events: [],
+    invocations,
+    postChecks,
+    ...(discover ? { discoverWhenIdle: { runId, kind: QueueItemKind.Discovery, attempt: 0, availableAt: ctx.now } } : {}),
+  };
 }
 
 type PlannedPause = { pause: PauseRecord; invocation?: Invocation; postCheckSince?: number } | { failed: StepRecord };

@@ -12,9 +12,9 @@
 import { type FunctionConfig, type Logger, StepwiseError, SystemEvent } from "@stepwise/protocol";
 import { Cron } from "croner";
 import type { FunctionRegistry } from "../events/function-registry.ts";
-import { addRun, emptyPlan, planRun, toEventRecord } from "../events/intake.ts";
+import { addRun, emptyPlan, type IngestPlan, planRun, toEventRecord } from "../events/intake.ts";
 import type { Clock } from "../ports/clock.ts";
-import type { Store } from "../ports/store.ts";
+import type { IngestScript, Store } from "../ports/store.ts";
 
 /** A tick due less than this long ago still fires after a restart. */
 export const catchUpMs = 60_000;
@@ -51,11 +51,21 @@ export function cronTriggers(config: FunctionConfig): string[] {
 }
 
 export class CronScheduler {
-  private timer: NodeJS.Timeout | undefined;
+  private cancelTimer: (() => void) | undefined;
   private running = false;
   private checking: Promise<void> | undefined;
 
-  constructor(private readonly deps: { store: Store; clock: Clock; registry: FunctionRegistry; logger: Logger; wake(): void }) {}
+  constructor(
+    private readonly deps: {
+      store: Store;
+      clock: Clock;
+      registry: FunctionRegistry;
+      logger: Logger;
+      wake(): void;
+      /** The admission script for a tick's run (flow control applies to cron runs as to any other). */
+      admit(plan: IngestPlan, now: number): IngestScript;
+    },
+  ) {}
 
   /** Creates missing schedules for every registered cron trigger and arms the timer. */
   async start(): Promise<void> {
@@ -75,7 +85,7 @@ export class CronScheduler {
 
   stop() {
     this.running = false;
-    clearTimeout(this.timer);
+    this.cancelTimer?.();
   }
 
   /** Fires due ticks, then sleeps until the next one. Safe to call any time. */
@@ -109,14 +119,17 @@ export class CronScheduler {
             `stepwise: cron ${JSON.stringify(schedule.expression)} of "${fn.config.id}" missed its tick at ${new Date(nextAt).toISOString()} (more than ${catchUpMs / 1000}s ago); skipping to ${new Date(toAt).toISOString()}`,
           );
         }
-        const moved = await store.advanceCronSchedule({ functionId: schedule.functionId, expression: schedule.expression, fromAt: nextAt, toAt, emit: plan });
+        const moved = await store.advanceCronSchedule(
+          { functionId: schedule.functionId, expression: schedule.expression, fromAt: nextAt, toAt, emit: plan },
+          this.deps.admit(plan, now),
+        );
         if (moved && plan.runs.length) this.deps.wake();
         nextAt = toAt;
       }
       soonest = Math.min(soonest, nextAt);
     }
     if (!this.running) return;
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => void this.check(), Math.max(0, soonest - clock.now()));
+    this.cancelTimer?.();
+    this.cancelTimer = clock.setTimer(soonest, () => void this.check());
   }
 }

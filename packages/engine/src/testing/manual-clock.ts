@@ -1,7 +1,8 @@
 /**
  * @module manual-clock
- * A clock tests move by hand. An engine given this clock looks for due work (sleeps,
- * timeouts, cron ticks) each time it moves, so time-based behaviour needs no real waiting.
+ * A clock tests move by hand. Its timers fire when it is moved past them, and an engine
+ * given this clock looks for due work (sleeps, timeouts, cron ticks) each time it moves,
+ * so time-based behaviour needs no real waiting.
  */
 import type { Clock } from "../ports/clock.ts";
 
@@ -15,11 +16,27 @@ export interface ManualClock extends Clock {
 export function createManualClock(start: number | Date = Date.UTC(2026, 0, 1)): ManualClock {
   let now = typeof start === "number" ? start : start.getTime();
   const listeners = new Set<() => void>();
+  const timers = new Set<{ at: number; fn: () => void }>();
   const notify = () => {
+    for (const timer of [...timers].sort((a, b) => a.at - b.at)) {
+      if (timer.at > now) continue;
+      timers.delete(timer);
+      timer.fn();
+    }
     for (const listener of listeners) listener();
   };
   return {
     now: () => now,
+    setTimer(at, fn) {
+      const timer = { at, fn };
+      if (at <= now) {
+        // due already: fire on the next turn, as a real timer would
+        const handle = setImmediate(fn);
+        return () => clearImmediate(handle);
+      }
+      timers.add(timer);
+      return () => timers.delete(timer);
+    },
     advance(ms) {
       now += ms;
       notify();
