@@ -96,7 +96,7 @@ export class SqliteStore implements Store {
   }
 
   async migrate(): Promise<void> {
-    migrate(this.db);
+    await retryBusy(() => migrate(this.db));
     this.statements = prepareStatements(this.db);
     if (!this.checkpointer && this.options.checkpoint !== "inline" && !this.db.memory) {
       this.db.pragma("wal_autocheckpoint = 0");
