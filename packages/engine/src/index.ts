@@ -22,5 +22,5 @@ export { createInProcessNotifier, type Notifier } from "./ports/notifier.ts";
 export * from "./ports/store.ts";
 export { retryDelayMs } from "./scheduler/backoff.ts";
 export { nextTick, parseCron } from "./scheduler/cron.ts";
-export { FaultInjectedError, fault } from "./testing/faults.ts";
+export { FaultInjectedError } from "./testing/faults.ts";
 export { createManualClock, type ManualClock } from "./testing/manual-clock.ts";
