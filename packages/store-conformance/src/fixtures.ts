@@ -6,6 +6,12 @@ export interface StoreFactory {
   create(): Promise<Store>;
   /** Closes and removes what `create` made. */
   destroy(store: Store): Promise<void>;
+  /**
+   * Opens a second, migrated instance (its own connection) on the same database as
+   * `store`, as another process would. The suite closes it before `destroy(store)`.
+   * Without it, the tests that race two instances are skipped.
+   */
+  createPeer?(store: Store): Promise<Store>;
 }
 
 /** Gives each test a fresh store. */
@@ -21,6 +27,32 @@ export function useStore(factory: StoreFactory): () => Store {
   return () => {
     if (!store) throw new Error("store used outside a test");
     return store;
+  };
+}
+
+/**
+ * Gives each test a fresh store and, when the factory can open one, a second instance
+ * on the same database (`peer()` is undefined otherwise).
+ */
+export function useStorePair(factory: StoreFactory): { store: () => Store; peer: () => Store | undefined } {
+  let store: Store | undefined;
+  let peer: Store | undefined;
+  beforeEach(async () => {
+    store = await factory.create();
+    if (factory.createPeer) peer = await factory.createPeer(store);
+  });
+  afterEach(async () => {
+    await peer?.close();
+    peer = undefined;
+    if (store) await factory.destroy(store);
+    store = undefined;
+  });
+  return {
+    store: () => {
+      if (!store) throw new Error("store used outside a test");
+      return store;
+    },
+    peer: () => peer,
   };
 }
 

@@ -2,13 +2,15 @@
  * @module @stepwise/store-conformance
  * One suite, written once, that every `Store` runs (SQLite on a file, SQLite in memory,
  * Postgres): the transitions the engine relies on, checked against the real database.
- * Split by domain: queue, runs and steps, events, pauses and cron.
+ * Split by domain: queue, runs and steps, events, pauses and cron, and races (concurrent
+ * calls on one instance and, when the factory can open one, on a second instance).
  */
 import { describe } from "vitest";
 import { eventsSuite } from "./events.ts";
 import type { StoreFactory } from "./fixtures.ts";
 import { pausesSuite } from "./pauses.ts";
 import { queueSuite } from "./queue.ts";
+import { racesSuite } from "./races.ts";
 import { runsSuite } from "./runs.ts";
 
 export type { StoreFactory } from "./fixtures.ts";
@@ -19,5 +21,6 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
     runsSuite(factory);
     eventsSuite(factory);
     pausesSuite(factory);
+    racesSuite(factory);
   });
 }

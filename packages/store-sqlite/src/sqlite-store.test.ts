@@ -21,6 +21,13 @@ runStoreConformance("SQLite file", {
   async destroy(store) {
     await store.close();
     rmSync(dirs.get(store)!, { recursive: true, force: true });
+    dirs.delete(store);
+  },
+  // another connection on the same file, as a second process would open
+  async createPeer(store) {
+    const peer = new SqliteStore({ filename: join(dirs.get(store)!, "test.db") });
+    await peer.migrate();
+    return peer;
   },
 });
 
