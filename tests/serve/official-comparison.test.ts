@@ -1,7 +1,8 @@
 /**
  * Stepwise's serve handler against the official `inngest` SDK v4 (both served with their
  * node adapters on 127.0.0.1, dev mode): the same call requests (taken from
- * protocol-samples/04-call-requests.json and 03-send-events.json) go to equivalent
+ * tests/fixtures/protocol-samples/04-call-requests.json and 03-send-events.json, which
+ * scripts/capture-protocol-samples.ts regenerates: `npm run fixtures:protocol`) go to equivalent
  * functions in both, and the answers must agree on status, `x-inngest-no-retry`,
  * `retry-after`, op codes, hashed ids, `name`, `opts`, `displayName`, `userland`, `data`
  * and error name/message. Where the two legitimately differ (SDK name header, stack
@@ -19,7 +20,7 @@ import * as ours from "stepwise";
 import { serve as oursServe } from "stepwise/node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-const samplesDir = fileURLToPath(new URL("../../../shared/design/protocol-samples/", import.meta.url));
+const samplesDir = fileURLToPath(new URL("../fixtures/protocol-samples/", import.meta.url));
 const readSamples = (file: string) => JSON.parse(readFileSync(`${samplesDir}${file}`, "utf8")) as Record<string, Sample>;
 interface Sample {
   request: { method: string; url: string; headers?: Record<string, string>; body?: unknown };
@@ -334,10 +335,10 @@ const cases: Array<[string, Sample]> = [
   ].map((name): [string, Sample] => [name, calls[name] as Sample]),
   ["step_sendEvent_inside_a_run", sends.step_sendEvent_inside_a_run as Sample],
 ];
-// Not compared, for lack of the feature in Stepwise: race_* (group.parallel), waitForSignal,
-// step_run_with_input_args* (extra step.run arguments), optimizeParallelism_false_*.
-// step_not_found_after_10s: the official SDK waits 10 s then answers a 500 listing the
-// steps it found; Stepwise answers at once with a retriable error (see the report).
+// Not captured nor compared, for lack of the feature in Stepwise: group.parallel race mode,
+// step.waitForSignal, extra step.run arguments, optimizeParallelism: false.
+// A stepId the function never reaches: the official SDK waits 10 s then answers a 500 listing
+// the steps it found; Stepwise answers at once with a retriable error (docs/compatibility.md).
 
 describe("serve() answers call requests as the official SDK does", () => {
   it.each(cases)("%s", async (name, sample) => {
