@@ -11,9 +11,10 @@ import { core } from "./scenarios/core.ts";
 import { dashboard } from "./scenarios/dashboard.ts";
 import { flow } from "./scenarios/flow.ts";
 import { served } from "./scenarios/served.ts";
+import { shapes } from "./scenarios/shapes.ts";
 import { sleeping, waits } from "./scenarios/waits.ts";
 
-const scenarios: Record<string, () => Promise<Row[]>> = { core, waits, served, flow, dashboard };
+const scenarios: Record<string, () => Promise<Row[]>> = { core, shapes, waits, served, flow, dashboard };
 /** Parts of scenarios that can be run alone. */
 const parts: Record<string, () => Promise<Row[]>> = { sleeps: sleeping };
 
