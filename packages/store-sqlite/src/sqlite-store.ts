@@ -72,6 +72,8 @@ export interface SqliteStoreOptions {
 
 /** How often the background checkpointer runs: often enough to keep the WAL to a few MB at full load. */
 const checkpointIntervalMs = 250;
+/** Due rows read per query while claiming: small, so a backlog on a full concurrency key costs little to skip. */
+const claimPage = 16;
 
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
@@ -213,7 +215,8 @@ export class SqliteStore implements Store {
               const want = params.limit - items.length;
               if (want <= 0) break;
               const fullJson = JSON.stringify([...full]);
-              const rows = sql.due.all(lane, params.now, fullJson, fullJson, want) as QueueRow[];
+              const page = Math.min(want, claimPage);
+              const rows = sql.due.all(lane, params.now, fullJson, fullJson, page) as QueueRow[];
               for (const row of rows) {
                 const claims = claimsOfRow(row);
                 const blocked = claims.filter((c) => full.has(c.key) || used(c.key) >= c.limit);
@@ -224,7 +227,7 @@ export class SqliteStore implements Store {
                 for (const c of claims) inUse.set(c.key, used(c.key) + 1);
                 items.push(this.lease(row, params));
               }
-              if (rows.length < want) break;
+              if (rows.length < page) break;
             }
           }
           const next = sql.nextAvailableAt.get() as { at: number | null };
