@@ -53,6 +53,67 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
+function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  if (typeof value === "object") {
+    const name = Object.getPrototypeOf(value)?.constructor?.name;
+    return name && name !== "Object" ? `a ${name}` : "an object";
+  }
+  return typeof value;
+}
+
+/**
+ * Throws naming the first place where `value` is not what its JSON is (what the store
+ * keeps): non-finite numbers (stored as null), Maps and Sets (stored as `{}`), bigints,
+ * functions and symbols, and `undefined` in arrays. Nested values with a `toJSON` (a Date)
+ * are stored as their JSON, which must itself be JSON.
+ */
+function checkJson(value: unknown, path: string, fail: (message: string) => never, depth = 0): void {
+  if (depth > 200) fail(`${path}: nested deeper than 200 levels`);
+  switch (typeof value) {
+    case "string":
+    case "boolean":
+      return;
+    case "number":
+      if (!Number.isFinite(value)) fail(`${path}: ${value} is not a JSON number (it would be stored as null)`);
+      return;
+    case "undefined":
+      return;
+    case "bigint":
+    case "function":
+    case "symbol":
+      fail(`${path}: a ${typeof value} is not JSON`);
+  }
+  if (value === null) return;
+  if (value instanceof Map || value instanceof Set) fail(`${path}: a ${value.constructor.name} is not JSON (it would be stored as {})`);
+  if (typeof (value as { toJSON?: unknown }).toJSON === "function") {
+    checkJson((value as { toJSON(): unknown }).toJSON(), path, fail, depth + 1);
+    return;
+  }
+  if (Array.isArray(value)) {
+    value.forEach((v, i) => {
+      if (v === undefined || typeof v === "function" || typeof v === "symbol") fail(`${path}[${i}]: ${typeof v} is not JSON (it would be stored as null)`);
+      checkJson(v, `${path}[${i}]`, fail, depth + 1);
+    });
+    return;
+  }
+  for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+    if (typeof v === "function" || typeof v === "symbol") fail(`${path}.${k}: a ${typeof v} is not JSON (it would be dropped)`);
+    checkJson(v, `${path}.${k}`, fail, depth + 1);
+  }
+}
+
+/** An object field (data, user) as it will be stored: a plain object whose JSON is itself. */
+function jsonObject(value: unknown, field: string, fail: (message: string) => never): Record<string, unknown> {
+  const proto = typeof value === "object" && value !== null ? Object.getPrototypeOf(value) : undefined;
+  if (!isPlainObject(value) || (proto !== Object.prototype && proto !== null) || typeof (value as { toJSON?: unknown }).toJSON === "function") {
+    fail(`"${field}" must be an object, received ${describe(value)}`);
+  }
+  checkJson(value, field, fail);
+  return JSON.parse(JSON.stringify(value)) as Record<string, unknown>;
+}
+
 /**
  * Checks one event and returns it with defaults filled (`data: {}`, `user: {}`).
  * Throws `StepwiseError("invalid_event")` naming `where` and the field.
@@ -72,10 +133,8 @@ export function validateEvent(
   if (!options.allowSystem && name.startsWith(systemEventPrefix)) {
     fail(`"name" ${JSON.stringify(name)} uses the reserved prefix "${systemEventPrefix}"; only Stepwise emits those events`);
   }
-  if (event.data !== undefined && event.data !== null && !isPlainObject(event.data)) {
-    fail(`"data" must be an object, received ${Array.isArray(event.data) ? "an array" : typeof event.data}`);
-  }
-  if (event.user !== undefined && event.user !== null && !isPlainObject(event.user)) fail(`"user" must be an object`);
+  const data = event.data === undefined || event.data === null ? {} : jsonObject(event.data, "data", fail);
+  const user = event.user === undefined || event.user === null ? {} : jsonObject(event.user, "user", fail);
   if (event.id !== undefined && event.id !== null && (typeof event.id !== "string" || event.id === "")) fail(`"id" must be a non-empty string`);
   if (event.ts !== undefined && event.ts !== null) {
     if (typeof event.ts !== "number" || !Number.isFinite(event.ts)) fail(`"ts" must be a number of unix milliseconds`);
@@ -84,8 +143,8 @@ export function validateEvent(
   if (event.v !== undefined && event.v !== null && typeof event.v !== "string") fail(`"v" must be a string`);
   const out = {
     name,
-    data: (event.data ?? {}) as Record<string, unknown>,
-    user: (event.user ?? {}) as Record<string, unknown>,
+    data,
+    user,
     ...(typeof event.id === "string" ? { id: event.id } : {}),
     ...(typeof event.ts === "number" ? { ts: event.ts } : {}),
     ...(typeof event.v === "string" ? { v: event.v } : {}),
