@@ -5,45 +5,19 @@
  * live stream of activity (server-sent events). All bodies are `{ data: … }`.
  */
 import type { RunStatus } from "@stepwise/engine";
-import { StepwiseError } from "@stepwise/protocol";
 import { Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 import type { ServerContext } from "./context.ts";
+import { bulkBody, invokeBody, parse, readJson, signalBody } from "./schemas.ts";
 
-const statuses = new Set(["Queued", "Running", "Completed", "Failed", "Cancelled", "Skipped"]);
-
-interface BulkBody {
-  function_id?: string;
-  status?: string;
-  from?: string | number;
-  to?: string | number;
-}
-
-function instant(value: string | number | undefined, field: string): number | undefined {
-  if (value === undefined || value === null || value === "") return undefined;
-  const ms = typeof value === "number" ? value : Date.parse(value);
-  if (!Number.isFinite(ms)) throw new StepwiseError("invalid_argument", `${field}: expected an ISO date or unix ms, received ${JSON.stringify(value)}`);
-  return ms;
-}
-
-function bulkFilter(body: BulkBody) {
-  if (typeof body.function_id !== "string" || body.function_id === "") throw new StepwiseError("invalid_argument", "function_id is required");
-  if (body.status !== undefined && !statuses.has(body.status))
-    throw new StepwiseError("invalid_argument", `status: expected one of ${[...statuses].join(", ")}, received ${JSON.stringify(body.status)}`);
-  const from = instant(body.from, "from");
-  const to = instant(body.to, "to");
+function bulkFilter(value: unknown) {
+  const body = parse(bulkBody, value);
   return {
     functionId: body.function_id,
     ...(body.status ? { status: body.status as RunStatus } : {}),
-    ...(from !== undefined ? { from } : {}),
-    ...(to !== undefined ? { to } : {}),
+    ...(body.from !== undefined ? { from: body.from } : {}),
+    ...(body.to !== undefined ? { to: body.to } : {}),
   };
-}
-
-async function jsonBody<T>(c: { req: { text(): Promise<string> } }): Promise<T> {
-  const text = await c.req.text();
-  if (text.trim() === "") return {} as T;
-  return JSON.parse(text) as T;
 }
 
 export function dashboardRoutes(ctx: ServerContext) {
@@ -68,10 +42,7 @@ export function dashboardRoutes(ctx: ServerContext) {
   });
 
   app.post("/v1/functions/:id/invoke", async (c) => {
-    const body = await jsonBody<{ data?: unknown }>(c);
-    if (body.data !== undefined && (typeof body.data !== "object" || body.data === null || Array.isArray(body.data))) {
-      throw new StepwiseError("invalid_argument", `data: expected an object, received ${JSON.stringify(body.data)}`);
-    }
+    const body = parse(invokeBody, await readJson(c.req, {}));
     const { runId, eventId } = await engine.invoke(c.req.param("id"), (body.data ?? {}) as Record<string, unknown>);
     return c.json({ data: { run_id: runId, event_id: eventId } });
   });
@@ -87,17 +58,16 @@ export function dashboardRoutes(ctx: ServerContext) {
   });
 
   app.post("/v1/signals", async (c) => {
-    const body = await jsonBody<{ signal?: unknown; data?: unknown }>(c);
-    if (typeof body.signal !== "string" || body.signal === "") throw new StepwiseError("invalid_argument", "signal: expected a non-empty string");
+    const body = parse(signalBody, await readJson(c.req, {}));
     const { runId } = await engine.sendSignal(body.signal, body.data ?? null);
     return c.json({ data: { run_id: runId } });
   });
 
   app.post("/v1/runs/:id/rerun", async (c) => c.json({ data: { run_id: await engine.rerun(c.req.param("id")) } }));
 
-  app.post("/v1/runs/cancel", async (c) => c.json({ data: { cancelled: await engine.cancelRuns(bulkFilter(await jsonBody<BulkBody>(c))) } }));
+  app.post("/v1/runs/cancel", async (c) => c.json({ data: { cancelled: await engine.cancelRuns(bulkFilter(await readJson(c.req, {}))) } }));
 
-  app.post("/v1/runs/replay", async (c) => c.json({ data: { run_ids: await engine.replayRuns(bulkFilter(await jsonBody<BulkBody>(c))) } }));
+  app.post("/v1/runs/replay", async (c) => c.json({ data: { run_ids: await engine.replayRuns(bulkFilter(await readJson(c.req, {}))) } }));
 
   app.get("/v1/stream", (c) =>
     streamSSE(c, async (stream) => {

@@ -2,12 +2,31 @@
  * @module events
  * `POST /e/:eventKey`: the event API the SDKs send to (inngest-protocol §7). One event or
  * an array; all validated before anything is stored. Reply `{ ids, status: 200 }` (the
- * official SDK needs the `status` key).
+ * official SDK needs the `status` key). A retried request (same `x-inngest-event-id-seed`)
+ * gets the same ids and stores nothing twice; a different body under a seed already used
+ * is refused with 409, never acknowledged and dropped.
  */
-import { idsFromSeed } from "@stepwise/protocol";
+import { idsFromSeed, StepwiseError, validateEvents } from "@stepwise/protocol";
 import { Hono } from "hono";
 import { errorBody } from "../errors.ts";
 import type { ServerContext } from "./context.ts";
+import { eventPayloadShape, parse, readJson } from "./schemas.ts";
+
+function sameJson(a: unknown, b: unknown): boolean {
+  return JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
+}
+
+function canonical(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(canonical);
+  if (typeof value === "object" && value !== null) {
+    return Object.fromEntries(
+      Object.keys(value)
+        .sort()
+        .map((k) => [k, canonical((value as Record<string, unknown>)[k])]),
+    );
+  }
+  return value;
+}
 
 export function eventRoutes(ctx: ServerContext) {
   const app = new Hono();
@@ -16,20 +35,38 @@ export function eventRoutes(ctx: ServerContext) {
     if (ctx.eventKey !== undefined && key !== ctx.eventKey) {
       return c.json({ error: "unknown event key; send with the key this server was started with (--event-key)", code: "unauthorized", status: 401 }, 401);
     }
-    let body: unknown;
     try {
-      body = JSON.parse(await c.req.text());
-    } catch (error) {
-      const e = errorBody(new SyntaxError((error as Error).message));
-      return c.json(e, 400);
-    }
-    try {
+      const body = parse(eventPayloadShape, await readJson(c.req));
       const count = Array.isArray(body) ? body.length : 1;
-      const internalIds = idsFromSeed(c.req.header("x-inngest-event-id-seed"), count);
+      const seed = c.req.header("x-inngest-event-id-seed");
+      const internalIds = idsFromSeed(seed, count);
+      if (internalIds) {
+        // the store keeps the first event under an id: a replay must be that same event
+        const events = validateEvents(body);
+        const stored = await Promise.all(internalIds.map((id) => ctx.engine.store.getEvent(id)));
+        stored.forEach((record, i) => {
+          const event = events[i];
+          if (!record || !event) return;
+          const same =
+            record.name === event.name &&
+            sameJson(record.data, event.data) &&
+            sameJson(record.user, event.user) &&
+            (record.v ?? undefined) === event.v &&
+            record.id === (event.id ?? record.internalId) &&
+            (event.ts === undefined || record.ts === event.ts);
+          if (!same) {
+            throw new StepwiseError(
+              "conflict",
+              `x-inngest-event-id-seed ${JSON.stringify(seed)}: ${Array.isArray(body) ? `events[${i}]` : "event"} differs from the event already stored under id ${record.internalId}; a seed may only be reused to retry the same request`,
+            );
+          }
+        });
+      }
       const { ids } = await ctx.engine.send(body, internalIds ? { internalIds } : {});
       return c.json({ ids, status: 200 });
     } catch (error) {
       const e = errorBody(error);
+      if (e.status >= 500) ctx.logger.error(`stepwise: POST /e/: ${(error as Error).stack}`);
       return c.json(e, e.status as 400);
     }
   });

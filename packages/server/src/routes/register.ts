@@ -1,12 +1,16 @@
 /**
  * @module register
  * `POST /fn/register`: an app registers its functions (inngest-protocol §5.2–5.3). Success
- * `{ ok: true, modified }`; failure `{ status, error }` naming the function and field.
+ * `{ ok: true, modified }`; failure `{ status, error }` naming the function and field. A
+ * function id another app already registered is refused with 409 (the same app, by name
+ * or URL, may re-sync).
  */
+import { StepwiseError } from "@stepwise/protocol";
 import { Hono } from "hono";
 import type { RegisterRequest } from "../apps/app-registry.ts";
 import { errorBody } from "../errors.ts";
 import type { ServerContext } from "./context.ts";
+import { parse, readJson, registerBody } from "./schemas.ts";
 
 export function registerRoutes(ctx: ServerContext) {
   const app = new Hono();
@@ -17,7 +21,22 @@ export function registerRoutes(ctx: ServerContext) {
       return c.json({ status: 400, error: `this is a ${kind} server, but the app expected ${expected}` }, 400);
     }
     try {
-      const body = JSON.parse(await c.req.text()) as RegisterRequest;
+      const raw = await readJson(c.req);
+      const checked = parse(registerBody, raw, "register");
+      const body = raw as RegisterRequest;
+      for (const fn of checked.functions) {
+        const owner = ctx.apps.list().find((a) => a.functionIds.includes(fn.id));
+        if (owner && owner.url !== checked.url && owner.appName !== checked.appName) {
+          throw new StepwiseError(
+            "conflict",
+            `register: function "${fn.id}" belongs to app "${owner.appName ?? owner.url}" (${owner.url}); rename the function or remove it from that app first`,
+          );
+        }
+        const engineOwner = ctx.engine.functions().find((f) => f.config.id === fn.id);
+        if (!owner && engineOwner && engineOwner.config.appId !== checked.appName) {
+          throw new StepwiseError("conflict", `register: function "${fn.id}" belongs to app "${engineOwner.config.appId}" (registered in process)`);
+        }
+      }
       const { modified } = ctx.apps.register(body);
       ctx.logger.info(`stepwise: synced app "${body.appName}" (${body.functions.length} functions) from ${body.url}`);
       return c.json({ ok: true, modified });

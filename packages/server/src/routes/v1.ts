@@ -8,24 +8,8 @@ import { StepwiseError } from "@stepwise/protocol";
 import { Hono } from "hono";
 import { errorBody } from "../errors.ts";
 import type { ServerContext } from "./context.ts";
+import { eventsQuery, parse, readJson, runsQuery, syncBody } from "./schemas.ts";
 import { eventToJson, runDetailsToJson, runToJson } from "./serializers.ts";
-
-const statuses = new Set(["Queued", "Running", "Completed", "Failed", "Cancelled", "Skipped"]);
-
-function timeQuery(value: string | undefined, field: string): number | undefined {
-  if (value === undefined || value === "") return undefined;
-  const ms = /^\d+$/.test(value) ? Number(value) : Date.parse(value);
-  if (!Number.isFinite(ms)) throw new StepwiseError("invalid_argument", `${field}: expected an ISO date or unix ms, received ${JSON.stringify(value)}`);
-  return ms;
-}
-
-function limitOf(value: string | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > 1000)
-    throw new StepwiseError("invalid_argument", `limit: expected an integer from 1 to 1000, received ${JSON.stringify(value)}`);
-  return n;
-}
 
 export function v1Routes(ctx: ServerContext) {
   const app = new Hono();
@@ -36,9 +20,8 @@ export function v1Routes(ctx: ServerContext) {
   });
 
   app.get("/v1/events", async (c) => {
-    const name = c.req.query("name");
-    const before = c.req.query("cursor");
-    const events = await ctx.engine.store.listEvents({ limit: limitOf(c.req.query("limit"), 50), ...(name ? { name } : {}), ...(before ? { before } : {}) });
+    const { name, cursor: before, limit } = parse(eventsQuery, c.req.query());
+    const events = await ctx.engine.store.listEvents({ limit: limit ?? 50, ...(name ? { name } : {}), ...(before ? { before } : {}) });
     return c.json({ data: events.map(eventToJson), cursor: events.at(-1)?.internalId ?? null });
   });
 
@@ -55,16 +38,9 @@ export function v1Routes(ctx: ServerContext) {
   });
 
   app.get("/v1/runs", async (c) => {
-    const status = c.req.query("status");
-    if (status !== undefined && !statuses.has(status))
-      throw new StepwiseError("invalid_argument", `status: expected one of ${[...statuses].join(", ")}, received ${JSON.stringify(status)}`);
-    const functionId = c.req.query("function_id");
-    const eventId = c.req.query("event_id");
-    const before = c.req.query("cursor");
-    const from = timeQuery(c.req.query("from"), "from");
-    const to = timeQuery(c.req.query("to"), "to");
+    const { status, function_id: functionId, event_id: eventId, cursor: before, from, to, limit } = parse(runsQuery, c.req.query());
     const runs = await ctx.engine.listRuns({
-      limit: limitOf(c.req.query("limit"), 50),
+      limit: limit ?? 50,
       ...(status ? { status: status as RunStatus } : {}),
       ...(functionId ? { functionId } : {}),
       ...(eventId ? { eventId } : {}),
@@ -88,9 +64,7 @@ export function v1Routes(ctx: ServerContext) {
 
   app.get("/v1/apps", (c) => c.json({ data: ctx.apps.list() }));
   app.post("/v1/apps/sync", async (c) => {
-    const { url } = (await c.req.json().catch(() => ({}))) as { url?: string };
-    if (typeof url !== "string" || !/^https?:\/\//.test(url))
-      throw new StepwiseError("invalid_argument", `url: expected the app's http(s) serve URL, received ${JSON.stringify(url)}`);
+    const { url } = parse(syncBody, await readJson(c.req, {}));
     return c.json({ data: await ctx.apps.sync(url) });
   });
   return app;
