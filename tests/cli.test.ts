@@ -2,6 +2,7 @@
  * The `stepwise` command as a user runs it: a child process, real ports, real signals.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { readFileSync, statSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -43,6 +44,23 @@ describe("stepwise CLI", () => {
     expect(noEvent.stderr).toMatch(/needs an event key/);
     const badFlag = spawnSync(process.execPath, [bin, "dev", "--port", "nope"], { encoding: "utf8" });
     expect(badFlag.stderr).toMatch(/--port: expected a port number, received "nope"/);
+  });
+
+  it("tokens create, list and revoke edit <db>.tokens.json (0600, hashes only)", () => {
+    const db = join(tempDir(), "prod.db");
+    const run = (...args: string[]) => spawnSync(process.execPath, [bin, "tokens", ...args, "--db", db], { encoding: "utf8" });
+    const created = run("create", "--name", "ci");
+    expect(created.status).toBe(0);
+    const token = created.stdout.match(/swt_[A-Za-z0-9_-]+/)?.[0] ?? "";
+    const id = created.stdout.match(/created token ([0-9a-f]+)/)?.[1] ?? "";
+    expect(token).toHaveLength(47);
+    const file = readFileSync(`${db}.tokens.json`, "utf8");
+    expect(file).not.toContain(token);
+    expect(statSync(`${db}.tokens.json`).mode & 0o777).toBe(0o600);
+    expect(run("list").stdout).toMatch(new RegExp(`^${id} .* ci$`, "m"));
+    expect(run("revoke", id).stdout).toMatch(/revoked/);
+    expect(run("list").stdout).toMatch(/no tokens/);
+    expect(run("revoke", id).stderr).toMatch(/no token with id/);
   });
 
   it("dev syncs -u apps, runs their functions, logs runs, and stops cleanly on SIGTERM", async () => {

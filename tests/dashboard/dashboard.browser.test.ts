@@ -150,7 +150,7 @@ describe("dashboard in a browser", () => {
     await page.screenshot({ path: join(shots, "apps.png") });
   });
 
-  it("stepwise start: the dashboard asks for its token", async () => {
+  it("stepwise start: the dashboard logs in with its secret; an HttpOnly SameSite=Strict cookie opens the API and the live stream, no secret in any URL", async () => {
     const secured = await runServer({
       mode: "start",
       port: 0,
@@ -163,11 +163,28 @@ describe("dashboard in a browser", () => {
     });
     try {
       const fresh = await browser.newPage();
+      const urls: string[] = [];
+      const stream: number[] = [];
+      fresh.on("request", (r) => urls.push(r.url()));
+      fresh.on("response", (r) => {
+        if (new URL(r.url()).pathname === "/v1/stream") stream.push(r.status());
+      });
       await fresh.goto(`${secured.url}/#/runs`);
       await fresh.getByText("This server needs the dashboard token.").waitFor();
+      await fresh.getByLabel("token").fill("wrong");
+      await fresh.getByRole("button", { name: "Open" }).click();
+      await fresh.getByText("wrong dashboard secret").waitFor();
       await fresh.getByLabel("token").fill("open-sesame");
       await fresh.getByRole("button", { name: "Open" }).click();
       await fresh.getByText("No runs yet").waitFor();
+      const deadline = Date.now() + 5000;
+      while (!stream.includes(200) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect(stream).toContain(200);
+      const cookies = await fresh.context().cookies();
+      const session = cookies.find((c) => c.name === "stepwise_session");
+      expect(session).toMatchObject({ httpOnly: true, sameSite: "Strict", secure: false });
+      expect(urls.filter((u) => /token=|open-sesame/.test(u))).toEqual([]);
+      expect(await fresh.evaluate(() => JSON.stringify(localStorage))).not.toContain("open-sesame");
       await fresh.close();
     } finally {
       await secured.close();

@@ -4,6 +4,7 @@
  * work is in run-server.ts. One top-level handler prints CLIError messages and hints.
  */
 import { parseArgs } from "node:util";
+import { TokenStore, tokenFileFor } from "@stepwise/server";
 import { envKeys, readEnv } from "./env.ts";
 import { CLIError } from "./errors.ts";
 import { type RunningServer, runServer } from "./run-server.ts";
@@ -14,6 +15,8 @@ Commands:
   dev     Development server on embedded SQLite, open on loopback; syncs apps and
           auto-discovers common local URLs (e.g. http://localhost:3000/api/inngest).
   start   Production server: signing and event keys required.
+  tokens  API tokens for start: tokens create [--name <n>] | tokens list | tokens revoke <id>
+          (--db: the database the server uses; tokens live in <db>.tokens.json).
 
 Flags:
   -u, --url <url>        App serve URL to sync (repeatable).
@@ -23,7 +26,9 @@ Flags:
       --no-discovery     dev: do not probe common local URLs.
       --signing-key <k>  start: signkey-<env>-<hex>; calls to apps are signed with it.
       --event-key <k>    start: the key senders put in POST /e/<key>.
-      --dashboard-token <t>  start: the token that opens the dashboard (default: the signing key).
+      --dashboard-token <t>  start: the dashboard secret (login form, or a bearer); never the signing
+                         key. Default: a random one, printed once at start.
+      --name <n>         tokens create: a label for the token.
   -h, --help             Show this help.
 
 Environment:
@@ -39,6 +44,10 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
   const [command, ...rest] = argv;
   if (!command || command === "-h" || command === "--help" || command === "help") {
     process.stdout.write(helpText);
+    return undefined;
+  }
+  if (command === "tokens") {
+    tokensCommand(rest, env);
     return undefined;
   }
   if (command !== "dev" && command !== "start") throw new CLIError(`unknown command ${JSON.stringify(command)}`, "run `stepwise --help` for the commands");
@@ -87,6 +96,37 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
     ...(command === "start" && dashboardToken ? { dashboardToken } : {}),
   });
   return server;
+}
+
+/** `stepwise tokens create|list|revoke`: edits `<db>.tokens.json`; a running server sees changes at once. */
+function tokensCommand(args: string[], env: NodeJS.ProcessEnv) {
+  let parsed: ReturnType<typeof parseTokens>;
+  try {
+    parsed = parseTokens(args);
+  } catch (cause) {
+    throw new CLIError((cause as Error).message, "run `stepwise --help` for the flags");
+  }
+  const [action, id] = parsed.positionals;
+  const db = parsed.values.db ?? readEnv(envKeys.db, env) ?? "stepwise.db";
+  const store = new TokenStore(tokenFileFor(db));
+  if (action === "create") {
+    const { token, info } = store.create(parsed.values.name ?? "");
+    process.stdout.write(`created token ${info.id} (${info.name}); it is shown only now:\n${token}\n`);
+  } else if (action === "list") {
+    const tokens = store.list();
+    if (!tokens.length) process.stdout.write("no tokens\n");
+    for (const t of tokens) process.stdout.write(`${t.id}  ${new Date(t.createdAt).toISOString()}  ${t.name}\n`);
+  } else if (action === "revoke") {
+    if (!id) throw new CLIError("tokens revoke needs the token id", "run `stepwise tokens list --db <path>` for the ids");
+    if (!store.revoke(id)) throw new CLIError(`no token with id ${JSON.stringify(id)}`);
+    process.stdout.write(`revoked token ${id}\n`);
+  } else {
+    throw new CLIError(`tokens: expected create, list or revoke, received ${JSON.stringify(action ?? "")}`, "run `stepwise --help`");
+  }
+}
+
+function parseTokens(args: string[]) {
+  return parseArgs({ args, strict: true, allowPositionals: true, options: { db: { type: "string" }, name: { type: "string" } } });
 }
 
 function parse(args: string[]) {

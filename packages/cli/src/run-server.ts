@@ -3,13 +3,14 @@
  * Runs a Stepwise server: engine on SQLite, HTTP on a port, run logging, app syncing and
  * graceful shutdown. Used by `stepwise dev`, `stepwise start` and `npm start`.
  */
+import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { serve } from "@hono/node-server";
 import { Engine } from "@stepwise/engine";
 import { type ClientHandle, consoleLogger, type FunctionHandle, type Logger } from "@stepwise/protocol";
-import { createServer, type StepwiseServer } from "@stepwise/server";
+import { createServer, type StepwiseServer, TokenStore, tokenFileFor } from "@stepwise/server";
 import { SqliteStore } from "@stepwise/store-sqlite";
 import { defaultDiscoveryUrls, startDiscovery } from "./discovery.ts";
 import { CLIError } from "./errors.ts";
@@ -30,7 +31,7 @@ export interface RunServerOptions {
   inProcess?: { client?: ClientHandle; functions: FunctionHandle[] };
   retryDelayScale?: number;
   logger?: Logger;
-  /** start: the token that opens the dashboard (default: the signing key itself). */
+  /** start: the dashboard secret (required there; never the signing key). */
   dashboardToken?: string;
   /** Serve the dashboard at `/`. (Default: true.) */
   dashboard?: boolean;
@@ -45,6 +46,10 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+function randomSecret(prefix: string): string {
+  return `${prefix}${randomBytes(32).toString("base64url")}`;
+}
+
 /** The built dashboard, if this install has it. */
 function dashboardDir(): string | undefined {
   try {
@@ -55,9 +60,23 @@ function dashboardDir(): string | undefined {
   }
 }
 
+/**
+ * dev: the `Host` names answered. Loopback by default; `--host <name>` adds that name, and
+ * a wildcard address (`0.0.0.0`, `::`) answers to any name.
+ */
+export function devAllowedHosts(host: string | undefined): string[] | "any" {
+  const loopback = ["localhost", "127.0.0.1", "[::1]"];
+  if (!host) return loopback;
+  if (host === "0.0.0.0" || host === "::" || host === "[::]") return "any";
+  return [...loopback, host.includes(":") && !host.startsWith("[") ? `[${host}]` : host];
+}
+
 export async function runServer(options: RunServerOptions): Promise<RunningServer> {
   const logger = options.logger ?? consoleLogger;
   const log = (line: string) => logger.info(`stepwise ${options.mode}: ${line}`);
+  if (options.mode === "start" && options.dashboardToken && [options.signingKey, options.signingKeyFallback].includes(options.dashboardToken)) {
+    throw new CLIError("the dashboard token must not be the signing key", "pick another secret for --dashboard-token, or omit it to have one generated");
+  }
   const store = new SqliteStore({ filename: options.db });
   try {
     await store.migrate();
@@ -69,6 +88,11 @@ export async function runServer(options: RunServerOptions): Promise<RunningServe
     engine.register(
       options.inProcess.client ? { client: options.inProcess.client, functions: options.inProcess.functions } : { functions: options.inProcess.functions },
     );
+  let dashboardToken = options.dashboardToken;
+  if (options.mode === "start" && !dashboardToken) {
+    dashboardToken = randomSecret("swd_");
+    log(`dashboard secret (shown once; pass --dashboard-token or STEPWISE_DASHBOARD_TOKEN to choose one): ${dashboardToken}`);
+  }
   const server = createServer({
     engine,
     logger,
@@ -77,7 +101,9 @@ export async function runServer(options: RunServerOptions): Promise<RunningServe
     ...(options.signingKeyFallback ? { signingKeyFallback: options.signingKeyFallback } : {}),
     ...(options.eventKey ? { eventKey: options.eventKey } : {}),
     ...(options.dashboard !== false && dashboardDir() ? { dashboardDir: dashboardDir() as string } : {}),
-    ...(options.mode === "start" ? { dashboardToken: options.dashboardToken ?? options.signingKey } : {}),
+    ...(options.mode === "start" && dashboardToken ? { dashboardToken } : {}),
+    ...(options.mode === "start" ? { tokens: new TokenStore(options.db === ":memory:" ? undefined : tokenFileFor(options.db)) } : {}),
+    ...(options.mode === "dev" ? { allowedHosts: devAllowedHosts(options.host) } : {}),
   });
   if (options.logRuns !== false) {
     engine.onRunStarted((runId, functionId) => log(`▶ ${functionId} started (run ${runId})`));

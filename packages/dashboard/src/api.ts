@@ -1,7 +1,7 @@
 /**
  * @module api
  * The dashboard's only way to data: the server's HTTP API (documented in the README).
- * In `stepwise start`, requests carry the dashboard token the user entered.
+ * In `stepwise start`, requests carry the session cookie from the login form.
  */
 
 export interface Run {
@@ -83,19 +83,18 @@ export class ApiError extends Error {
   }
 }
 
-export function token(): string | null {
-  return localStorage.getItem("stepwise-token");
-}
-
-export function setToken(value: string) {
-  localStorage.setItem("stepwise-token", value);
+/**
+ * `stepwise start`: posts the dashboard secret to `/auth/login`; the server answers with an
+ * HttpOnly session cookie that every later request (and the live stream) carries. The
+ * secret is not kept in the page.
+ */
+export async function login(secret: string): Promise<void> {
+  await request("/auth/login", { method: "POST", body: JSON.stringify({ token: secret }) });
 }
 
 async function request<T>(path: string, init: RequestInit = {}): Promise<T> {
   const headers: Record<string, string> = { "content-type": "application/json" };
-  const t = token();
-  if (t) headers.authorization = `Bearer ${t}`;
-  const res = await fetch(path, { ...init, headers: { ...headers, ...(init.headers as Record<string, string>) } });
+  const res = await fetch(path, { ...init, credentials: "same-origin", headers: { ...headers, ...(init.headers as Record<string, string>) } });
   const body = await res.json().catch(() => ({}));
   if (!res.ok) throw new ApiError(res.status, (body as { error?: string }).error ?? `${res.status} ${res.statusText}`);
   return body as T;
@@ -128,8 +127,8 @@ export const api = {
 
 /** Calls `onChange` (debounced) whenever the server reports activity. Returns a stop function. */
 export function subscribe(onChange: () => void): () => void {
-  const t = token();
-  const source = new EventSource(`/v1/stream${t ? `?token=${encodeURIComponent(t)}` : ""}`);
+  // Same-origin EventSource sends the session cookie; no secret goes in the URL.
+  const source = new EventSource("/v1/stream");
   let timer: number | undefined;
   source.addEventListener("activity", () => {
     clearTimeout(timer);

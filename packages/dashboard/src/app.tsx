@@ -3,7 +3,7 @@
  * The dashboard shell: navigation, hash routes, and the token prompt for `stepwise start`.
  */
 import { useEffect, useState } from "react";
-import { ApiError, api, setToken } from "./api.ts";
+import { ApiError, api, login } from "./api.ts";
 import { AppsPage } from "./pages/apps.tsx";
 import { EventDetailPage, EventsPage } from "./pages/events.tsx";
 import { FunctionsPage } from "./pages/functions.tsx";
@@ -53,20 +53,22 @@ export function App() {
 
 function TokenPrompt() {
   const [value, setValue] = useState("");
+  const [error, setError] = useState<string | null>(null);
   return (
-    <div className="login">
+    <form
+      className="login"
+      onSubmit={(e) => {
+        e.preventDefault();
+        login(value)
+          .then(() => location.reload())
+          .catch((err) => setError(err instanceof Error ? err.message : String(err)));
+      }}
+    >
       <h2>Stepwise</h2>
       <p>This server needs the dashboard token.</p>
-      <input aria-label="token" type="password" value={value} onChange={(e) => setValue(e.target.value)} />
-      <button
-        type="button"
-        onClick={() => {
-          setToken(value);
-          location.reload();
-        }}
-      >
-        Open
-      </button>
-    </div>
+      <input aria-label="token" type="password" autoComplete="current-password" value={value} onChange={(e) => setValue(e.target.value)} />
+      <button type="submit">Open</button>
+      {error && <p role="alert">{error}</p>}
+    </form>
   );
 }

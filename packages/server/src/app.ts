@@ -5,12 +5,16 @@
  */
 import { existsSync, statSync } from "node:fs";
 import { readFile } from "node:fs/promises";
-import { extname, join, resolve } from "node:path";
+import { extname, join, resolve, sep } from "node:path";
 import type { Engine } from "@stepwise/engine";
-import { consoleLogger, type Logger, verifyBearer } from "@stepwise/protocol";
+import { consoleLogger, type Logger } from "@stepwise/protocol";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { AppRegistry } from "./apps/app-registry.ts";
+import { devGuard } from "./auth/guard.ts";
+import { safeEqual } from "./auth/secrets.ts";
+import { startAuth } from "./auth/start-auth.ts";
+import { TokenStore } from "./auth/token-store.ts";
 import type { ServerContext } from "./routes/context.ts";
 import { dashboardRoutes } from "./routes/dashboard-api.ts";
 import { eventRoutes } from "./routes/events.ts";
@@ -22,9 +26,10 @@ export interface ServerOptions {
   engine: Engine;
   logger?: Logger;
   /**
-   * `"dev"`: no keys, open on loopback. `"start"`: `signingKey` and `eventKey` required;
-   * `/fn/register`, `/v0` and `/v1` need the signing key's bearer, `/e/` the event key, and
-   * calls to apps are signed.
+   * `"dev"`: no keys, open on loopback. `"start"`: `signingKey`, `eventKey` and
+   * `dashboardToken` required; `/fn/register`, `/v0` and `/v1` need a credential (the signing
+   * key's hashed bearer, an API token, the dashboard secret as bearer, or a session cookie),
+   * `/e/` the event key, and calls to apps are signed.
    */
   mode: "dev" | "start";
   signingKey?: string;
@@ -36,8 +41,20 @@ export interface ServerOptions {
   maxBodyBytes?: number;
   /** The built dashboard (static files) to serve at `/`. */
   dashboardDir?: string;
-  /** start mode: a token that also opens `/v1` (for the dashboard), besides the signing key's bearer. */
+  /**
+   * start mode: the dashboard secret (without one, the dashboard cannot log in). The dashboard's login form posts it
+   * to `/auth/login` for a session cookie; API clients may send it as a bearer. Never the
+   * signing key.
+   */
   dashboardToken?: string;
+  /** start mode: the API tokens (`Authorization: Bearer swt_…`). (Default: in memory.) */
+  tokens?: TokenStore;
+  /**
+   * dev mode: the `Host` names answered (any port), or `"any"`. Also refuses cross-origin
+   * and non-JSON state-changing requests. Unset: no such checks (in-process use, tests);
+   * `stepwise dev` always sets it.
+   */
+  allowedHosts?: readonly string[] | "any";
 }
 
 /** Serves the dashboard's files; any other non-API path gets index.html (client-side routes). */
@@ -53,9 +70,9 @@ function mountDashboard(app: Hono, dir: string) {
   const root = resolve(dir);
   app.get("*", async (c, next) => {
     const path = decodeURIComponent(new URL(c.req.url).pathname);
-    if (/^\/(v0|v1|e|fn)\//.test(path) || path === "/health") return next();
+    if (/^\/(v0|v1|e|fn|auth)\//.test(path) || path === "/health") return next();
     let file = resolve(join(root, path));
-    if (!file.startsWith(root) || !existsSync(file) || !statSync(file).isFile()) file = join(root, "index.html");
+    if ((file !== root && !file.startsWith(root + sep)) || !existsSync(file) || !statSync(file).isFile()) file = join(root, "index.html");
     if (!existsSync(file)) return next();
     const body = await readFile(file);
     return c.body(body, 200, {
@@ -75,6 +92,9 @@ export function createServer(options: ServerOptions): StepwiseServer {
   if (options.mode === "start" && (!options.signingKey || !options.eventKey)) {
     throw new Error("createServer: start mode needs both signingKey and eventKey");
   }
+  if (options.mode === "start" && options.dashboardToken !== undefined && [options.signingKey, options.signingKeyFallback].includes(options.dashboardToken)) {
+    throw new Error("createServer: the dashboard secret must not be the signing key");
+  }
   const signingKeys = options.mode === "start" ? [options.signingKey, options.signingKeyFallback].filter((k): k is string => !!k) : [];
   const apps = new AppRegistry({
     engine: options.engine,
@@ -87,6 +107,14 @@ export function createServer(options: ServerOptions): StepwiseServer {
   const maxBodyBytes = options.maxBodyBytes ?? 10 * 1024 * 1024;
 
   const app = new Hono();
+  app.use("*", async (c, next) => {
+    try {
+      decodeURIComponent(new URL(c.req.url).pathname);
+    } catch {
+      return c.json({ error: "malformed percent-encoding in the request path", code: "bad_request", status: 400 }, 400);
+    }
+    await next();
+  });
   app.use(
     "*",
     bodyLimit({
@@ -94,18 +122,27 @@ export function createServer(options: ServerOptions): StepwiseServer {
       onError: (c) => c.json({ error: `request body is larger than ${maxBodyBytes} bytes`, code: "limit_exceeded", status: 413 }, 413),
     }),
   );
-  const requireBearer = async (c: Parameters<Parameters<Hono["use"]>[1]>[0], next: () => Promise<void>) => {
-    const header = c.req.header("authorization");
-    const token = options.dashboardToken;
-    const tokenOk = token !== undefined && (header === `Bearer ${token}` || c.req.query("token") === token);
-    if (signingKeys.length && !tokenOk && !verifyBearer(header, signingKeys)) {
-      return c.json({ error: "missing or wrong bearer token: send Authorization: Bearer <hashed signing key>", code: "unauthorized", status: 401 }, 401);
-    }
-    await next();
-  };
-  app.use("/fn/*", requireBearer);
-  app.use("/v0/*", requireBearer);
-  app.use("/v1/*", requireBearer);
+  if (options.mode === "dev" && options.allowedHosts) app.use("*", devGuard(options.allowedHosts));
+  if (options.mode === "start") {
+    const tokens = options.tokens ?? new TokenStore();
+    const requireCredential = startAuth(app, {
+      signingKeys,
+      ...(options.dashboardToken ? { dashboardSecret: options.dashboardToken } : {}),
+      tokens,
+      logger,
+    });
+    app.use("/fn/*", requireCredential);
+    app.use("/v0/*", requireCredential);
+    app.use("/v1/*", requireCredential);
+    const eventKey = options.eventKey as string;
+    app.use("/e/:eventKey", async (c, next) => {
+      if (!safeEqual(c.req.param("eventKey"), eventKey)) {
+        return c.json({ error: "unknown event key; send with the key this server was started with (--event-key)", code: "unauthorized", status: 401 }, 401);
+      }
+      await next();
+    });
+    app.route("/", tokenRoutes(tokens));
+  }
   app.get("/health", (c) => c.json({ status: "ok", mode: options.mode }));
   app.route("/", eventRoutes(ctx));
   app.route("/", registerRoutes(ctx));
@@ -116,4 +153,21 @@ export function createServer(options: ServerOptions): StepwiseServer {
   if (options.dashboardDir) mountDashboard(app, options.dashboardDir);
   app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${c.req.path}`, code: "not_found", status: 404 }, 404));
   return { app, apps };
+}
+
+/** `POST /v1/tokens {name}` → `{ data: { token, id, name, createdAt } }` (shown once), `GET /v1/tokens`, `DELETE /v1/tokens/:id`. */
+function tokenRoutes(tokens: TokenStore) {
+  const app = new Hono();
+  app.post("/v1/tokens", async (c) => {
+    const body = (await c.req.json().catch(() => ({}))) as { name?: unknown };
+    const { token, info } = tokens.create(typeof body.name === "string" ? body.name.slice(0, 100) : "");
+    return c.json({ data: { token, ...info } }, 201);
+  });
+  app.get("/v1/tokens", (c) => c.json({ data: tokens.list() }));
+  app.delete("/v1/tokens/:id", (c) =>
+    tokens.revoke(c.req.param("id"))
+      ? c.json({ data: { revoked: c.req.param("id") } })
+      : c.json({ error: "no such token", code: "not_found", status: 404 }, 404),
+  );
+  return app;
 }
