@@ -120,6 +120,21 @@ describe("event id seed", () => {
   });
 });
 
+describe("event id seed, concurrently", () => {
+  it("two different bodies under one seed at once: one is stored and acknowledged, the other gets 409", async () => {
+    const seed = `${Date.now()},${Buffer.alloc(10, 3).toString("base64")}`;
+    const replies = await Promise.all(
+      [1, 2, 3, 4].map((n) => send("/e/key", JSON.stringify({ name: "seed/race", data: { n } }), { "x-inngest-event-id-seed": seed })),
+    );
+    const statuses = replies.map((r) => r.status);
+    expect(statuses.filter((x) => x === 200)).toHaveLength(1);
+    expect(statuses.filter((x) => x === 409)).toHaveLength(3);
+    const stored = await s.engine.store.listEvents({ limit: 100, name: "seed/race" });
+    expect(stored).toHaveLength(1);
+    expect(stored[0]?.data).toEqual({ n: statuses.indexOf(200) + 1 });
+  });
+});
+
 describe("in-process send validates what is stored", () => {
   class Point {
     toJSON() {

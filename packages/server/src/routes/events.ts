@@ -6,6 +6,8 @@
  * gets the same ids and stores nothing twice; a different body under a seed already used
  * is refused with 409, never acknowledged and dropped.
  */
+
+import type { EventRecord } from "@stepwise/engine";
 import { idsFromSeed, StepwiseError, validateEvents } from "@stepwise/protocol";
 import { Hono } from "hono";
 import { errorBody } from "../errors.ts";
@@ -28,6 +30,19 @@ function canonical(value: unknown): unknown {
   return value;
 }
 
+type Validated = ReturnType<typeof validateEvents>[number];
+
+function sameEvent(record: EventRecord, event: Validated): boolean {
+  return (
+    record.name === event.name &&
+    sameJson(record.data, event.data) &&
+    sameJson(record.user, event.user) &&
+    (record.v ?? undefined) === event.v &&
+    record.id === (event.id ?? record.internalId) &&
+    (event.ts === undefined || record.ts === event.ts)
+  );
+}
+
 export function eventRoutes(ctx: ServerContext) {
   const app = new Hono();
   app.post("/e/:eventKey", async (c) => {
@@ -40,29 +55,25 @@ export function eventRoutes(ctx: ServerContext) {
       const count = Array.isArray(body) ? body.length : 1;
       const seed = c.req.header("x-inngest-event-id-seed");
       const internalIds = idsFromSeed(seed, count);
-      if (internalIds) {
-        // the store keeps the first event under an id: a replay must be that same event
-        const events = validateEvents(body);
+      // the store keeps the first event under an id: a replay must be that same event.
+      // Checked before sending, and again after (a concurrent request may have won).
+      const events = internalIds ? validateEvents(body) : [];
+      const check = async () => {
+        if (!internalIds) return;
         const stored = await Promise.all(internalIds.map((id) => ctx.engine.store.getEvent(id)));
-        stored.forEach((record, i) => {
+        for (const [i, record] of stored.entries()) {
           const event = events[i];
-          if (!record || !event) return;
-          const same =
-            record.name === event.name &&
-            sameJson(record.data, event.data) &&
-            sameJson(record.user, event.user) &&
-            (record.v ?? undefined) === event.v &&
-            record.id === (event.id ?? record.internalId) &&
-            (event.ts === undefined || record.ts === event.ts);
-          if (!same) {
+          if (record && event && !sameEvent(record, event)) {
             throw new StepwiseError(
               "conflict",
               `x-inngest-event-id-seed ${JSON.stringify(seed)}: ${Array.isArray(body) ? `events[${i}]` : "event"} differs from the event already stored under id ${record.internalId}; a seed may only be reused to retry the same request`,
             );
           }
-        });
-      }
+        }
+      };
+      await check();
       const { ids } = await ctx.engine.send(body, internalIds ? { internalIds } : {});
+      await check();
       return c.json({ ids, status: 200 });
     } catch (error) {
       const e = errorBody(error);
