@@ -15,10 +15,12 @@ import { devGuard } from "./auth/guard.ts";
 import { safeEqual } from "./auth/secrets.ts";
 import { startAuth } from "./auth/start-auth.ts";
 import { TokenStore } from "./auth/token-store.ts";
+import { errorBody } from "./errors.ts";
 import type { ServerContext } from "./routes/context.ts";
 import { dashboardRoutes } from "./routes/dashboard-api.ts";
 import { eventRoutes } from "./routes/events.ts";
 import { registerRoutes } from "./routes/register.ts";
+import { parse, readJson, tokenBody } from "./routes/schemas.ts";
 import { v0Routes } from "./routes/v0.ts";
 import { v1Routes } from "./routes/v1.ts";
 
@@ -159,9 +161,14 @@ export function createServer(options: ServerOptions): StepwiseServer {
 function tokenRoutes(tokens: TokenStore) {
   const app = new Hono();
   app.post("/v1/tokens", async (c) => {
-    const body = (await c.req.json().catch(() => ({}))) as { name?: unknown };
-    const { token, info } = tokens.create(typeof body.name === "string" ? body.name.slice(0, 100) : "");
-    return c.json({ data: { token, ...info } }, 201);
+    try {
+      const body = parse(tokenBody, await readJson(c.req, {}));
+      const { token, info } = tokens.create((body.name ?? "").slice(0, 100));
+      return c.json({ data: { token, ...info } }, 201);
+    } catch (error) {
+      const body = errorBody(error);
+      return c.json(body, body.status as 400);
+    }
   });
   app.get("/v1/tokens", (c) => c.json({ data: tokens.list() }));
   app.delete("/v1/tokens/:id", (c) =>

@@ -10,6 +10,7 @@
 import type { EventRecord } from "@stepwise/engine";
 import { idsFromSeed, StepwiseError, validateEvents } from "@stepwise/protocol";
 import { Hono } from "hono";
+import { safeEqual } from "../auth/secrets.ts";
 import { errorBody } from "../errors.ts";
 import type { ServerContext } from "./context.ts";
 import { eventPayloadShape, parse, readJson } from "./schemas.ts";
@@ -47,7 +48,7 @@ export function eventRoutes(ctx: ServerContext) {
   const app = new Hono();
   app.post("/e/:eventKey", async (c) => {
     const key = c.req.param("eventKey");
-    if (ctx.eventKey !== undefined && key !== ctx.eventKey) {
+    if (ctx.eventKey !== undefined && !safeEqual(key, ctx.eventKey)) {
       return c.json({ error: "unknown event key; send with the key this server was started with (--event-key)", code: "unauthorized", status: 401 }, 401);
     }
     try {
