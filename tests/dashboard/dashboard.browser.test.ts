@@ -26,9 +26,8 @@ let page: Page;
 
 beforeAll(async () => {
   if (!existsSync(chromiumPath)) throw new Error(`${chromiumPath} is missing: install Debian's chromium (apt-get install -y chromium); .ci/run does this`);
-  if (!existsSync(join(root, "packages/dashboard/dist/index.html"))) {
-    execFileSync(process.execPath, [join(root, "node_modules/vite/bin/vite.js"), "build"], { cwd: join(root, "packages/dashboard"), stdio: "ignore" });
-  }
+  // always from the current source (a build left from an older checkout would test old code; it takes < 1 s)
+  execFileSync(process.execPath, [join(root, "node_modules/vite/bin/vite.js"), "build"], { cwd: join(root, "packages/dashboard"), stdio: "ignore" });
   const { client, functions } = createExampleApp({ logger: silentLogger });
   const extra = new Stepwise({ id: "ui", logger: silentLogger });
   const hello = extra.createFunction({ id: "hello" }, { event: "app/hello" }, async ({ event, step }) => {

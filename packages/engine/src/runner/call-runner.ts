@@ -85,6 +85,16 @@ class RunCancelledError extends Error {
   }
 }
 
+/** A call about to run: its function, the run as loaded, the claimed item and its lease, the run's concurrency keys. */
+interface ClaimedCall {
+  fn: FunctionHandle;
+  state: RunState;
+  item: QueueItem;
+  lease: Lease;
+  claims: ConcurrencyClaim[];
+  signal: AbortSignal;
+}
+
 /** Events `step.sendEvent` sent in this call, stored with the step's result. */
 interface SentEvents {
   inputs: EventInput[];
@@ -197,23 +207,15 @@ export class CallRunner {
       if (now > dueAt + parseDuration(fn.config.timeouts.start)) return this.cancel(state, fn, cancelReasons.startTimeout(fn.config), item, lease);
     }
     if (this.cancelled.has(state.run.id)) await store.commitTransition({ runId: item.runId, itemId: item.id, lease });
-    else await this.execute(fn, state, item, lease, claims, signal, clock.now(), settled);
+    else await this.execute({ fn, state, item, lease, claims, signal }, clock.now(), settled);
   }
 
-  private async execute(
-    fn: FunctionHandle,
-    state: RunState,
-    item: QueueItem,
-    lease: Lease,
-    claims: ConcurrencyClaim[],
-    signal: AbortSignal,
-    now: number,
-    settled: ReturnType<typeof sleepEndedStep> | undefined,
-  ) {
+  private async execute(claimed: ClaimedCall, now: number, settled: ReturnType<typeof sleepEndedStep> | undefined) {
     const { registry, clock } = this.deps;
+    const { fn, state, item, lease, claims, signal } = claimed;
     let checkpointed = false;
     const sent: SentEvents = { inputs: [], ids: [] };
-    const result = await this.call(fn, state, item, lease, claims, signal, sent, () => {
+    const result = await this.call(claimed, sent, () => {
       checkpointed = true;
     });
     if (signal.aborted) return; // the lease is gone: another worker has this call; report nothing
@@ -238,16 +240,8 @@ export class CallRunner {
     if (await this.commit(cancelTransition(state, fn.config, this.deps.clock.now(), reason, { item }), lease)) this.markCancelled(state.run.id);
   }
 
-  private async call(
-    fn: FunctionHandle,
-    state: RunState,
-    item: QueueItem,
-    lease: Lease,
-    claims: ConcurrencyClaim[],
-    signal: AbortSignal,
-    sent: SentEvents,
-    onCheckpoint: () => void,
-  ): Promise<ExecutionResult> {
+  private async call(claimed: ClaimedCall, sent: SentEvents, onCheckpoint: () => void): Promise<ExecutionResult> {
+    const { fn, state, item, lease, claims, signal } = claimed;
     const memo = new Map<string, Memo>();
     let stateBytes = 0;
     for (const step of state.steps) {
