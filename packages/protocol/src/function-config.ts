@@ -26,6 +26,26 @@ export interface ConcurrencyOption {
   order?: "fifo";
 }
 
+/**
+ * Inngest's `checkpointing` function option (its `CheckpointingOptions`, without the
+ * Temporal duration objects): `true` for the defaults, `false` to turn it off, or the
+ * tuning knobs. Running in-process always checkpoints each step as it ends; served
+ * functions are currently called with the classic protocol, so the value is validated
+ * and kept in the config but does not change how they run.
+ */
+export type CheckpointingOptions =
+  | boolean
+  | {
+      /** How long to checkpoint before going async; `0` means no limit. */
+      maxRuntime?: number | string;
+      /** Steps buffered per checkpoint (default 1). */
+      bufferedSteps?: number;
+      /** The longest wait before a checkpoint even with fewer buffered steps. */
+      maxInterval?: number | string;
+    };
+
+const checkpointingKeys = ["maxRuntime", "bufferedSteps", "maxInterval"];
+
 export interface FunctionConfig {
   /** Composite id used across apps: `<appId>-<functionId>`. */
   id: string;
@@ -46,6 +66,7 @@ export interface FunctionConfig {
   singleton?: { key?: string; mode: "skip" | "cancel" };
   cancelOn?: Array<{ event: string; if?: string; match?: string; timeout?: string | number }>;
   timeouts?: { start?: string | number; finish?: string | number };
+  checkpointing?: CheckpointingOptions;
 }
 
 type Issue = (field: string, message: string) => never;
@@ -149,5 +170,16 @@ export function validateFunctionConfig(config: FunctionConfig): FunctionConfig {
   }
   if (config.timeouts?.start !== undefined) checkPeriod(fail, "timeouts.start", config.timeouts.start);
   if (config.timeouts?.finish !== undefined) checkPeriod(fail, "timeouts.finish", config.timeouts.finish);
+  const checkpointing = config.checkpointing;
+  if (checkpointing !== undefined && typeof checkpointing !== "boolean") {
+    if (typeof checkpointing !== "object" || checkpointing === null || Array.isArray(checkpointing))
+      fail("checkpointing", `expected true, false or { maxRuntime, bufferedSteps, maxInterval }, received ${JSON.stringify(checkpointing)}`);
+    for (const key of Object.keys(checkpointing)) {
+      if (!checkpointingKeys.includes(key)) fail("checkpointing", `unknown option ${JSON.stringify(key)}; expected maxRuntime, bufferedSteps or maxInterval`);
+    }
+    if (checkpointing.maxRuntime !== undefined) checkPeriod(fail, "checkpointing.maxRuntime", checkpointing.maxRuntime);
+    if (checkpointing.bufferedSteps !== undefined) checkPositiveInt(fail, "checkpointing.bufferedSteps", checkpointing.bufferedSteps);
+    if (checkpointing.maxInterval !== undefined) checkPeriod(fail, "checkpointing.maxInterval", checkpointing.maxInterval);
+  }
   return config;
 }

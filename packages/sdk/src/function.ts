@@ -6,6 +6,7 @@
 
 import type { Logger } from "@stepwise/protocol";
 import {
+  type CheckpointingOptions,
   deserializeError,
   type ExecutionInput,
   type ExecutionResult,
@@ -54,6 +55,12 @@ export interface FunctionOptions extends Partial<Omit<FunctionConfig, "id" | "sl
   onFailure?: (ctx: FailureContext) => unknown;
   /** The v4 form: triggers inside the options. */
   triggers?: Trigger | Trigger[];
+  /**
+   * Inngest's checkpointing option, validated and kept in the config. In-process runs
+   * always checkpoint each step as it ends; served functions currently use the classic
+   * protocol, where every step is a round trip.
+   */
+  checkpointing?: CheckpointingOptions;
 }
 
 export interface ClientLink {

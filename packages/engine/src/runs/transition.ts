@@ -318,7 +318,7 @@ function planInvoke(op: Op, ctx: TransitionContext): PlannedPause {
   const target = ctx.resolveFunction(functionId);
   if (!target) {
     const failed = stepFromOp(ctx.state.run.id, op, StepStatus.Failed, 1, ctx.now);
-    failed.error = { name: "Error", message: `${where}: no function "${functionId}" is registered` };
+    failed.error = { name: "Error", message: `Could not find function with ID "${functionId}" (${where}: no function "${functionId}" is registered)` };
     return { failed };
   }
   const timeoutMs = opts.timeout === undefined ? defaultInvokeTimeoutMs : parseDuration(opts.timeout as string | number, `${where}.timeout`);
