@@ -12,7 +12,7 @@ import { Engine } from "@stepwise/engine";
 import { type ClientHandle, consoleLogger, type FunctionHandle, type Logger } from "@stepwise/protocol";
 import { createServer, type StepwiseServer, TokenStore, tokenFileFor } from "@stepwise/server";
 import { SqliteStore } from "@stepwise/store-sqlite";
-import { defaultDiscoveryUrls, startDiscovery } from "./discovery.ts";
+import { defaultDiscoveryUrls, startDiscovery, startSyncing } from "./discovery.ts";
 import { CLIError } from "./errors.ts";
 
 export interface RunServerOptions {
@@ -21,7 +21,7 @@ export interface RunServerOptions {
   /** Loopback by default; `0.0.0.0` to listen on every interface. */
   host?: string;
   db: string;
-  /** App URLs to sync at start. */
+  /** App URLs to sync: at start, then again until each answers, and again after one comes back. */
   urls?: string[];
   discovery?: boolean;
   signingKey?: string;
@@ -127,11 +127,8 @@ export async function runServer(options: RunServerOptions): Promise<RunningServe
   const port = typeof address === "object" && address ? address.port : options.port;
   const url = `http://${host === "0.0.0.0" ? "127.0.0.1" : host}:${port}`;
   log(`listening on ${url} (database ${options.db})${dashboardDir() && options.dashboard !== false ? ` — dashboard at ${url}/` : ""}`);
-  for (const appUrl of options.urls ?? []) {
-    const record = await server.apps.sync(appUrl);
-    if (record.error) logger.warn(`stepwise ${options.mode}: could not sync ${appUrl}: ${record.error}`);
-    else log(`synced ${appUrl} (${record.functionIds.length} functions)`);
-  }
+  const syncing = startSyncing(server.apps, options.urls ?? [], log, (line) => logger.warn(`stepwise ${options.mode}: ${line}`));
+  await syncing.ready;
   const stopDiscovery = options.discovery
     ? startDiscovery(
         server.apps,
@@ -143,6 +140,7 @@ export async function runServer(options: RunServerOptions): Promise<RunningServe
   const close = () => {
     closing ??= (async () => {
       stopDiscovery();
+      syncing.stop();
       await new Promise<void>((resolve) => http.close(() => resolve()));
       await engine.close();
       log("stopped");

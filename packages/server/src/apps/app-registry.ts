@@ -113,7 +113,14 @@ export class AppRegistry {
     } catch (cause) {
       return fail(`could not reach ${url}: ${(cause as Error).message}`);
     }
-    const text = await response.text();
+    let text: string;
+    try {
+      text = await response.text();
+    } catch (cause) {
+      // A body cut short or a damaged gzip stream: undici rejects with `TypeError: terminated`.
+      const detail = (cause as Error & { cause?: Error }).cause?.message;
+      return fail(`could not read the reply of ${url}: ${(cause as Error).message}${detail ? ` (${detail})` : ""}`);
+    }
     let reply: Record<string, unknown> = {};
     try {
       reply = text ? (JSON.parse(text) as Record<string, unknown>) : {};
