@@ -69,6 +69,29 @@ describe("dev -u", () => {
     expect(lines.filter((l) => l.includes(appUrl) && /synced/.test(l) && !/could not/.test(l))).toHaveLength(1);
   }, 15_000);
 
+  it("syncs an app again after it went away and came back", async () => {
+    const quiet = { info() {}, warn() {}, error() {}, debug() {} };
+    const first = new Inngest({ id: "back", isDev: true, logger: quiet });
+    const appUrl = await listen(serve({ client: first, functions: [first.createFunction({ id: "one", triggers: [{ event: "x" }] }, async () => 1)] }));
+    const port = Number(new URL(appUrl).port);
+    const lines: string[] = [];
+    const logger = { ...silentLogger, info: (m: string) => lines.push(m), warn: (m: string) => lines.push(m) };
+    const r = await runServer({ mode: "dev", port: 0, db: ":memory:", urls: [appUrl], dashboard: false, logRuns: false, logger });
+    running.push(r);
+    expect((await listApps(r)).find((a) => a.url.startsWith(appUrl))?.functionIds).toEqual(["back-one"]);
+    const old = servers.pop() as Server;
+    old.closeAllConnections();
+    await new Promise<void>((res) => old.close(() => res()));
+    expect(await waitFor(async () => (lines.some((l) => l.includes("stopped accepting")) ? true : undefined), 8_000)).toBe(true);
+    const second = new Inngest({ id: "back", isDev: true, logger: quiet });
+    await listen(serve({ client: second, functions: [second.createFunction({ id: "two", triggers: [{ event: "x" }] }, async () => 2)] }), port);
+    const synced = await waitFor(async () => {
+      const app = (await listApps(r)).find((a) => a.url.startsWith(appUrl));
+      return app && !app.error && app.functionIds[0] === "back-two" ? app : undefined;
+    }, 8_000);
+    expect(synced?.functionIds).toEqual(["back-two"]);
+  }, 25_000);
+
   it("records a truncated or corrupt gzip sync reply as that app's error and stays up", async () => {
     const gz = gzipSync(Buffer.from(JSON.stringify({ app_id: "x", functions: [], url: "http://x", pad: "p".repeat(500) })));
     const headers = { "content-type": "application/json", "content-encoding": "gzip", "x-inngest-sync-kind": "in_band" };
