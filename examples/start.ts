@@ -2,7 +2,7 @@
  * `npm start`: the Stepwise dev server (http://127.0.0.1:8288) with the example app
  * registered in-process, on embedded SQLite. It sends a few events and shows what each
  * run does, step by step, then keeps serving: send more with
- *   curl -X POST localhost:8288/e/dev -d '{"name":"shop/order.placed","data":{"orderId":"42"}}'
+ *   curl -X POST localhost:8288/e/dev -H 'content-type: application/json' -d '{"name":"shop/order.placed","data":{"orderId":"42"}}'
  * Ctrl-C stops it; state persists in .stepwise/example.db.
  */
 import { mkdirSync } from "node:fs";
@@ -45,7 +45,7 @@ await client.send([
   { name: "sync/requested", data: {} },
   { name: "billing/charge.requested", data: { customer: "grace@example.com", card: "declined", amount: 30 } },
 ]);
-console.log(`Try: curl -X POST ${server.url}/e/dev -d '{"name":"shop/order.placed","data":{"orderId":"42"}}'`);
+console.log(`Try: curl -X POST ${server.url}/e/dev -H 'content-type: application/json' -d '{"name":"shop/order.placed","data":{"orderId":"42"}}'`);
 console.log(`     curl ${server.url}/v1/runs   (Ctrl-C to stop)\n`);
 
 const stop = () => void server.close().then(() => process.exit(0));
