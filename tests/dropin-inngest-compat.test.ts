@@ -29,6 +29,15 @@ describe("durations in the ms library's long forms", () => {
     expect(sleep?.wakeAt).toBeLessThan(Date.now() + 3 * 86_400_000 + 1_000);
   });
 
+  it('the Sleep op names the duration in canonical form ("3 days" → "3d"), as the official SDK does', async () => {
+    const fn = client().createFunction({ id: "op" }, { event: "d/op" }, async ({ step }) => {
+      await step.sleep("wait", "3 days");
+    });
+    const event = { id: "e", name: "d/op", data: {}, user: {}, ts: 0 };
+    const result = await fn.execute({ runId: "r", event, events: [event], memo: new Map(), attempt: 0, maxAttempts: 1 });
+    expect(result).toMatchObject({ type: "steps", ops: [{ op: "Sleep", name: "3d" }] });
+  });
+
   it("long forms run to completion and work in flow-control options", async () => {
     const c = client();
     const fn = c.createFunction(
@@ -104,5 +113,13 @@ describe("step.invoke of a missing function", () => {
     const { engine } = await startEngine({ client: c, functions: [fn] });
     const run = await sendAndWait(engine, c, { name: "d/lonely" });
     expect(run.output).toMatch(/^Could not find function with ID "d-ghost"/);
+  });
+
+  it("engine.invoke of a missing function says it in the same words", async () => {
+    const { engine } = await startEngine();
+    await expect(engine.invoke("d-ghost")).rejects.toMatchObject({
+      code: "not_found",
+      message: expect.stringContaining('Could not find function with ID "d-ghost"'),
+    });
   });
 });

@@ -3,8 +3,9 @@
  * retries, system events, limits on results.
  */
 import { NonRetriableError, RetryAfterError, StepError, Stepwise, silentLogger } from "stepwise";
+import { createManualClock } from "stepwise/engine";
 import { describe, expect, it } from "vitest";
-import { sendAndWait, startEngine } from "./helpers.ts";
+import { sendAndWait, startEngine, until } from "./helpers.ts";
 
 const client = () => new Stepwise({ id: "t", logger: silentLogger });
 
@@ -106,6 +107,29 @@ describe("errors and retries", () => {
     const run = await sendAndWait(engine, c, { name: "t/later" });
     expect(run.output).toBe("done");
     expect(times[1]! - times[0]!).toBeGreaterThanOrEqual(190);
+  });
+
+  it("RetryAfterError dates its retry with the engine's clock (a manual clock moves it)", async () => {
+    const c = client();
+    const clock = createManualClock(Date.UTC(2026, 0, 1));
+    const times: number[] = [];
+    const fn = c.createFunction({ id: "later-manual" }, { event: "t/later-manual" }, async ({ step }) => {
+      return step.run("rate-limited", () => {
+        times.push(clock.now());
+        if (times.length === 1) throw new RetryAfterError("429", "20s");
+        return "done";
+      });
+    });
+    const { engine } = await startEngine({ client: c, functions: [fn], clock, retryDelayScale: 1 });
+    const { ids } = await c.send({ name: "t/later-manual" });
+    const [run] = await engine.listRuns({ eventId: ids[0] });
+    await until(async () => (await engine.getRun(run!.id))?.steps[0]?.status === "Errored");
+    clock.advance(19_999);
+    clock.advance(1);
+    const ended = await engine.waitForRun(run!.id, { timeoutMs: 5_000 });
+    expect(ended.output).toBe("done");
+    // the retry ran only once the clock reached the 20 s, not a wall-clock 20 s from now
+    expect(times.map((t) => t - times[0]!)).toEqual([0, 20_000]);
   });
 
   it("a non-serializable step result fails that step with a clear error", async () => {

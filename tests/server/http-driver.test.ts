@@ -3,8 +3,10 @@
  * handling of hung, broken and non-SDK apps.
  */
 import { createServer, type Server } from "node:http";
+import { validateFunctionConfig } from "@stepwise/protocol";
 import { decodeResponse, HttpFunction } from "@stepwise/server";
 import { afterEach, describe, expect, it } from "vitest";
+import { startEngine } from "../helpers.ts";
 
 const sdk = { "x-inngest-sdk": "inngest-js:v4.24.0", "x-inngest-sdk-handled": "true", "content-type": "application/json" };
 const reply = (status: number, body: unknown, headers: Record<string, string> = sdk) =>
@@ -75,7 +77,7 @@ describe("HttpFunction", () => {
       });
     });
     const fn = new HttpFunction({ config, url: `${url}?fnId=app-fn&stepId=step`, serverKind: "dev", timeoutMs: 5_000 });
-    expect(await fn.execute({ ...input, targetStepId: "h2" })).toEqual({ type: "function-resolved", data: "ok" });
+    expect(await fn.execute({ ...input, targetStepId: "h2", requestVersion: 2 })).toEqual({ type: "function-resolved", data: "ok" });
     expect(seen.url).toBe("/api/inngest?fnId=app-fn&stepId=h2");
     expect(seen.headers).toMatchObject({ "x-inngest-server-kind": "dev", "x-inngest-req-version": "2" });
     expect(seen.headers?.["x-inngest-signature"]).toBeUndefined();
@@ -83,6 +85,25 @@ describe("HttpFunction", () => {
     expect(seen.body).toBe(
       '{"ctx":{"attempt":1,"disable_immediate_execution":true,"max_attempts":3,"run_id":"run-1","stack":{"current":1,"stack":["h1"]},"use_api":false},"event":{"data":{"a":2,"b":1},"id":"e","name":"x","ts":1,"user":{}},"events":[{"data":{"a":2,"b":1},"id":"e","name":"x","ts":1,"user":{}}],"steps":{"h1":{"data":"done"}},"version":2}',
     );
+  });
+
+  it("lets the SDK choose the request version on a run's first call, records its answer and sends it back", async () => {
+    const seen: { header: unknown; body: number }[] = [];
+    const url = await app((req, res) => {
+      let body = "";
+      req.on("data", (c) => (body += c));
+      req.on("end", () => {
+        seen.push({ header: req.headers["x-inngest-req-version"], body: JSON.parse(body).version });
+        res.writeHead(200, { ...sdk, "x-inngest-req-version": "1" }).end(JSON.stringify("ok"));
+      });
+    });
+    const fn = new HttpFunction({ config, url, serverKind: "dev", timeoutMs: 5_000 });
+    expect(await fn.execute(input)).toEqual({ type: "function-resolved", data: "ok", requestVersion: 1 });
+    await fn.execute({ ...input, requestVersion: 1 });
+    expect(seen).toEqual([
+      { header: "-1", body: -1 },
+      { header: "1", body: 1 },
+    ]);
   });
 
   it("fails a hung call after the timeout and a refused connection at once, both retriable", async () => {
@@ -95,5 +116,37 @@ describe("HttpFunction", () => {
     });
     const refused = new HttpFunction({ config, url: "http://127.0.0.1:9/api/inngest", serverKind: "dev", timeoutMs: 2_000 });
     expect(await refused.execute(input)).toMatchObject({ type: "function-rejected", retriable: true, error: { name: "HttpTransportError" } });
+  });
+});
+
+describe("request version through the engine (inngest-protocol §8.6)", () => {
+  let server: Server | undefined;
+  afterEach(() => new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve())));
+
+  it("a run's later calls send back the version the app answered its first call with", async () => {
+    const seen: { header: unknown; body: number }[] = [];
+    server = createServer((req, res) => {
+      let body = "";
+      req.on("data", (c) => (body += c));
+      req.on("end", () => {
+        const parsed = JSON.parse(body);
+        seen.push({ header: req.headers["x-inngest-req-version"], body: parsed.version });
+        const headers = { ...sdk, "x-inngest-req-version": "1" };
+        if (Object.keys(parsed.steps).length === 0) res.writeHead(206, headers).end(JSON.stringify([{ id: "h1", op: "StepRun", name: "one", data: 1 }]));
+        else res.writeHead(200, headers).end(JSON.stringify("done"));
+      });
+    });
+    await new Promise<void>((resolve) => server?.listen(0, "127.0.0.1", () => resolve()));
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/api/inngest`;
+    const config = validateFunctionConfig({ id: "app-v1", slug: "v1", appId: "app", name: "v1", triggers: [{ event: "t/v1" }], retries: 0 });
+    const { engine } = await startEngine({ functions: [new HttpFunction({ config, url, serverKind: "dev", timeoutMs: 5_000 })] });
+    const { ids } = await engine.send({ name: "t/v1" });
+    const [run] = await engine.listRuns({ eventId: ids[0] });
+    const ended = await engine.waitForRun(run!.id, { timeoutMs: 5_000 });
+    expect(ended.status).toBe("Completed");
+    expect(seen).toEqual([
+      { header: "-1", body: -1 },
+      { header: "1", body: 1 },
+    ]);
   });
 });

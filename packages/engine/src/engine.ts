@@ -218,7 +218,7 @@ export class Engine {
    */
   async invoke(functionId: string, data: Record<string, unknown> = {}): Promise<{ runId: string; eventId: string }> {
     const fn = this.registry.get(functionId);
-    if (!fn) throw new StepwiseError("not_found", `invoke: no function "${functionId}" is registered`);
+    if (!fn) throw new StepwiseError("not_found", `invoke: Could not find function with ID "${functionId}" (none is registered with this engine)`);
     const now = this.clock.now();
     const event = toEventRecord({ name: SystemEvent.FunctionInvoked, data }, now);
     const planned = planRun(fn.config, [event], now);

@@ -46,15 +46,31 @@ export interface ExecutionInput {
    * two can neither lose them nor send them twice. Without it, `client.send` is used.
    */
   sendEvents?: (events: unknown) => Promise<{ ids: string[] }>;
+  /**
+   * The engine's clock: the SDK dates a `RetryAfterError`'s retry with it, so a manual
+   * clock in tests moves SDK time too. (Default: `Date.now`.)
+   */
+  now?: () => number;
+  /**
+   * Served calls: the request version the app answered with on an earlier call of this
+   * run (`x-inngest-req-version`), sent back on every later call. Absent on a run's first
+   * call, where the SDK chooses (-1 on the wire).
+   */
+  requestVersion?: number;
 }
 
 export type ExecutionResult =
   /** The handler returned: the run is complete. */
-  | { type: "function-resolved"; data: unknown }
-  /** The handler threw outside a step. */
-  | { type: "function-rejected"; error: SerializedError; retriable: boolean; retryAt?: number }
-  /** The call stopped at steps the engine must act on (planned, run, errored, sleeps, waits). */
-  | { type: "steps"; ops: Op[]; retryAt?: number };
+  (
+    | { type: "function-resolved"; data: unknown }
+    /** The handler threw outside a step. */
+    | { type: "function-rejected"; error: SerializedError; retriable: boolean; retryAt?: number }
+    /** The call stopped at steps the engine must act on (planned, run, errored, sleeps, waits). */
+    | { type: "steps"; ops: Op[]; retryAt?: number }
+  ) & {
+    /** Served calls: the request version the app answered with (`x-inngest-req-version`), recorded for the run. */
+    requestVersion?: number;
+  };
 
 /** A function as the engine drives it. */
 export interface FunctionHandle {

@@ -30,6 +30,7 @@ export interface RunRow {
   lease_expiries: number;
   pending_key: string | null;
   finish_after_ms: number | null;
+  request_version: number | null;
 }
 export interface StepRow {
   run_id: string;
@@ -120,6 +121,7 @@ export function runFromRow(row: RunRow): RunRecord {
   if (row.lease_expiries) run.leaseExpiries = row.lease_expiries;
   if (row.pending_key !== null) run.pendingKey = row.pending_key;
   if (row.finish_after_ms !== null) run.finishAfterMs = row.finish_after_ms;
+  if (row.request_version !== null && row.request_version !== undefined) run.requestVersion = row.request_version;
   return run;
 }
 

@@ -353,6 +353,7 @@ export class SqliteStore implements Store {
             attempts: step.attempts,
           });
         }
+        if (params.requestVersion !== undefined) sql.setRequestVersion.run(params.requestVersion, runId);
         if (params.run) {
           sql.endRun.run({
             id: runId,

@@ -75,6 +75,8 @@ export interface RunRecord {
   pendingKey?: string;
   /** `timeouts.finish` in ms: when the run starts, a finish-timeout item is enqueued this far ahead. */
   finishAfterMs?: number;
+  /** Served runs: the request version the app chose on the run's first call (sent back on later calls). */
+  requestVersion?: number;
 }
 
 /** Why a run is not executing yet (beyond Inngest). */
@@ -336,6 +338,8 @@ export interface TransitionParams {
   readonly itemId?: string;
   readonly reschedule?: { availableAt: number; attempt: number; kind?: QueueItemKind };
   readonly run?: { status: RunStatus; output?: unknown; error?: SerializedError; endedAt?: number };
+  /** Record the request version a served app answered with (set once per run). */
+  readonly requestVersion?: number;
   /** Steps to insert or replace. */
   readonly steps?: readonly StepRecord[];
   /** Existing steps to settle in place (a wait resumed, a sleep ended): status, result, end time. */

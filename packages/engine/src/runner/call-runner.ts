@@ -230,6 +230,10 @@ export class CallRunner {
       resolveFunction: (id) => registry.get(id)?.config,
     });
     if (settled) transition.params = { ...transition.params, settleSteps: [settled, ...(transition.params.settleSteps ?? [])] };
+    // a served app chose its request version on this run's first call: keep it for later calls (§8.6)
+    if (result.requestVersion !== undefined && state.run.requestVersion === undefined) {
+      transition.params = { ...transition.params, requestVersion: result.requestVersion };
+    }
     // events sent by a step reported (not checkpointed) in this call go with its result
     if (sent.ids.length && result.type === "steps" && result.ops.some((op) => op.op === OpCode.StepRun)) transition.sent = sent;
     fault("before-transition-commit");
@@ -297,6 +301,8 @@ export class CallRunner {
         maxAttempts: fn.config.retries + 1,
         signal,
         sendEvents,
+        now: () => this.deps.clock.now(),
+        ...(state.run.requestVersion !== undefined ? { requestVersion: state.run.requestVersion } : {}),
         ...(item.kind === QueueItemKind.Step && item.stepId ? { targetStepId: item.stepId } : {}),
         ...(checkpoint ? { checkpoint } : {}),
       });

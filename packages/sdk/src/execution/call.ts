@@ -91,10 +91,15 @@ export class CallExecution {
   private functionError(error: unknown): ExecutionResult {
     const serialized = serializeError(error);
     if (RetryAfterError.is(error)) {
-      return { type: "function-rejected", error: serialized, retriable: this.hasAttemptsLeft(), retryAt: error.retryAt(Date.now()) };
+      return { type: "function-rejected", error: serialized, retriable: this.hasAttemptsLeft(), retryAt: error.retryAt(this.now()) };
     }
     const final = NonRetriableError.is(error) || StepError.is(error) || (StepwiseError.is(error) && error.code !== "internal" && error.code !== "closed");
     return { type: "function-rejected", error: serialized, retriable: !final && this.hasAttemptsLeft() };
+  }
+
+  /** The engine's time (a manual clock in tests), for dating retries. */
+  private now(): number {
+    return this.input.now ? this.input.now() : Date.now();
   }
 
   private hasAttemptsLeft() {
@@ -200,7 +205,7 @@ export class CallExecution {
         const data = { __serialized: true, name: serialized.name, message: serialized.message, stack: "" };
         return { ...toOp(step, OpCode.StepFailed), error: serialized, data, timing: timing() };
       }
-      if (RetryAfterError.is(error)) step.retryAt = error.retryAt(Date.now());
+      if (RetryAfterError.is(error)) step.retryAt = error.retryAt(this.now());
       return { ...toOp(step, OpCode.StepError), error: serialized, data: null, timing: timing() };
     }
   }

@@ -12,7 +12,8 @@ export function createSleep(request: (r: StepRequest) => Promise<unknown>) {
     const { id, displayName } = readStepId(idInput, "step.sleep");
     const ms = parseDuration(duration, `step.sleep("${id}")`);
     if (ms > limits.sleepMs) throw new RangeError(`step.sleep("${id}"): ${JSON.stringify(duration)} is longer than the 1 year limit`);
-    const name = typeof duration === "number" ? formatDuration(duration) : duration;
+    // the op names the duration in the SDK's canonical form ("3 days" → "3d"), as Inngest's timeStr does
+    const name = formatDuration(ms);
     await request({ id, ...(displayName ? { displayName } : {}), op: OpCode.Sleep, name });
   }
   async function sleepUntil(idInput: StepIdInput, until: Date | string): Promise<void> {

@@ -1,9 +1,13 @@
 /**
  * @module http-function
  * A function served by an app over HTTP: a `FunctionHandle` whose `execute` sends an
- * Inngest call request (inngest-protocol §8.1, request version 2, no checkpointing: no
- * `ctx.fn_id`) and turns the response back into an `ExecutionResult` (§8.2). The engine
- * drives it exactly as it drives an in-process function.
+ * Inngest call request (inngest-protocol §8.1, no checkpointing: no `ctx.fn_id`) and
+ * turns the response back into an `ExecutionResult` (§8.2). The engine drives it exactly
+ * as it drives an in-process function.
+ *
+ * Request version (§8.6): a run's first call sends -1 (the SDK chooses: v4 answers 2, v3
+ * answers 1); the version in the answer's `x-inngest-req-version` is recorded for the run
+ * and sent back, in the body and the header, on every later call.
  */
 import {
   type ExecutionInput,
@@ -47,6 +51,7 @@ export class HttpFunction implements FunctionHandle {
     url.searchParams.set("fnId", this.config.id);
     url.searchParams.set("stepId", input.targetStepId ?? "step");
     const stack = [...input.memo.keys()];
+    const version = input.requestVersion ?? -1;
     const body = canonicalJson({
       event: input.event,
       events: input.events,
@@ -59,12 +64,12 @@ export class HttpFunction implements FunctionHandle {
         use_api: false,
         stack: { stack, current: stack.length },
       },
-      version: 2,
+      version,
     });
     const headers: Record<string, string> = {
       "content-type": "application/json",
       "x-inngest-server-kind": this.options.serverKind,
-      "x-inngest-req-version": "2",
+      "x-inngest-req-version": String(version),
     };
     if (this.options.signingKey) headers["x-inngest-signature"] = signBody(body, this.options.signingKey);
     let response: Response;
@@ -78,7 +83,7 @@ export class HttpFunction implements FunctionHandle {
           : `calling ${url.origin}${url.pathname} failed: ${(cause as Error).message}`,
       );
     }
-    return decodeResponse(response, `${url.origin}${url.pathname}`);
+    return decodeResponse(response, `${url.origin}${url.pathname}`, input.now?.() ?? Date.now());
   }
 }
 
@@ -86,18 +91,29 @@ function transportError(message: string): ExecutionResult {
   return { type: "function-rejected", error: { name: "HttpTransportError", message }, retriable: true };
 }
 
-function retryAtFrom(header: string | null): number | undefined {
+function retryAtFrom(header: string | null, now: number): number | undefined {
   if (!header) return undefined;
-  if (/^\d+$/.test(header.trim())) return Date.now() + Number(header) * 1000;
+  if (/^\d+$/.test(header.trim())) return now + Number(header) * 1000;
   try {
-    return resolveInstant(header, Date.now(), "retry-after");
+    return resolveInstant(header, now, "retry-after");
   } catch {
     return undefined;
   }
 }
 
-/** Classifies a call response (§8.2), reading the streamed envelope (§8.11) when there is one. */
-export async function decodeResponse(response: Response, where: string): Promise<ExecutionResult> {
+/**
+ * Classifies a call response (§8.2), reading the streamed envelope (§8.11) when there is
+ * one; `now` (the engine's clock) dates a `retry-after`.
+ */
+export async function decodeResponse(response: Response, where: string, now = Date.now()): Promise<ExecutionResult> {
+  const answered = { headers: response.headers };
+  const result = await classify(response, where, now, answered);
+  const version = Number(answered.headers.get("x-inngest-req-version") || Number.NaN);
+  return Number.isInteger(version) && version >= 1 ? { ...result, requestVersion: version } : result;
+}
+
+/** `answered.headers` ends as the headers that apply: the envelope's, for a streamed reply. */
+async function classify(response: Response, where: string, now: number, answered: { headers: Headers }): Promise<ExecutionResult> {
   let status = response.status;
   let headers = response.headers;
   let text = await response.text();
@@ -106,6 +122,7 @@ export async function decodeResponse(response: Response, where: string): Promise
       const envelope = JSON.parse(text.trim()) as { status: number; headers?: Record<string, string>; body: string };
       status = envelope.status;
       headers = new Headers(envelope.headers ?? {});
+      answered.headers = headers;
       text = envelope.body;
     } catch {
       return transportError(`${where} answered 201 with a streamed body that is not an envelope: ${text.slice(0, bodyExcerpt)}`);
@@ -115,7 +132,7 @@ export async function decodeResponse(response: Response, where: string): Promise
     return transportError(`${where} answered ${status} without Inngest SDK headers (a proxy or a wrong URL?): ${text.slice(0, bodyExcerpt)}`);
   }
   const noRetry = headers.get("x-inngest-no-retry") === "true";
-  const retryAt = retryAtFrom(headers.get("retry-after"));
+  const retryAt = retryAtFrom(headers.get("retry-after"), now);
   let parsed: unknown = null;
   if (text.trim() !== "") {
     try {
