@@ -7,7 +7,7 @@ import { type ClientHandle, consoleLogger, type FunctionHandle, type Logger, Ste
 import { FunctionRegistry } from "./events/function-registry.ts";
 import { addRouteItems, clonePlan, type IngestPlan, planIngest, planRun, toEventRecord } from "./events/intake.ts";
 import { PauseRouter } from "./events/pause-router.ts";
-import { Admission } from "./flow-control/admission.ts";
+import { Admission, pausedKey } from "./flow-control/admission.ts";
 import { concurrencyLabel } from "./flow-control/concurrency.ts";
 import { type Clock, systemClock } from "./ports/clock.ts";
 import { createInProcessNotifier, type Notifier } from "./ports/notifier.ts";
@@ -297,18 +297,30 @@ export class Engine {
       events: [],
       runs: [],
       items: [],
-      flowState: [{ key: `paused|${functionId}`, value: true, expiresAt: Number.MAX_SAFE_INTEGER }],
+      flowState: [{ key: pausedKey(functionId), value: true, expiresAt: Number.MAX_SAFE_INTEGER }],
     });
     this.registry.setPaused(functionId, true);
   }
 
   async resume(functionId: string): Promise<void> {
-    await this.store.ingestEvents({ events: [], runs: [], items: [], flowState: [{ key: `paused|${functionId}`, value: null, expiresAt: 0 }] });
+    await this.store.ingestEvents({ events: [], runs: [], items: [], flowState: [{ key: pausedKey(functionId), value: null, expiresAt: 0 }] });
     this.registry.setPaused(functionId, false);
   }
 
+  /** Whether this node has seen `functionId` paused (its own pause, or the state at start). */
   isPaused(functionId: string): boolean {
     return this.registry.isPaused(functionId);
+  }
+
+  /**
+   * The registered functions that are paused, read from the store: a pause made on any
+   * node shows here (and this node's own view is brought up to date).
+   */
+  async pausedFunctions(): Promise<Set<string>> {
+    const ids = this.registry.all().map((fn) => fn.config.id);
+    const state = await this.store.getFlowState(ids.map(pausedKey), this.clock.now());
+    for (const id of ids) this.registry.setPaused(id, state.has(pausedKey(id)));
+    return new Set(ids.filter((id) => state.has(pausedKey(id))));
   }
 
   /** Why an event started no run, or `undefined` when it started some (or they were skipped, which their runs say). */
@@ -321,7 +333,8 @@ export class Engine {
         fn.config.triggers.some((t) => "event" in t && (t.event === event.name || (t.event.endsWith("*") && event.name.startsWith(t.event.slice(0, -1))))),
       );
     if (candidates.length === 0) return "no function triggers on this event name";
-    if (candidates.every((fn) => this.registry.isPaused(fn.config.id))) return "every matching function is paused";
+    const paused = await this.pausedFunctions();
+    if (candidates.every((fn) => paused.has(fn.config.id))) return "every matching function is paused";
     return "no trigger expression (if) matched, or flow control (debounce, batch, idempotency) merged or dropped it";
   }
 
@@ -336,11 +349,7 @@ export class Engine {
     if (this.state === "closed") throw new StepwiseError("closed", "engine.start(): this engine was closed; create a new one");
     if (this.state === "started") return;
     this.state = "started";
-    const paused = await this.store.getFlowState(
-      this.registry.all().map((fn) => `paused|${fn.config.id}`),
-      this.clock.now(),
-    );
-    for (const key of paused.keys()) this.registry.setPaused(key.slice("paused|".length), true);
+    await this.pausedFunctions();
     this.unsubscribeNotifier = this.notifier.subscribe(() => this.worker.wake());
     this.worker.start();
     this.unsubscribeClock = this.clock.subscribe?.(() => {

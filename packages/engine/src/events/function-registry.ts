@@ -18,6 +18,7 @@ export class FunctionRegistry {
   private readonly byEventName = new Map<string, EventBinding[]>();
   /** Triggers ending in `*` match by prefix. */
   private readonly byPrefix: Array<{ prefix: string; binding: EventBinding }> = [];
+  /** What this node last read of paused functions (the store holds the truth). */
   private readonly paused = new Set<string>();
 
   setPaused(id: string, paused: boolean) {
@@ -78,7 +79,8 @@ export class FunctionRegistry {
   match(event: StoredEvent): FunctionHandle[] {
     const out: FunctionHandle[] = [];
     const consider = (binding: EventBinding) => {
-      if (out.includes(binding.fn) || this.paused.has(binding.fn.config.id)) return;
+      // paused functions are matched too: admission drops their runs, reading the pause in the store
+      if (out.includes(binding.fn)) return;
       if (!binding.expression || binding.expression.matches({ event })) out.push(binding.fn);
     };
     for (const binding of this.byEventName.get(event.name) ?? []) consider(binding);

@@ -17,12 +17,16 @@
  *   excess runs are delayed, in order, not dropped.
  * - `priority.run`: seconds (−600…600) added to a run's place in the start queue.
  *
+ * - paused functions: a run an event or a cron tick plans for a function paused on any
+ *   node (`paused|<id>` in the store) is dropped here, inside the transaction, so a pause
+ *   holds across the cluster from the instant it commits. Invoked runs still start.
+ *
  * State lives in the store (`flow_state`). Admission is a store script: it runs inside the
  * ingest transaction, over the flow-state keys it names, so concurrent sends (from any
  * process) see each other's state, and its writes commit with the runs. Its follow-ups
  * (a singleton `cancel`) are queue items written in that same transaction.
  */
-import { type FunctionConfig, parseDuration, type SerializedError } from "@stepwise/protocol";
+import { type FunctionConfig, parseDuration, type SerializedError, SystemEvent } from "@stepwise/protocol";
 import type { FunctionRegistry } from "../events/function-registry.ts";
 import { type IngestPlan, toStoredEvent } from "../events/intake.ts";
 import { compileExpression } from "../expressions/cel.ts";
@@ -72,6 +76,7 @@ export class Admission {
   /** The flow-state keys `admit` will read for this plan. */
   flowKeys(plan: IngestPlan): string[] {
     const keys = this.controlled(plan).flatMap(({ config, event }) => Object.values(stateKeys(config, event)).filter((k): k is string => !!k));
+    for (const run of pausable(plan)) keys.push(pausedKey(run.functionId));
     return [...new Set(keys)];
   }
 
@@ -89,6 +94,12 @@ export class Admission {
         plan.items = plan.items.filter((i) => !dropped.has(i.runId));
         plan.pauses = plan.pauses.filter((p) => !dropped.has(p.runId));
       }
+    }
+    const paused = new Set(pausable(plan).flatMap((run) => (view.flow(pausedKey(run.functionId)) ? [run.id] : [])));
+    if (paused.size) {
+      plan.runs = plan.runs.filter((r) => !paused.has(r.id));
+      plan.items = plan.items.filter((i) => !paused.has(i.runId));
+      plan.pauses = plan.pauses.filter((p) => !paused.has(p.runId));
     }
     const keyed = this.controlled(plan);
     if (keyed.length === 0) return;
@@ -269,4 +280,15 @@ function apply(plan: IngestPlan, run: RunRecord, decision: Decision, now: number
     // a held run starts no sooner than its hold ends, whatever its priority
     item.availableAt = decision.startAt !== undefined ? Math.max(shifted, decision.startAt) : shifted;
   }
+}
+
+/** The flow-state key that marks a function paused (written by `engine.pause`). */
+export function pausedKey(functionId: string): string {
+  return `paused|${functionId}`;
+}
+
+/** Runs a pause holds back: those started by events and cron ticks, not by `step.invoke` or Invoke. */
+function pausable(plan: IngestPlan): IngestPlan["runs"] {
+  const invoked = new Set(plan.events.filter((e) => e.name === SystemEvent.FunctionInvoked).map((e) => e.internalId));
+  return plan.runs.filter((run) => !invoked.has(run.eventIds[0] ?? ""));
 }

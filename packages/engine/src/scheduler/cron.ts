@@ -108,9 +108,8 @@ export class CronScheduler {
       if (nextAt <= now) {
         const toAt = nextTick(schedule.expression, Math.max(now, nextAt));
         const plan = emptyPlan();
-        if (registry.isPaused(fn.config.id)) {
-          // a paused function's ticks pass without runs
-        } else if (now - nextAt <= catchUpMs) {
+        // a paused function's tick is admitted without its run (admission reads the pause in the store)
+        if (now - nextAt <= catchUpMs) {
           const event = toEventRecord({ name: SystemEvent.ScheduledTimer, data: { cron: schedule.expression } }, now);
           plan.events.push(event);
           addRun(plan, planRun(fn.config, [event], now));

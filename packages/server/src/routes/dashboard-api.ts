@@ -26,6 +26,7 @@ export function dashboardRoutes(ctx: ServerContext) {
 
   app.get("/v1/functions", async (c) => {
     const since = Date.now() - 24 * 60 * 60 * 1000;
+    const paused = await engine.pausedFunctions();
     const data = await Promise.all(
       engine.functions().map(async (fn) => ({
         id: fn.config.id,
@@ -34,7 +35,7 @@ export function dashboardRoutes(ctx: ServerContext) {
         app_id: fn.config.appId,
         triggers: fn.config.triggers,
         config: fn.config,
-        paused: engine.isPaused(fn.config.id),
+        paused: paused.has(fn.config.id),
         last_24h: await engine.store.countRuns({ functionId: fn.config.id, since }),
       })),
     );
