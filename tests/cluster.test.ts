@@ -1,12 +1,15 @@
 /**
- * Two engines on one database, as two nodes (here two processes' worth of connections to
- * one SQLite file): what one node decides, the other sees.
+ * Two engines (and two servers) on one database, as two nodes (here two connections to one
+ * SQLite file): what one node decides or learns, the other sees.
  */
+import { createServer as createHttpServer } from "node:http";
 import { join } from "node:path";
+import { runServer } from "@stepwise/cli";
 import { Stepwise, silentLogger } from "stepwise";
 import { createEngine, type Engine } from "stepwise/engine";
+import { serve } from "stepwise/node";
 import { afterEach, describe, expect, it } from "vitest";
-import { tempDir } from "./helpers.ts";
+import { tempDir, until } from "./helpers.ts";
 
 const engines: Engine[] = [];
 afterEach(async () => {
@@ -42,5 +45,38 @@ describe("two nodes on one database", () => {
     const sent = await b.client.send({ name: "cl/job" });
     const [run] = await b.engine.listRuns({ eventId: sent.ids[0] });
     expect((await b.engine.waitForRun(run!.id, { timeoutMs: 5_000 })).output).toBe("done");
+  });
+});
+
+describe("two stepwise servers on one database", () => {
+  const closers: Array<() => Promise<void>> = [];
+  afterEach(async () => {
+    for (const close of closers.splice(0).reverse()) await close();
+  });
+
+  it("an app synced through one node is called by the other, which an event reaches", async () => {
+    const db = join(tempDir(), "servers.db");
+    const a = await runServer({ mode: "dev", port: 0, db, logRuns: false, logger: silentLogger, appsRefreshMs: 50 });
+    closers.push(() => a.close());
+    const b = await runServer({ mode: "dev", port: 0, db, logRuns: false, logger: silentLogger, appsRefreshMs: 50 });
+    closers.push(() => b.close());
+    const client = new Stepwise({ id: "served", isDev: true, baseUrl: b.url, logger: silentLogger });
+    const calledBy: string[] = [];
+    const fn = client.createFunction({ id: "echo" }, { event: "served/echo" }, async ({ event, step }) => step.run("echo", () => event.data.n));
+    const app = createHttpServer(serve({ client, functions: [fn] }));
+    await new Promise<void>((resolve) => app.listen(0, "127.0.0.1", () => resolve()));
+    closers.push(() => new Promise((resolve) => app.close(() => resolve())));
+    const url = `http://127.0.0.1:${(app.address() as { port: number }).port}/api/inngest`;
+    app.prependListener("request", (req) => calledBy.push(String(req.method)));
+
+    expect((await a.server.apps.sync(url)).functionIds).toEqual(["served-echo"]);
+    // node b has never talked to the app: it learns of it from the store
+    await until(() => b.engine.functions().some((f) => f.config.id === "served-echo"));
+    const { ids } = await client.send({ name: "served/echo", data: { n: 7 } });
+    const [run] = await b.engine.listRuns({ eventId: ids[0] });
+    expect(run?.functionId).toBe("served-echo");
+    const ended = await b.engine.waitForRun(run!.id, { timeoutMs: 10_000 });
+    expect(ended).toMatchObject({ status: "Completed", output: 7 });
+    expect(calledBy.filter((m) => m === "POST").length).toBeGreaterThanOrEqual(1);
   });
 });

@@ -37,6 +37,8 @@ export interface RunServerOptions {
   dashboard?: boolean;
   /** Log each run as it starts and ends. (Default: true.) */
   logRuns?: boolean;
+  /** How often to register apps other nodes on the same database synced, in ms. (Default: 2000.) */
+  appsRefreshMs?: number;
 }
 
 export interface RunningServer {
@@ -116,6 +118,9 @@ export async function runServer(options: RunServerOptions): Promise<RunningServe
     });
   }
   await engine.start();
+  // apps synced through other nodes on this database (and by this one before a restart)
+  await server.apps.refresh();
+  const stopRefreshing = server.apps.startRefreshing(options.appsRefreshMs);
   const host = options.host ?? "127.0.0.1";
   const http = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
     const s = serve({ fetch: server.app.fetch, port: options.port, hostname: host }, () => resolve(s));
@@ -140,6 +145,7 @@ export async function runServer(options: RunServerOptions): Promise<RunningServe
   const close = () => {
     closing ??= (async () => {
       stopDiscovery();
+      stopRefreshing();
       syncing.stop();
       await new Promise<void>((resolve) => http.close(() => resolve()));
       await engine.close();

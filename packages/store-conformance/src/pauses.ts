@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { event, type StoreFactory, seedRun, useStore } from "./fixtures.ts";
 
 export function pausesSuite(factory: StoreFactory) {
-  describe("pauses and cron", () => {
+  describe("pauses, cron and apps", () => {
     const store = useStore(factory);
     const pause = (runId: string, id: string, indexValue?: string) => ({
       id: `${runId}:${id}`,
@@ -103,6 +103,17 @@ export function pausesSuite(factory: StoreFactory) {
       expect([moved, again]).toEqual([true, false]);
       expect(await store().getEvent(tick.internalId)).toBeDefined();
       expect((await store().listCronSchedules())[0]?.nextAt).toBe(120_000);
+    });
+
+    it("stores apps by URL, a later sync replacing the earlier one", async () => {
+      const functions = [{ id: "shop-a", name: "A", triggers: [{ event: "x" }], steps: { step: { runtime: { url: "http://h/api?fnId=shop-a" } } } }];
+      await store().saveApp({ url: "http://h/api", appName: "shop", sdk: "js:v4", functions, syncedAt: 1 });
+      await store().saveApp({ url: "http://other/api", appName: "other", functions: [], syncedAt: 2 });
+      await store().saveApp({ url: "http://h/api", appName: "shop", framework: "express", functions: [], syncedAt: 3 });
+      expect(await store().listApps()).toEqual([
+        { url: "http://h/api", appName: "shop", framework: "express", functions: [], syncedAt: 3 },
+        { url: "http://other/api", appName: "other", functions: [], syncedAt: 2 },
+      ]);
     });
   });
 }

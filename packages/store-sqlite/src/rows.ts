@@ -2,7 +2,7 @@
  * @module rows
  * Row ↔ record mapping for the SQLite store. JSON columns are TEXT.
  */
-import type { ConcurrencyClaim, EventRecord, NewQueueItem, PauseRecord, QueueItem, RunRecord, StepRecord } from "@stepwise/engine";
+import type { ConcurrencyClaim, EventRecord, NewQueueItem, PauseRecord, QueueItem, RunRecord, StepRecord, StoredApp } from "@stepwise/engine";
 
 export interface EventRow {
   internal_id: string;
@@ -221,4 +221,20 @@ export function pauseFromRow(row: PauseRow): PauseRecord {
   if (row.index_value !== null) pause.indexValue = row.index_value;
   if (row.exact) pause.exact = true;
   return pause;
+}
+
+export interface AppRow {
+  url: string;
+  app_name: string;
+  sdk: string | null;
+  framework: string | null;
+  functions: string;
+  synced_at: number;
+}
+
+export function appFromRow(row: AppRow): StoredApp {
+  const app: StoredApp = { url: row.url, appName: row.app_name, functions: JSON.parse(row.functions) as unknown[], syncedAt: row.synced_at };
+  if (row.sdk !== null) app.sdk = row.sdk;
+  if (row.framework !== null) app.framework = row.framework;
+  return app;
 }

@@ -28,6 +28,7 @@ import {
   type RunStatus,
   type StepRecord,
   type Store,
+  type StoredApp,
   type TransitionParams,
   type TransitionScript,
   type TxView,
@@ -39,6 +40,8 @@ import { BackgroundCheckpointer } from "./checkpointer.ts";
 import { GroupCommit, retryBusy } from "./group-commit.ts";
 import { migrate } from "./migrate.ts";
 import {
+  type AppRow,
+  appFromRow,
   claimsOfRow,
   type EventRow,
   eventFromRow,
@@ -439,6 +442,22 @@ export class SqliteStore implements Store {
       expression: r.expression,
       nextAt: r.next_at,
     }));
+  }
+
+  saveApp(app: StoredApp): Promise<void> {
+    const row = {
+      url: app.url,
+      appName: app.appName,
+      sdk: app.sdk ?? null,
+      framework: app.framework ?? null,
+      functions: JSON.stringify(app.functions),
+      syncedAt: app.syncedAt,
+    };
+    return this.writes.write(() => this.sql.saveApp.run(row));
+  }
+
+  async listApps(): Promise<StoredApp[]> {
+    return (this.sql.listApps.all() as AppRow[]).map(appFromRow);
   }
 
   advanceCronSchedule(

@@ -87,6 +87,9 @@ const sqlText = {
   countRuns: "SELECT status, COUNT(*) AS n FROM runs WHERE function_id = ? AND id >= ? GROUP BY status",
   insertCron: "INSERT OR IGNORE INTO cron_schedules (function_id, expression, next_at) VALUES (?, ?, ?)",
   listCron: "SELECT * FROM cron_schedules",
+  saveApp:
+    "INSERT INTO apps (url, app_name, sdk, framework, functions, synced_at) VALUES (@url, @appName, @sdk, @framework, @functions, @syncedAt) ON CONFLICT (url) DO UPDATE SET app_name = excluded.app_name, sdk = excluded.sdk, framework = excluded.framework, functions = excluded.functions, synced_at = excluded.synced_at",
+  listApps: "SELECT * FROM apps ORDER BY url",
   advanceCron: "UPDATE cron_schedules SET next_at = ? WHERE function_id = ? AND expression = ? AND next_at = ?",
   nextAvailableAt:
     "SELECT MIN(m) AS at FROM (SELECT MIN(available_at) AS m FROM queue WHERE lane = 0 UNION ALL SELECT MIN(available_at) FROM queue WHERE lane = 1)",

@@ -275,6 +275,18 @@ export interface PauseRecord {
   expiresAt: number;
 }
 
+/** An app serving functions over HTTP, as last synced (stored so every node can call it). */
+export interface StoredApp {
+  /** Its serve URL without query string: the key. */
+  url: string;
+  appName: string;
+  sdk?: string;
+  framework?: string;
+  /** The function configs exactly as the app sent them (wire format). */
+  functions: unknown[];
+  syncedAt: number;
+}
+
 export interface CronSchedule {
   functionId: string;
   expression: string;
@@ -430,6 +442,10 @@ export interface Store {
     params: { functionId: string; expression: string; fromAt: number; toAt: number; emit?: IngestParams },
     script?: IngestScript,
   ): Promise<boolean>;
+
+  /** Stores an app's latest sync, replacing the previous one for its URL. */
+  saveApp(app: StoredApp): Promise<void>;
+  listApps(): Promise<StoredApp[]>;
 
   getRun(runId: string): Promise<RunRecord | undefined>;
   listRuns(filter: ListRunsFilter): Promise<RunRecord[]>;

@@ -2,6 +2,10 @@
  * @module app-registry
  * Apps that serve functions over HTTP: registering their configs with the engine (as
  * `HttpFunction`s), replacing them on each sync, and asking an app to sync (`PUT`).
+ *
+ * A sync is stored (`store.saveApp`) before it is answered, and every node registers the
+ * apps it finds in the store (`refresh`, at start and then every few seconds), so an app
+ * synced through one node is called by any node on the same database.
  */
 import type { Engine } from "@stepwise/engine";
 import { type Logger, StepwiseError, signBody } from "@stepwise/protocol";
@@ -57,7 +61,56 @@ export class AppRegistry {
    * one invalid config rejects the sync with a message naming function and field.
    * Returns whether anything changed since the app's previous sync.
    */
-  register(request: RegisterRequest): { modified: boolean } {
+  async register(request: RegisterRequest): Promise<{ modified: boolean }> {
+    const result = this.apply(request, Date.now());
+    const record = this.apps.get(appKey(request.url)) as AppRecord;
+    await this.options.engine.store.saveApp({
+      url: appKey(request.url),
+      appName: request.appName,
+      functions: request.functions,
+      syncedAt: record.lastSyncedAt ?? Date.now(),
+      ...(request.sdk ? { sdk: request.sdk } : {}),
+      ...(request.framework ? { framework: request.framework } : {}),
+    });
+    return result;
+  }
+
+  /**
+   * Registers what other nodes synced: each stored app whose functions differ from what
+   * this node has is applied as if it had synced here. An app stored with a config this
+   * node cannot register is logged and skipped.
+   */
+  async refresh(): Promise<void> {
+    for (const stored of await this.options.engine.store.listApps()) {
+      if (this.fingerprints.get(stored.url) === JSON.stringify(stored.functions)) continue;
+      try {
+        this.apply(
+          {
+            url: this.apps.get(stored.url)?.url ?? stored.url,
+            appName: stored.appName,
+            functions: stored.functions as WireFunction[],
+            ...(stored.sdk ? { sdk: stored.sdk } : {}),
+            ...(stored.framework ? { framework: stored.framework } : {}),
+          },
+          stored.syncedAt,
+        );
+      } catch (error) {
+        this.options.logger.warn(`stepwise: could not register app ${stored.url} from the store: ${(error as Error).message}`);
+      }
+    }
+  }
+
+  /** Calls `refresh` every `everyMs` until the returned function is called. */
+  startRefreshing(everyMs = 2_000): () => void {
+    const timer = setInterval(() => {
+      void this.refresh().catch((error) => this.options.logger.warn(`stepwise: refreshing apps failed: ${(error as Error).message}`));
+    }, everyMs);
+    timer.unref();
+    return () => clearInterval(timer);
+  }
+
+  /** Validates and registers one app's functions with this node's engine. */
+  private apply(request: RegisterRequest, syncedAt: number): { modified: boolean } {
     if (!request || typeof request !== "object") throw new StepwiseError("invalid_argument", "register: expected a JSON object body");
     if (typeof request.url !== "string" || request.url === "") throw new StepwiseError("invalid_argument", 'register: "url" is required');
     if (typeof request.appName !== "string" || request.appName === "") throw new StepwiseError("invalid_argument", 'register: "appName" is required');
@@ -81,7 +134,7 @@ export class AppRegistry {
     const fingerprint = JSON.stringify(request.functions);
     const modified = this.fingerprints.get(key) !== fingerprint;
     this.fingerprints.set(key, fingerprint);
-    const record: AppRecord = { url: request.url, appName: request.appName, functionIds: ids, lastSyncedAt: Date.now() };
+    const record: AppRecord = { url: request.url, appName: request.appName, functionIds: ids, lastSyncedAt: syncedAt };
     if (request.sdk) record.sdk = request.sdk;
     if (request.framework) record.framework = request.framework;
     this.apps.set(key, record);
@@ -129,7 +182,7 @@ export class AppRegistry {
     }
     if (response.headers.get("x-inngest-sync-kind") === "in_band" && response.ok) {
       try {
-        this.register({
+        await this.register({
           url: String(reply.url ?? url),
           appName: String(reply.app_id ?? ""),
           functions: (reply.functions ?? []) as WireFunction[],

@@ -37,7 +37,7 @@ export function registerRoutes(ctx: ServerContext) {
           throw new StepwiseError("conflict", `register: function "${fn.id}" belongs to app "${engineOwner.config.appId}" (registered in process)`);
         }
       }
-      const { modified } = ctx.apps.register(body);
+      const { modified } = await ctx.apps.register(body);
       ctx.logger.info(`stepwise: synced app "${body.appName}" (${body.functions.length} functions) from ${body.url}`);
       return c.json({ ok: true, modified });
     } catch (error) {

@@ -1,0 +1,11 @@
+-- Apps that serve functions over HTTP, as last synced: every node registers their
+-- functions from here, so an app synced through one node is called by any node.
+CREATE TABLE apps (
+  url TEXT PRIMARY KEY,
+  app_name TEXT NOT NULL,
+  sdk TEXT,
+  framework TEXT,
+  -- the function configs as the app sent them (wire format), JSON
+  functions TEXT NOT NULL,
+  synced_at INTEGER NOT NULL
+);
