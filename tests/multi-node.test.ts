@@ -1,0 +1,132 @@
+/**
+ * Three engine processes on one database, one of them SIGKILLed mid-load: every run
+ * completes, no step that ran on a surviving node runs again, a concurrency limit holds
+ * across the cluster, and a cron tick fires once.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { silentLogger } from "stepwise";
+import { createEngine, type Engine } from "stepwise/engine";
+import { afterEach, describe, expect, it } from "vitest";
+import { clusterFunctions } from "./fixtures/cluster-functions.ts";
+import { tempDir, until } from "./helpers.ts";
+
+const nodeScript = fileURLToPath(new URL("./fixtures/cluster-node.ts", import.meta.url));
+const children: ChildProcess[] = [];
+afterEach(() => {
+  for (const child of children.splice(0)) if (child.exitCode === null) child.kill("SIGKILL");
+});
+
+function startNode(database: string, label: string, marker: string): Promise<ChildProcess> {
+  const child = spawn(
+    process.execPath,
+    ["--conditions=stepwise-source", "--import", "tsx", nodeScript, database, label, marker, JSON.stringify({ leaseMs: 1_000 })],
+    {
+      stdio: ["ignore", "pipe", "inherit"],
+    },
+  );
+  children.push(child);
+  return new Promise((resolve, reject) => {
+    child.stdout?.on("data", (chunk: Buffer) => {
+      if (chunk.toString().includes("ready")) resolve(child);
+    });
+    child.once("exit", (code) => reject(new Error(`node ${label} exited with ${code} before it was ready`)));
+  });
+}
+
+const lines = (marker: string) => (existsSync(marker) ? readFileSync(marker, "utf8").trim().split("\n").filter(Boolean) : []);
+
+/** The largest number of `limited` steps in progress at one instant; a killed node's open ones end when it died. */
+function peakOverlap(marks: string[], killedLabel: string, killedAt: number): number {
+  const edges: Array<[number, number]> = [];
+  const open = new Map<string, string>();
+  for (const line of marks) {
+    const [label, kind, edge, runId, at] = line.split(" ");
+    if (kind !== "limited") continue;
+    const key = `${label} ${runId}`;
+    if (edge === "start") {
+      edges.push([Number(at), 1]);
+      open.set(key, label as string);
+    } else {
+      edges.push([Number(at), -1]);
+      open.delete(key);
+    }
+  }
+  for (const label of open.values()) edges.push([label === killedLabel ? killedAt : Number.POSITIVE_INFINITY, -1]);
+  edges.sort((x, y) => x[0] - y[0] || x[1] - y[1]);
+  let now = 0;
+  let peak = 0;
+  for (const [, delta] of edges) peak = Math.max(peak, (now += delta));
+  return peak;
+}
+
+async function clusterUnderLoad(database: string, observer: Engine) {
+  const marker = join(tempDir(), "marks.log");
+  const nodes = await Promise.all(["n1", "n2", "n3"].map((label) => startNode(database, label, marker)));
+  const pipelines = 200;
+  const limited = 40;
+  const started = Date.now();
+  await observer.send(Array.from({ length: pipelines }, (_, i) => ({ name: "cluster/pipeline", data: { i } })));
+  await observer.send(Array.from({ length: limited }, (_, i) => ({ name: "cluster/limited", data: { i } })));
+  // kill a node while it holds work: after the cluster has run a third of the steps
+  await until(() => lines(marker).filter((l) => l.includes(" run ")).length >= pipelines, 30_000);
+  const victim = nodes[0] as ChildProcess;
+  victim.kill("SIGKILL");
+  const killedAt = Date.now();
+  await new Promise((resolve) => victim.once("exit", resolve));
+
+  const terminal = async () => {
+    const runs = await observer.listRuns({ limit: 1_000, functionId: "cluster-pipeline" });
+    const more = await observer.listRuns({ limit: 1_000, functionId: "cluster-limited" });
+    return [...runs, ...more];
+  };
+  await until(async () => (await terminal()).filter((r) => r.status === "Completed").length === pipelines + limited, 60_000);
+  const elapsedS = (Date.now() - started) / 1000;
+  return { marker, killedAt, elapsedS, runs: await terminal() };
+}
+
+describe.each([{ store: "SQLite file" }])("multi-node on one database ($store)", () => {
+  it("3 nodes, one SIGKILLed mid-load: all runs complete, nothing committed runs twice, the limit holds, cron fires once", async () => {
+    const database = join(tempDir(), "cluster.db");
+    // the observer sends and reads; it never starts, so it executes nothing
+    const observer = await createEngine({ database, logger: silentLogger });
+    observer.register(clusterFunctions(() => {}));
+    try {
+      const { marker, killedAt, runs, elapsedS } = await clusterUnderLoad(database, observer);
+      expect(runs.map((r) => r.status)).toEqual(Array(240).fill("Completed"));
+      const marks = lines(marker);
+
+      // each pipeline step: executions in order; only the killed node may have run one that a survivor ran again
+      const executions = new Map<string, string[]>();
+      for (const line of marks) {
+        const [label, kind, runId, stepId] = line.split(" ");
+        if (kind === "run") executions.set(`${runId} ${stepId}`, [...(executions.get(`${runId} ${stepId}`) ?? []), label as string]);
+      }
+      expect(executions.size).toBe(200 * 3);
+      const repeatedAfterSurvivor = [...executions].filter(([, labels]) => labels.slice(0, -1).some((l) => l !== "n1"));
+      expect(repeatedAfterSurvivor).toEqual([]);
+      const ranByEachNode = new Set([...executions.values()].flat());
+      expect(ranByEachNode).toEqual(new Set(["n1", "n2", "n3"]));
+
+      expect(peakOverlap(marks, "n1", killedAt)).toBeLessThanOrEqual(2);
+
+      // cron: one run per tick instant, whichever node fired it
+      const ticks = new Map<string, string>();
+      for (const line of marks) {
+        const [, kind, ts, runId] = line.split(" ");
+        if (kind === "tick") ticks.set(runId as string, String(Math.floor(Number(ts) / 1000)));
+      }
+      const perSecond = [...ticks.values()].reduce((m, s) => m.set(s, (m.get(s) ?? 0) + 1), new Map<string, number>());
+      expect(ticks.size).toBeGreaterThan(0);
+      expect([...perSecond.values()].filter((n) => n > 1)).toEqual([]);
+      const rerun = [...executions.values()].filter((labels) => labels.length > 1).length;
+      console.info(
+        `multi-node: ${runs.length} runs completed in ${elapsedS.toFixed(1)} s; steps re-run after n1 was killed: ${rerun}; peak limited overlap ${peakOverlap(marks, "n1", killedAt)}; ${ticks.size} cron ticks, none doubled`,
+      );
+    } finally {
+      await observer.close();
+    }
+  }, 120_000);
+});
