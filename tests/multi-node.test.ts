@@ -62,7 +62,13 @@ function peakOverlap(marks: string[], killedLabel: string, killedAt: number): nu
   return peak;
 }
 
-async function clusterUnderLoad(database: string, observer: Engine) {
+/** Every pipeline announced itself exactly once (a step committed twice would announce twice). */
+async function announcements(observer: Engine): Promise<Map<string, number>> {
+  const events = await observer.store.listEvents({ name: "cluster/done", limit: 10_000 });
+  return events.reduce((m, e) => m.set(String(e.data.runId), (m.get(String(e.data.runId)) ?? 0) + 1), new Map<string, number>());
+}
+
+async function clusterUnderLoad(database: string, observer: Engine, disrupt: (victim: ChildProcess) => Promise<void>) {
   const marker = join(tempDir(), "marks.log");
   const nodes = await Promise.all(["n1", "n2", "n3"].map((label) => startNode(database, label, marker)));
   const pipelines = 200;
@@ -72,10 +78,8 @@ async function clusterUnderLoad(database: string, observer: Engine) {
   await observer.send(Array.from({ length: limited }, (_, i) => ({ name: "cluster/limited", data: { i } })));
   // kill a node while it holds work: after the cluster has run a third of the steps
   await until(() => lines(marker).filter((l) => l.includes(" run ")).length >= pipelines, 30_000);
-  const victim = nodes[0] as ChildProcess;
-  victim.kill("SIGKILL");
   const killedAt = Date.now();
-  await new Promise((resolve) => victim.once("exit", resolve));
+  await disrupt(nodes[0] as ChildProcess);
 
   const terminal = async () => {
     const runs = await observer.listRuns({ limit: 1_000, functionId: "cluster-pipeline" });
@@ -94,8 +98,14 @@ describe.each([{ store: "SQLite file" }])("multi-node on one database ($store)",
     const observer = await createEngine({ database, logger: silentLogger });
     observer.register(clusterFunctions(() => {}));
     try {
-      const { marker, killedAt, runs, elapsedS } = await clusterUnderLoad(database, observer);
+      const { marker, killedAt, runs, elapsedS } = await clusterUnderLoad(database, observer, async (victim) => {
+        victim.kill("SIGKILL");
+        await new Promise((resolve) => victim.once("exit", resolve));
+      });
       expect(runs.map((r) => r.status)).toEqual(Array(240).fill("Completed"));
+      const announced = await announcements(observer);
+      expect(announced.size).toBe(200);
+      expect([...announced.values()].every((n) => n === 1)).toBe(true);
       const marks = lines(marker);
 
       // each pipeline step: executions in order; only the killed node may have run one that a survivor ran again
@@ -125,6 +135,38 @@ describe.each([{ store: "SQLite file" }])("multi-node on one database ($store)",
       console.info(
         `multi-node: ${runs.length} runs completed in ${elapsedS.toFixed(1)} s; steps re-run after n1 was killed: ${rerun}; peak limited overlap ${peakOverlap(marks, "n1", killedAt)}; ${ticks.size} cron ticks, none doubled`,
       );
+    } finally {
+      await observer.close();
+    }
+  }, 120_000);
+
+  it("a node SIGSTOPped past its leases and then continued finds them fenced: nothing lost, nothing doubled", async () => {
+    const database = join(tempDir(), "cluster.db");
+    const observer = await createEngine({ database, logger: silentLogger });
+    observer.register(clusterFunctions(() => {}));
+    try {
+      const { runs } = await clusterUnderLoad(database, observer, async (victim) => {
+        victim.kill("SIGSTOP");
+        await new Promise((resolve) => setTimeout(resolve, 2_500)); // 2.5 leases
+        victim.kill("SIGCONT");
+      });
+      expect(runs.map((r) => r.status)).toEqual(Array(240).fill("Completed"));
+      const announced = await announcements(observer);
+      expect(announced.size).toBe(200);
+      expect([...announced.values()].filter((n) => n !== 1)).toEqual([]);
+      for (const run of runs.filter((r) => r.functionId === "cluster-pipeline")) {
+        const steps = await observer.store.listSteps(run.id);
+        expect(
+          steps
+            .filter((s) => s.status === "Completed")
+            .map((s) => s.name)
+            .sort(),
+        ).toEqual(["a", "announce", "b", "c", "nap"]);
+      }
+      // the stalled node's leases expired and were taken over, and the runs say so
+      const expiries = runs.reduce((n, r) => n + (r.leaseExpiries ?? 0), 0);
+      expect(expiries).toBeGreaterThan(0);
+      console.info(`multi-node SIGSTOP: ${runs.length} runs completed; ${expiries} lease expiries recorded`);
     } finally {
       await observer.close();
     }
