@@ -130,13 +130,17 @@ export async function createTestEngine(options: TestEngineOptions): Promise<Test
     const now = clock.now();
     const candidates = [await engine.store.nextAvailableAt(), ...(await engine.store.listCronSchedules()).map((s) => s.nextAt)];
     let next = Number.POSITIVE_INFINITY;
-    for (const at of candidates) if (at !== null && at > now && at < next) next = at;
-    if (next === Number.POSITIVE_INFINITY) {
+    let stuck = false;
+    for (const at of candidates) {
+      if (at !== null && at > now && at < next) next = at;
+      if (at !== null && at <= now) stuck = true;
+    }
+    if (next === Number.POSITIVE_INFINITY && stuck) {
       // work due now that cannot run yet (e.g. a paused function's): the clock's own timers go on
       const timer = clock.nextTimerAt();
       return timer !== undefined && timer > now ? timer : undefined;
     }
-    return next;
+    return next === Number.POSITIVE_INFINITY ? undefined : next;
   };
 
   const moveTo = async (target: number, until: () => Promise<boolean> = async () => false) => {
