@@ -70,7 +70,7 @@ describe("createTestEngine", () => {
   });
 
   it("waitForEvent: times out (null) once its timeout has passed, and receives an event sent in time", async () => {
-    const fn = c.createFunction({ id: "approve" }, { event: "kit/requested" }, async ({ event, step }) => {
+    const fn = c.createFunction({ id: "approve" }, { event: "kit/requested" }, async ({ step }) => {
       const reply = await step.waitForEvent("approval", { event: "kit/approved", match: "data.id", timeout: "7d" });
       return reply ? { approved: reply.data.by } : { approved: false };
     });
