@@ -147,6 +147,19 @@ describe("createTestEngine", () => {
     expect(await t.waitForRun({ functionId: "waiting" })).toMatchObject({ status: "Completed", output: { signal: "go", data: { ok: 1 } } });
   });
 
+  it("cron: advancing three hours fires the hourly schedule three times, each at its tick", async () => {
+    const fn = c.createFunction({ id: "hourly" }, { cron: "0 * * * *" }, async ({ step }) => step.run("tick", () => "t"));
+    const t = await kit({ functions: [fn], now: Date.UTC(2026, 2, 1, 0, 30) });
+    expect(await t.runs({ functionId: fn })).toEqual([]);
+    await t.advance("3h");
+    const runs = await t.runs({ functionId: fn });
+    expect(runs.map((r) => [r.status, new Date(r.createdAt).toISOString()]).reverse()).toEqual([
+      ["Completed", "2026-03-01T01:00:00.000Z"],
+      ["Completed", "2026-03-01T02:00:00.000Z"],
+      ["Completed", "2026-03-01T03:00:00.000Z"],
+    ]);
+  });
+
   it("client.send and step.sendEvent reach the engine; onFailure runs", async () => {
     const client = new Stepwise({ id: "kit-client", logger: silentLogger });
     const parent = client.createFunction({ id: "parent" }, { event: "kit/parent" }, async ({ step }) => {
