@@ -3,7 +3,7 @@
  * three-day sleep and the flaky API's real retry backoff pass on the manual clock.
  */
 import { silentLogger } from "stepwise";
-import { createTestEngine, type TestEngine } from "stepwise/test";
+import { createTestEngine, InngestTestEngine, type TestEngine } from "stepwise/test";
 import { afterEach, describe, expect, it } from "vitest";
 import { createExampleApp } from "../../examples/app.ts";
 
@@ -83,5 +83,39 @@ describe("examples on the test engine", () => {
     expect(services.sent).toEqual([{ to: "c@example.com", template: "payment-failed" }]);
     await t.advance("1d");
     expect(await t.runs({ functionId: "charge-customer-failure" })).toHaveLength(1);
+  });
+});
+
+describe("examples on InngestTestEngine", () => {
+  it("onboarding: the sleep passes, fetch-user mocked, the emails recorded by the services", async () => {
+    const { functions, services } = createExampleApp({ logger: silentLogger });
+    const t = new InngestTestEngine({
+      function: functions.onboarding,
+      events: [{ name: "app/user.signed-up", data: { userId: "u_7" } }],
+      steps: [{ id: "fetch-user", handler: () => ({ id: "u_7", email: "lin@example.com", name: "Lin" }) }],
+    });
+    const { result, ctx } = await t.execute();
+    expect(result).toEqual({ onboarded: "u_7" });
+    expect(ctx.step.sleep).toHaveBeenCalledWith("wait-before-tips", "3d");
+    expect(services.sent.map((m) => m.template)).toEqual(["welcome", "tips"]);
+    const { step } = await t.executeStep("wait-before-tips");
+    expect(step).toMatchObject({ op: "Sleep", name: "3d" });
+  });
+
+  it("payment: the onFailure handler, tested on its own with a function.failed event", async () => {
+    const { functions, services } = createExampleApp({ logger: silentLogger });
+    const onFailure = functions.payment.companions[0] as typeof functions.payment;
+    const failed = {
+      name: "inngest/function.failed",
+      data: {
+        function_id: "example-app-charge-customer",
+        run_id: "r1",
+        error: { name: "NonRetriableError", message: "card declined" },
+        event: { name: "billing/charge.requested", data: { customer: "x@example.com" } },
+      },
+    };
+    const { result } = await new InngestTestEngine({ function: onFailure, events: [failed] }).execute();
+    expect(result).toEqual({ notified: true });
+    expect(services.sent).toEqual([{ to: "x@example.com", template: "payment-failed" }]);
   });
 });
