@@ -258,17 +258,13 @@ export class InngestTestEngine {
       for (const op of result.ops) {
         execution.ids.set(op.id, stepIdOf(op));
         if (op.op === OpCode.StepPlanned) {
-          if (stop(op)) {
-            const target = await execution.call(op.id);
-            const outcome = target.type === "steps" ? target.ops.find((o) => o.id === op.id) : undefined;
-            if (!outcome) return execution.output(target.type === "function-rejected" ? { error: target.error } : {});
-            const failed = execution.record(outcome);
-            return { ...execution.output(failed ?? { result: outcome.data }), step: outcome };
-          }
+          // a step of a parallel group (or any step, once parallel): run it alone
           const target = await execution.call(op.id);
           if (target.type === "function-rejected") return execution.output({ error: target.error });
           const outcome = target.type === "steps" ? target.ops.find((o) => o.id === op.id) : undefined;
-          const failed = outcome ? execution.record(outcome) : undefined;
+          if (!outcome) continue;
+          const failed = execution.record(outcome);
+          if (stop(op)) return { ...execution.output(failed ?? { result: outcome.data }), step: outcome };
           if (failed) return execution.output(failed);
           continue;
         }
