@@ -179,6 +179,27 @@ describe("createTestEngine", () => {
     expect(await t.runs({ functionId: "child-failure" })).toEqual([expect.objectContaining({ status: "Completed", output: "handled: child failed" })]);
   });
 
+  it("settling waits for calls in flight: a step awaiting real I/O has finished when send returns", async () => {
+    const order: string[] = [];
+    const fn = c.createFunction({ id: "io" }, { event: "kit/io" }, async ({ step }) => {
+      await step.run("slow", () => new Promise((resolve) => setTimeout(() => resolve(order.push("slow")), 30)));
+      await step.run("then", () => order.push("then"));
+    });
+    const t = await kit({ functions: [fn] });
+    expect(t.engine.isIdle()).toBe(true);
+    const sent = t.send({ name: "kit/io" });
+    const { runIds } = await sent;
+    expect(order).toEqual(["slow", "then"]);
+    expect((await t.engine.getRun(runIds[0] as string))?.status).toBe("Completed");
+    expect(t.engine.isIdle()).toBe(true);
+    expect(t.clock.nextTimerAt()).toBeGreaterThan(t.now());
+    await t.engine.send({ name: "kit/io" });
+    expect(t.engine.isIdle()).toBe(false);
+    await t.settle();
+    expect(t.engine.isIdle()).toBe(true);
+    expect(order).toEqual(["slow", "then", "slow", "then"]);
+  });
+
   it("bad input is refused with a typed error naming the field", async () => {
     const t = await kit({ functions: [] });
     await expect(t.advance("soon")).rejects.toMatchObject({ code: "invalid_argument", message: /advance\(duration\)/ });
