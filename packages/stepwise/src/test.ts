@@ -14,4 +14,4 @@ export {
   type StepExecutionOutput,
 } from "./testing/inngest-test-engine.ts";
 export { createMockEvent, type MockContext, type MockedStepTools, mockCtx } from "./testing/mock-ctx.ts";
-export { createTestEngine, type TestEngine, type TestEngineOptions, type WaitForRunOptions } from "./testing/test-engine.ts";
+export { createTestEngine, type RunRef, type TestEngine, type TestEngineOptions, type WaitForRunOptions } from "./testing/test-engine.ts";

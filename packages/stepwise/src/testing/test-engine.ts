@@ -78,7 +78,7 @@ export interface TestEngine {
 }
 
 /** Most clock moves one `waitForRun` makes before giving up (a cron function makes work forever). */
-const maxStops = 10_000;
+const maxMoves = 10_000;
 
 /**
  * Starts the real engine on `:memory:` with a manual clock, registers `functions`, and
@@ -143,17 +143,22 @@ export async function createTestEngine(options: TestEngineOptions): Promise<Test
     return next === Number.POSITIVE_INFINITY ? undefined : next;
   };
 
-  const moveTo = async (target: number, until: () => Promise<boolean> = async () => false) => {
+  /** Moves the clock from due work to due work up to `target`, settling at each; stops early once `until()` holds. */
+  const moveTo = async (target: number, until: () => Promise<boolean> = async () => false, limit = Number.POSITIVE_INFINITY) => {
     await settle();
-    for (let stops = 0; stops < maxStops; stops++) {
-      if (await until()) return true;
+    for (let moves = 0; !(await until()); moves++) {
       const next = await nextDueAt();
-      if (next === undefined || next > target) break;
+      if (next === undefined || next > target) return false;
+      if (moves >= maxMoves) {
+        throw new StepwiseError(
+          "timeout",
+          `test engine: still going after ${maxMoves} clock moves (to ${new Date(clock.now()).toISOString()}); advance explicitly`,
+        );
+      }
       clock.set(next);
       await settle();
     }
-    if (await until()) return true;
-    return false;
+    return true;
   };
 
   const functionIdOf = (ref: string | FunctionHandle): string => {
@@ -216,7 +221,7 @@ export async function createTestEngine(options: TestEngineOptions): Promise<Test
       const runId = await resolveRef(ref);
       await getRun(runId, "waitForRun");
       const ended = async () => terminalStatuses.has(((await engine.getRun(runId)) as RunDetails).status as RunStatus);
-      if (await moveTo(clock.now() + within, ended)) return getRun(runId, "waitForRun");
+      if (await moveTo(clock.now() + within, ended, maxMoves)) return getRun(runId, "waitForRun");
       const run = await getRun(runId, "waitForRun");
       const running = run.steps.find((s) => s.status !== "Completed" && s.status !== "Failed");
       const why = run.waitingOn ? ` (${run.waitingOn.kind})` : running ? ` at step "${running.name}" (${running.status})` : "";
