@@ -149,10 +149,10 @@ export async function createTestEngine(options: TestEngineOptions): Promise<Test
     for (let moves = 0; !(await until()); moves++) {
       const next = await nextDueAt();
       if (next === undefined || next > target) return false;
-      if (moves >= maxMoves) {
+      if (moves >= limit) {
         throw new StepwiseError(
           "timeout",
-          `test engine: still going after ${maxMoves} clock moves (to ${new Date(clock.now()).toISOString()}); advance explicitly`,
+          `test engine: still going after ${limit} clock moves (to ${new Date(clock.now()).toISOString()}); advance explicitly`,
         );
       }
       clock.set(next);
