@@ -338,6 +338,16 @@ export class Engine {
     return "no trigger expression (if) matched, or flow control (debounce, batch, idempotency) merged or dropped it";
   }
 
+  /**
+   * True when this engine has nothing to do right now: no call in flight, no claim of due
+   * work under way or requested (its last claim found no more), no cron check running.
+   * New work (an event, a timer, the clock moving) makes it false again. The test kit
+   * (`stepwise/test`) waits for this on a manual clock; with real time it is a snapshot.
+   */
+  isIdle(): boolean {
+    return this.state !== "started" || (this.worker.idle && !this.cron.busy);
+  }
+
   /** Calls `listener` whenever a run starts here (its first call is claimed). Returns the unsubscribe function. */
   onRunStarted(listener: RunStartedListener): () => void {
     this.startListeners.add(listener);

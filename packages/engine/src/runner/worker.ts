@@ -73,6 +73,11 @@ export class Worker {
     return this.inflight.size;
   }
 
+  /** Nothing in flight, no claim under way or requested: the last claim found no more due work. */
+  get idle() {
+    return this.inflight.size === 0 && !this.pumping && !this.wakeScheduled && !this.wakeRequested;
+  }
+
   /** Look for due work now (coalesced: many wakes in one tick cost one claim). */
   wake() {
     if (!this.running || this.wakeScheduled) return;

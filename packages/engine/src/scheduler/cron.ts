@@ -88,6 +88,11 @@ export class CronScheduler {
     this.cancelTimer?.();
   }
 
+  /** A check (firing due ticks) is under way. */
+  get busy(): boolean {
+    return this.checking !== undefined;
+  }
+
   /** Fires due ticks, then sleeps until the next one. Safe to call any time. */
   check(): Promise<void> {
     if (!this.running) return Promise.resolve();

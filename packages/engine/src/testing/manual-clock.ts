@@ -11,12 +11,15 @@ export interface ManualClock extends Clock {
   advance(ms: number): void;
   /** Sets the time (never backwards) and wakes subscribers. */
   set(at: number | Date): void;
+  /** When the earliest pending timer fires (`now()` for one already due), or `undefined` when none is armed. */
+  nextTimerAt(): number | undefined;
 }
 
 export function createManualClock(start: number | Date = Date.UTC(2026, 0, 1)): ManualClock {
   let now = typeof start === "number" ? start : start.getTime();
   const listeners = new Set<() => void>();
   const timers = new Set<{ at: number; fn: () => void }>();
+  let dueNow = 0;
   const notify = () => {
     for (const timer of [...timers].sort((a, b) => a.at - b.at)) {
       if (timer.at > now) continue;
@@ -31,8 +34,20 @@ export function createManualClock(start: number | Date = Date.UTC(2026, 0, 1)): 
       const timer = { at, fn };
       if (at <= now) {
         // due already: fire on the next turn, as a real timer would
-        const handle = setImmediate(fn);
-        return () => clearImmediate(handle);
+        dueNow++;
+        let pending = true;
+        const settle = () => {
+          if (pending) dueNow--;
+          pending = false;
+        };
+        const handle = setImmediate(() => {
+          settle();
+          fn();
+        });
+        return () => {
+          settle();
+          clearImmediate(handle);
+        };
       }
       timers.add(timer);
       return () => timers.delete(timer);
@@ -44,6 +59,12 @@ export function createManualClock(start: number | Date = Date.UTC(2026, 0, 1)): 
     set(at) {
       now = Math.max(now, typeof at === "number" ? at : at.getTime());
       notify();
+    },
+    nextTimerAt() {
+      if (dueNow > 0) return now;
+      let next: number | undefined;
+      for (const timer of timers) if (next === undefined || timer.at < next) next = timer.at;
+      return next;
     },
     subscribe(listener) {
       listeners.add(listener);
