@@ -68,7 +68,7 @@ async function announcements(observer: Engine): Promise<Map<string, number>> {
   return events.reduce((m, e) => m.set(String(e.data.runId), (m.get(String(e.data.runId)) ?? 0) + 1), new Map<string, number>());
 }
 
-async function clusterUnderLoad(database: string, observer: Engine, disrupt: (victim: ChildProcess) => Promise<void>) {
+async function clusterUnderLoad(database: string, observer: Engine, disrupt: (victim: ChildProcess, marker: string) => Promise<void>) {
   const marker = join(tempDir(), "marks.log");
   const nodes = await Promise.all(["n1", "n2", "n3"].map((label) => startNode(database, label, marker)));
   const pipelines = 200;
@@ -76,19 +76,27 @@ async function clusterUnderLoad(database: string, observer: Engine, disrupt: (vi
   const started = Date.now();
   await observer.send(Array.from({ length: pipelines }, (_, i) => ({ name: "cluster/pipeline", data: { i } })));
   await observer.send(Array.from({ length: limited }, (_, i) => ({ name: "cluster/limited", data: { i } })));
-  // kill a node while it holds work: after the cluster has run a third of the steps
-  await until(() => lines(marker).filter((l) => l.includes(" run ")).length >= pipelines, 30_000);
+  // disrupt n1 mid-load, while it is inside a 1.5 s step (holding its lease)
+  await until(() => lines(marker).filter((l) => l.includes(" run ")).length >= pipelines / 2, 30_000);
+  const n1Holding = () => lines(marker).some((l) => l.startsWith("n1 hold start"));
+  for (let i = 0; i < 10 && !n1Holding(); i++) {
+    await observer.send(Array.from({ length: 3 }, () => ({ name: "cluster/hold" })));
+    await until(n1Holding, 2_000);
+  }
+  expect(n1Holding()).toBe(true);
   const killedAt = Date.now();
-  await disrupt(nodes[0] as ChildProcess);
+  await disrupt(nodes[0] as ChildProcess, marker);
 
   const terminal = async () => {
     const runs = await observer.listRuns({ limit: 1_000, functionId: "cluster-pipeline" });
     const more = await observer.listRuns({ limit: 1_000, functionId: "cluster-limited" });
     return [...runs, ...more];
   };
+  const holds = () => observer.listRuns({ limit: 1_000, functionId: "cluster-hold" });
   await until(async () => (await terminal()).filter((r) => r.status === "Completed").length === pipelines + limited, 60_000);
+  await until(async () => (await holds()).every((r) => r.status === "Completed"), 30_000);
   const elapsedS = (Date.now() - started) / 1000;
-  return { marker, killedAt, elapsedS, runs: await terminal() };
+  return { marker, killedAt, elapsedS, runs: await terminal(), holds: await holds() };
 }
 
 describe.each([{ store: "SQLite file" }])("multi-node on one database ($store)", () => {
@@ -98,10 +106,14 @@ describe.each([{ store: "SQLite file" }])("multi-node on one database ($store)",
     const observer = await createEngine({ database, logger: silentLogger });
     observer.register(clusterFunctions(() => {}));
     try {
-      const { marker, killedAt, runs, elapsedS } = await clusterUnderLoad(database, observer, async (victim) => {
+      const { marker, killedAt, runs, elapsedS, holds } = await clusterUnderLoad(database, observer, async (victim) => {
         victim.kill("SIGKILL");
         await new Promise((resolve) => victim.once("exit", resolve));
       });
+      // the step n1 died inside was taken over by a survivor and completed there
+      expect(holds.map((r) => r.status).every((s) => s === "Completed")).toBe(true);
+      const holdOutputs = holds.map((r) => r.output);
+      expect(holdOutputs).not.toContain("n1");
       expect(runs.map((r) => r.status)).toEqual(Array(240).fill("Completed"));
       const announced = await announcements(observer);
       expect(announced.size).toBe(200);
@@ -145,10 +157,12 @@ describe.each([{ store: "SQLite file" }])("multi-node on one database ($store)",
     const observer = await createEngine({ database, logger: silentLogger });
     observer.register(clusterFunctions(() => {}));
     try {
-      const { runs } = await clusterUnderLoad(database, observer, async (victim) => {
+      const { runs, holds, marker } = await clusterUnderLoad(database, observer, async (victim, log) => {
         victim.kill("SIGSTOP");
         await new Promise((resolve) => setTimeout(resolve, 2_500)); // 2.5 leases
         victim.kill("SIGCONT");
+        // let it finish the step it was inside and try to commit it
+        await until(() => lines(log).some((l) => l.startsWith("n1 hold end")), 5_000);
       });
       expect(runs.map((r) => r.status)).toEqual(Array(240).fill("Completed"));
       const announced = await announcements(observer);
@@ -163,9 +177,17 @@ describe.each([{ store: "SQLite file" }])("multi-node on one database ($store)",
             .sort(),
         ).toEqual(["a", "announce", "b", "c", "nap"]);
       }
-      // the stalled node's leases expired and were taken over, and the runs say so
-      const expiries = runs.reduce((n, r) => n + (r.leaseExpiries ?? 0), 0);
-      expect(expiries).toBeGreaterThan(0);
+      // the stalled node's leases expired and were taken over, and the runs say so; the
+      // step it was inside when stopped finished there after it continued, and that late
+      // result was refused: the committed output is the survivor's
+      const stalled = lines(marker)
+        .filter((l) => l.startsWith("n1 hold start"))
+        .map((l) => l.split(" ")[3]);
+      const held = holds.filter((r) => stalled.includes(r.id));
+      expect(held.length).toBeGreaterThan(0);
+      for (const run of held) expect(run).toMatchObject({ status: "Completed", output: expect.stringMatching(/^n[23]$/) });
+      expect(held.every((r) => (r.leaseExpiries ?? 0) > 0)).toBe(true);
+      const expiries = [...runs, ...holds].reduce((n, r) => n + (r.leaseExpiries ?? 0), 0);
       console.info(`multi-node SIGSTOP: ${runs.length} runs completed; ${expiries} lease expiries recorded`);
     } finally {
       await observer.close();
