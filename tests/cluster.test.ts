@@ -5,6 +5,7 @@
 import { createServer as createHttpServer } from "node:http";
 import { join } from "node:path";
 import { runServer } from "@stepwise/cli";
+import { createServer as createStepwiseServer } from "@stepwise/server";
 import { Stepwise, silentLogger } from "stepwise";
 import { createEngine, type Engine } from "stepwise/engine";
 import { serve } from "stepwise/node";
@@ -78,5 +79,35 @@ describe("two stepwise servers on one database", () => {
     const ended = await b.engine.waitForRun(run!.id, { timeoutMs: 10_000 });
     expect(ended).toMatchObject({ status: "Completed", output: 7 });
     expect(calledBy.filter((m) => m === "POST").length).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe("the live stream across nodes", () => {
+  it("a dashboard on one node sees a run that another node started and finished", async () => {
+    const database = join(tempDir(), "stream.db");
+    // node a serves the dashboard and executes nothing (never started), so whatever its stream shows came from b
+    const a = await createEngine({ database, logger: silentLogger });
+    engines.push(a);
+    const b = await node(database);
+    const { app } = createStepwiseServer({ engine: a, mode: "dev", logger: silentLogger, clusterPollMs: 50 });
+    const response = await app.fetch(new Request("http://127.0.0.1/v1/stream"));
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+    const seen: string[] = [];
+    const read = (async () => {
+      const decoder = new TextDecoder();
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        seen.push(decoder.decode(value));
+      }
+    })();
+    await until(() => seen.join("").includes("event: ready"));
+    const { ids } = await b.client.send({ name: "cl/job" });
+    const [run] = await b.engine.listRuns({ eventId: ids[0] });
+    await b.engine.waitForRun(run!.id, { timeoutMs: 5_000 });
+    await until(() => seen.join("").includes(`"runId":"${run!.id}","status":"Completed"`), 5_000);
+    await reader.cancel();
+    await read;
+    expect(seen.join("")).toContain(`"kind":"run.changed","runId":"${run!.id}","status":"Completed"`);
   });
 });

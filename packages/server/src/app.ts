@@ -41,6 +41,8 @@ export interface ServerOptions {
   callTimeoutMs?: number;
   /** Largest request body. (Default: 10 MiB.) */
   maxBodyBytes?: number;
+  /** How often the live stream (`/v1/stream`) looks for runs changed by other nodes, in ms. (Default: 1000.) */
+  clusterPollMs?: number;
   /** The built dashboard (static files) to serve at `/`. */
   dashboardDir?: string;
   /**
@@ -105,7 +107,14 @@ export function createServer(options: ServerOptions): StepwiseServer {
     callTimeoutMs: options.callTimeoutMs ?? 5 * 60_000,
     ...(options.mode === "start" && options.signingKey ? { signingKey: options.signingKey } : {}),
   });
-  const ctx: ServerContext = { engine: options.engine, apps, logger, signingKeys, ...(options.mode === "start" ? { eventKey: options.eventKey } : {}) };
+  const ctx: ServerContext = {
+    engine: options.engine,
+    apps,
+    logger,
+    signingKeys,
+    ...(options.mode === "start" ? { eventKey: options.eventKey } : {}),
+    ...(options.clusterPollMs !== undefined ? { clusterPollMs: options.clusterPollMs } : {}),
+  };
   const maxBodyBytes = options.maxBodyBytes ?? 10 * 1024 * 1024;
 
   const app = new Hono();

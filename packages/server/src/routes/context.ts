@@ -11,4 +11,6 @@ export interface ServerContext {
   eventKey?: string;
   /** Keys whose bearer hashes may call `/fn/register`, `/v0` and `/v1`; empty: open (dev). */
   signingKeys: string[];
+  /** How often the live stream polls the store for other nodes' activity, in ms. */
+  clusterPollMs?: number;
 }

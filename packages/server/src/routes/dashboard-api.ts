@@ -74,10 +74,17 @@ export function dashboardRoutes(ctx: ServerContext) {
     streamSSE(c, async (stream) => {
       const queue: string[] = [];
       let wake: (() => void) | undefined;
-      const off = engine.onActivity((activity) => {
+      const push = (activity: unknown) => {
         queue.push(JSON.stringify(activity));
         wake?.();
-      });
+      };
+      const offLocal = engine.onActivity(push);
+      // other nodes on the same database: their activity shows up in the store
+      const offCluster = await watchRecentRuns(engine, push, ctx.clusterPollMs ?? 1_000);
+      const off = () => {
+        offLocal();
+        offCluster();
+      };
       stream.onAbort(() => {
         off();
         wake?.();
@@ -99,4 +106,30 @@ export function dashboardRoutes(ctx: ServerContext) {
     }),
   );
   return app;
+}
+
+/**
+ * Reports runs created, started or ended anywhere (another node included) by comparing
+ * the newest runs in the store every `everyMs` with what it saw before:
+ * `{ kind: "run.changed", runId, status }`. Resolves once the first look is taken.
+ */
+async function watchRecentRuns(engine: ServerContext["engine"], push: (activity: unknown) => void, everyMs: number): Promise<() => void> {
+  const look = async () => new Map((await engine.store.listRuns({ limit: 50 })).map((r) => [r.id, r.status as string]));
+  let seen = await look().catch(() => new Map<string, string>());
+  let polling = false;
+  const timer = setInterval(async () => {
+    if (polling) return;
+    polling = true;
+    try {
+      const now = await look();
+      for (const [runId, status] of now) if (seen.get(runId) !== status) push({ kind: "run.changed", runId, status });
+      seen = now;
+    } catch {
+      // the store is unreachable for now: the next tick tries again
+    } finally {
+      polling = false;
+    }
+  }, everyMs);
+  timer.unref();
+  return () => clearInterval(timer);
 }
