@@ -16,14 +16,14 @@
 import { StepwiseError } from "@stepwise/protocol";
 import { AES_STRATEGY, AesEncryptionService } from "./aes.ts";
 import { LibsodiumEncryptionService } from "./libsodium.ts";
-import { type EncryptionService, normalizeKeys } from "./strategy.ts";
+import { EncryptionService, normalizeKeys } from "./strategy.ts";
 
 /** Marks an encrypted value. */
-export const ENCRYPTION_MARKER = "__ENCRYPTED__";
+export const ENCRYPTION_MARKER = EncryptionService.ENCRYPTION_MARKER;
 /** Names the strategy that encrypted a value. */
-export const STRATEGY_MARKER = "__STRATEGY__";
+export const STRATEGY_MARKER = EncryptionService.STRATEGY_MARKER;
 /** The event data field encrypted by default. */
-export const DEFAULT_EVENT_ENCRYPTION_FIELD = "encrypted";
+export const DEFAULT_EVENT_ENCRYPTION_FIELD = EncryptionService.DEFAULT_ENCRYPTED_EVENT_FIELD;
 
 /** An encrypted value as stored and sent. */
 export interface EncryptedValue {

@@ -9,15 +9,23 @@ import { StepwiseError } from "@stepwise/protocol";
 /**
  * Turns any JSON value into an opaque string and back. `identifier` is written next to
  * every value it encrypts (`__STRATEGY__`), so a reader knows which strategy to ask.
- * Pass your own as `encryptionService` to replace the default (libsodium) one.
+ * Extend it (or pass any object of this shape) as `encryptionService` to replace the
+ * default libsodium strategy; it is the official middleware's `EncryptionService`.
  */
-export interface EncryptionService {
+export abstract class EncryptionService {
   /** Written into each encrypted value; the default strategy's is `"inngest/libsodium"`. */
-  readonly identifier: string;
+  abstract readonly identifier: string;
   /** Encrypts a JSON value into a string. */
-  encrypt(value: unknown): string | Promise<string>;
+  abstract encrypt(value: unknown): string | Promise<string>;
   /** Decrypts a string made by `encrypt` (with any key this strategy knows) back into the value. */
-  decrypt(data: string): unknown | Promise<unknown>;
+  abstract decrypt(data: string): unknown | Promise<unknown>;
+
+  /** Marks an encrypted value. */
+  static readonly ENCRYPTION_MARKER = "__ENCRYPTED__";
+  /** Names the strategy that encrypted a value. */
+  static readonly STRATEGY_MARKER = "__STRATEGY__";
+  /** The event data field encrypted by default. */
+  static readonly DEFAULT_ENCRYPTED_EVENT_FIELD = "encrypted";
 }
 
 /**
