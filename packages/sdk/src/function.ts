@@ -19,6 +19,8 @@ import {
   validateFunctionConfig,
 } from "@stepwise/protocol";
 import { CallExecution } from "./execution/call.ts";
+import type { MiddlewareStack } from "./middleware/index.ts";
+import type { RegisteredMiddleware } from "./middleware/runtime.ts";
 import { createStepTools, type StepTools } from "./step/index.ts";
 
 /** What a handler receives. */
@@ -45,7 +47,8 @@ export interface FailureContext extends Context<{ function_id: string; run_id: s
 export type Handler<Data = Record<string, unknown>> = (ctx: Context<Data>) => unknown;
 
 /** Options of `createFunction`. Flow-control keys are validated now and enforced by the engine. */
-export interface FunctionOptions extends Partial<Omit<FunctionConfig, "id" | "slug" | "appId" | "triggers" | "name" | "retries">> {
+export interface FunctionOptions<TMiddleware extends MiddlewareStack = MiddlewareStack>
+  extends Partial<Omit<FunctionConfig, "id" | "slug" | "appId" | "triggers" | "name" | "retries">> {
   /** Stable id; never change it once runs exist. */
   id: string;
   name?: string;
@@ -61,12 +64,21 @@ export interface FunctionOptions extends Partial<Omit<FunctionConfig, "id" | "sl
    * protocol, where every step is a round trip.
    */
   checkpointing?: CheckpointingOptions;
+  /**
+   * Middleware for this function only, run after the client's (docs/middleware.md).
+   * Context fields they add are typed in this function's handler.
+   */
+  middleware?: TMiddleware;
 }
 
 export interface ClientLink {
   readonly id: string;
   readonly logger: Logger;
+  /** The client's middleware, initialized once per client. */
+  readonly middleware?: readonly RegisteredMiddleware[];
   send(events: unknown): Promise<{ ids: string[] }>;
+  /** Sends without running the client's middleware (`execute` has run the function's, which include them). */
+  deliver?(events: unknown): Promise<{ ids: string[] }>;
 }
 
 export class StepwiseFunction<Data = Record<string, unknown>> implements FunctionHandle {

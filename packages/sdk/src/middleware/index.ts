@@ -1,0 +1,45 @@
+/**
+ * @module middleware
+ * Middleware for Stepwise functions: Inngest v3's `InngestMiddleware` ({ name, init })
+ * and v4's class form (`Middleware.BaseMiddleware`), both run by the same per-call
+ * runtime, plus the shipped `loggerMiddleware`. See docs/middleware.md.
+ */
+export {
+  BaseMiddleware,
+  type MemoizedStepEntry,
+  Middleware,
+  type MiddlewareClass,
+  type OnRegisterArgs,
+  type OnRunCompleteArgs,
+  type OnRunErrorArgs,
+  type OnStepCompleteArgs,
+  type OnStepErrorArgs,
+  type RunArgs,
+  type StepArgs,
+  type StepInfo,
+  type StepType,
+  type TransformFunctionInputArgs,
+  type TransformSendEventArgs,
+  type WrapFunctionHandlerArgs,
+  type WrapSendEventArgs,
+  type WrapStepHandlerArgs,
+} from "./base.ts";
+export {
+  type FunctionRunArgs,
+  type FunctionRunHooks,
+  type HookResult,
+  InngestMiddleware,
+  type MaybePromise,
+  type MemoizedStep,
+  type MiddlewareClient,
+  type MiddlewareOptions,
+  type MiddlewareRegisterReturn,
+  type RunContextInfo,
+  type RunOutcome,
+  type SendEventHooks,
+  StepwiseMiddleware,
+  type TransformInputArgs,
+  type TransformInputResult,
+  type TransformOutputArgs,
+} from "./middleware.ts";
+export type { MiddlewareContext, MiddlewareEntry, MiddlewareStack } from "./types.ts";
