@@ -7,11 +7,8 @@ import { encryptionMiddleware as officialMiddleware } from "@inngest/middleware-
 import { AESEncryptionService } from "@inngest/middleware-encryption/strategies/aes";
 import { LibSodiumEncryptionService } from "@inngest/middleware-encryption/strategies/libSodium";
 import { Inngest } from "inngest";
+import { AesEncryptionService, DecryptionError, Encryptor, isEncryptedValue, LibsodiumEncryptionService } from "stepwise";
 import { describe, expect, it } from "vitest";
-import { AesEncryptionService } from "../../packages/sdk/src/middleware/encryption/aes.ts";
-import { Encryptor, isEncryptedValue } from "../../packages/sdk/src/middleware/encryption/envelope.ts";
-import { LibsodiumEncryptionService } from "../../packages/sdk/src/middleware/encryption/libsodium.ts";
-import { DecryptionError } from "../../packages/sdk/src/middleware/encryption/strategy.ts";
 
 const client = new Inngest({ id: "payload", isDev: true });
 
