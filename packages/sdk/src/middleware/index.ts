@@ -24,6 +24,7 @@ export {
   type WrapSendEventArgs,
   type WrapStepHandlerArgs,
 } from "./base.ts";
+export { type LoggerMiddlewareOptions, loggerMiddleware, ReplayAwareLogger } from "./logger.ts";
 export {
   type FunctionRunArgs,
   type FunctionRunHooks,

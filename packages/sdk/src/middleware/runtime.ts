@@ -10,14 +10,19 @@
  * in reverse order (the last registered first), so wrapping pairs nest like an onion;
  * v4 `wrap*` hooks nest with the first registered outermost.
  */
-import type { EventPayload, FunctionHandle, Memo } from "@stepwise/protocol";
-import type { BaseMiddleware, MiddlewareClass } from "./base.ts";
+import type { EventPayload, ExecutionInput, FunctionHandle, Logger, Memo, Op } from "@stepwise/protocol";
+import type { Context } from "../function.ts";
+import type { BaseMiddleware, MemoizedStepEntry, MiddlewareClass, StepInfo, StepType } from "./base.ts";
 import {
   type FunctionRunHooks,
+  type HookResult,
   InngestMiddleware,
+  type MemoizedStep,
   type MiddlewareClient,
   type MiddlewareRegisterReturn,
+  type RunOutcome,
   type SendEventHooks,
+  type TransformInputArgs,
   type TransformInputResult,
 } from "./middleware.ts";
 import type { MiddlewareStack } from "./types.ts";
@@ -136,5 +141,235 @@ export async function sendWithMiddleware(
   return result;
 }
 
-/** Unused until a call runs; see `CallMiddleware`. */
-export type { FunctionRunHooks, Memo, TransformInputResult };
+/** A step as the call hooks see it. */
+export interface CallStep {
+  hashedId: string;
+  /** The id given to the step tool. */
+  id: string;
+  displayName: string;
+  stepType: StepType;
+  /** The op being reported, without its id (v3 `transformOutput`'s `step`). */
+  op: Omit<Op, "id">;
+}
+
+/** What a call needs of middleware; `CallExecution` calls it at fixed points. */
+export interface CallHooks {
+  /** Before the handler starts. */
+  beforeMemoization(): Promise<void>;
+  /** Memoization ended; idempotent. */
+  memoizationEnd(): Promise<void>;
+  /** After the first step work, step report or handler end; idempotent. */
+  afterExecution(): Promise<void>;
+  /** Runs a step's work inside the step hooks. */
+  runStep(step: CallStep, work: () => Promise<unknown>, isFinalAttempt: (error: unknown) => boolean): Promise<unknown>;
+  /** A step's (with `step`) or the function's outcome, transformed. */
+  transformOutput(outcome: RunOutcome, step?: CallStep): Promise<RunOutcome>;
+  /** The function ended with `outcome`. */
+  finished(outcome: RunOutcome, isFinalAttempt: boolean): Promise<void>;
+}
+
+interface Layer {
+  name: string;
+  v3?: FunctionRunHooks;
+  v4?: BaseMiddleware;
+}
+
+/** Copies `fields` onto a copy of `ctx`, keeping accessors such as `attempt` live. */
+function mergeContext<T extends object>(ctx: T, fields: Record<string, unknown>): T {
+  return Object.defineProperties({}, { ...Object.getOwnPropertyDescriptors(ctx), ...Object.getOwnPropertyDescriptors(fields) }) as T;
+}
+
+/** The middleware of one call: one hook set per v3 entry, one instance per v4 class. */
+export class CallMiddleware implements CallHooks {
+  private readonly once = new Map<string, Promise<void>>();
+  /** The handler context: set by the caller, then extended by `transformInput`. */
+  ctx!: Context;
+
+  private constructor(
+    private readonly layers: Layer[],
+    private readonly fn: FunctionHandle,
+    private readonly logger: Logger,
+  ) {}
+
+  /**
+   * Runs `onFunctionRun` of every v3 entry and makes this call's v4 instances. Set
+   * `ctx` (the handler context before middleware) before calling the other methods.
+   */
+  static async start(
+    stack: readonly RegisteredMiddleware[],
+    client: MiddlewareClient,
+    fn: FunctionHandle,
+    input: ExecutionInput,
+    reqArgs: readonly unknown[] = [],
+  ): Promise<CallMiddleware> {
+    const layers: Layer[] = [];
+    const { event, events, runId, attempt } = input;
+    const info = { ctx: { event, events, runId, attempt }, fn, steps: memoList(input.memo), reqArgs };
+    for (const entry of stack) {
+      if (entry.kind === "v3") {
+        const registered = await entry.hooks;
+        const hooks = registered.onFunctionRun ? await guarded(entry.name, "onFunctionRun", () => registered.onFunctionRun?.(info)) : undefined;
+        if (hooks) layers.push({ name: entry.name, v3: hooks });
+      } else {
+        layers.push({ name: entry.name, v4: instantiate(entry, client) });
+      }
+    }
+    return new CallMiddleware(layers, fn, client.logger);
+  }
+
+  /** v3 `transformInput` and v4 `transformFunctionInput`, in order: the handler context and memo to use. */
+  async transformInput(memo: ReadonlyMap<string, Memo>, reqArgs: readonly unknown[] = []): Promise<ReadonlyMap<string, Memo>> {
+    let current = memo;
+    for (const layer of this.layers) {
+      const { v3, v4 } = layer;
+      if (v3?.transformInput) {
+        const steps = memoList(current);
+        const out: Awaited<HookResult<TransformInputResult>> = await guarded(layer.name, "onFunctionRun.transformInput", () =>
+          v3.transformInput?.({ ctx: this.ctx as unknown as TransformInputArgs["ctx"], fn: this.fn, steps, reqArgs }),
+        );
+        if (out?.ctx) this.ctx = mergeContext(this.ctx, out.ctx);
+        if (out?.steps) current = new Map(steps.map((step, i) => [step.id, toMemo({ ...step, ...out.steps?.[i] })]));
+      }
+      if (v4?.transformFunctionInput) {
+        const steps: Record<string, MemoizedStepEntry> = {};
+        for (const [id, entry] of current) steps[id] = "error" in entry ? { type: "error", error: entry.error } : { type: "data", data: entry.data };
+        const out = await guarded(layer.name, "transformFunctionInput", () => v4.transformFunctionInput?.({ ctx: this.ctx, fn: this.fn, steps }));
+        if (out?.ctx) this.ctx = out.ctx;
+        if (out?.steps)
+          current = new Map(Object.entries(out.steps).map(([id, entry]) => [id, entry.type === "error" ? { error: entry.error } : { data: entry.data }]));
+      }
+    }
+    return current;
+  }
+
+  /** Wraps the handler in v4 `wrapFunctionHandler`s, the first registered outermost. */
+  wrapHandler(handler: () => unknown): () => Promise<unknown> {
+    let next = async () => handler();
+    for (const layer of [...this.layers].reverse()) {
+      const wrap = layer.v4?.wrapFunctionHandler?.bind(layer.v4);
+      if (!wrap) continue;
+      const inner = next;
+      next = () => wrap({ ctx: this.ctx, fn: this.fn, next: inner });
+    }
+    return next;
+  }
+
+  /** v4 `onRunStart`, on the first call of a run. */
+  runStart(): Promise<void> {
+    return this.observe("onRunStart", (mw) => mw.onRunStart?.({ ctx: this.ctx, fn: this.fn }));
+  }
+
+  beforeMemoization(): Promise<void> {
+    return this.onceForward("beforeMemoization");
+  }
+
+  memoizationEnd(): Promise<void> {
+    return this.cached("memoizationEnd", async () => {
+      await this.onceBackward("afterMemoization");
+      await this.observe("onMemoizationEnd", (mw) => mw.onMemoizationEnd?.({ ctx: this.ctx, fn: this.fn }));
+      await this.onceForward("beforeExecution");
+    });
+  }
+
+  afterExecution(): Promise<void> {
+    return this.onceBackward("afterExecution");
+  }
+
+  async runStep(step: CallStep, work: () => Promise<unknown>, isFinalAttempt: (error: unknown) => boolean): Promise<unknown> {
+    const stepInfo: StepInfo = { hashedId: step.hashedId, memoized: false, options: { id: step.id, name: step.displayName }, stepType: step.stepType };
+    await this.observe("onStepStart", (mw) => mw.onStepStart?.({ ctx: this.ctx, fn: this.fn, stepInfo }));
+    let next = work;
+    for (const layer of [...this.layers].reverse()) {
+      const wrap = layer.v4?.wrapStepHandler?.bind(layer.v4);
+      if (!wrap) continue;
+      const inner = next;
+      next = () => wrap({ ctx: this.ctx, fn: this.fn, stepInfo, next: inner });
+    }
+    try {
+      const output = await next();
+      await this.observe("onStepComplete", (mw) => mw.onStepComplete?.({ ctx: this.ctx, fn: this.fn, stepInfo, output }));
+      return output;
+    } catch (error) {
+      const final = isFinalAttempt(error);
+      await this.observe("onStepError", (mw) => mw.onStepError?.({ ctx: this.ctx, fn: this.fn, stepInfo, error: asError(error), isFinalAttempt: final }));
+      throw error;
+    }
+  }
+
+  async transformOutput(outcome: RunOutcome, step?: CallStep): Promise<RunOutcome> {
+    let result = outcome;
+    for (const layer of [...this.layers].reverse()) {
+      const transform = layer.v3?.transformOutput?.bind(layer.v3);
+      if (!transform) continue;
+      const out = await guarded(layer.name, "onFunctionRun.transformOutput", () => transform({ result: { ...result }, ...(step ? { step: step.op } : {}) }));
+      if (out?.result) result = { ...result, ...out.result };
+    }
+    return result;
+  }
+
+  async finished(outcome: RunOutcome, isFinalAttempt: boolean): Promise<void> {
+    const failed = outcome.error !== undefined;
+    const result = failed ? { error: outcome.error } : { data: outcome.data };
+    for (const layer of this.layers) {
+      const finished = layer.v3?.finished?.bind(layer.v3);
+      if (finished) await guarded(layer.name, "onFunctionRun.finished", () => finished({ result }));
+    }
+    if (failed) await this.observe("onRunError", (mw) => mw.onRunError?.({ ctx: this.ctx, fn: this.fn, error: asError(outcome.error), isFinalAttempt }));
+    else await this.observe("onRunComplete", (mw) => mw.onRunComplete?.({ ctx: this.ctx, fn: this.fn, output: outcome.data }));
+  }
+
+  /** v3 `beforeResponse`, last in every call. */
+  beforeResponse(): Promise<void> {
+    return this.onceForward("beforeResponse");
+  }
+
+  private cached(key: string, run: () => Promise<void>): Promise<void> {
+    let done = this.once.get(key);
+    if (!done) {
+      done = run();
+      this.once.set(key, done);
+    }
+    return done;
+  }
+
+  private onceForward(hook: BlankHook): Promise<void> {
+    return this.cached(hook, () => this.blank(hook, this.layers));
+  }
+
+  private onceBackward(hook: BlankHook): Promise<void> {
+    return this.cached(hook, () => this.blank(hook, [...this.layers].reverse()));
+  }
+
+  private async blank(hook: BlankHook, layers: Layer[]): Promise<void> {
+    for (const layer of layers) {
+      const fn = layer.v3?.[hook]?.bind(layer.v3);
+      if (fn) await guarded(layer.name, `onFunctionRun.${hook}`, fn);
+    }
+  }
+
+  /** Runs a v4 observation hook of every instance; what it throws is logged, as the official SDK does. */
+  private async observe(hook: string, run: (mw: BaseMiddleware) => unknown): Promise<void> {
+    for (const layer of this.layers) {
+      if (!layer.v4 || typeof (layer.v4 as unknown as Record<string, unknown>)[hook] !== "function") continue;
+      try {
+        await run(layer.v4);
+      } catch (error) {
+        this.logger.error(`middleware "${layer.name}" failed in ${hook}`, error);
+      }
+    }
+  }
+}
+
+type BlankHook = "beforeMemoization" | "afterMemoization" | "beforeExecution" | "afterExecution" | "beforeResponse";
+
+function memoList(memo: ReadonlyMap<string, Memo>): MemoizedStep[] {
+  return [...memo].map(([id, entry]) => ({ id, ...entry }));
+}
+
+function toMemo(step: MemoizedStep): Memo {
+  return step.error !== undefined ? { error: step.error } : { data: step.data };
+}
+
+function asError(value: unknown): Error {
+  return value instanceof Error ? value : new Error(String(value));
+}
