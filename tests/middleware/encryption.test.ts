@@ -189,6 +189,23 @@ describe("encryption middleware end to end", () => {
 });
 
 describe("encryption middleware in-process", () => {
+  it("an event no key opens fails the run with an error naming the strategy, not the data", async () => {
+    const client = new Stepwise({ id: "locked", logger: silentLogger, middleware: [encryptionMiddleware({ key: "mine", fallbackDecryptionKeys: ["older"] })] });
+    let handlerRan = false;
+    const fn = client.createFunction({ id: "open", retries: 0, triggers: [{ event: "locked/go" }] }, async () => {
+      handlerRan = true;
+    });
+    const { engine } = await startEngine({ client, functions: [fn] });
+    const data = await new Encryptor({ key: "someone-else" }).encryptEventData({ encrypted: { secret: "s3cr3t" } });
+    const { ids } = await engine.send({ name: "locked/go", data });
+    const [queued] = await engine.listRuns({ eventId: ids[0] as string });
+    const run = await engine.waitForRun(queued?.id as string, { timeoutMs: 10_000 });
+    expect(run.status).toBe("Failed");
+    expect(run.error?.message).toContain("inngest/libsodium: could not decrypt the value with any of 2 keys");
+    expect(JSON.stringify(run.error)).not.toContain("s3cr3t");
+    expect(handlerRan).toBe(false);
+  });
+
   it("decryptOnly reads encrypted events but stores results in the clear", async () => {
     const client = new Stepwise({ id: "reader", logger: silentLogger, middleware: [encryptionMiddleware({ key: "k", decryptOnly: true })] });
     const fn = client.createFunction({ id: "read", triggers: [{ event: "reader/go" }] }, async ({ event, step }) =>
