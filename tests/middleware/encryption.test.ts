@@ -189,6 +189,44 @@ describe("encryption middleware end to end", () => {
 });
 
 describe("encryption middleware in-process", () => {
+  it("a step's result reaches the handler decrypted when the run continues in the same call", async () => {
+    const client = new Stepwise({ id: "same-call", logger: silentLogger, middleware: [encryptionMiddleware({ key: "k" })] });
+    const fn = client.createFunction({ id: "chain", triggers: [{ event: "same-call/go" }] }, async ({ step }) => {
+      const first = await step.run("first", () => ({ n: 20 }));
+      const second = await step.run("second", () => first.n + 1);
+      return { first, second };
+    });
+    const { engine } = await startEngine({ client, functions: [fn] });
+    const { ids } = await client.send({ name: "same-call/go" });
+    const [queued] = await engine.listRuns({ eventId: ids[0] as string });
+    const run = await engine.waitForRun(queued?.id as string, { timeoutMs: 10_000 });
+    expect(run.status).toBe("Completed");
+    for (const s of run.steps) expect(isEncryptedValue(s.output), s.name).toBe(true);
+    expect(await officialDecrypt(run.steps.find((s) => s.name === "second")?.output, "k")).toBe(21);
+    expect(await officialDecrypt(run.output, "k")).toEqual({ first: { n: 20 }, second: 21 });
+  });
+
+  it("step.invoke: the invoked function's output is encrypted at rest and reaches the caller decrypted", async () => {
+    const client = new Stepwise({ id: "invoker", logger: silentLogger, middleware: [encryptionMiddleware({ key: "k" })] });
+    const child = client.createFunction({ id: "child", triggers: [] }, async ({ event }) => ({
+      doubled: (event.data.encrypted as { n: number }).n * 2,
+    }));
+    const parent = client.createFunction({ id: "parent", triggers: [{ event: "invoker/go" }] }, async ({ step }) => {
+      const data = await new Encryptor({ key: "k" }).encryptEventData({ encrypted: { n: 21 } });
+      const result = await step.invoke("call-child", { function: child, data });
+      return { got: (result as { doubled: number }).doubled };
+    });
+    const { engine } = await startEngine({ client, functions: [child, parent] });
+    const { ids } = await client.send({ name: "invoker/go" });
+    const [queued] = await engine.listRuns({ eventId: ids[0] as string });
+    const run = await engine.waitForRun(queued?.id as string, { timeoutMs: 10_000 });
+    expect(run.status).toBe("Completed");
+    const invokeStep = run.steps.find((s) => s.name === "call-child");
+    expect(isEncryptedValue(invokeStep?.output)).toBe(true);
+    expect(await officialDecrypt(invokeStep?.output, "k")).toEqual({ doubled: 42 });
+    expect(await officialDecrypt(run.output, "k")).toEqual({ got: 42 });
+  });
+
   it("an event no key opens fails the run with an error naming the strategy, not the data", async () => {
     const client = new Stepwise({ id: "locked", logger: silentLogger, middleware: [encryptionMiddleware({ key: "mine", fallbackDecryptionKeys: ["older"] })] });
     let handlerRan = false;

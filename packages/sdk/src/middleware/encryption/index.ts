@@ -10,7 +10,13 @@
  * - the data of each step's outcome and the function's output, before they are stored
  *   (`null` and `undefined` stay as they are: they hold nothing);
  * and what it decrypts before the handler sees it: every encrypted top-level field of
- * `event.data` and of each of `events`, and memoized step data.
+ * `event.data` and of each of `events`, and what each step tool resolves with.
+ *
+ * Step results are decrypted where the handler receives them (the context's `step`
+ * tools are wrapped), not in the memoized state: in-process, a step's result reaches the
+ * handler in the same call as it ran, as stored, so only there does every result pass.
+ * This is also where the official middleware decrypts (its `wrapStep`), so each value is
+ * decrypted exactly once.
  */
 import { StepwiseError, type StoredEvent } from "@stepwise/protocol";
 import type { SendPayload } from "../../client.ts";
@@ -80,11 +86,13 @@ export function encryptionMiddleware(options: EncryptionMiddlewareOptions): Inng
     name: ENCRYPTION_MIDDLEWARE_NAME,
     init: () => ({
       onFunctionRun: () => ({
-        async transformInput({ ctx, steps }) {
-          return {
-            ctx: { event: await decryptEvent(ctx.event), events: await Promise.all(ctx.events.map(decryptEvent)) },
-            steps: await Promise.all(steps.map(async (step) => (step.data === undefined ? undefined : { data: await encryptor.decryptValue(step.data) }))),
+        async transformInput({ ctx }) {
+          const fields: Record<string, unknown> = {
+            event: await decryptEvent(ctx.event),
+            events: await Promise.all(ctx.events.map(decryptEvent)),
           };
+          if (isRecord(ctx.step)) fields.step = decryptingStepTools(ctx.step, encryptor);
+          return { ctx: fields };
         },
         async transformOutput({ result }) {
           if (decryptOnly || result.error !== undefined || result.data === undefined || result.data === null) return;
@@ -99,4 +107,14 @@ export function encryptionMiddleware(options: EncryptionMiddlewareOptions): Inng
       }),
     }),
   });
+}
+
+/** The step tools, each resolving with its result decrypted (memoized or just run). */
+function decryptingStepTools(tools: Record<string, unknown>, encryptor: Encryptor): Record<string, unknown> {
+  const wrapped: Record<string, unknown> = {};
+  for (const [name, tool] of Object.entries(tools)) {
+    wrapped[name] =
+      typeof tool === "function" ? (...args: unknown[]) => Promise.resolve(tool.apply(tools, args)).then((result) => encryptor.decryptValue(result)) : tool;
+  }
+  return wrapped;
 }
