@@ -18,6 +18,7 @@ import Database from "better-sqlite3";
 import { Inngest } from "inngest";
 import { serve } from "inngest/node";
 import { Encryptor, encryptionMiddleware, isEncryptedValue, Stepwise, silentLogger } from "stepwise";
+import { serve as serveStepwise } from "stepwise/node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { pollUntil, startEngine } from "../helpers.ts";
 
@@ -28,6 +29,7 @@ let dir: string;
 let dbPath: string;
 let stepwise: RunningServer;
 let app: Server;
+let servedApp: Server;
 let officialSender: Inngest;
 const seenByStepwise: unknown[] = [];
 const seenByOfficial: unknown[] = [];
@@ -122,11 +124,30 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => app.listen(0, "127.0.0.1", () => resolve()));
   const record = await stepwise.server.apps.sync(`http://127.0.0.1:${(app.address() as { port: number }).port}/api/inngest`);
   expect(record.error).toBeUndefined();
+
+  // The Stepwise SDK served over HTTP, with our middleware: every step is a round trip.
+  const servedClient = new Stepwise({
+    id: "served-vault",
+    isDev: true,
+    baseUrl: stepwise.url,
+    logger: silentLogger,
+    middleware: [encryptionMiddleware({ key: "new-key", fallbackDecryptionKeys: ["old-key"] })],
+  });
+  const servedFn = servedClient.createFunction({ id: "pair", triggers: [{ event: "vault/served" }] }, async ({ event, step }) => {
+    const card = await step.run("read", () => (event.data.encrypted as { card: string }).card);
+    const masked = await step.run("mask", () => `**** ${card.slice(-4)}`);
+    return { masked, length: card.length };
+  });
+  servedApp = createServer(serveStepwise({ client: servedClient, functions: [servedFn] }));
+  await new Promise<void>((resolve) => servedApp.listen(0, "127.0.0.1", () => resolve()));
+  const servedRecord = await stepwise.server.apps.sync(`http://127.0.0.1:${(servedApp.address() as { port: number }).port}/api/inngest`);
+  expect(servedRecord.error).toBeUndefined();
 }, 30_000);
 
 afterAll(async () => {
   await stepwise?.close();
   await new Promise<void>((resolve) => (app ? app.close(() => resolve()) : resolve()));
+  await new Promise<void>((resolve) => (servedApp ? servedApp.close(() => resolve()) : resolve()));
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -185,6 +206,20 @@ describe("encryption middleware end to end", () => {
     const [keepRow] = rows<{ output: string }>("SELECT output FROM steps WHERE run_id = ? AND name = 'keep'", officialRun.id);
     expect(keepRow?.output).not.toContain("4242");
     expect(await new Encryptor({ key: "new-key" }).decryptValue(JSON.parse(keepRow?.output ?? "null"))).toEqual({ kept: CARD });
+  }, 30_000);
+
+  it("official client → Stepwise function served over HTTP: the same, one step per request", async () => {
+    const { ids } = await officialSender.send({ name: "vault/served", data: { encrypted: { card: CARD } } });
+    const run = await runOf(ids[0], "served-vault-pair");
+    expect(run.status).toBe("Completed");
+    const stepRows = rows<{ name: string; output: string }>("SELECT name, output FROM steps WHERE run_id = ? ORDER BY seq", run.id);
+    expect(stepRows.map((r) => r.name)).toEqual(["read", "mask"]);
+    for (const row of stepRows) {
+      expect(row.output).not.toContain("4242");
+      expect(isEncryptedValue(JSON.parse(row.output))).toBe(true);
+    }
+    expect(await officialDecrypt(JSON.parse(stepRows[1]?.output ?? "null"))).toBe("**** 4242");
+    expect(await officialDecrypt(run.output)).toEqual({ masked: "**** 4242", length: CARD.length });
   }, 30_000);
 });
 
