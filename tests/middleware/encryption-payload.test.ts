@@ -7,7 +7,7 @@ import { encryptionMiddleware as officialMiddleware } from "@inngest/middleware-
 import { AESEncryptionService } from "@inngest/middleware-encryption/strategies/aes";
 import { LibSodiumEncryptionService } from "@inngest/middleware-encryption/strategies/libSodium";
 import { Inngest } from "inngest";
-import { AesEncryptionService, DecryptionError, Encryptor, isEncryptedValue, LibsodiumEncryptionService } from "stepwise";
+import { AesEncryptionService, DecryptionError, Encryptor, encryptionMiddleware, isEncryptedValue, LibsodiumEncryptionService } from "stepwise";
 import { describe, expect, it } from "vitest";
 
 const client = new Inngest({ id: "payload", isDev: true });
@@ -185,6 +185,12 @@ describe("options", () => {
       );
       expect(() => new Encryptor(options as never)).toThrow(field);
     }
+  });
+
+  it("encryptionMiddleware checks its options when created", () => {
+    expect(() => encryptionMiddleware({} as never)).toThrow(expect.objectContaining({ code: "invalid_config", message: expect.stringContaining('"key"') }));
+    expect(() => encryptionMiddleware({ key: "k", decryptOnly: "yes" as never })).toThrow('"decryptOnly"');
+    expect(encryptionMiddleware({ key: "k" }).name).toBe("stepwise:encryption");
   });
 
   it("a custom encryptionService is used and named in the envelope", async () => {

@@ -66,7 +66,7 @@ export const ENCRYPTION_MIDDLEWARE_NAME = "stepwise:encryption";
  * @example
  * const client = new Stepwise({
  *   id: "shop",
- *   middleware: [encryptionMiddleware({ key: process.env.ENCRYPTION_KEY, fallbackDecryptionKeys: [process.env.OLD_KEY] })],
+ *   middleware: [encryptionMiddleware({ key: process.env.ENCRYPTION_KEY, fallbackDecryptionKeys: [previousKey] })],
  * });
  * await client.send({ name: "user/signed-up", data: { encrypted: { email }, plan: "pro" } });
  */

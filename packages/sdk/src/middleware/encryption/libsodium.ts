@@ -8,9 +8,9 @@
  * followed by the secretbox output (16-byte Poly1305 tag, then the ciphertext of the
  * UTF-8 JSON text of the value).
  *
- * libsodium is loaded on first use, so importing the SDK costs nothing when encryption
- * is off. It is loaded through `require`: the package's ES module build cannot be
- * imported by Node.
+ * libsodium is loaded when the first strategy is made, so importing the SDK costs
+ * nothing when encryption is off. It is loaded through `require`: the package's ES
+ * module build cannot be imported by Node.
  */
 import { createRequire } from "node:module";
 import type * as Sodium from "libsodium-wrappers";
