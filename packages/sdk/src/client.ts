@@ -44,7 +44,7 @@ export interface SendPayload {
  *   return step.run("greet", () => `hi ${event.data.name}`);
  * });
  */
-export class Stepwise<TMiddleware extends MiddlewareStack = []> implements ClientHandle {
+export class Stepwise<const TMiddleware extends MiddlewareStack = MiddlewareStack> implements ClientHandle {
   readonly id: string;
   readonly logger: Logger;
   /** @internal The client's middleware, initialized once. */

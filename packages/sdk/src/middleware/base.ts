@@ -4,80 +4,22 @@
  * (the class, not an instance) in `middleware`. A fresh instance is made for every call
  * (and every `client.send`), so fields are call-scoped state.
  */
-import type { EventPayload, FunctionHandle, Memo } from "@stepwise/protocol";
-import type { Context } from "../function.ts";
+import type * as Args from "./hook-args.ts";
+import type {
+  OnRegisterArgs,
+  OnRunCompleteArgs,
+  OnRunErrorArgs,
+  OnStepCompleteArgs,
+  OnStepErrorArgs,
+  RunArgs,
+  StepArgs,
+  TransformFunctionInputArgs,
+  TransformSendEventArgs,
+  WrapFunctionHandlerArgs,
+  WrapSendEventArgs,
+  WrapStepHandlerArgs,
+} from "./hook-args.ts";
 import type { MaybePromise, MiddlewareClient } from "./middleware.ts";
-
-/** The kind of step a hook is about. */
-export type StepType = "run" | "sendEvent" | "sleep" | "waitForEvent" | "waitForSignal" | "invoke" | (string & {});
-
-/** A step as v4 hooks see it. */
-export interface StepInfo {
-  /** Hashed step id. */
-  hashedId: string;
-  /** Whether the result comes from memoized state. */
-  memoized: boolean;
-  /** The step's id and display name, as given to the step tool. */
-  options: { id: string; name?: string };
-  stepType: StepType;
-}
-
-/** A memoized step as `transformFunctionInput` sees it. */
-export type MemoizedStepEntry = { type: "data"; data: unknown } | { type: "error"; error: NonNullable<Extract<Memo, { error: unknown }>["error"]> };
-
-/** The argument (and the return value) of `transformFunctionInput`. */
-export interface TransformFunctionInputArgs<TCtx extends Context = Context> {
-  ctx: TCtx;
-  readonly fn: FunctionHandle;
-  /** Memoized steps by hashed id. */
-  steps: Record<string, MemoizedStepEntry>;
-}
-
-/** The argument (and the return value) of `transformSendEvent`. */
-export interface TransformSendEventArgs {
-  events: EventPayload[];
-  /** The function sending (`step.sendEvent`), or null for `client.send`. */
-  readonly fn: FunctionHandle | null;
-}
-
-/** The arguments of the v4 hooks. */
-export interface OnRegisterArgs {
-  readonly client: MiddlewareClient;
-  readonly fn: FunctionHandle | null;
-}
-export interface RunArgs {
-  readonly ctx: Context;
-  readonly fn: FunctionHandle;
-}
-export interface OnRunCompleteArgs extends RunArgs {
-  readonly output: unknown;
-}
-export interface OnRunErrorArgs extends RunArgs {
-  readonly error: Error;
-  /** No retry follows (retries exhausted or a non-retriable error). */
-  readonly isFinalAttempt: boolean;
-}
-export interface StepArgs extends RunArgs {
-  readonly stepInfo: StepInfo;
-}
-export interface OnStepCompleteArgs extends StepArgs {
-  readonly output: unknown;
-}
-export interface OnStepErrorArgs extends StepArgs {
-  readonly error: Error;
-  readonly isFinalAttempt: boolean;
-}
-export interface WrapFunctionHandlerArgs extends RunArgs {
-  next(): Promise<unknown>;
-}
-export interface WrapStepHandlerArgs extends StepArgs {
-  next(): Promise<unknown>;
-}
-export interface WrapSendEventArgs {
-  readonly events: readonly EventPayload[];
-  readonly fn: FunctionHandle | null;
-  next(): Promise<{ ids: string[] }>;
-}
 
 /**
  * Base class of v4-style middleware. Override the hooks you need. Observation hooks
@@ -138,5 +80,29 @@ export type MiddlewareClass = (new (args: {
   onRegister?(args: OnRegisterArgs): void;
 };
 
-/** Inngest v4's `Middleware` namespace: `Middleware.BaseMiddleware`. */
+/** Inngest v4's `Middleware` namespace: `Middleware.BaseMiddleware`, and the hooks' argument types. */
 export const Middleware = { BaseMiddleware };
+
+/** The argument types of the v4 hooks, as `Middleware.<Name>`. */
+export declare namespace Middleware {
+  type Client = MiddlewareClient;
+  type Class = MiddlewareClass;
+  type StepType = Args.StepType;
+  type StepInfo = Args.StepInfo;
+  type MemoizedStep = Args.MemoizedStepEntry;
+  type TransformFunctionInputArgs = Args.TransformFunctionInputArgs;
+  type TransformSendEventArgs = Args.TransformSendEventArgs;
+  type OnRegisterArgs = Args.OnRegisterArgs;
+  type RunArgs = Args.RunArgs;
+  type OnRunStartArgs = Args.RunArgs;
+  type OnMemoizationEndArgs = Args.RunArgs;
+  type OnRunCompleteArgs = Args.OnRunCompleteArgs;
+  type OnRunErrorArgs = Args.OnRunErrorArgs;
+  type StepArgs = Args.StepArgs;
+  type OnStepStartArgs = Args.StepArgs;
+  type OnStepCompleteArgs = Args.OnStepCompleteArgs;
+  type OnStepErrorArgs = Args.OnStepErrorArgs;
+  type WrapFunctionHandlerArgs = Args.WrapFunctionHandlerArgs;
+  type WrapStepHandlerArgs = Args.WrapStepHandlerArgs;
+  type WrapSendEventArgs = Args.WrapSendEventArgs;
+}

@@ -4,26 +4,24 @@
  * and v4's class form (`Middleware.BaseMiddleware`), both run by the same per-call
  * runtime, plus the shipped `loggerMiddleware`. See docs/middleware.md.
  */
-export {
-  BaseMiddleware,
-  type MemoizedStepEntry,
-  Middleware,
-  type MiddlewareClass,
-  type OnRegisterArgs,
-  type OnRunCompleteArgs,
-  type OnRunErrorArgs,
-  type OnStepCompleteArgs,
-  type OnStepErrorArgs,
-  type RunArgs,
-  type StepArgs,
-  type StepInfo,
-  type StepType,
-  type TransformFunctionInputArgs,
-  type TransformSendEventArgs,
-  type WrapFunctionHandlerArgs,
-  type WrapSendEventArgs,
-  type WrapStepHandlerArgs,
-} from "./base.ts";
+export { BaseMiddleware, Middleware, type MiddlewareClass } from "./base.ts";
+export type {
+  MemoizedStepEntry,
+  OnRegisterArgs,
+  OnRunCompleteArgs,
+  OnRunErrorArgs,
+  OnStepCompleteArgs,
+  OnStepErrorArgs,
+  RunArgs,
+  StepArgs,
+  StepInfo,
+  StepType,
+  TransformFunctionInputArgs,
+  TransformSendEventArgs,
+  WrapFunctionHandlerArgs,
+  WrapSendEventArgs,
+  WrapStepHandlerArgs,
+} from "./hook-args.ts";
 export { type LoggerMiddlewareOptions, loggerMiddleware, ReplayAwareLogger } from "./logger.ts";
 export {
   type FunctionRunArgs,

@@ -12,7 +12,8 @@
  */
 import type { EventPayload, ExecutionInput, FunctionHandle, Logger, Memo, Op } from "@stepwise/protocol";
 import type { Context } from "../function.ts";
-import type { BaseMiddleware, MemoizedStepEntry, MiddlewareClass, StepInfo, StepType } from "./base.ts";
+import type { BaseMiddleware, MiddlewareClass } from "./base.ts";
+import type { MemoizedStepEntry, StepInfo, StepType } from "./hook-args.ts";
 import {
   type FunctionRunHooks,
   type HookResult,

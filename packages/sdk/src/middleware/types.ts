@@ -4,7 +4,8 @@
  * adds to the handler context.
  */
 import type { Context } from "../function.ts";
-import type { BaseMiddleware, MiddlewareClass, TransformFunctionInputArgs } from "./base.ts";
+import type { BaseMiddleware, MiddlewareClass } from "./base.ts";
+import type { TransformFunctionInputArgs } from "./hook-args.ts";
 import type { InngestMiddleware, MiddlewareOptions } from "./middleware.ts";
 
 /** One entry of a `middleware` option: a v3 `InngestMiddleware` or a v4 middleware class. */
