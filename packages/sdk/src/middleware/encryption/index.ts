@@ -113,8 +113,18 @@ export function encryptionMiddleware(options: EncryptionMiddlewareOptions): Inng
 function decryptingStepTools(tools: Record<string, unknown>, encryptor: Encryptor): Record<string, unknown> {
   const wrapped: Record<string, unknown> = {};
   for (const [name, tool] of Object.entries(tools)) {
-    wrapped[name] =
-      typeof tool === "function" ? (...args: unknown[]) => Promise.resolve(tool.apply(tools, args)).then((result) => encryptor.decryptValue(result)) : tool;
+    if (typeof tool !== "function") {
+      wrapped[name] = tool;
+      continue;
+    }
+    wrapped[name] = (...args: unknown[]) => {
+      const out: unknown = tool.apply(tools, args);
+      return isThenable(out) ? Promise.resolve(out).then((result) => encryptor.decryptValue(result)) : out;
+    };
   }
   return wrapped;
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof value === "object" && value !== null && typeof (value as { then?: unknown }).then === "function";
 }
