@@ -107,10 +107,10 @@ describe("v4 class middleware", () => {
     ];
     expect(calls[1]).toEqual([
       ...common(0),
-      ["A", "onRunStart"],
-      ["B", "onRunStart"],
       ["A", "onMemoizationEnd"],
       ["B", "onMemoizationEnd"],
+      ["A", "onRunStart"],
+      ["B", "onRunStart"],
       ["A", "wrapFunctionHandler:before"],
       ["B", "wrapFunctionHandler:before"],
       ["handler"],

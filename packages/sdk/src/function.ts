@@ -131,7 +131,6 @@ export class StepwiseFunction<Data = Record<string, unknown>> implements Functio
       call = new CallExecution(input, mw);
       mw.ctx = this.decorate(this.baseContext(input, call, send)) as unknown as Context;
       call.useMemo(await mw.transformInput(input.memo));
-      if (input.attempt === 0 && input.memo.size === 0) await mw.runStart();
     } catch (error) {
       return new CallExecution(input).reject(error);
     }

@@ -114,6 +114,7 @@ export class CallExecution {
     try {
       await hooks.beforeMemoization();
       if (this.memo.size === 0) await hooks.memoizationEnd();
+      await hooks.handlerStart();
     } catch (error) {
       this.finish(this.functionError(error));
       return;
@@ -135,11 +136,13 @@ export class CallExecution {
     if (this.finished) return;
     try {
       await hooks.memoizationEnd();
+      const raw = outcome.error !== undefined ? this.functionError(outcome.error) : undefined;
+      await hooks.handlerEnded(outcome, raw?.type === "function-rejected" && !raw.retriable);
       await hooks.afterExecution();
       const out = await hooks.transformOutput(outcome);
       const result: ExecutionResult =
         out.error !== undefined ? this.functionError(out.error) : { type: "function-resolved", data: out.data === undefined ? null : out.data };
-      await hooks.finished(out, result.type === "function-rejected" && !result.retriable);
+      await hooks.finished(out);
       this.finish(result);
     } catch (error) {
       this.finish(this.functionError(error));

@@ -159,14 +159,18 @@ export interface CallHooks {
   beforeMemoization(): Promise<void>;
   /** Memoization ended; idempotent. */
   memoizationEnd(): Promise<void>;
+  /** Right before the handler starts (after memoization ended, if nothing was memoized). */
+  handlerStart(): Promise<void>;
   /** After the first step work, step report or handler end; idempotent. */
   afterExecution(): Promise<void>;
   /** Runs a step's work inside the step hooks. */
   runStep(step: CallStep, work: () => Promise<unknown>, isFinalAttempt: (error: unknown) => boolean): Promise<unknown>;
   /** A step's (with `step`) or the function's outcome, transformed. */
   transformOutput(outcome: RunOutcome, step?: CallStep): Promise<RunOutcome>;
-  /** The function ended with `outcome`. */
-  finished(outcome: RunOutcome, isFinalAttempt: boolean): Promise<void>;
+  /** The handler (inside `wrapFunctionHandler`s) settled with `outcome`, before any transform. */
+  handlerEnded(outcome: RunOutcome, isFinalAttempt: boolean): Promise<void>;
+  /** The function ended with `outcome`, transformed. */
+  finished(outcome: RunOutcome): Promise<void>;
 }
 
 interface Layer {
@@ -190,6 +194,7 @@ export class CallMiddleware implements CallHooks {
     private readonly layers: Layer[],
     private readonly fn: FunctionHandle,
     private readonly logger: Logger,
+    private readonly firstCall: boolean,
   ) {}
 
   /**
@@ -215,7 +220,7 @@ export class CallMiddleware implements CallHooks {
         layers.push({ name: entry.name, v4: instantiate(entry, client) });
       }
     }
-    return new CallMiddleware(layers, fn, client.logger);
+    return new CallMiddleware(layers, fn, client.logger, input.attempt === 0 && input.memo.size === 0);
   }
 
   /** v3 `transformInput` and v4 `transformFunctionInput`, in order: the handler context and memo to use. */
@@ -255,9 +260,9 @@ export class CallMiddleware implements CallHooks {
     return next;
   }
 
-  /** v4 `onRunStart`, on the first call of a run. */
-  runStart(): Promise<void> {
-    return this.observe("onRunStart", (mw) => mw.onRunStart?.({ ctx: this.ctx, fn: this.fn }));
+  /** v4 `onRunStart`, on the first call of a run (attempt 0, nothing memoized). */
+  async handlerStart(): Promise<void> {
+    if (this.firstCall) await this.observe("onRunStart", (mw) => mw.onRunStart?.({ ctx: this.ctx, fn: this.fn }));
   }
 
   beforeMemoization(): Promise<void> {
@@ -308,14 +313,18 @@ export class CallMiddleware implements CallHooks {
     return result;
   }
 
-  async finished(outcome: RunOutcome, isFinalAttempt: boolean): Promise<void> {
-    const failed = outcome.error !== undefined;
-    const result = failed ? { error: outcome.error } : { data: outcome.data };
+  async finished(outcome: RunOutcome): Promise<void> {
+    const result = outcome.error !== undefined ? { error: outcome.error } : { data: outcome.data };
     for (const layer of this.layers) {
       const finished = layer.v3?.finished?.bind(layer.v3);
       if (finished) await guarded(layer.name, "onFunctionRun.finished", () => finished({ result }));
     }
-    if (failed) await this.observe("onRunError", (mw) => mw.onRunError?.({ ctx: this.ctx, fn: this.fn, error: asError(outcome.error), isFinalAttempt }));
+  }
+
+  /** v4 `onRunComplete` / `onRunError`, with the handler's own output or error. */
+  async handlerEnded(outcome: RunOutcome, isFinalAttempt: boolean): Promise<void> {
+    if (outcome.error !== undefined)
+      await this.observe("onRunError", (mw) => mw.onRunError?.({ ctx: this.ctx, fn: this.fn, error: asError(outcome.error), isFinalAttempt }));
     else await this.observe("onRunComplete", (mw) => mw.onRunComplete?.({ ctx: this.ctx, fn: this.fn, output: outcome.data }));
   }
 
