@@ -204,4 +204,16 @@ describe("options", () => {
     expect(sealed).toEqual({ __ENCRYPTED__: true, __STRATEGY__: "test/reverse", data: '}1:"a"{' });
     expect(await official({ key: "", encryptionService: reversing }).decryptStep(sealed)).toEqual({ a: 1 });
   });
+
+  it("after switching to a custom encryptionService, values of the built-in strategies stay readable with the keys", async () => {
+    const reversing = {
+      identifier: "test/reverse",
+      encrypt: (value: unknown) => [...JSON.stringify(value)].reverse().join(""),
+      decrypt: (data: string) => JSON.parse([...data].reverse().join("")),
+    };
+    const switched = new Encryptor({ key: "k", encryptionService: reversing });
+    expect(await switched.decryptValue(await official({ key: "k" }).encryptStep(secret))).toEqual(secret);
+    expect(await switched.decryptValue(await official({ key: "k", legacyV0Service: { forceEncryptWithV0: true } }).encryptStep(secret))).toEqual(secret);
+    expect(await switched.encryptValue(1)).toMatchObject({ __STRATEGY__: "test/reverse" });
+  });
 });

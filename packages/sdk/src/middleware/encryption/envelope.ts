@@ -7,7 +7,8 @@
  * An encrypted value is a JSON object:
  *   `{ "__ENCRYPTED__": true, "__STRATEGY__": "inngest/libsodium", "data": "<base64>" }`
  * A v0 value (the official middleware before libsodium) has no `__STRATEGY__` and is
- * read with the legacy AES strategy.
+ * read with the legacy AES strategy. A value is read with the strategy it names when that
+ * is the configured one or a built-in one (given keys), else with the configured one.
  *
  * In event data only the top-level field named by `eventEncryptionField` (default
  * `"encrypted"`) is encrypted, as a whole; on the way in every top-level field that is
@@ -15,7 +16,7 @@
  */
 import { StepwiseError } from "@stepwise/protocol";
 import { AES_STRATEGY, AesEncryptionService } from "./aes.ts";
-import { LibsodiumEncryptionService } from "./libsodium.ts";
+import { LIBSODIUM_STRATEGY, LibsodiumEncryptionService } from "./libsodium.ts";
 import { EncryptionService, normalizeKeys } from "./strategy.ts";
 
 /** Marks an encrypted value. */
@@ -94,6 +95,7 @@ export class Encryptor {
   private readonly eventField: string;
   private readonly legacy: LegacyV0Options;
   private aes: AesEncryptionService | undefined;
+  private sodium: LibsodiumEncryptionService | undefined;
 
   constructor(options: EncryptorOptions, where = "encryptionMiddleware") {
     if (!isRecord(options)) throw new StepwiseError("invalid_config", `${where}: options must be an object with a "key"`);
@@ -135,7 +137,13 @@ export class Encryptor {
   async decryptValue(value: unknown): Promise<unknown> {
     if (isEncryptedValue(value)) {
       const strategy = value[STRATEGY_MARKER];
-      if (strategy === AES_STRATEGY && this.service.identifier !== AES_STRATEGY) return this.legacyService().decrypt(value.data);
+      if (strategy === this.service.identifier || this.keys.length === 0) return this.service.decrypt(value.data);
+      // Values of the built-in strategies stay readable with the keys after switching to a custom one.
+      if (strategy === AES_STRATEGY) return this.legacyService().decrypt(value.data);
+      if (strategy === LIBSODIUM_STRATEGY) {
+        this.sodium ??= new LibsodiumEncryptionService(this.keys);
+        return this.sodium.decrypt(value.data);
+      }
       return this.service.decrypt(value.data);
     }
     if (isV0EncryptedValue(value)) return this.legacyService().decrypt(value.data);
