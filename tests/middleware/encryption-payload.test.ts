@@ -200,6 +200,8 @@ describe("options", () => {
       decrypt: (data: string) => JSON.parse([...data].reverse().join("")),
     };
     const ours = new Encryptor({ encryptionService: reversing });
+    // As with the official middleware, a blank key beside a custom strategy is no key.
+    expect(() => new Encryptor({ key: "", encryptionService: reversing })).not.toThrow();
     const sealed = await ours.encryptValue({ a: 1 });
     expect(sealed).toEqual({ __ENCRYPTED__: true, __STRATEGY__: "test/reverse", data: '}1:"a"{' });
     expect(await official({ key: "", encryptionService: reversing }).decryptStep(sealed)).toEqual({ a: 1 });

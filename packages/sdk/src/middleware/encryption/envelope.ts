@@ -103,7 +103,9 @@ export class Encryptor {
     if (custom !== undefined && !isService(custom)) {
       throw new StepwiseError("invalid_config", `${where}: "encryptionService" must have a string "identifier" and "encrypt" and "decrypt" functions`);
     }
-    this.keys = custom !== undefined && options.key === undefined ? [] : normalizeKeys(options.key, options.fallbackDecryptionKeys, where);
+    // With a custom strategy the key is optional (it then only serves the built-in strategies).
+    const noKey = options.key === undefined || (typeof options.key === "string" && options.key.trim() === "");
+    this.keys = custom !== undefined && noKey ? [] : normalizeKeys(options.key, options.fallbackDecryptionKeys, where);
     this.service = custom ?? new LibsodiumEncryptionService(this.keys);
     const field = options.eventEncryptionField ?? DEFAULT_EVENT_ENCRYPTION_FIELD;
     if (typeof field !== "string" || field === "") {
@@ -120,7 +122,7 @@ export class Encryptor {
     if (legacy.forceEncryptWithV0) this.legacyService(where);
   }
 
-  /** The strategy's identifier that new values carry (`"inngest/aes"` values have none in v0 mode). */
+  /** The identifier of the strategy that encrypts (v0 mode writes values without one). */
   get identifier(): string {
     return this.service.identifier;
   }
