@@ -192,6 +192,26 @@ describe("v3 middleware in-process", () => {
     expect(done.output).toEqual({ from: "step", tagged: true });
   });
 
+  it("a send whose transformInput throws rejects and stores nothing", async () => {
+    const refuse = new InngestMiddleware({
+      name: "refuse",
+      init: () => ({
+        onSendEvent: () => ({
+          transformInput: () => {
+            throw new Error("not today");
+          },
+        }),
+      }),
+    });
+    const client = new Stepwise({ id: "mw", logger: silentLogger, middleware: [refuse] });
+    let ran = 0;
+    const fn = client.createFunction({ id: "never", retries: 0 }, { event: "mw/refused" }, () => ran++);
+    const { engine } = await startEngine({ database: ":memory:", client, functions: [fn] });
+    await expect(client.send({ name: "mw/refused" })).rejects.toThrow('middleware "refuse" failed in onSendEvent.transformInput: not today');
+    expect(await engine.listRuns({ functionId: "mw-never" })).toEqual([]);
+    expect(ran).toBe(0);
+  });
+
   it("an error thrown in a hook fails the call with the middleware and hook named", async () => {
     const broken = (hook: string) =>
       new InngestMiddleware({

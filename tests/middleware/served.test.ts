@@ -6,7 +6,7 @@
 import { createServer, type Server } from "node:http";
 import { type RunningServer, runServer } from "@stepwise/cli";
 import { silentLogger } from "@stepwise/protocol";
-import { InngestMiddleware, Stepwise } from "stepwise";
+import { InngestMiddleware, Middleware, Stepwise } from "stepwise";
 import { serve } from "stepwise/node";
 import { afterAll, describe, expect, it } from "vitest";
 import { type Entry, recorder } from "./recorder.ts";
@@ -34,7 +34,29 @@ describe("middleware served over HTTP", () => {
         }),
       }),
     });
-    const client = new Stepwise({ id: "served-mw", isDev: true, baseUrl: stepwise.url, logger: silentLogger, middleware: [recorder("m", log), db] });
+    const v4: string[] = [];
+    class Steps extends Middleware.BaseMiddleware {
+      readonly id = "steps";
+      override onRunStart() {
+        v4.push("onRunStart");
+      }
+      override onStepStart({ stepInfo }: Middleware.StepArgs) {
+        v4.push(`onStepStart ${stepInfo.options.id}`);
+      }
+      override async wrapStepHandler({ next }: Middleware.WrapStepHandlerArgs) {
+        return `${await next()}`;
+      }
+      override onRunComplete({ output }: Middleware.OnRunCompleteArgs) {
+        v4.push(`onRunComplete ${JSON.stringify(output)}`);
+      }
+    }
+    const client = new Stepwise({
+      id: "served-mw",
+      isDev: true,
+      baseUrl: stepwise.url,
+      logger: silentLogger,
+      middleware: [recorder("m", log), db, Steps],
+    });
     const flow = client.createFunction({ id: "flow", retries: 0 }, { event: "smw/go" }, async ({ event, step, db }) => {
       const a = await step.run("a", () => db.find("1"));
       const b = await step.run("b", () => `${a}+`);
@@ -50,6 +72,7 @@ describe("middleware served over HTTP", () => {
     const done = await stepwise.engine.waitForRun(run!.id, { timeoutMs: 15_000 });
     expect(done).toMatchObject({ status: "Completed", output: { out: { b: "row 1+", tagged: true } } });
 
+    expect(v4).toEqual(["onRunStart", "onStepStart a", "onStepStart b", 'onRunComplete {"b":"row 1+","tagged":true}']);
     const calls: Entry[][] = [];
     for (const entry of log.filter(([name, hook]) => name === "m" && hook !== "init" && !hook.startsWith("send."))) {
       if (entry[1] === "onFunctionRun") calls.push([]);
