@@ -174,6 +174,54 @@ describe("v4 class middleware", () => {
     expect(errors).toEqual([['middleware "Db" failed in onRunComplete', expect.objectContaining({ message: "metrics down" })]]);
   });
 
+  it("wrapStep wraps every step kind, memoized or not, and may change the value returned to the handler", async () => {
+    const seen: [string, string, boolean][] = [];
+    class Revive extends Middleware.BaseMiddleware {
+      readonly id = "revive";
+      override async wrapStep({ next, stepInfo }: Middleware.WrapStepArgs) {
+        seen.push([stepInfo.options.id, String(stepInfo.stepType), stepInfo.memoized]);
+        const value = await next();
+        return stepInfo.stepType === "run" ? { revived: value } : value;
+      }
+    }
+    const client = new Stepwise({ id: "v4", logger: silentLogger, middleware: [Revive] });
+    const fn = client.createFunction({ id: "w", retries: 0 }, { event: "v4/w" }, async ({ step }) => {
+      const a = await step.run("a", () => "A");
+      await step.sleep("nap", "10ms");
+      return a;
+    });
+    const { engine } = await startEngine({ database: ":memory:", client, functions: [fn] });
+    const run = await sendAndWait(engine, client, { name: "v4/w" });
+    expect(run).toMatchObject({ status: "Completed", output: { revived: "A" } });
+    // Stored as the work returned it; only the handler sees the wrapped value.
+    expect(run.steps.find((s) => s.name === "a")?.output).toBe("A");
+    expect(seen).toEqual([
+      ["a", "run", false],
+      ["nap", "sleep", false],
+      ["a", "run", true],
+      ["nap", "sleep", true],
+    ]);
+  });
+
+  it("a step started inside wrapStep is not wrapped by the same middleware again", async () => {
+    const wrapped: string[] = [];
+    class Prepend extends Middleware.BaseMiddleware {
+      readonly id = "prepend";
+      override async wrapStep({ ctx, next, stepInfo }: Middleware.WrapStepArgs) {
+        wrapped.push(stepInfo.options.id);
+        if (stepInfo.options.id === "main") await ctx.step.run("audit", () => "logged");
+        return next();
+      }
+    }
+    const client = new Stepwise({ id: "v4", logger: silentLogger, middleware: [Prepend] });
+    const fn = client.createFunction({ id: "p", retries: 0 }, { event: "v4/p" }, async ({ step }) => step.run("main", () => "M"));
+    const { engine } = await startEngine({ database: ":memory:", client, functions: [fn] });
+    const run = await sendAndWait(engine, client, { name: "v4/p" });
+    expect(run).toMatchObject({ status: "Completed", output: "M" });
+    expect(run.steps.map((s) => s.name).sort()).toEqual(["audit", "main"]);
+    expect(wrapped.filter((id) => id === "audit")).toEqual([]);
+  });
+
   it("a transform hook that throws fails the call", async () => {
     class Broken extends Middleware.BaseMiddleware {
       readonly id = "broken";

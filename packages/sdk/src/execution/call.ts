@@ -182,7 +182,16 @@ export class CallExecution {
   /** Called by every step tool. */
   step(request: StepRequest): Promise<unknown> {
     if (this.finished) return new Promise(() => {});
-    const { hash, finalId, index } = this.ids.resolve(request.id);
+    const resolved = this.ids.resolve(request.id);
+    const found = this.stepResult(request, resolved);
+    const hooks = this.hooks;
+    if (!hooks || this.finished) return found;
+    const step = { ...request, hash: resolved.hash, finalId: resolved.finalId, ...(resolved.index !== undefined ? { index: resolved.index } : {}) };
+    return hooks.wrapStep(callStep(step), this.memo.has(resolved.hash), () => found);
+  }
+
+  /** The promise a step tool returns: its memoized outcome, or its outcome once the step is found and settled. */
+  private stepResult(request: StepRequest, { hash, finalId, index }: { hash: string; finalId: string; index?: number }): Promise<unknown> {
     if (++this.stepsSeen > limits.stepsPerRun) {
       this.finish({
         type: "function-rejected",
@@ -324,10 +333,18 @@ export class CallExecution {
   }
 }
 
+const stepTypes: Partial<Record<OpCode, CallStep["stepType"]>> = {
+  [OpCode.Sleep]: "sleep",
+  [OpCode.WaitForEvent]: "waitForEvent",
+  [OpCode.WaitForSignal]: "waitForSignal",
+  [OpCode.InvokeFunction]: "invoke",
+};
+
 /** The step as middleware sees it. */
-function callStep(step: FoundStep): CallStep {
-  const { id: _id, ...op } = toOp(step, OpCode.StepRun);
-  return { hashedId: step.hash, id: step.id, displayName: step.displayName ?? step.id, stepType: step.name === "sendEvent" ? "sendEvent" : "run", op };
+function callStep(step: Omit<FoundStep, "resolve" | "reject">): CallStep {
+  const { id: _id, ...op } = toOp(step as FoundStep, step.fn ? OpCode.StepRun : step.op);
+  const stepType = step.fn ? (step.name === "sendEvent" ? "sendEvent" : "run") : (stepTypes[step.op] ?? step.op);
+  return { hashedId: step.hash, id: step.id, displayName: step.displayName ?? step.id, stepType, op };
 }
 
 function fromMemo(memo: Memo, finalId: string): Promise<unknown> {

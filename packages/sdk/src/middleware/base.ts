@@ -17,6 +17,7 @@ import type {
   TransformSendEventArgs,
   WrapFunctionHandlerArgs,
   WrapSendEventArgs,
+  WrapStepArgs,
   WrapStepHandlerArgs,
 } from "./hook-args.ts";
 import type { MaybePromise, MiddlewareClient } from "./middleware.ts";
@@ -55,6 +56,13 @@ export abstract class BaseMiddleware {
   onMemoizationEnd?(arg: RunArgs): MaybePromise<void>;
   /** Wraps the handler; `next()` settles only when the handler does (not when a call ends by reporting steps). */
   wrapFunctionHandler?(arg: WrapFunctionHandlerArgs): Promise<unknown>;
+  /**
+   * Wraps the value every step tool returns (all step kinds, memoized or not), once per
+   * step per call. `next()` settles when the step does: not on calls that end by
+   * reporting the step. A step the middleware starts itself before `next()` is not
+   * wrapped by it again.
+   */
+  wrapStep?(arg: WrapStepArgs): Promise<unknown>;
   /** Before the work of a `step.run` or `step.sendEvent` runs. */
   onStepStart?(arg: StepArgs): MaybePromise<void>;
   /** Wraps each attempt of a `step.run` or `step.sendEvent`'s work; may change its output or error. */
@@ -104,5 +112,6 @@ export declare namespace Middleware {
   type OnStepErrorArgs = Args.OnStepErrorArgs;
   type WrapFunctionHandlerArgs = Args.WrapFunctionHandlerArgs;
   type WrapStepHandlerArgs = Args.WrapStepHandlerArgs;
+  type WrapStepArgs = Args.WrapStepArgs;
   type WrapSendEventArgs = Args.WrapSendEventArgs;
 }

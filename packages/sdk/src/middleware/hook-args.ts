@@ -68,6 +68,9 @@ export interface OnStepErrorArgs extends StepArgs {
 export interface WrapFunctionHandlerArgs extends RunArgs {
   next(): Promise<unknown>;
 }
+export interface WrapStepArgs extends StepArgs {
+  next(): Promise<unknown>;
+}
 export interface WrapStepHandlerArgs extends StepArgs {
   next(): Promise<unknown>;
 }

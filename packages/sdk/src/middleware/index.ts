@@ -20,6 +20,7 @@ export type {
   TransformSendEventArgs,
   WrapFunctionHandlerArgs,
   WrapSendEventArgs,
+  WrapStepArgs,
   WrapStepHandlerArgs,
 } from "./hook-args.ts";
 export { type LoggerMiddlewareOptions, loggerMiddleware, ReplayAwareLogger } from "./logger.ts";

@@ -163,6 +163,8 @@ export interface CallHooks {
   handlerStart(): Promise<void>;
   /** After the first step work, step report or handler end; idempotent. */
   afterExecution(): Promise<void>;
+  /** Wraps the value a step tool returns (every step kind, memoized or not). */
+  wrapStep(step: CallStep, memoized: boolean, next: () => Promise<unknown>): Promise<unknown>;
   /** Runs a step's work inside the step hooks. */
   runStep(step: CallStep, work: () => Promise<unknown>, isFinalAttempt: (error: unknown) => boolean): Promise<unknown>;
   /** A step's (with `step`) or the function's outcome, transformed. */
@@ -187,6 +189,8 @@ function mergeContext<T extends object>(ctx: T, fields: Record<string, unknown>)
 /** The middleware of one call: one hook set per v3 entry, one instance per v4 class. */
 export class CallMiddleware implements CallHooks {
   private readonly once = new Map<string, Promise<void>>();
+  /** v4 instances inside their own `wrapStep` (before calling `next`). */
+  private readonly wrapping = new Set<BaseMiddleware>();
   /** The handler context: set by the caller, then extended by `transformInput`. */
   ctx!: Context;
 
@@ -281,8 +285,40 @@ export class CallMiddleware implements CallHooks {
     return this.onceBackward("afterExecution");
   }
 
+  wrapStep(step: CallStep, memoized: boolean, found: () => Promise<unknown>): Promise<unknown> {
+    const stepInfo = toStepInfo(step, memoized);
+    let next = found;
+    for (const layer of [...this.layers].reverse()) {
+      const mw = layer.v4;
+      const wrap = mw?.wrapStep?.bind(mw);
+      if (!mw || !wrap) continue;
+      const inner = next;
+      next = () => {
+        // A step the middleware starts inside its own wrapStep is not wrapped by it again.
+        if (this.wrapping.has(mw)) return inner();
+        this.wrapping.add(mw);
+        let result: Promise<unknown>;
+        try {
+          result = wrap({
+            ctx: this.ctx,
+            fn: this.fn,
+            stepInfo,
+            next: () => {
+              this.wrapping.delete(mw);
+              return inner();
+            },
+          });
+        } finally {
+          this.wrapping.delete(mw);
+        }
+        return result;
+      };
+    }
+    return next();
+  }
+
   async runStep(step: CallStep, work: () => Promise<unknown>, isFinalAttempt: (error: unknown) => boolean): Promise<unknown> {
-    const stepInfo: StepInfo = { hashedId: step.hashedId, memoized: false, options: { id: step.id, name: step.displayName }, stepType: step.stepType };
+    const stepInfo = toStepInfo(step, false);
     await this.observe("onStepStart", (mw) => mw.onStepStart?.({ ctx: this.ctx, fn: this.fn, stepInfo }));
     let next = work;
     for (const layer of [...this.layers].reverse()) {
@@ -371,6 +407,10 @@ export class CallMiddleware implements CallHooks {
 }
 
 type BlankHook = "beforeMemoization" | "afterMemoization" | "beforeExecution" | "afterExecution" | "beforeResponse";
+
+function toStepInfo(step: CallStep, memoized: boolean): StepInfo {
+  return { hashedId: step.hashedId, memoized, options: { id: step.id, name: step.displayName }, stepType: step.stepType };
+}
 
 function memoList(memo: ReadonlyMap<string, Memo>): MemoizedStep[] {
   return [...memo].map(([id, entry]) => ({ id, ...entry }));
