@@ -235,7 +235,7 @@ export class CallMiddleware implements CallHooks {
       if (v3?.transformInput) {
         const steps = memoList(current);
         const out: Awaited<HookResult<TransformInputResult>> = await guarded(layer.name, "onFunctionRun.transformInput", () =>
-          v3.transformInput?.({ ctx: this.ctx as unknown as TransformInputArgs["ctx"], fn: this.fn, steps, reqArgs }),
+          v3.transformInput?.({ ctx: mergeContext(this.ctx, {}) as unknown as TransformInputArgs["ctx"], fn: this.fn, steps, reqArgs }),
         );
         if (out?.ctx) this.ctx = mergeContext(this.ctx, out.ctx);
         if (out?.steps) current = new Map(steps.map((step, i) => [step.id, toMemo({ ...step, ...out.steps?.[i] })]));
