@@ -4,7 +4,7 @@
  */
 import { InngestMiddleware, type Logger, loggerMiddleware, type MiddlewareContext, Stepwise, silentLogger } from "stepwise";
 import { describe, expect, expectTypeOf, it } from "vitest";
-import { sendAndWait, startEngine } from "../helpers.ts";
+import { pollUntil, sendAndWait, startEngine } from "../helpers.ts";
 
 const dbMiddleware = new InngestMiddleware({
   name: "db",
@@ -43,6 +43,33 @@ describe("dependency injection", () => {
     const { engine } = await startEngine({ database: ":memory:", client, functions: [withClock, plain] });
     expect((await sendAndWait(engine, client, { name: "di/a", data: { id: "u1" } })).output).toEqual({ user: "Ada", at: 42 });
     expect((await sendAndWait(engine, client, { name: "di/b" })).output).toEqual({ user: "Ada", hasNow: false });
+  });
+
+  it("runs onFailure with the function's middleware", async () => {
+    const client = new Stepwise({ id: "di", logger: silentLogger });
+    let failureSaw: unknown;
+    const fn = client.createFunction(
+      {
+        id: "failing",
+        retries: 0,
+        middleware: [clockMiddleware],
+        onFailure: (ctx) => {
+          failureSaw = { now: (ctx as unknown as { now: () => number }).now(), error: ctx.error.message };
+        },
+      },
+      { event: "di/fail" },
+      () => {
+        throw new Error("broken");
+      },
+    );
+    const { engine } = await startEngine({ database: ":memory:", client, functions: [fn] });
+    expect((await sendAndWait(engine, client, { name: "di/fail" })).status).toBe("Failed");
+    const [failure] = await pollUntil(
+      () => engine.listRuns({ functionId: "di-failing-failure" }),
+      (runs) => runs.length > 0,
+    );
+    expect((await engine.waitForRun(failure!.id, { timeoutMs: 10_000 })).status).toBe("Completed");
+    expect(failureSaw).toEqual({ now: 42, error: "broken" });
   });
 
   it("keeps ctx.attempt live after fields are added", async () => {
