@@ -19,6 +19,8 @@ import {
   validateFunctionConfig,
 } from "@stepwise/protocol";
 import { CallExecution } from "./execution/call.ts";
+import type { MiddlewareStack } from "./middleware/index.ts";
+import { CallMiddleware, type RegisteredMiddleware, registerMiddleware, sendWithMiddleware } from "./middleware/runtime.ts";
 import { createStepTools, type StepTools } from "./step/index.ts";
 
 /** What a handler receives. */
@@ -45,7 +47,8 @@ export interface FailureContext extends Context<{ function_id: string; run_id: s
 export type Handler<Data = Record<string, unknown>> = (ctx: Context<Data>) => unknown;
 
 /** Options of `createFunction`. Flow-control keys are validated now and enforced by the engine. */
-export interface FunctionOptions extends Partial<Omit<FunctionConfig, "id" | "slug" | "appId" | "triggers" | "name" | "retries">> {
+export interface FunctionOptions<TMiddleware extends MiddlewareStack = MiddlewareStack>
+  extends Partial<Omit<FunctionConfig, "id" | "slug" | "appId" | "triggers" | "name" | "retries">> {
   /** Stable id; never change it once runs exist. */
   id: string;
   name?: string;
@@ -61,17 +64,28 @@ export interface FunctionOptions extends Partial<Omit<FunctionConfig, "id" | "sl
    * protocol, where every step is a round trip.
    */
   checkpointing?: CheckpointingOptions;
+  /**
+   * Middleware for this function only, run after the client's (docs/middleware.md).
+   * Context fields they add are typed in this function's handler.
+   */
+  middleware?: TMiddleware;
 }
 
 export interface ClientLink {
   readonly id: string;
   readonly logger: Logger;
+  /** The client's middleware, initialized once per client. */
+  readonly middleware?: readonly RegisteredMiddleware[];
   send(events: unknown): Promise<{ ids: string[] }>;
+  /** Sends without running the client's middleware (`execute` has run the function's, which include them). */
+  deliver?(events: unknown): Promise<{ ids: string[] }>;
 }
 
 export class StepwiseFunction<Data = Record<string, unknown>> implements FunctionHandle {
   readonly config: FunctionConfig;
   readonly companions: FunctionHandle[];
+  /** The client's middleware, then this function's. */
+  private readonly middleware: readonly RegisteredMiddleware[];
 
   constructor(
     private readonly client: ClientLink,
@@ -80,7 +94,7 @@ export class StepwiseFunction<Data = Record<string, unknown>> implements Functio
     private readonly handler: (ctx: Context<Data>) => unknown,
   ) {
     if (!options || typeof options.id !== "string") throw new TypeError(`createFunction: options.id is required, received ${JSON.stringify(options?.id)}`);
-    const { onFailure, triggers: _t, id, name, retries, ...rest } = options;
+    const { onFailure, triggers: _t, id, name, retries, middleware, ...rest } = options;
     this.config = validateFunctionConfig({
       ...rest,
       id: `${client.id}-${id}`,
@@ -90,16 +104,49 @@ export class StepwiseFunction<Data = Record<string, unknown>> implements Functio
       triggers,
       retries: retries ?? 4,
     });
-    this.companions = onFailure ? [failureFunction(client, this.config, onFailure)] : [];
+    this.middleware = [...(client.middleware ?? []), ...registerMiddleware(middleware, client, this, `createFunction("${id}")`)];
+    this.companions = onFailure ? [failureFunction(client, this.config, onFailure, middleware)] : [];
   }
 
+  /**
+   * Runs one call of the handler (drivers call this, in-process and served alike).
+   * With middleware: `onFunctionRun` and `transformInput` first, then the call with
+   * its hooks (see `CallExecution`), then `beforeResponse`.
+   */
   execute(input: ExecutionInput): Promise<ExecutionResult> {
-    const call = new CallExecution(input);
-    const step = createStepTools(
-      (request) => call.step(request),
-      (events) => (input.sendEvents ? input.sendEvents(events) : this.client.send(events)),
-    );
-    const ctx = {
+    if (this.middleware.length === 0) {
+      const call = new CallExecution(input);
+      const ctx = this.decorate(this.baseContext(input, call, (events) => this.sendFromStep(input, events)));
+      return call.run(() => this.handler(ctx));
+    }
+    return this.executeWithMiddleware(input);
+  }
+
+  private async executeWithMiddleware(input: ExecutionInput): Promise<ExecutionResult> {
+    const send = (events: unknown) => sendWithMiddleware(this.middleware, this.client, this, events, (payloads) => this.sendFromStep(input, payloads));
+    let mw: CallMiddleware;
+    let call: CallExecution;
+    try {
+      mw = await CallMiddleware.start(this.middleware, this.client, this, input);
+      call = new CallExecution(input, mw);
+      mw.ctx = this.decorate(this.baseContext(input, call, send)) as unknown as Context;
+      call.useMemo(await mw.transformInput(input.memo));
+    } catch (error) {
+      return new CallExecution(input).reject(error);
+    }
+    const hooks = mw;
+    const result = await call.run(hooks.wrapHandler(() => this.handler(hooks.ctx as unknown as Context<Data>)));
+    try {
+      await hooks.beforeResponse();
+    } catch (error) {
+      return call.reject(error);
+    }
+    return result;
+  }
+
+  private baseContext(input: ExecutionInput, call: CallExecution, send: (events: unknown) => Promise<{ ids: string[] }>): Context<Data> {
+    const step = createStepTools((request) => call.step(request), send);
+    return {
       event: input.event as StoredEvent<Data>,
       events: input.events as StoredEvent<Data>[],
       step,
@@ -110,7 +157,12 @@ export class StepwiseFunction<Data = Record<string, unknown>> implements Functio
       logger: this.client.logger,
       signal: input.signal ?? neverAborted,
     };
-    return call.run(() => this.handler(this.decorate(ctx)));
+  }
+
+  /** Where `step.sendEvent` delivers: the engine's transactional sender, or the client without its middleware. */
+  private sendFromStep(input: ExecutionInput, events: unknown): Promise<{ ids: string[] }> {
+    if (input.sendEvents) return input.sendEvents(events);
+    return this.client.deliver ? this.client.deliver(events) : this.client.send(events);
   }
 
   /** Hook for subclasses that add context fields. */
@@ -127,10 +179,15 @@ class FailureFunction extends StepwiseFunction<FailureContext["event"]["data"]> 
   }
 }
 
-function failureFunction(client: ClientLink, parent: FunctionConfig, onFailure: (ctx: FailureContext) => unknown): FunctionHandle {
+function failureFunction(
+  client: ClientLink,
+  parent: FunctionConfig,
+  onFailure: (ctx: FailureContext) => unknown,
+  middleware: FunctionOptions["middleware"],
+): FunctionHandle {
   return new FailureFunction(
     client,
-    { id: `${parent.slug}-failure`, name: `${parent.name} (failure)`, retries: parent.retries },
+    { id: `${parent.slug}-failure`, name: `${parent.name} (failure)`, retries: parent.retries, ...(middleware ? { middleware } : {}) },
     [{ event: SystemEvent.FunctionFailed, if: `event.data.function_id == ${JSON.stringify(parent.id)}` }],
     onFailure as (ctx: Context<FailureContext["event"]["data"]>) => unknown,
   );

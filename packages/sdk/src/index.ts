@@ -10,5 +10,7 @@ export { CallExecution, type StepRequest } from "./execution/call.ts";
 export type { Jsonify } from "./execution/json.ts";
 export { type Context, type FailureContext, type FunctionOptions, type Handler, StepwiseFunction } from "./function.ts";
 export { type ConnectionOptions, envVars } from "./http/env.ts";
+export * from "./middleware/index.ts";
+export { MiddlewareError } from "./middleware/runtime.ts";
 export { createServeHandler, type ServeHandler, type ServeOptions, type ServeRequest, type ServeResponse } from "./serve/handler.ts";
 export type { InvokeOptions, StepIdInput, StepTools, WaitForEventOptions, WaitForSignalOptions } from "./step/index.ts";

@@ -4,3 +4,4 @@
  * in-process with `createEngine` from `stepwise/engine`.
  */
 export * from "@stepwise/sdk";
+export * from "@stepwise/sdk/encryption";

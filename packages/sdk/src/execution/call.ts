@@ -15,6 +15,12 @@
  *    - anything else (several steps, a sleep, a wait, an invoke) is reported as ops for
  *      the engine to schedule.
  * 4. The handler returning or throwing ends the call.
+ *
+ * Middleware (`CallHooks`, optional) is called at fixed points: before the handler
+ * starts; when memoization ends (every memoized step replayed, a new step found, or the
+ * handler ended; at once when nothing is memoized); around and after each step's work;
+ * on each outcome (step or function) before it is reported. A hook that throws fails
+ * the call with its `MiddlewareError`.
  */
 import {
   type ExecutionInput,
@@ -28,6 +34,8 @@ import {
   serializeError,
 } from "@stepwise/protocol";
 import { NonRetriableError, RetryAfterError, StepError } from "../errors.ts";
+import type { RunOutcome } from "../middleware/middleware.ts";
+import type { CallHooks, CallStep } from "../middleware/runtime.ts";
 import { toStepJson } from "./json.ts";
 
 /** What a step tool asks of the call. */
@@ -55,20 +63,40 @@ export class CallExecution {
   private settleScheduled = false;
   private finished = false;
   private stepsSeen = 0;
+  private memo: ReadonlyMap<string, Memo>;
+  private readonly memoUsed = new Set<string>();
   private resolveResult!: (result: ExecutionResult) => void;
   readonly result: Promise<ExecutionResult>;
   /** Attempt of the work in progress: the input's, until a step completes in this call. */
   attempt: number;
 
-  constructor(private readonly input: ExecutionInput) {
+  constructor(
+    private readonly input: ExecutionInput,
+    private readonly hooks?: CallHooks,
+  ) {
     this.attempt = input.attempt;
+    this.memo = input.memo;
     this.result = new Promise((resolve) => {
       this.resolveResult = resolve;
     });
   }
 
+  /** Replaces the memoized state (middleware's `transformInput`); call before `run`. */
+  useMemo(memo: ReadonlyMap<string, Memo>): void {
+    this.memo = memo;
+  }
+
+  /** The result of failing this call with `error`, retried as a function error would be. */
+  reject(error: unknown): ExecutionResult {
+    return this.functionError(error);
+  }
+
   /** Runs `handler` and reports what happened. */
   run(handler: () => unknown): Promise<ExecutionResult> {
+    if (this.hooks) {
+      void this.runWithHooks(this.hooks, handler);
+      return this.result;
+    }
     let started: Promise<unknown>;
     try {
       started = Promise.resolve(handler());
@@ -80,6 +108,56 @@ export class CallExecution {
       (error) => this.finish(this.functionError(error)),
     );
     return this.result;
+  }
+
+  private async runWithHooks(hooks: CallHooks, handler: () => unknown) {
+    try {
+      await hooks.beforeMemoization();
+      if (this.memo.size === 0) await hooks.memoizationEnd();
+      await hooks.handlerStart();
+    } catch (error) {
+      this.finish(this.functionError(error));
+      return;
+    }
+    let started: Promise<unknown>;
+    try {
+      started = Promise.resolve(handler());
+    } catch (error) {
+      started = Promise.reject(error);
+    }
+    started.then(
+      (data) => this.end(hooks, { data }),
+      (error) => this.end(hooks, { error }),
+    );
+  }
+
+  /** The handler settled: the remaining hooks, then the function's result. */
+  private async end(hooks: CallHooks, outcome: RunOutcome) {
+    if (this.finished) return;
+    try {
+      await hooks.memoizationEnd();
+      const raw = outcome.error !== undefined ? this.functionError(outcome.error) : undefined;
+      await hooks.handlerEnded(outcome, raw?.type === "function-rejected" && !raw.retriable);
+      await hooks.afterExecution();
+      const out = await hooks.transformOutput(outcome);
+      const result: ExecutionResult =
+        out.error !== undefined ? this.functionError(out.error) : { type: "function-resolved", data: out.data === undefined ? null : out.data };
+      await hooks.finished(out);
+      this.finish(result);
+    } catch (error) {
+      this.finish(this.functionError(error));
+    }
+  }
+
+  /** Memoization ended (middleware only); a hook failing ends the call. */
+  private async endMemoization(hooks: CallHooks): Promise<boolean> {
+    try {
+      await hooks.memoizationEnd();
+      return true;
+    } catch (error) {
+      this.finish(this.functionError(error));
+      return false;
+    }
   }
 
   private finish(result: ExecutionResult) {
@@ -109,7 +187,16 @@ export class CallExecution {
   /** Called by every step tool. */
   step(request: StepRequest): Promise<unknown> {
     if (this.finished) return new Promise(() => {});
-    const { hash, finalId, index } = this.ids.resolve(request.id);
+    const resolved = this.ids.resolve(request.id);
+    const found = this.stepResult(request, resolved);
+    const hooks = this.hooks;
+    if (!hooks || this.finished) return found;
+    const step = { ...request, hash: resolved.hash, finalId: resolved.finalId, ...(resolved.index !== undefined ? { index: resolved.index } : {}) };
+    return hooks.wrapStep(callStep(step), this.memo.has(resolved.hash), () => found);
+  }
+
+  /** The promise a step tool returns: its memoized outcome, or its outcome once the step is found and settled. */
+  private stepResult(request: StepRequest, { hash, finalId, index }: { hash: string; finalId: string; index?: number }): Promise<unknown> {
     if (++this.stepsSeen > limits.stepsPerRun) {
       this.finish({
         type: "function-rejected",
@@ -122,8 +209,14 @@ export class CallExecution {
       });
       return new Promise(() => {});
     }
-    const memo = this.input.memo.get(hash);
-    if (memo) return fromMemo(memo, finalId);
+    const memo = this.memo.get(hash);
+    if (memo) {
+      const hooks = this.hooks;
+      if (!hooks) return fromMemo(memo, finalId);
+      this.memoUsed.add(hash);
+      if (this.memoUsed.size < this.memo.size) return fromMemo(memo, finalId);
+      return this.endMemoization(hooks).then((ok) => (ok ? fromMemo(memo, finalId) : new Promise(() => {})));
+    }
     return new Promise((resolve, reject) => {
       this.found.push({ ...request, hash, finalId, ...(index !== undefined ? { index } : {}), resolve, reject });
       if (!this.settleScheduled) {
@@ -140,6 +233,15 @@ export class CallExecution {
     const found = this.found;
     this.found = [];
     if (this.finished || found.length === 0) return;
+    try {
+      await this.hooks?.memoizationEnd();
+      await this.settleFound(found);
+    } catch (error) {
+      this.finish(this.functionError(error));
+    }
+  }
+
+  private async settleFound(found: FoundStep[]) {
     const target = this.input.targetStepId;
     if (target !== undefined) {
       const step = found.find((s) => s.hash === target);
@@ -178,11 +280,15 @@ export class CallExecution {
       this.finish(this.stepsResult([op], lone));
       return;
     }
+    await this.hooks?.afterExecution();
     this.finish({ type: "steps", ops: found.map((step) => toOp(step, step.fn ? OpCode.StepPlanned : step.op)) });
   }
 
   private async report(step: FoundStep): Promise<ExecutionResult> {
-    if (!step.fn) return { type: "steps", ops: [toOp(step, step.op)] };
+    if (!step.fn) {
+      await this.hooks?.afterExecution();
+      return { type: "steps", ops: [toOp(step, step.op)] };
+    }
     return this.stepsResult([await this.execute(step)], step);
   }
 
@@ -190,25 +296,60 @@ export class CallExecution {
     return step.retryAt !== undefined ? { type: "steps", ops, retryAt: step.retryAt } : { type: "steps", ops };
   }
 
-  /** Runs a step's work once and describes the outcome as an op. */
+  /** Runs a step's work once (inside the step hooks) and describes the outcome as an op. */
   private async execute(step: FoundStep & { retryAt?: number }): Promise<Op> {
     const startedAt = Date.now();
     const timing = () => ({ a: startedAt * 1e6, b: (Date.now() - startedAt) * 1e6 });
+    const work = async () => (step.fn as () => unknown)();
+    const hooks = this.hooks;
+    const info = hooks && callStep(step);
+    let outcome: RunOutcome;
     try {
-      const output = await (step.fn as () => unknown)();
-      const { value } = toStepJson(output, step.finalId);
-      return { ...toOp(step, OpCode.StepRun), data: value, timing: timing() };
+      outcome = { data: hooks && info ? await hooks.runStep(info, work, (error) => this.isFinal(error)) : await work() };
     } catch (error) {
-      const serialized = serializeError(error);
-      if (NonRetriableError.is(error) || !this.hasAttemptsLeft()) {
-        // The official SDK repeats the error in `data`, without its stack.
-        const data = { __serialized: true, name: serialized.name, message: serialized.message, stack: "" };
-        return { ...toOp(step, OpCode.StepFailed), error: serialized, data, timing: timing() };
-      }
-      if (RetryAfterError.is(error)) step.retryAt = error.retryAt(this.now());
-      return { ...toOp(step, OpCode.StepError), error: serialized, data: null, timing: timing() };
+      outcome = { error };
     }
+    if (hooks && info) {
+      await hooks.afterExecution();
+      outcome = await hooks.transformOutput(outcome, info);
+    }
+    if (hooks ? outcome.error === undefined : !("error" in outcome)) {
+      try {
+        const { value } = toStepJson(outcome.data, step.finalId);
+        return { ...toOp(step, OpCode.StepRun), data: value, timing: timing() };
+      } catch (error) {
+        outcome = { error };
+      }
+    }
+    const error = outcome.error;
+    const serialized = serializeError(error);
+    if (this.isFinal(error)) {
+      // The official SDK repeats the error in `data`, without its stack.
+      const data = { __serialized: true, name: serialized.name, message: serialized.message, stack: "" };
+      return { ...toOp(step, OpCode.StepFailed), error: serialized, data, timing: timing() };
+    }
+    if (RetryAfterError.is(error)) step.retryAt = error.retryAt(this.now());
+    return { ...toOp(step, OpCode.StepError), error: serialized, data: null, timing: timing() };
   }
+
+  /** Whether a step error ends the step for good (no attempts left, or non-retriable). */
+  private isFinal(error: unknown): boolean {
+    return NonRetriableError.is(error) || !this.hasAttemptsLeft();
+  }
+}
+
+const stepTypes: Partial<Record<OpCode, CallStep["stepType"]>> = {
+  [OpCode.Sleep]: "sleep",
+  [OpCode.WaitForEvent]: "waitForEvent",
+  [OpCode.WaitForSignal]: "waitForSignal",
+  [OpCode.InvokeFunction]: "invoke",
+};
+
+/** The step as middleware sees it. */
+function callStep(step: Omit<FoundStep, "resolve" | "reject">): CallStep {
+  const { id: _id, ...op } = toOp(step as FoundStep, step.fn ? OpCode.StepRun : step.op);
+  const stepType = step.fn ? (step.name === "sendEvent" ? "sendEvent" : "run") : (stepTypes[step.op] ?? step.op);
+  return { hashedId: step.hash, id: step.id, displayName: step.displayName ?? step.id, stepType, op };
 }
 
 function fromMemo(memo: Memo, finalId: string): Promise<unknown> {
