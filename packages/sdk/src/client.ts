@@ -5,26 +5,39 @@
  * `send` posts to a server over HTTP (a Stepwise server or Inngest's).
  */
 import { type ClientHandle, consoleLogger, type EventSender, type Logger, type Trigger } from "@stepwise/protocol";
+import { isEventType } from "./events/event-type.ts";
+import type { AnyEventSchemas, EventsOf } from "./events/schemas.ts";
+import type { StandardSchemaV1 } from "./events/standard-schema.ts";
+import type { FunctionEvent, SendPayloadOf, TriggersInput, UntypedEvents, UntypedSendPayload } from "./events/types.ts";
+import { validateOutgoingEvents } from "./events/validate.ts";
 import { type Context, type FunctionOptions, StepwiseFunction } from "./function.ts";
 import { type Connection, type ConnectionOptions, resolveConnection } from "./http/env.ts";
 import { sendEvents } from "./http/send-events.ts";
 
-export interface ClientOptions extends ConnectionOptions {
+export interface ClientOptions<Schemas extends AnyEventSchemas | undefined = AnyEventSchemas | undefined> extends ConnectionOptions {
   /** The app id; function ids are prefixed with it (`<appId>-<functionId>`). */
   id: string;
   /** Where Stepwise and `ctx.logger` write. (Default: console, info and above.) */
   logger?: Logger;
+  /**
+   * Inngest v3's event types: `new EventSchemas().fromRecord<...>()` and the like. With
+   * them, handlers' events are typed and `send` takes only known events (types only).
+   */
+  schemas?: Schemas;
 }
 
-/** Event payload accepted by `send`. */
-export interface SendPayload {
-  name: string;
-  data?: Record<string, unknown>;
-  user?: Record<string, unknown>;
-  id?: string;
-  ts?: number;
-  v?: string;
-}
+/** Event payload accepted by `send` on a client without schemas. */
+export type SendPayload = UntypedSendPayload;
+
+/** The event map of a client's schemas (every name, untyped, without schemas). */
+export type ClientEvents<Schemas> = Schemas extends AnyEventSchemas ? EventsOf<Schemas> : UntypedEvents;
+
+/** Any client, with or without schemas (Inngest's `Inngest.Any`). */
+// biome-ignore lint/suspicious/noExplicitAny: any schemas
+export type AnyStepwise = Stepwise<any>;
+
+/** The event map of a client. */
+export type EventsOfClient<C> = C extends Stepwise<infer S> ? ClientEvents<S> : UntypedEvents;
 
 /**
  * The Stepwise client. `Inngest` is the same class, so code written for Inngest runs by
@@ -36,18 +49,23 @@ export interface SendPayload {
  *   return step.run("greet", () => `hi ${event.data.name}`);
  * });
  */
-export class Stepwise implements ClientHandle {
+export class Stepwise<Schemas extends AnyEventSchemas | undefined = undefined> implements ClientHandle {
   readonly id: string;
   readonly logger: Logger;
+  /** The `schemas` option (types only). */
+  readonly schemas: AnyEventSchemas | undefined;
+  /** @internal Schemas of the event types this client's functions are triggered by; `send` checks them. */
+  readonly eventSchemas = new Map<string, StandardSchemaV1[]>();
   private readonly connectionOptions: ConnectionOptions;
   private sender: EventSender | undefined;
 
-  constructor(options: ClientOptions) {
+  constructor(options: ClientOptions<Schemas>) {
     if (!options || typeof options.id !== "string" || options.id === "") {
       throw new TypeError(`new Stepwise({ id }): "id" must be a non-empty string, received ${JSON.stringify(options?.id)}`);
     }
     this.id = options.id;
     this.logger = options.logger ?? consoleLogger;
+    this.schemas = options.schemas;
     const { isDev, baseUrl, eventKey, signingKey, signingKeyFallback } = options;
     this.connectionOptions = { isDev, baseUrl, eventKey, signingKey, signingKeyFallback };
   }
@@ -66,22 +84,29 @@ export class Stepwise implements ClientHandle {
    * style) or `createFunction({ ...options, triggers }, handler)` (v4 style). Throws a
    * `StepwiseError("invalid_config")` naming the field when the options are invalid.
    */
-  createFunction<Data = Record<string, unknown>>(
-    options: FunctionOptions,
-    trigger: Trigger | Trigger[],
-    handler: (ctx: Context<Data>) => unknown,
-  ): StepwiseFunction<Data>;
-  createFunction<Data = Record<string, unknown>>(options: FunctionOptions, handler: (ctx: Context<Data>) => unknown): StepwiseFunction<Data>;
-  createFunction<Data = Record<string, unknown>>(
-    options: FunctionOptions,
-    triggerOrHandler: Trigger | Trigger[] | ((ctx: Context<Data>) => unknown),
-    maybeHandler?: (ctx: Context<Data>) => unknown,
-  ): StepwiseFunction<Data> {
+  createFunction<const T extends TriggersInput<ClientEvents<Schemas>>, R>(
+    options: FunctionOptions<FunctionEvent<ClientEvents<Schemas>, T>, ClientEvents<Schemas>, never>,
+    trigger: T,
+    handler: (ctx: Context<FunctionEvent<ClientEvents<Schemas>, T>, ClientEvents<Schemas>>) => R,
+  ): StepwiseFunction<FunctionEvent<ClientEvents<Schemas>, T>, R>;
+  createFunction<const T extends TriggersInput<ClientEvents<Schemas>> | undefined = undefined, R = unknown>(
+    options: FunctionOptions<FunctionEvent<ClientEvents<Schemas>, T>, ClientEvents<Schemas>, T>,
+    handler: (ctx: Context<FunctionEvent<ClientEvents<Schemas>, T>, ClientEvents<Schemas>>) => R,
+  ): StepwiseFunction<FunctionEvent<ClientEvents<Schemas>, T>, R>;
+  createFunction(
+    // biome-ignore lint/suspicious/noExplicitAny: the overloads type it
+    options: FunctionOptions<any, any, any>,
+    triggerOrHandler: unknown,
+    // biome-ignore lint/suspicious/noExplicitAny: the overloads type it
+    maybeHandler?: (ctx: Context<any, any>) => unknown,
+  ): StepwiseFunction {
     const handler = typeof triggerOrHandler === "function" ? triggerOrHandler : maybeHandler;
     if (typeof handler !== "function") throw new TypeError(`createFunction("${options?.id}"): a handler function is required`);
     const raw = typeof triggerOrHandler === "function" ? options.triggers : triggerOrHandler;
-    const triggers = raw === undefined ? [] : Array.isArray(raw) ? raw : [raw];
-    return new StepwiseFunction<Data>(this, options, triggers, handler);
+    const list: unknown[] = raw === undefined ? [] : Array.isArray(raw) ? raw : [raw];
+    const { triggers, schemas } = readTriggers(list);
+    for (const [name, list] of schemas) this.eventSchemas.set(name, [...(this.eventSchemas.get(name) ?? []), ...list]);
+    return new StepwiseFunction(this, options, triggers, handler as (ctx: Context) => unknown, schemas);
   }
 
   /**
@@ -96,19 +121,33 @@ export class Stepwise implements ClientHandle {
    * an event key is required (`eventKey` or `INNGEST_EVENT_KEY`). HTTP sends are retried
    * on network errors and 5xx replies (5 attempts with backoff).
    */
-  send(payload: SendPayload | SendPayload[]): Promise<{ ids: string[] }> {
-    if (this.sender) return this.sender(payload);
-    try {
+  send(payload: SendPayloadOf<ClientEvents<Schemas>> | readonly SendPayloadOf<ClientEvents<Schemas>>[]): Promise<{ ids: string[] }> {
+    return validateOutgoingEvents(payload, this.eventSchemas).then(() => {
+      if (this.sender) return this.sender(payload);
       return sendEvents(this.connection(), payload, { appId: this.id });
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    });
   }
 
   /** @internal Called by an engine or server to route `send`. */
   bindSender(sender: EventSender | undefined): void {
     this.sender = sender;
   }
+}
+
+/**
+ * Plain triggers for the function config, and the schemas of `EventType` triggers by
+ * event name (an `EventType` stands for `{ event: name }`, as `{ event: EventType }` does).
+ */
+function readTriggers(list: unknown[]): { triggers: Trigger[]; schemas: Map<string, StandardSchemaV1[]> } {
+  const schemas = new Map<string, StandardSchemaV1[]>();
+  const triggers = list.map((item): Trigger => {
+    const type = isEventType(item) ? item : isEventType((item as { event?: unknown } | null)?.event) ? (item as { event: unknown }).event : undefined;
+    if (!isEventType(type)) return item as Trigger;
+    if (type.schema) schemas.set(type.name, [...(schemas.get(type.name) ?? []), type.schema]);
+    const condition = type === item ? undefined : (item as { if?: string }).if;
+    return condition === undefined ? { event: type.name } : { event: type.name, if: condition };
+  });
+  return { triggers, schemas };
 }
 
 export { Stepwise as Inngest };
