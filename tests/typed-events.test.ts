@@ -148,6 +148,24 @@ describe("validation on receive", () => {
     expect(ran).toBe(0);
   });
 
+  it("checks v4's { event, schema } triggers too, and keeps the schema out of the config", async () => {
+    const client = new Stepwise({ id: "typed", logger: silentLogger });
+    const fn = client.createFunction(
+      { id: "plain", retries: 2, triggers: [{ event: "app/plain", schema: z.object({ n: z.number() }) }] },
+      async ({ event }) => event.data.n,
+    );
+    expect(fn.config.triggers).toEqual([{ event: "app/plain" }]);
+    const { engine } = await startEngine({ database: ":memory:", client, functions: [fn] });
+    await expect(client.send({ name: "app/plain", data: { n: "1" } })).rejects.toThrow(/^send: event: event "app\/plain" is invalid: data\.n: /);
+    const ok = await sendAndWait(engine, client, { name: "app/plain", data: { n: 1 } });
+    expect(ok).toMatchObject({ status: "Completed", output: 1 });
+    const { ids } = await engine.send({ name: "app/plain", data: { n: "x" } });
+    const [run] = await runsOf(engine, ids[0]);
+    const bad = await engine.waitForRun(run!.id);
+    expect(bad.status).toBe("Failed");
+    expect(bad.error?.message).toMatch(/data\.n: /);
+  });
+
   it("step.waitForEvent with an event type checks the event it receives", async () => {
     const client = new Stepwise({ id: "typed", logger: silentLogger });
     const orderPaid = eventType("app/order.paid", { schema: z.object({ orderId: z.string(), cents: z.number() }) });

@@ -77,3 +77,11 @@ client.createFunction({ id: "parent", triggers: [userSignup] }, async ({ step })
   // @ts-expect-error: the child's trigger schema types data
   await step.invoke("child-bad", { function: child, data: { orderId: 3, cents: 3 } });
 });
+
+// ---- v4's { event: "name", schema } triggers and waitForEvent({ event, schema }) ----
+client.createFunction({ id: "plain-schema", triggers: [{ event: "app/plain.typed", schema: z.object({ n: z.number() }) }] }, async ({ event, step }) => {
+  expectTypeOf(event.name).toEqualTypeOf<"app/plain.typed">();
+  expectTypeOf(event.data).toEqualTypeOf<{ n: number }>();
+  const got = await step.waitForEvent("got", { event: "app/reply", schema: v.object({ ok: v.boolean() }), timeout: "1h" });
+  expectTypeOf(got).toEqualTypeOf<ReceivedEvent<"app/reply", { ok: boolean }> | null>();
+});

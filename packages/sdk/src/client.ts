@@ -140,10 +140,20 @@ export class Stepwise<Schemas extends AnyEventSchemas | undefined = undefined> i
  */
 function readTriggers(list: unknown[]): { triggers: Trigger[]; schemas: Map<string, StandardSchemaV1[]> } {
   const schemas = new Map<string, StandardSchemaV1[]>();
+  const add = (name: string, schema: StandardSchemaV1) => schemas.set(name, [...(schemas.get(name) ?? []), schema]);
   const triggers = list.map((item): Trigger => {
     const type = isEventType(item) ? item : isEventType((item as { event?: unknown } | null)?.event) ? (item as { event: unknown }).event : undefined;
-    if (!isEventType(type)) return item as Trigger;
-    if (type.schema) schemas.set(type.name, [...(schemas.get(type.name) ?? []), type.schema]);
+    if (!isEventType(type)) {
+      // v4's `{ event: "name", schema }`: the schema is kept here, not in the config.
+      const { schema, ...trigger } = (item ?? {}) as { event?: unknown; schema?: StandardSchemaV1 };
+      if (schema === undefined || typeof trigger.event !== "string") return item as Trigger;
+      if (typeof schema?.["~standard"]?.validate !== "function") {
+        throw new TypeError(`createFunction: the "schema" of trigger "${trigger.event}" must be a Standard Schema (Zod, Valibot, ArkType, staticSchema())`);
+      }
+      add(trigger.event, schema);
+      return trigger as Trigger;
+    }
+    if (type.schema) add(type.name, type.schema);
     const condition = type === item ? undefined : (item as { if?: string }).if;
     return condition === undefined ? { event: type.name } : { event: type.name, if: condition };
   });

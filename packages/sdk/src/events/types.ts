@@ -8,6 +8,7 @@
  * so a client with hundreds of events stays far from TypeScript's instantiation limits.
  */
 import type { AnyEventType, EventType, SchemaData } from "./event-type.ts";
+import type { StandardSchemaV1 } from "./standard-schema.ts";
 
 // biome-ignore lint/suspicious/noExplicitAny: Inngest types untyped event data as Record<string, any>
 export type AnyData = Record<string, any>;
@@ -62,8 +63,15 @@ export type NamedEvent<E, N extends string> = N extends `${infer Prefix}*`
 /** Names a trigger may use: the client's known names or a wildcard (anything when untyped). */
 export type TriggerName<E> = IsTyped<E> extends true ? (keyof E & string) | `${string}*` : string;
 
-/** What one trigger may be. */
-export type TriggerInput<E> = { event: TriggerName<E>; if?: string } | { cron: string } | AnyEventType | { event: AnyEventType; if?: string };
+/**
+ * What one trigger may be: `{ event: name, if?, schema? }` (a v4 `schema` types and
+ * checks the event as an `eventType` does), `{ cron }`, an `EventType`, or `{ event: EventType, if? }`.
+ */
+export type TriggerInput<E> =
+  | { event: TriggerName<E>; if?: string; schema?: StandardSchemaV1<Record<string, unknown>> }
+  | { cron: string }
+  | AnyEventType
+  | { event: AnyEventType; if?: string };
 
 /** One trigger or several. */
 export type TriggersInput<E> = TriggerInput<E> | readonly TriggerInput<E>[];
@@ -77,9 +85,11 @@ type TriggerEvent<E, T> = T extends { cron: string }
     ? ReceivedEvent<N, SchemaData<S>>
     : T extends { event: EventType<infer N, infer S> }
       ? ReceivedEvent<N, SchemaData<S>>
-      : T extends { event: infer N extends string }
-        ? NamedEvent<E, N>
-        : never;
+      : T extends { event: infer N extends string; schema: infer S }
+        ? ReceivedEvent<N, SchemaData<S>>
+        : T extends { event: infer N extends string }
+          ? NamedEvent<E, N>
+          : never;
 
 /**
  * The event a function receives for its triggers: the union over every trigger
@@ -120,6 +130,12 @@ export type SendPayloadOf<E> =
 /** The `event` option of `waitForEvent`: a known name or an `EventType`. */
 export type WaitEventName<E> = (IsTyped<E> extends true ? keyof E & string : string) | AnyEventType;
 
-/** What `waitForEvent` resolves to for the awaited `event` (before `| null`). */
-export type WaitForEventResult<E, Event> =
-  Event extends EventType<infer N, infer S> ? ReceivedEvent<N, SchemaData<S>> : Event extends string ? NamedEvent<E, Event> : ReceivedEvent<string, AnyData>;
+/** What `waitForEvent` resolves to for the awaited `event` and optional `schema` (before `| null`). */
+export type WaitForEventResult<E, Event, Schema = undefined> =
+  Event extends EventType<infer N, infer S>
+    ? ReceivedEvent<N, SchemaData<S>>
+    : Event extends string
+      ? [Schema] extends [StandardSchemaV1]
+        ? ReceivedEvent<Event, SchemaData<Schema>>
+        : NamedEvent<E, Event>
+      : ReceivedEvent<string, AnyData>;

@@ -4,6 +4,7 @@
  * types it for a client's event map `E` (see `events/types.ts`).
  */
 import type { EventPayload } from "@stepwise/protocol";
+import type { StandardSchemaV1 } from "../events/standard-schema.ts";
 import type { EventMap, SendPayloadOf, UntypedEvents, WaitEventName, WaitForEventResult } from "../events/types.ts";
 import type { SchemaRegistry } from "../events/validate.ts";
 import type { StepRequest } from "../execution/call.ts";
@@ -32,7 +33,10 @@ export interface StepTools<E extends EventMap = UntypedEvents> {
    * The first matching event received after the wait began, or `null` on timeout. With
    * schemas the name must be a known event and the result is typed by it.
    */
-  waitForEvent<const Event extends WaitEventName<E>>(id: StepIdInput, options: WaitForEventOptions<Event>): Promise<WaitForEventResult<E, Event> | null>;
+  waitForEvent<const Event extends WaitEventName<E>, Schema extends StandardSchemaV1<Record<string, unknown>> | undefined = undefined>(
+    id: StepIdInput,
+    options: WaitForEventOptions<Event> & { schema?: Schema },
+  ): Promise<WaitForEventResult<E, Event, Schema> | null>;
   /** Waits until `engine.sendSignal(signal, data)`; `{ signal, data }`, or `null` on timeout. */
   waitForSignal<Data = unknown>(id: StepIdInput, options: WaitForSignalOptions): Promise<{ signal: string; data: Data } | null>;
   /** Sends durably, once; returns the event ids. With schemas only known names with their data. */

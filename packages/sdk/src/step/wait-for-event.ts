@@ -1,6 +1,7 @@
 import { formatDuration, OpCode, type StoredEvent } from "@stepwise/protocol";
 import { EventValidationError } from "../errors.ts";
 import { type AnyEventType, isEventType } from "../events/event-type.ts";
+import type { StandardSchemaV1 } from "../events/standard-schema.ts";
 import { validateData } from "../events/validate.ts";
 import type { StepRequest } from "../execution/call.ts";
 import { readStepId, type StepIdInput } from "./step-id.ts";
@@ -16,6 +17,8 @@ export interface WaitForEventOptions<Event extends string | AnyEventType = strin
   if?: string;
   /** Beyond Inngest: also match an event received up to this long before the wait began. */
   lookback?: string | number;
+  /** Inngest v4: a schema that types and checks the event received (with a name for `event`). */
+  schema?: StandardSchemaV1<Record<string, unknown>>;
 }
 
 /** `step.waitForEvent(id, opts)`: the first matching event received after the wait began, or `null`. */
@@ -37,7 +40,8 @@ export function createWaitForEvent(request: (r: StepRequest) => Promise<unknown>
     if (received !== null && typeof received === "object" && typeof name === "string" && name !== eventName) {
       throw new EventValidationError(`Event not found in triggers: ${name}`);
     }
-    if (received !== null && awaited?.schema) await validateData(awaited.schema, (received as StoredEvent).data, `step.waitForEvent("${id}")`, eventName);
+    const schema = awaited ? awaited.schema : options.schema;
+    if (received !== null && schema) await validateData(schema, (received as StoredEvent).data, `step.waitForEvent("${id}")`, eventName);
     return received as StoredEvent | null;
   };
 }
