@@ -5,17 +5,28 @@
  * `send` posts to a server over HTTP (a Stepwise server or Inngest's).
  */
 import { type ClientHandle, consoleLogger, type EventSender, type Logger, type Trigger } from "@stepwise/protocol";
+import { isEventType } from "./events/event-type.ts";
+import type { AnyEventSchemas, EventsOf } from "./events/schemas.ts";
+import type { StandardSchemaV1 } from "./events/standard-schema.ts";
+import type { FunctionEvent, SendPayloadOf, TriggersInput, UntypedEvents, UntypedSendPayload } from "./events/types.ts";
+import { validateOutgoingEvents } from "./events/validate.ts";
 import { type Context, type FunctionOptions, StepwiseFunction } from "./function.ts";
 import { type Connection, type ConnectionOptions, resolveConnection } from "./http/env.ts";
 import { sendEvents } from "./http/send-events.ts";
 import type { MiddlewareContext, MiddlewareStack } from "./middleware/index.ts";
 import { type RegisteredMiddleware, registerMiddleware, sendWithMiddleware } from "./middleware/runtime.ts";
 
-export interface ClientOptions<TMiddleware extends MiddlewareStack = MiddlewareStack> extends ConnectionOptions {
+export interface ClientOptions<Schemas extends AnyEventSchemas | undefined = AnyEventSchemas | undefined, TMiddleware extends MiddlewareStack = MiddlewareStack>
+  extends ConnectionOptions {
   /** The app id; function ids are prefixed with it (`<appId>-<functionId>`). */
   id: string;
   /** Where Stepwise and `ctx.logger` write. (Default: console, info and above.) */
   logger?: Logger;
+  /**
+   * Inngest v3's event types: `new EventSchemas().fromRecord<...>()` and the like. With
+   * them, handlers' events are typed and `send` takes only known events (types only).
+   */
+  schemas?: Schemas;
   /**
    * Middleware run around every call of this client's functions and every send, in
    * order, before any per-function middleware. v3 `InngestMiddleware` instances and v4
@@ -24,15 +35,19 @@ export interface ClientOptions<TMiddleware extends MiddlewareStack = MiddlewareS
   middleware?: TMiddleware;
 }
 
-/** Event payload accepted by `send`. */
-export interface SendPayload {
-  name: string;
-  data?: Record<string, unknown>;
-  user?: Record<string, unknown>;
-  id?: string;
-  ts?: number;
-  v?: string;
-}
+/** Event payload accepted by `send` on a client without schemas. */
+export type SendPayload = UntypedSendPayload;
+
+/** The event map of a client's schemas (every name, untyped, without schemas). */
+export type ClientEvents<Schemas> = Schemas extends AnyEventSchemas ? EventsOf<Schemas> : UntypedEvents;
+
+/** Any client, with or without schemas (Inngest's `Inngest.Any`). */
+// biome-ignore lint/suspicious/noExplicitAny: any schemas
+export type AnyStepwise = Stepwise<any, any>;
+
+/** The event map of a client. */
+// biome-ignore lint/suspicious/noExplicitAny: any middleware
+export type EventsOfClient<C> = C extends Stepwise<infer S, any> ? ClientEvents<S> : UntypedEvents;
 
 /**
  * The Stepwise client. `Inngest` is the same class, so code written for Inngest runs by
@@ -44,20 +59,27 @@ export interface SendPayload {
  *   return step.run("greet", () => `hi ${event.data.name}`);
  * });
  */
-export class Stepwise<const TMiddleware extends MiddlewareStack = MiddlewareStack> implements ClientHandle {
+export class Stepwise<Schemas extends AnyEventSchemas | undefined = undefined, const TMiddleware extends MiddlewareStack = MiddlewareStack>
+  implements ClientHandle
+{
   readonly id: string;
   readonly logger: Logger;
+  /** The `schemas` option (types only). */
+  readonly schemas: AnyEventSchemas | undefined;
+  /** @internal Schemas of the event types this client's functions are triggered by; `send` checks them. */
+  readonly eventSchemas = new Map<string, StandardSchemaV1[]>();
   /** @internal The client's middleware, initialized once. */
   readonly middleware: readonly RegisteredMiddleware[];
   private readonly connectionOptions: ConnectionOptions;
   private sender: EventSender | undefined;
 
-  constructor(options: ClientOptions<TMiddleware>) {
+  constructor(options: ClientOptions<Schemas, TMiddleware>) {
     if (!options || typeof options.id !== "string" || options.id === "") {
       throw new TypeError(`new Stepwise({ id }): "id" must be a non-empty string, received ${JSON.stringify(options?.id)}`);
     }
     this.id = options.id;
     this.logger = options.logger ?? consoleLogger;
+    this.schemas = options.schemas;
     const { isDev, baseUrl, eventKey, signingKey, signingKeyFallback } = options;
     this.connectionOptions = { isDev, baseUrl, eventKey, signingKey, signingKeyFallback };
     this.middleware = registerMiddleware(options.middleware, this, null, "new Stepwise({ middleware })");
@@ -77,25 +99,32 @@ export class Stepwise<const TMiddleware extends MiddlewareStack = MiddlewareStac
    * style) or `createFunction({ ...options, triggers }, handler)` (v4 style). Throws a
    * `StepwiseError("invalid_config")` naming the field when the options are invalid.
    */
-  createFunction<Data = Record<string, unknown>, const TFnMiddleware extends MiddlewareStack = []>(
-    options: FunctionOptions<TFnMiddleware>,
-    trigger: Trigger | Trigger[],
-    handler: (ctx: Context<Data> & MiddlewareContext<TMiddleware> & MiddlewareContext<TFnMiddleware>) => unknown,
-  ): StepwiseFunction<Data>;
-  createFunction<Data = Record<string, unknown>, const TFnMiddleware extends MiddlewareStack = []>(
-    options: FunctionOptions<TFnMiddleware>,
-    handler: (ctx: Context<Data> & MiddlewareContext<TMiddleware> & MiddlewareContext<TFnMiddleware>) => unknown,
-  ): StepwiseFunction<Data>;
-  createFunction<Data = Record<string, unknown>>(
-    options: FunctionOptions,
-    triggerOrHandler: Trigger | Trigger[] | ((ctx: never) => unknown),
+  createFunction<const T extends TriggersInput<ClientEvents<Schemas>>, R, const TFnMiddleware extends MiddlewareStack = []>(
+    options: FunctionOptions<FunctionEvent<ClientEvents<Schemas>, T>, ClientEvents<Schemas>, never, TFnMiddleware>,
+    trigger: T,
+    handler: (
+      ctx: Context<FunctionEvent<ClientEvents<Schemas>, T>, ClientEvents<Schemas>> & MiddlewareContext<TMiddleware> & MiddlewareContext<TFnMiddleware>,
+    ) => R,
+  ): StepwiseFunction<FunctionEvent<ClientEvents<Schemas>, T>, R>;
+  createFunction<const T extends TriggersInput<ClientEvents<Schemas>> | undefined = undefined, R = unknown, const TFnMiddleware extends MiddlewareStack = []>(
+    options: FunctionOptions<FunctionEvent<ClientEvents<Schemas>, T>, ClientEvents<Schemas>, T, TFnMiddleware>,
+    handler: (
+      ctx: Context<FunctionEvent<ClientEvents<Schemas>, T>, ClientEvents<Schemas>> & MiddlewareContext<TMiddleware> & MiddlewareContext<TFnMiddleware>,
+    ) => R,
+  ): StepwiseFunction<FunctionEvent<ClientEvents<Schemas>, T>, R>;
+  createFunction(
+    // biome-ignore lint/suspicious/noExplicitAny: the overloads type it
+    options: FunctionOptions<any, any, any, any>,
+    triggerOrHandler: unknown,
     maybeHandler?: (ctx: never) => unknown,
-  ): StepwiseFunction<Data> {
-    const handler = (typeof triggerOrHandler === "function" ? triggerOrHandler : maybeHandler) as ((ctx: Context<Data>) => unknown) | undefined;
+  ): StepwiseFunction {
+    const handler = typeof triggerOrHandler === "function" ? triggerOrHandler : maybeHandler;
     if (typeof handler !== "function") throw new TypeError(`createFunction("${options?.id}"): a handler function is required`);
     const raw = typeof triggerOrHandler === "function" ? options.triggers : triggerOrHandler;
-    const triggers = raw === undefined ? [] : Array.isArray(raw) ? raw : [raw];
-    return new StepwiseFunction<Data>(this, options, triggers, handler);
+    const list: unknown[] = raw === undefined ? [] : Array.isArray(raw) ? raw : [raw];
+    const { triggers, schemas } = readTriggers(list);
+    for (const [name, list] of schemas) this.eventSchemas.set(name, [...(this.eventSchemas.get(name) ?? []), ...list]);
+    return new StepwiseFunction(this, options, triggers, handler as (ctx: Context) => unknown, schemas);
   }
 
   /**
@@ -113,25 +142,49 @@ export class Stepwise<const TMiddleware extends MiddlewareStack = MiddlewareStac
    * The client's middleware (`onSendEvent`, `transformSendEvent`, `wrapSendEvent`) runs
    * around the send: its payload transforms apply before validation and storage.
    */
-  send(payload: SendPayload | SendPayload[]): Promise<{ ids: string[] }> {
+  send(payload: SendPayloadOf<ClientEvents<Schemas>> | readonly SendPayloadOf<ClientEvents<Schemas>>[]): Promise<{ ids: string[] }> {
     if (this.middleware.length === 0) return this.deliver(payload);
     return sendWithMiddleware(this.middleware, this, null, payload, (payloads) => this.deliver(payloads));
   }
 
-  /** @internal Sends without running middleware (callers have run it). */
+  /** @internal Sends without running middleware (callers have run it); validates against the trigger schemas. */
   deliver(payload: unknown): Promise<{ ids: string[] }> {
-    if (this.sender) return this.sender(payload);
-    try {
+    return validateOutgoingEvents(payload, this.eventSchemas).then(() => {
+      if (this.sender) return this.sender(payload);
       return sendEvents(this.connection(), payload, { appId: this.id });
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    });
   }
 
   /** @internal Called by an engine or server to route `send`. */
   bindSender(sender: EventSender | undefined): void {
     this.sender = sender;
   }
+}
+
+/**
+ * Plain triggers for the function config, and the schemas of `EventType` triggers by
+ * event name (an `EventType` stands for `{ event: name }`, as `{ event: EventType }` does).
+ */
+function readTriggers(list: unknown[]): { triggers: Trigger[]; schemas: Map<string, StandardSchemaV1[]> } {
+  const schemas = new Map<string, StandardSchemaV1[]>();
+  const add = (name: string, schema: StandardSchemaV1) => schemas.set(name, [...(schemas.get(name) ?? []), schema]);
+  const triggers = list.map((item): Trigger => {
+    const type = isEventType(item) ? item : isEventType((item as { event?: unknown } | null)?.event) ? (item as { event: unknown }).event : undefined;
+    if (!isEventType(type)) {
+      // v4's `{ event: "name", schema }`: the schema is kept here, not in the config.
+      const { schema, ...trigger } = (item ?? {}) as { event?: unknown; schema?: StandardSchemaV1 };
+      if (schema === undefined || typeof trigger.event !== "string") return item as Trigger;
+      if (typeof schema?.["~standard"]?.validate !== "function") {
+        throw new TypeError(`createFunction: the "schema" of trigger "${trigger.event}" must be a Standard Schema (Zod, Valibot, ArkType, staticSchema())`);
+      }
+      add(trigger.event, schema);
+      return trigger as Trigger;
+    }
+    if (type.schema) add(type.name, type.schema);
+    const condition = type === item ? undefined : (item as { if?: string }).if;
+    return condition === undefined ? { event: type.name } : { event: type.name, if: condition };
+  });
+  return { triggers, schemas };
 }
 
 export { Stepwise as Inngest };

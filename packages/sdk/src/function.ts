@@ -13,23 +13,27 @@ import {
   type FunctionConfig,
   type FunctionHandle,
   type SerializedError,
-  type StoredEvent,
   SystemEvent,
   type Trigger,
   validateFunctionConfig,
 } from "@stepwise/protocol";
+import type { EventMap, ReceivedEvent, TriggersInput, UntypedEvents } from "./events/types.ts";
+import { type SchemaRegistry, validateIncomingEvents } from "./events/validate.ts";
 import { CallExecution } from "./execution/call.ts";
 import type { MiddlewareStack } from "./middleware/index.ts";
 import { CallMiddleware, type RegisteredMiddleware, registerMiddleware, sendWithMiddleware } from "./middleware/runtime.ts";
 import { createStepTools, type StepTools } from "./step/index.ts";
 
-/** What a handler receives. */
-export interface Context<Data = Record<string, unknown>> {
+/**
+ * What a handler receives. `Event` is the triggering event's type (the union over the
+ * function's triggers); `E` is the client's event map, which types the step tools.
+ */
+export interface Context<Event = ReceivedEvent, E extends EventMap = UntypedEvents> {
   /** The (first) event that triggered this run. */
-  event: StoredEvent<Data>;
+  event: Event;
   /** Every triggering event (more than one for batches). */
-  events: StoredEvent<Data>[];
-  step: StepTools;
+  events: Event[];
+  step: StepTools<E>;
   runId: string;
   /** Zero-based attempt of the step (or call) being retried. */
   readonly attempt: number;
@@ -38,26 +42,39 @@ export interface Context<Data = Record<string, unknown>> {
   signal: AbortSignal;
 }
 
+/** The data of the `inngest/function.failed` event: `event` is the failed run's triggering event. */
+export interface FailureEventData<Event = ReceivedEvent> {
+  function_id: string;
+  run_id: string;
+  error: SerializedError;
+  event: Event;
+}
+
 /** What an `onFailure` handler receives: `event` is the `inngest/function.failed` event. */
-export interface FailureContext extends Context<{ function_id: string; run_id: string; error: SerializedError; event: StoredEvent }> {
+export interface FailureContext<Event = ReceivedEvent, E extends EventMap = UntypedEvents>
+  extends Context<ReceivedEvent<"inngest/function.failed", FailureEventData<Event>>, E> {
   /** The run's final error, rebuilt. */
   error: Error;
 }
 
-export type Handler<Data = Record<string, unknown>> = (ctx: Context<Data>) => unknown;
+export type Handler<Event = ReceivedEvent, E extends EventMap = UntypedEvents> = (ctx: Context<Event, E>) => unknown;
 
 /** Options of `createFunction`. Flow-control keys are validated now and enforced by the engine. */
-export interface FunctionOptions<TMiddleware extends MiddlewareStack = MiddlewareStack>
-  extends Partial<Omit<FunctionConfig, "id" | "slug" | "appId" | "triggers" | "name" | "retries">> {
+export interface FunctionOptions<
+  Event = ReceivedEvent,
+  E extends EventMap = UntypedEvents,
+  T = TriggersInput<E>,
+  TMiddleware extends MiddlewareStack = MiddlewareStack,
+> extends Partial<Omit<FunctionConfig, "id" | "slug" | "appId" | "triggers" | "name" | "retries">> {
   /** Stable id; never change it once runs exist. */
   id: string;
   name?: string;
   /** Retries per step and per call, 0–20. (Default: 4, i.e. 5 attempts.) */
   retries?: number;
   /** Runs once when a run of this function fails for good. */
-  onFailure?: (ctx: FailureContext) => unknown;
-  /** The v4 form: triggers inside the options. */
-  triggers?: Trigger | Trigger[];
+  onFailure?: (ctx: FailureContext<Event, E>) => unknown;
+  /** The v4 form: triggers inside the options (event names, `{ cron }`, or `eventType(...)`s). */
+  triggers?: T;
   /**
    * Inngest's checkpointing option, validated and kept in the config. In-process runs
    * always checkpoint each step as it ends; served functions currently use the classic
@@ -79,19 +96,32 @@ export interface ClientLink {
   send(events: unknown): Promise<{ ids: string[] }>;
   /** Sends without running the client's middleware (`execute` has run the function's, which include them). */
   deliver?(events: unknown): Promise<{ ids: string[] }>;
+  /** @internal Schemas of the event types the client's functions are triggered by (checked on send). */
+  readonly eventSchemas?: SchemaRegistry;
 }
 
-export class StepwiseFunction<Data = Record<string, unknown>> implements FunctionHandle {
+/**
+ * A function. `Event` is what its handler receives and `Output` what it returns; both
+ * type `step.invoke` of it.
+ */
+export class StepwiseFunction<Event = ReceivedEvent, Output = unknown> implements FunctionHandle {
   readonly config: FunctionConfig;
   readonly companions: FunctionHandle[];
   /** The client's middleware, then this function's. */
   private readonly middleware: readonly RegisteredMiddleware[];
+  /** Types only (absent at runtime): what `step.invoke` of this function takes and returns. */
+  declare readonly "~types"?: { event: Event; output: Output };
+  /** Schemas of the trigger event types, checked on the events a run receives. */
+  private readonly receiveSchemas: SchemaRegistry;
 
   constructor(
     private readonly client: ClientLink,
-    options: FunctionOptions,
+    // biome-ignore lint/suspicious/noExplicitAny: options of any event type
+    options: FunctionOptions<any, any, any>,
     triggers: Trigger[],
-    private readonly handler: (ctx: Context<Data>) => unknown,
+    // biome-ignore lint/suspicious/noExplicitAny: the handler is typed by createFunction
+    private readonly handler: (ctx: Context<any, any>) => unknown,
+    receiveSchemas: SchemaRegistry = new Map(),
   ) {
     if (!options || typeof options.id !== "string") throw new TypeError(`createFunction: options.id is required, received ${JSON.stringify(options?.id)}`);
     const { onFailure, triggers: _t, id, name, retries, middleware, ...rest } = options;
@@ -106,6 +136,7 @@ export class StepwiseFunction<Data = Record<string, unknown>> implements Functio
     });
     this.middleware = [...(client.middleware ?? []), ...registerMiddleware(middleware, client, this, `createFunction("${id}")`)];
     this.companions = onFailure ? [failureFunction(client, this.config, onFailure, middleware)] : [];
+    this.receiveSchemas = receiveSchemas;
   }
 
   /**
@@ -117,7 +148,7 @@ export class StepwiseFunction<Data = Record<string, unknown>> implements Functio
     if (this.middleware.length === 0) {
       const call = new CallExecution(input);
       const ctx = this.decorate(this.baseContext(input, call, (events) => this.sendFromStep(input, events)));
-      return call.run(() => this.handler(ctx));
+      return call.run(() => this.receive(ctx, () => this.handler(ctx)));
     }
     return this.executeWithMiddleware(input);
   }
@@ -135,7 +166,8 @@ export class StepwiseFunction<Data = Record<string, unknown>> implements Functio
       return new CallExecution(input).reject(error);
     }
     const hooks = mw;
-    const result = await call.run(hooks.wrapHandler(() => this.handler(hooks.ctx as unknown as Context<Data>)));
+    const ctx = hooks.ctx as unknown as Context;
+    const result = await call.run(hooks.wrapHandler(() => this.receive(ctx, () => this.handler(hooks.ctx as unknown as Context))));
     try {
       await hooks.beforeResponse();
     } catch (error) {
@@ -144,11 +176,11 @@ export class StepwiseFunction<Data = Record<string, unknown>> implements Functio
     return result;
   }
 
-  private baseContext(input: ExecutionInput, call: CallExecution, send: (events: unknown) => Promise<{ ids: string[] }>): Context<Data> {
-    const step = createStepTools((request) => call.step(request), send);
+  private baseContext(input: ExecutionInput, call: CallExecution, send: (events: unknown) => Promise<{ ids: string[] }>): Context {
+    const step = createStepTools((request) => call.step(request), send, this.client.eventSchemas);
     return {
-      event: input.event as StoredEvent<Data>,
-      events: input.events as StoredEvent<Data>[],
+      event: input.event as ReceivedEvent,
+      events: input.events as ReceivedEvent[],
       step,
       runId: input.runId,
       get attempt() {
@@ -165,30 +197,43 @@ export class StepwiseFunction<Data = Record<string, unknown>> implements Functio
     return this.client.deliver ? this.client.deliver(events) : this.client.send(events);
   }
 
+  /**
+   * Runs `handler` once the run's events pass the trigger schemas; a bad event fails the
+   * run (an `EventValidationError`, not retried) before the handler sees it.
+   */
+  private receive(ctx: { events: ReceivedEvent[] }, handler: () => unknown): unknown {
+    if (this.receiveSchemas.size === 0) return handler();
+    return validateIncomingEvents(ctx.events, this.receiveSchemas).then(handler);
+  }
+
   /** Hook for subclasses that add context fields. */
-  protected decorate(ctx: Context<Data>): Context<Data> {
+  // biome-ignore lint/suspicious/noExplicitAny: any context
+  protected decorate(ctx: Context<any, any>): Context<any, any> {
     return ctx;
   }
 }
 
 const neverAborted = new AbortController().signal;
 
-class FailureFunction extends StepwiseFunction<FailureContext["event"]["data"]> {
-  protected override decorate(ctx: Context<FailureContext["event"]["data"]>) {
-    return Object.assign(ctx, { error: deserializeError(ctx.event.data.error) });
+class FailureFunction extends StepwiseFunction<FailureContext["event"]> {
+  // biome-ignore lint/suspicious/noExplicitAny: any context
+  protected override decorate(ctx: Context<any, any>) {
+    return Object.assign(ctx, { error: deserializeError((ctx as FailureContext).event.data.error) });
   }
 }
 
 function failureFunction(
   client: ClientLink,
   parent: FunctionConfig,
-  onFailure: (ctx: FailureContext) => unknown,
+  // biome-ignore lint/suspicious/noExplicitAny: any failure context
+  onFailure: (ctx: FailureContext<any, any>) => unknown,
   middleware: FunctionOptions["middleware"],
 ): FunctionHandle {
   return new FailureFunction(
     client,
     { id: `${parent.slug}-failure`, name: `${parent.name} (failure)`, retries: parent.retries, ...(middleware ? { middleware } : {}) },
     [{ event: SystemEvent.FunctionFailed, if: `event.data.function_id == ${JSON.stringify(parent.id)}` }],
-    onFailure as (ctx: Context<FailureContext["event"]["data"]>) => unknown,
+    // biome-ignore lint/suspicious/noExplicitAny: any context
+    onFailure as (ctx: Context<any, any>) => unknown,
   );
 }

@@ -4,13 +4,47 @@
  */
 
 export { consoleLogger, type EventPayload, type Logger, StepwiseError, type StoredEvent, silentLogger, type Trigger } from "@stepwise/protocol";
-export { type ClientOptions, Inngest, type SendPayload, Stepwise } from "./client.ts";
+export { type AnyStepwise, type ClientEvents, type ClientOptions, type EventsOfClient, Inngest, type SendPayload, Stepwise } from "./client.ts";
 export { EventValidationError, NonRetriableError, RetryAfterError, StepError } from "./errors.ts";
+export {
+  type AnyEventType,
+  type CreatedEvent,
+  type CreateEventOptions,
+  EventType,
+  eventType,
+  isEventType,
+  type SchemaData,
+  staticSchema,
+} from "./events/event-type.ts";
+export {
+  type AnyEventSchemas,
+  type EventDefinition,
+  EventSchemas,
+  type EventsOf,
+  type LiteralEventSchema,
+  type SchemaEventDefinition,
+} from "./events/schemas.ts";
+export type { StandardSchemaV1 } from "./events/standard-schema.ts";
+export type {
+  AnyData,
+  CronEvent,
+  EventMap,
+  EventShape,
+  FunctionEvent,
+  NamedEvent,
+  ReceivedEvent,
+  SendPayloadOf,
+  TriggerInput,
+  TriggersInput,
+  UntypedEvents,
+  UntypedSendPayload,
+  WaitForEventResult,
+} from "./events/types.ts";
 export { CallExecution, type StepRequest } from "./execution/call.ts";
 export type { Jsonify } from "./execution/json.ts";
-export { type Context, type FailureContext, type FunctionOptions, type Handler, StepwiseFunction } from "./function.ts";
+export { type Context, type FailureContext, type FailureEventData, type FunctionOptions, type Handler, StepwiseFunction } from "./function.ts";
 export { type ConnectionOptions, envVars } from "./http/env.ts";
 export * from "./middleware/index.ts";
 export { MiddlewareError } from "./middleware/runtime.ts";
 export { createServeHandler, type ServeHandler, type ServeOptions, type ServeRequest, type ServeResponse } from "./serve/handler.ts";
-export type { InvokeOptions, StepIdInput, StepTools, WaitForEventOptions, WaitForSignalOptions } from "./step/index.ts";
+export type { InvokeOptions, InvokeResult, InvokeTarget, StepIdInput, StepTools, WaitForEventOptions, WaitForSignalOptions } from "./step/index.ts";

@@ -1,31 +1,69 @@
 /**
  * @module step
- * The `step` object handlers receive, assembled from one module per tool.
+ * The `step` object handlers receive, assembled from one module per tool. `StepTools<E>`
+ * types it for a client's event map `E` (see `events/types.ts`).
  */
 import type { EventPayload } from "@stepwise/protocol";
+import type { StandardSchemaV1 } from "../events/standard-schema.ts";
+import type { EventMap, SendPayloadOf, UntypedEvents, WaitEventName, WaitForEventResult } from "../events/types.ts";
+import type { SchemaRegistry } from "../events/validate.ts";
 import type { StepRequest } from "../execution/call.ts";
-import { createInvoke } from "./invoke.ts";
+import type { Jsonify } from "../execution/json.ts";
+import { createInvoke, type InvokeOptions, type InvokeResult, type InvokeTarget } from "./invoke.ts";
 import { createRun } from "./run.ts";
 import { createSendEvent } from "./send-event.ts";
 import { createSleep } from "./sleep.ts";
-import { createWaitForEvent } from "./wait-for-event.ts";
-import { createWaitForSignal } from "./wait-for-signal.ts";
+import type { StepIdInput } from "./step-id.ts";
+import { createWaitForEvent, type WaitForEventOptions } from "./wait-for-event.ts";
+import { createWaitForSignal, type WaitForSignalOptions } from "./wait-for-signal.ts";
 
-export function createStepTools(request: (r: StepRequest) => Promise<unknown>, send: (events: EventPayload | EventPayload[]) => Promise<{ ids: string[] }>) {
+/** The step tools of a handler whose client has the event map `E`. */
+export interface StepTools<E extends EventMap = UntypedEvents> {
+  /**
+   * `step.run(id, fn)`: runs `fn` once, durably. Its JSON result is stored; later calls
+   * of the run return the stored result without running `fn` again. A throw retries
+   * this step alone with backoff; after the last attempt `step.run` throws `StepError`.
+   */
+  run<T>(id: StepIdInput, fn: () => T | Promise<T>): Promise<Jsonify<Awaited<T>>>;
+  /** Pauses the run for a duration (`"30s"`, `"2h45m"`, `"3 days"`, or ms), up to a year. */
+  sleep(id: StepIdInput, duration: string | number): Promise<void>;
+  /** Pauses until a `Date` or ISO instant (past: no pause). */
+  sleepUntil(id: StepIdInput, until: Date | string): Promise<void>;
+  /**
+   * The first matching event received after the wait began, or `null` on timeout. With
+   * schemas the name must be a known event and the result is typed by it.
+   */
+  waitForEvent<const Event extends WaitEventName<E>, Schema extends StandardSchemaV1<Record<string, unknown>> | undefined = undefined>(
+    id: StepIdInput,
+    options: WaitForEventOptions<Event> & { schema?: Schema },
+  ): Promise<WaitForEventResult<E, Event, Schema> | null>;
+  /** Waits until `engine.sendSignal(signal, data)`; `{ signal, data }`, or `null` on timeout. */
+  waitForSignal<Data = unknown>(id: StepIdInput, options: WaitForSignalOptions): Promise<{ signal: string; data: Data } | null>;
+  /** Sends durably, once; returns the event ids. With schemas only known names with their data. */
+  sendEvent(id: StepIdInput, events: SendPayloadOf<E> | readonly SendPayloadOf<E>[]): Promise<{ ids: string[] }>;
+  /** Runs another function and returns its (JSON) result; its failure throws. */
+  invoke<const F extends InvokeTarget>(id: StepIdInput, options: InvokeOptions<F>): Promise<InvokeResult<F>>;
+}
+
+export function createStepTools(
+  request: (r: StepRequest) => Promise<unknown>,
+  send: (events: EventPayload | EventPayload[]) => Promise<{ ids: string[] }>,
+  schemas?: SchemaRegistry,
+): StepTools {
   const { sleep, sleepUntil } = createSleep(request);
-  return {
+  const tools = {
     run: createRun(request),
     sleep,
     sleepUntil,
     waitForEvent: createWaitForEvent(request),
     waitForSignal: createWaitForSignal(request),
-    sendEvent: createSendEvent(request, send),
+    sendEvent: createSendEvent(request, send, schemas),
     invoke: createInvoke(request),
   };
+  return tools as unknown as StepTools;
 }
 
-export type StepTools = ReturnType<typeof createStepTools>;
-export type { InvokeOptions } from "./invoke.ts";
+export type { InvokeOptions, InvokeResult, InvokeTarget } from "./invoke.ts";
 export type { StepIdInput } from "./step-id.ts";
 export type { WaitForEventOptions } from "./wait-for-event.ts";
 export type { WaitForSignalOptions } from "./wait-for-signal.ts";
