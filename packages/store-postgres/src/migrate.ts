@@ -1,0 +1,62 @@
+/**
+ * @module migrate
+ * Applies `migrations/NNNN_name.sql` in order, recording them in `stepwise_migrations`.
+ * The SQL files are the source of truth for the schema.
+ *
+ * Many nodes may start at once on one database: the whole upgrade runs in one
+ * transaction holding a transaction-level advisory lock, so one node applies the
+ * pending migrations and the others wait, then find nothing left to do. Postgres DDL is
+ * transactional: a failing migration leaves the schema as it was.
+ */
+import { readdirSync, readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import type { Sql } from "postgres";
+
+const migrationsDir = fileURLToPath(new URL("../migrations/", import.meta.url));
+
+/** The advisory lock every migrating node takes (any bigint; this one spells the purpose). */
+const migrationLock = "SELECT pg_advisory_xact_lock(hashtextextended('stepwise:migrate', 0))";
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+/** Every migration this version knows, in order. */
+export function listMigrations(): Migration[] {
+  return readdirSync(migrationsDir)
+    .filter((file) => /^\d{4}_.+\.sql$/.test(file))
+    .sort()
+    .map((file) => ({ version: Number(file.slice(0, 4)), name: file, sql: readFileSync(migrationsDir + file, "utf8") }));
+}
+
+/** The migrations not yet applied to this database (all of them on an empty one). */
+export async function pendingMigrations(sql: Sql): Promise<Migration[]> {
+  const [table] = await sql.unsafe("SELECT to_regclass('stepwise_migrations') IS NOT NULL AS present");
+  if (!table?.present) return listMigrations();
+  const applied = new Set((await sql.unsafe("SELECT version FROM stepwise_migrations")).map((r) => Number(r.version)));
+  return listMigrations().filter((m) => !applied.has(m.version));
+}
+
+/** Applies what is pending; refuses a database migrated by a newer Stepwise. */
+export async function migrate(sql: Sql): Promise<void> {
+  const known = listMigrations();
+  const latest = Math.max(0, ...known.map((m) => m.version));
+  await sql.begin(async (tx) => {
+    await tx.unsafe(migrationLock);
+    await tx.unsafe("CREATE TABLE IF NOT EXISTS stepwise_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)");
+    const applied = new Set((await tx.unsafe("SELECT version FROM stepwise_migrations")).map((r) => Number(r.version)));
+    const newest = Math.max(0, ...applied);
+    if (newest > latest) {
+      throw new Error(
+        `this database was migrated to schema ${newest} by a newer Stepwise; this version knows up to ${latest}. Upgrade Stepwise or use another database`,
+      );
+    }
+    for (const migration of known) {
+      if (applied.has(migration.version)) continue;
+      await tx.unsafe(migration.sql);
+      await tx.unsafe("INSERT INTO stepwise_migrations (version, name, applied_at) VALUES ($1, $2, $3)", [migration.version, migration.name, Date.now()]);
+    }
+  });
+}
