@@ -10,7 +10,7 @@
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import type { Sql } from "postgres";
+import type pg from "pg";
 
 const migrationsDir = fileURLToPath(new URL("../migrations/", import.meta.url));
 
@@ -32,31 +32,33 @@ export function listMigrations(): Migration[] {
 }
 
 /** The migrations not yet applied to this database (all of them on an empty one). */
-export async function pendingMigrations(sql: Sql): Promise<Migration[]> {
-  const [table] = await sql.unsafe("SELECT to_regclass('stepwise_migrations') IS NOT NULL AS present");
+export async function pendingMigrations(db: pg.ClientBase | pg.Pool): Promise<Migration[]> {
+  const [table] = (await db.query("SELECT to_regclass('stepwise_migrations') IS NOT NULL AS present")).rows;
   if (!table?.present) return listMigrations();
-  const applied = new Set((await sql.unsafe("SELECT version FROM stepwise_migrations")).map((r) => Number(r.version)));
+  const applied = new Set((await db.query("SELECT version FROM stepwise_migrations")).rows.map((r) => Number(r.version)));
   return listMigrations().filter((m) => !applied.has(m.version));
 }
 
-/** Applies what is pending; refuses a database migrated by a newer Stepwise. */
-export async function migrate(sql: Sql): Promise<void> {
+/**
+ * Applies what is pending; refuses a database migrated by a newer Stepwise. Runs on a
+ * connection inside a transaction the caller opened and commits.
+ */
+export async function migrate(tx: pg.ClientBase): Promise<void> {
   const known = listMigrations();
   const latest = Math.max(0, ...known.map((m) => m.version));
-  await sql.begin(async (tx) => {
-    await tx.unsafe(migrationLock);
-    await tx.unsafe("CREATE TABLE IF NOT EXISTS stepwise_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)");
-    const applied = new Set((await tx.unsafe("SELECT version FROM stepwise_migrations")).map((r) => Number(r.version)));
-    const newest = Math.max(0, ...applied);
-    if (newest > latest) {
-      throw new Error(
-        `this database was migrated to schema ${newest} by a newer Stepwise; this version knows up to ${latest}. Upgrade Stepwise or use another database`,
-      );
-    }
-    for (const migration of known) {
-      if (applied.has(migration.version)) continue;
-      await tx.unsafe(migration.sql);
-      await tx.unsafe("INSERT INTO stepwise_migrations (version, name, applied_at) VALUES ($1, $2, $3)", [migration.version, migration.name, Date.now()]);
-    }
-  });
+  await tx.query(migrationLock);
+  await tx.query("CREATE TABLE IF NOT EXISTS stepwise_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)");
+  const applied = new Set((await tx.query("SELECT version FROM stepwise_migrations")).rows.map((r) => Number(r.version)));
+  const newest = Math.max(0, ...applied);
+  if (newest > latest) {
+    throw new Error(
+      `this database was migrated to schema ${newest} by a newer Stepwise; this version knows up to ${latest}. Upgrade Stepwise or use another database`,
+    );
+  }
+  for (const migration of known) {
+    if (applied.has(migration.version)) continue;
+    // no parameters: the simple protocol, which runs a file of several statements
+    await tx.query(migration.sql);
+    await tx.query("INSERT INTO stepwise_migrations (version, name, applied_at) VALUES ($1, $2, $3)", [migration.version, migration.name, Date.now()]);
+  }
 }

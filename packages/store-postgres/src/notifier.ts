@@ -15,14 +15,14 @@
  */
 import { randomUUID } from "node:crypto";
 import type { Notifier } from "@stepwise/engine";
-import postgres, { type Sql } from "postgres";
+import pg from "pg";
 import { backoffMs } from "./retry.ts";
 
 export interface PostgresNotifierOptions {
   /** The database URL (the notifier opens one connection of its own for LISTEN). */
   url: string;
   /** The connection pool NOTIFY is sent on (the store's). */
-  sql: Sql;
+  pool: pg.Pool;
   /** The channel name. (Default: "stepwise_wake".) */
   channel?: string;
   /** At most one NOTIFY per this many ms. (Default: 10.) */
@@ -38,7 +38,7 @@ export class PostgresNotifier implements Notifier {
   private readonly windowMs: number;
   private lastSentAt = 0;
   private trailing: ReturnType<typeof setTimeout> | undefined;
-  private listener: Sql | undefined;
+  private listener: pg.Client | undefined;
   private listening = false;
   private reconnect: ReturnType<typeof setTimeout> | undefined;
   private closed = false;
@@ -81,59 +81,45 @@ export class PostgresNotifier implements Notifier {
     const listener = this.listener;
     this.listener = undefined;
     this.listening = false;
-    await listener?.end({ timeout: 1 });
+    await listener?.end().catch(() => {});
   }
 
   private send() {
     this.lastSentAt = Date.now();
-    this.options.sql.unsafe("SELECT pg_notify($1, $2)", [this.channel, this.node]).catch(() => {
+    this.options.pool.query({ name: "stepwise_notify", text: "SELECT pg_notify($1, $2)", values: [this.channel, this.node] }).catch(() => {
       // best effort: the other nodes poll
     });
   }
 
+  /** Opens a connection of its own and LISTENs; on failure or later loss, tries again with backoff. */
   private listen(attempt: number) {
     if (this.closed) return;
-    const sql = this.listener ?? postgres(this.options.url, this.listenOptions());
-    this.listener = sql;
-    sql.unsafe(`LISTEN ${this.channel}`).then(
-      () => {
-        if (this.closed) return;
+    const client = new pg.Client({ connectionString: this.options.url, application_name: "stepwise-listen", keepAlive: true });
+    this.listener = client;
+    const lost = () => {
+      if (this.listener !== client) return;
+      this.listener = undefined;
+      client.end().catch(() => {});
+      if (this.closed) return;
+      if (this.listening) this.options.onWarning?.("stepwise: the Postgres LISTEN connection closed; listening again (workers poll meanwhile)");
+      const wasListening = this.listening;
+      this.listening = false;
+      this.reconnect = setTimeout(() => this.listen(attempt + 1), wasListening ? 0 : Math.max(100, backoffMs(attempt + 3)));
+    };
+    client.on("error", lost);
+    client.on("end", lost);
+    client.on("notification", (message) => {
+      if (message.channel !== this.channel || message.payload === this.node) return;
+      for (const listener of this.listeners) listener();
+    });
+    client
+      .connect()
+      .then(() => client.query(`LISTEN ${this.channel}`))
+      .then(() => {
+        if (this.listener !== client) return;
         this.listening = true;
         // wake-ups may have been missed while not listening
         if (attempt > 0) for (const listener of this.listeners) listener();
-      },
-      () => {
-        if (this.closed) return;
-        this.reconnect = setTimeout(() => this.listen(attempt + 1), Math.max(100, backoffMs(attempt + 3)));
-      },
-    );
-  }
-
-  /**
-   * The LISTEN connection's options. `onnotify` (each notification on this connection) is
-   * an option postgres.js reads at run time but leaves out of its types; its own
-   * `sql.listen` is built on it. It is used directly because `sql.listen` gives up for
-   * good when its first re-LISTEN after a disconnect fails (e.g. during a restart).
-   */
-  private listenOptions(): postgres.Options<Record<string, never>> {
-    const options = {
-      max: 1,
-      idle_timeout: 0,
-      max_lifetime: null,
-      fetch_types: false,
-      onnotice: () => {},
-      connection: { application_name: "stepwise-listen" },
-      onnotify: (_channel: string, payload: string) => {
-        if (payload === this.node) return;
-        for (const listener of this.listeners) listener();
-      },
-      onclose: () => {
-        if (this.closed || !this.listening) return;
-        this.listening = false;
-        this.options.onWarning?.("stepwise: the Postgres LISTEN connection closed; listening again (workers poll meanwhile)");
-        this.listen(1);
-      },
-    };
-    return options as postgres.Options<Record<string, never>>;
+      }, lost);
   }
 }

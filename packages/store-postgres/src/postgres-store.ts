@@ -52,11 +52,11 @@ import {
   type TxView,
   terminalStatuses,
 } from "@stepwise/engine";
-import postgres, { type Sql, type TransactionSql } from "postgres";
-import { migrate } from "./migrate.ts";
+import pg from "pg";
+import { type Migration, migrate, pendingMigrations } from "./migrate.ts";
 import { PostgresNotifier } from "./notifier.ts";
 import { redactSecrets, redactUrl } from "./redact.ts";
-import { withRetry } from "./retry.ts";
+import { isConnectionLost, withRetry } from "./retry.ts";
 import {
   claimsOfRow,
   type EventRow,
@@ -102,7 +102,14 @@ const claimPage = 32;
 /** Rounds of `decide` a script may take to name everything it reads. */
 const maxDecideRounds = 8;
 
-type Tx = TransactionSql;
+/** A connection inside a transaction, or the pool (one statement, autocommit). */
+type Tx = pg.ClientBase | pg.Pool;
+
+/** BIGINT columns hold epoch milliseconds and ids: numbers, not strings. */
+const types = {
+  getTypeParser: ((oid: number, format?: "text" | "binary") =>
+    oid === pg.types.builtins.INT8 ? Number : pg.types.getTypeParser(oid, format ?? "text")) as typeof pg.types.getTypeParser,
+};
 
 /** What scripts of one transaction may read: read ahead, or fetched after a round of `decide` asked for it. */
 class Reads {
@@ -118,7 +125,7 @@ class Reads {
 export class PostgresStore implements Store {
   /** Wake-ups across nodes (LISTEN/NOTIFY); pass it to the engine as `notifier`. Undefined with `notify: false`. */
   readonly notifier: PostgresNotifier | undefined;
-  private readonly sql: Sql;
+  private readonly pool: pg.Pool;
   private readonly retryForMs: number;
   private readonly warn: (message: string) => void;
   private readonly url: string;
@@ -134,15 +141,10 @@ export class PostgresStore implements Store {
     this.url = options.url;
     this.retryForMs = options.retryForMs ?? 30_000;
     this.warn = options.onWarning ?? ((message) => console.warn(message));
-    this.sql = postgres(options.url, {
-      max: poolSize,
-      prepare: true,
-      onnotice: () => {},
-      connection: { application_name: "stepwise" },
-      // epoch milliseconds and ids: numbers, not strings
-      types: { bigint: { to: 20, from: [20], serialize: (x: number) => String(x), parse: (x: string) => Number(x) } },
-    });
-    this.notifier = options.notify === false ? undefined : new PostgresNotifier({ url: options.url, sql: this.sql, onWarning: this.warn });
+    this.pool = new pg.Pool({ connectionString: options.url, max: poolSize, application_name: "stepwise", types, keepAlive: true });
+    // an idle connection that dies (a restart, a terminated backend) is dropped by the pool and reported here; the next checkout opens a new one
+    this.pool.on("error", this.onRetry);
+    this.notifier = options.notify === false ? undefined : new PostgresNotifier({ url: options.url, pool: this.pool, onWarning: this.warn });
   }
 
   /** The URL with its password hidden, for logs. */
@@ -151,14 +153,19 @@ export class PostgresStore implements Store {
   }
 
   async migrate(): Promise<void> {
-    await this.retrying(() => migrate(this.sql), "retry");
+    await this.transaction((tx) => migrate(tx), "retry");
+  }
+
+  /** The migrations this database still needs (`stepwise migrate --print`). */
+  pendingMigrations(): Promise<Migration[]> {
+    return this.retrying(() => pendingMigrations(this.pool), "retry");
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     await this.notifier?.close();
-    await this.sql.end({ timeout: 5 });
+    await this.pool.end();
   }
 
   // ---- plumbing ------------------------------------------------------------------
@@ -171,20 +178,44 @@ export class PostgresStore implements Store {
   };
 
   private retrying<T>(run: () => Promise<T>, ambiguous: "retry" | "throw"): Promise<T> {
-    return withRetry(() => run(), { forMs: this.retryForMs, ambiguous, onRetry: this.onRetry }).catch((error) => {
+    return withRetry(
+      () => {
+        if (this.closed) throw new Error("PostgresStore: the store is closed");
+        return run();
+      },
+      { forMs: this.retryForMs, ambiguous, onRetry: this.onRetry },
+    ).catch((error) => {
       throw this.redacted(error);
     });
   }
 
   /** One transaction, retried as a whole on a transient failure (see retry.ts). */
-  private transaction<T>(body: (tx: Tx) => Promise<T>, ambiguous: "retry" | "throw"): Promise<T> {
+  private transaction<T>(body: (tx: pg.ClientBase) => Promise<T>, ambiguous: "retry" | "throw", begin = "BEGIN"): Promise<T> {
     return withRetry(
-      (committing) =>
-        this.sql.begin(async (tx) => {
-          const result = await body(tx);
+      async (committing) => {
+        if (this.closed) throw new Error("PostgresStore: the store is closed");
+        const client = await this.pool.connect();
+        // a checked-out connection that dies emits "error": without a listener that would crash the process
+        let lost: unknown;
+        const onError = (error: unknown) => {
+          lost = error;
+        };
+        client.on("error", onError);
+        try {
+          await client.query(begin);
+          const result = await body(client);
           committing();
+          await client.query("COMMIT");
           return result;
-        }) as Promise<T>,
+        } catch (error) {
+          if (lost === undefined && !isConnectionLost(error)) await client.query("ROLLBACK").catch((e: unknown) => onError(e));
+          else lost ??= error;
+          throw error;
+        } finally {
+          client.off("error", onError);
+          client.release(lost === undefined ? undefined : true);
+        }
+      },
       { forMs: this.retryForMs, ambiguous, onRetry: this.onRetry },
     ).catch((error) => {
       throw this.redacted(error);
@@ -196,13 +227,19 @@ export class PostgresStore implements Store {
     return error;
   }
 
-  private q<R = Record<string, unknown>>(sql: Sql | Tx, name: StatementName, params: unknown[] = []): Promise<R[]> {
-    return sql.unsafe(statements[name], params as never[], { prepare: true }) as unknown as Promise<R[]>;
+  /** Runs a named statement (prepared once per connection). */
+  private async q<R = Record<string, unknown>>(tx: Tx, name: StatementName, params: unknown[] = []): Promise<R[]> {
+    return (await tx.query({ name: `stepwise_${name}`, text: statements[name], values: params })).rows as R[];
   }
 
-  /** A read outside any transaction, retried like the writes. */
+  /** One statement on the pool, retried like the writes. */
   private read<R = Record<string, unknown>>(name: StatementName, params: unknown[] = []): Promise<R[]> {
-    return this.retrying(() => this.q<R>(this.sql, name, params), "retry");
+    return this.retrying(() => this.q<R>(this.pool, name, params), "retry");
+  }
+
+  /** A built (unnamed) query on the pool. */
+  private readBuilt<R>(query: { sql: string; params: unknown[] }): Promise<R[]> {
+    return this.retrying(async () => (await this.pool.query(query.sql, query.params)).rows as R[], "retry");
   }
 
   // ---- script views --------------------------------------------------------------
@@ -454,14 +491,18 @@ export class PostgresStore implements Store {
     if (!params.leases.length) return Promise.resolve([]);
     return this.retrying(async () => {
       const sorted = [...params.leases].sort((a, b) => Number(a.itemId) - Number(b.itemId));
-      const kept = await this.q<{ id: number }>(this.sql, "extendLeases", [params.leaseUntil, sorted.map((l) => Number(l.itemId)), sorted.map((l) => l.token)]);
+      const kept = await this.q<{ id: number }>(this.pool, "extendLeases", [
+        params.leaseUntil,
+        sorted.map((l) => Number(l.itemId)),
+        sorted.map((l) => l.token),
+      ]);
       const held = new Set(kept.map((r) => String(r.id)));
       return params.leases.filter((l) => !held.has(l.itemId)).map((l) => l.itemId);
     }, "retry");
   }
 
   releaseItem(lease: Lease): Promise<boolean> {
-    return this.retrying(async () => (await this.q(this.sql, "deleteLeased", [Number(lease.itemId), lease.token])).length > 0, "throw");
+    return this.retrying(async () => (await this.q(this.pool, "deleteLeased", [Number(lease.itemId), lease.token])).length > 0, "throw");
   }
 
   async nextAvailableAt(): Promise<number | null> {
@@ -471,22 +512,23 @@ export class PostgresStore implements Store {
   // ---- runs and steps --------------------------------------------------------------
 
   async loadRunState(runId: string): Promise<RunState | undefined> {
-    return this.retrying(
-      () =>
-        this.sql.begin("ISOLATION LEVEL REPEATABLE READ READ ONLY", async (tx) => {
-          const [row] = await this.q<RunRow>(tx, "getRun", [runId]);
-          if (!row) return undefined;
-          const [eventRows, stepRows] = await Promise.all([
-            this.q<EventRow>(tx, "eventsOfRun", [JSON.parse(row.event_ids)]),
-            this.q<StepRow>(tx, "stepsOfRun", [runId]),
-          ]);
-          const events = eventRows.map((r) => {
-            const { internalId: _i, receivedAt: _r, ...event } = eventFromRow(r);
-            return event;
-          });
-          return { run: runFromRow(row), events, steps: stepRows.map(stepFromRow) };
-        }) as Promise<RunState | undefined>,
+    // one snapshot: the run, its events and its steps as of one instant
+    return this.transaction(
+      async (tx) => {
+        const [row] = await this.q<RunRow>(tx, "getRun", [runId]);
+        if (!row) return undefined;
+        const [eventRows, stepRows] = await Promise.all([
+          this.q<EventRow>(tx, "eventsOfRun", [JSON.parse(row.event_ids)]),
+          this.q<StepRow>(tx, "stepsOfRun", [runId]),
+        ]);
+        const events = eventRows.map((r) => {
+          const { internalId: _i, receivedAt: _r, ...event } = eventFromRow(r);
+          return event;
+        });
+        return { run: runFromRow(row), events, steps: stepRows.map(stepFromRow) };
+      },
       "retry",
+      "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
     );
   }
 
@@ -593,7 +635,10 @@ export class PostgresStore implements Store {
   }
 
   sweepExpired(now: number, limit: number): Promise<number> {
-    return this.retrying(async () => (await this.sql.unsafe(statements.sweepFlow, [now, limit], { prepare: true })).count, "retry");
+    return this.retrying(
+      async () => (await this.pool.query({ name: "stepwise_sweepFlow", text: statements.sweepFlow, values: [now, limit] })).rowCount ?? 0,
+      "retry",
+    );
   }
 
   async getFlowState(keys: readonly string[], now: number): Promise<Map<string, unknown>> {
@@ -620,9 +665,7 @@ export class PostgresStore implements Store {
   }
 
   async listEvents(filter: { name?: string; limit: number; before?: string }): Promise<EventRecord[]> {
-    const { sql, params } = listEventsQuery({ ...filter, limit: Math.min(filter.limit, 1000) });
-    const rows = await this.retrying(() => this.sql.unsafe(sql, params as never[], { prepare: true }) as unknown as Promise<EventRow[]>, "retry");
-    return rows.map(eventFromRow);
+    return (await this.readBuilt<EventRow>(listEventsQuery({ ...filter, limit: Math.min(filter.limit, 1000) }))).map(eventFromRow);
   }
 
   async listEventsByName(params: { name: string; since: number; until: number; limit: number; after?: EventRecord }): Promise<EventRecord[]> {
@@ -632,7 +675,7 @@ export class PostgresStore implements Store {
   }
 
   async ensureCronSchedule(schedule: CronSchedule): Promise<void> {
-    await this.retrying(() => this.q(this.sql, "insertCron", [schedule.functionId, schedule.expression, schedule.nextAt]), "retry");
+    await this.retrying(() => this.q(this.pool, "insertCron", [schedule.functionId, schedule.expression, schedule.nextAt]), "retry");
   }
 
   async listCronSchedules(): Promise<CronSchedule[]> {
@@ -661,9 +704,7 @@ export class PostgresStore implements Store {
   }
 
   async listRuns(filter: ListRunsFilter): Promise<RunRecord[]> {
-    const { sql, params } = listRunsQuery({ ...filter, limit: Math.min(filter.limit ?? 100, 1000) });
-    const rows = await this.retrying(() => this.sql.unsafe(sql, params as never[], { prepare: true }) as unknown as Promise<RunRow[]>, "retry");
-    return rows.map(runFromRow);
+    return (await this.readBuilt<RunRow>(listRunsQuery({ ...filter, limit: Math.min(filter.limit ?? 100, 1000) }))).map(runFromRow);
   }
 
   async countRuns(params: { functionId: string; since: number }): Promise<Partial<Record<RunRecord["status"], number>>> {

@@ -23,14 +23,11 @@ const transientCodes = new Set([
   "08003",
   "08004",
   "08006",
-  "CONNECTION_CLOSED",
-  "CONNECT_TIMEOUT",
   "ECONNREFUSED",
   "ECONNRESET",
   "EPIPE",
   "ETIMEDOUT",
   "EHOSTUNREACH",
-  "ENOTFOUND",
   "EAI_AGAIN",
 ]);
 
@@ -42,9 +39,19 @@ function codeOf(error: unknown): string | undefined {
   return typeof code === "string" ? code : undefined;
 }
 
+/** node-postgres reports a connection lost mid-query, or a pool connect timing out, without a code. */
+const lostConnection =
+  /Connection terminated unexpectedly|encountered a connection error|timeout exceeded when trying to connect|Connection terminated due to connection timeout/;
+
 export function isTransient(error: unknown): boolean {
   const code = codeOf(error);
-  return code !== undefined && transientCodes.has(code);
+  if (code !== undefined) return transientCodes.has(code);
+  return error instanceof Error && lostConnection.test(error.message);
+}
+
+/** The connection that raised this can no longer be used: drop it from the pool. */
+export function isConnectionLost(error: unknown): boolean {
+  return isTransient(error) && !isRolledBack(error);
 }
 
 export function isRolledBack(error: unknown): boolean {

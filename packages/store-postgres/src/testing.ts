@@ -12,7 +12,7 @@
  * `postgres://postgres@127.0.0.1:5432/postgres`).
  */
 import { createHash, randomBytes } from "node:crypto";
-import postgres from "postgres";
+import pg from "pg";
 import { listMigrations } from "./migrate.ts";
 import { PostgresStore } from "./postgres-store.ts";
 
@@ -45,54 +45,52 @@ function templateName(): string {
   return `stepwise_tpl_${hash.digest("hex").slice(0, 12)}`;
 }
 
+/** Runs `body` on a connection of its own to `url`, closed after. */
+async function withClient<T>(url: string, body: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
+  // a connection dropped by the server while we hold it must not crash the test process
+  client.on("error", () => {});
+  await client.connect();
+  try {
+    return await body(client);
+  } finally {
+    await client.end();
+  }
+}
+
+const templateLock = "hashtextextended('stepwise:test-template', 0)";
+
 /** A fresh, migrated database on the test server. */
 export async function createTestDatabase(options: { serverUrl?: string } = {}): Promise<TestDatabase> {
   const serverUrl = options.serverUrl ?? testServerUrl();
   const template = templateName();
   const name = `stepwise_test_${Date.now().toString(36)}_${randomBytes(4).toString("hex")}`;
-  // one connection: the session advisory lock lives on it
-  const admin = postgres(serverUrl, { max: 1, onnotice: () => {} });
-  try {
-    await admin`SELECT pg_advisory_lock(hashtextextended('stepwise:test-template', 0))`;
+  // the session advisory lock lives on this one connection
+  await withClient(serverUrl, async (admin) => {
+    await admin.query(`SELECT pg_advisory_lock(${templateLock})`);
     try {
-      const [exists] = await admin`SELECT 1 FROM pg_database WHERE datname = ${template}`;
+      const exists = (await admin.query("SELECT 1 FROM pg_database WHERE datname = $1", [template])).rowCount;
       if (!exists) {
         const building = `${template}_building`;
-        await admin.unsafe(`DROP DATABASE IF EXISTS ${building} WITH (FORCE)`);
-        await admin.unsafe(`CREATE DATABASE ${building}`);
+        await admin.query(`DROP DATABASE IF EXISTS ${building} WITH (FORCE)`);
+        await admin.query(`CREATE DATABASE ${building}`);
         const store = new PostgresStore({ url: databaseUrl(serverUrl, building), notify: false, poolSize: 1 });
         try {
           await store.migrate();
         } finally {
           await store.close();
         }
-        await admin.unsafe(`ALTER DATABASE ${building} RENAME TO ${template}`);
+        await admin.query(`ALTER DATABASE ${building} RENAME TO ${template}`);
       }
-      await admin.unsafe(`CREATE DATABASE ${name} TEMPLATE ${template}`);
+      await admin.query(`CREATE DATABASE ${name} TEMPLATE ${template}`);
     } finally {
-      await admin`SELECT pg_advisory_unlock(hashtextextended('stepwise:test-template', 0))`;
+      await admin.query(`SELECT pg_advisory_unlock(${templateLock})`);
     }
-  } finally {
-    await admin.end();
-  }
+  });
   const url = databaseUrl(serverUrl, name);
   return {
     url,
-    async reset() {
-      const sql = postgres(url, { max: 1, onnotice: () => {} });
-      try {
-        await sql.unsafe(`TRUNCATE ${tables.join(", ")} RESTART IDENTITY`);
-      } finally {
-        await sql.end();
-      }
-    },
-    async drop() {
-      const sql = postgres(serverUrl, { max: 1, onnotice: () => {} });
-      try {
-        await sql.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      } finally {
-        await sql.end();
-      }
-    },
+    reset: () => withClient(url, async (client) => void (await client.query(`TRUNCATE ${tables.join(", ")} RESTART IDENTITY`))),
+    drop: () => withClient(serverUrl, async (client) => void (await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`))),
   };
 }
