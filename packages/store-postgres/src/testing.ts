@@ -60,13 +60,14 @@ async function withClient<T>(url: string, body: (client: pg.Client) => Promise<T
 
 const templateLock = "hashtextextended('stepwise:test-template', 0)";
 
-/** A fresh, migrated database on the test server. */
-export async function createTestDatabase(options: { serverUrl?: string } = {}): Promise<TestDatabase> {
+/** A fresh, migrated database on the test server (`empty: true`: one without the schema, for migration tests). */
+export async function createTestDatabase(options: { serverUrl?: string; empty?: boolean } = {}): Promise<TestDatabase> {
   const serverUrl = options.serverUrl ?? testServerUrl();
   const template = templateName();
   const name = `stepwise_test_${Date.now().toString(36)}_${randomBytes(4).toString("hex")}`;
   // the session advisory lock lives on this one connection
   await withClient(serverUrl, async (admin) => {
+    if (options.empty) return void (await admin.query(`CREATE DATABASE ${name}`));
     await admin.query(`SELECT pg_advisory_lock(${templateLock})`);
     try {
       const exists = (await admin.query("SELECT 1 FROM pg_database WHERE datname = $1", [template])).rowCount;
