@@ -17,6 +17,11 @@ const migrationsDir = fileURLToPath(new URL("../migrations/", import.meta.url));
 /** The advisory lock every migrating node takes (any bigint; this one spells the purpose). */
 const migrationLock = "SELECT pg_advisory_xact_lock(hashtextextended('stepwise:migrate', 0))";
 
+/** What runs a statement: a pool, a connection, or a transaction's queue of statements. */
+export interface Queryable {
+  query(text: string | pg.QueryConfig, values?: unknown[]): Promise<pg.QueryResult>;
+}
+
 export interface Migration {
   version: number;
   name: string;
@@ -32,7 +37,7 @@ export function listMigrations(): Migration[] {
 }
 
 /** The migrations not yet applied to this database (all of them on an empty one). */
-export async function pendingMigrations(db: pg.ClientBase | pg.Pool): Promise<Migration[]> {
+export async function pendingMigrations(db: Queryable): Promise<Migration[]> {
   const [table] = (await db.query("SELECT to_regclass('stepwise_migrations') IS NOT NULL AS present")).rows;
   if (!table?.present) return listMigrations();
   const applied = new Set((await db.query("SELECT version FROM stepwise_migrations")).rows.map((r) => Number(r.version)));
@@ -43,7 +48,7 @@ export async function pendingMigrations(db: pg.ClientBase | pg.Pool): Promise<Mi
  * Applies what is pending; refuses a database migrated by a newer Stepwise. Runs on a
  * connection inside a transaction the caller opened and commits.
  */
-export async function migrate(tx: pg.ClientBase): Promise<void> {
+export async function migrate(tx: Queryable): Promise<void> {
   const known = listMigrations();
   const latest = Math.max(0, ...known.map((m) => m.version));
   await tx.query(migrationLock);

@@ -38,6 +38,7 @@ import {
   type Lease,
   LeaseLostError,
   type ListRunsFilter,
+  type NewQueueItem,
   type PauseRecord,
   type QueueItem,
   QueueItemKind,
@@ -53,7 +54,7 @@ import {
   terminalStatuses,
 } from "@stepwise/engine";
 import pg from "pg";
-import { type Migration, migrate, pendingMigrations } from "./migrate.ts";
+import { type Migration, migrate, pendingMigrations, type Queryable } from "./migrate.ts";
 import { PostgresNotifier } from "./notifier.ts";
 import { redactSecrets, redactUrl } from "./redact.ts";
 import { isConnectionLost, withRetry } from "./retry.ts";
@@ -102,8 +103,23 @@ const claimPage = 32;
 /** Rounds of `decide` a script may take to name everything it reads. */
 const maxDecideRounds = 8;
 
-/** A connection inside a transaction, or the pool (one statement, autocommit). */
-type Tx = pg.ClientBase | pg.Pool;
+/** A connection inside a transaction (statements queued in order), or the pool (one statement, autocommit). */
+type Tx = Queryable;
+
+/**
+ * A transaction's connection with its statements queued: callers may issue several at
+ * once (`Promise.all`) and they still run one after the other, in the order issued.
+ */
+function serial(client: pg.PoolClient): Queryable {
+  let tail: Promise<unknown> = Promise.resolve();
+  return {
+    query: ((text: string | pg.QueryConfig, values?: unknown[]) => {
+      const next = tail.then(() => (typeof text === "string" ? client.query(text, values) : client.query(text)));
+      tail = next.catch(() => {});
+      return next;
+    }) as Queryable["query"],
+  };
+}
 
 /** BIGINT columns hold epoch milliseconds and ids: numbers, not strings. */
 const types = {
@@ -190,7 +206,7 @@ export class PostgresStore implements Store {
   }
 
   /** One transaction, retried as a whole on a transient failure (see retry.ts). */
-  private transaction<T>(body: (tx: pg.ClientBase) => Promise<T>, ambiguous: "retry" | "throw", begin = "BEGIN"): Promise<T> {
+  private transaction<T>(body: (tx: Tx) => Promise<T>, ambiguous: "retry" | "throw", begin = "BEGIN"): Promise<T> {
     return withRetry(
       async (committing) => {
         if (this.closed) throw new Error("PostgresStore: the store is closed");
@@ -203,7 +219,7 @@ export class PostgresStore implements Store {
         client.on("error", onError);
         try {
           await client.query(begin);
-          const result = await body(client);
+          const result = await body(serial(client));
           committing();
           await client.query("COMMIT");
           return result;
@@ -304,19 +320,20 @@ export class PostgresStore implements Store {
     const duplicates: string[] = [];
     const senderIds = [...new Set(params.dedupeSince === undefined ? [] : params.events.filter((e) => e.id !== e.internalId).map((e) => e.id))].sort();
     for (const id of senderIds) await this.q(tx, "lockSenderId", [id]);
-    const store = async (event: EventRecord) => {
-      const duplicate =
-        params.dedupeSince !== undefined &&
-        event.id !== event.internalId &&
-        (await this.q(tx, "duplicateEvent", [event.id, params.dedupeSince, event.internalId])).length > 0;
-      const inserted = (await this.q(tx, "insertEvent", eventParams(duplicate ? { ...event, duplicate } : event))).length > 0;
-      return duplicate || !inserted;
-    };
-    // with de-duplication, one after the other: an event sees the ones before it in this ingest
-    const startsNothing = params.dedupeSince === undefined ? await Promise.all(params.events.map(store)) : await sequentially(params.events, store);
-    params.events.forEach((event, i) => {
-      if (startsNothing[i]) duplicates.push(event.internalId);
-    });
+    if (params.dedupeSince === undefined) {
+      // one statement for the lot; an event already stored (a retried request) is not returned
+      const inserted = new Set(
+        (await this.insertMany<{ internal_id: string }>(tx, "insertEvent", "insertEvents", params.events.map(eventParams))).map((r) => r.internal_id),
+      );
+      for (const event of params.events) if (!inserted.has(event.internalId)) duplicates.push(event.internalId);
+    } else {
+      // one after the other: an event sees the ones before it in this ingest
+      for (const event of params.events) {
+        const duplicate = event.id !== event.internalId && (await this.q(tx, "duplicateEvent", [event.id, params.dedupeSince, event.internalId])).length > 0;
+        const inserted = (await this.q(tx, "insertEvent", eventParams(duplicate ? { ...event, duplicate } : event))).length > 0;
+        if (duplicate || !inserted) duplicates.push(event.internalId);
+      }
+    }
     let decided = params;
     if (script) {
       const reads = new Reads();
@@ -333,13 +350,23 @@ export class PostgresStore implements Store {
     const dropped = new Set<string>();
     if (duplicates.size > 0) for (const run of params.runs) if (duplicates.has(run.eventIds[0] ?? "")) dropped.add(run.id);
     const writes: Promise<unknown>[] = [];
-    for (const run of params.runs) if (!dropped.has(run.id)) writes.push(this.q(tx, "insertRun", runParams(run)));
+    writes.push(this.insertMany(tx, "insertRun", "insertRuns", params.runs.filter((r) => !dropped.has(r.id)).map(runParams)));
     for (const entry of params.flowState ?? []) {
       if (entry.value === null) writes.push(this.q(tx, "deleteFlow", [entry.key]));
       else writes.push(this.q(tx, "putFlow", [entry.key, JSON.stringify(entry.value), entry.expiresAt]));
     }
-    for (const item of params.items) if (!dropped.has(item.runId)) writes.push(this.q(tx, "enqueue", itemParams(item)));
-    for (const pause of params.pauses ?? []) if (!dropped.has(pause.runId)) writes.push(...this.insertPause(tx, pause));
+    writes.push(
+      this.enqueue(
+        tx,
+        params.items.filter((i) => !dropped.has(i.runId)),
+      ),
+    );
+    writes.push(
+      ...this.insertPauses(
+        tx,
+        (params.pauses ?? []).filter((p) => !dropped.has(p.runId)),
+      ),
+    );
     // after the runs and items above, so updates may target runs of this same ingest
     for (const update of params.runUpdates ?? []) {
       if (update.eventIds) writes.push(this.q(tx, "setRunEvents", [JSON.stringify(update.eventIds), update.eventIds[0] ?? "", update.runId]));
@@ -349,10 +376,21 @@ export class PostgresStore implements Store {
     await Promise.all(writes);
   }
 
-  private insertPause(tx: Tx, pause: PauseRecord): Promise<unknown>[] {
-    const writes: Promise<unknown>[] = [this.q(tx, "insertPause", pauseParams(pause))];
-    if (pause.indexPath !== undefined) writes.push(this.q(tx, "insertPausePath", [pause.eventName, pause.indexPath]));
-    return writes;
+  private insertPauses(tx: Tx, pauses: readonly PauseRecord[]): Promise<unknown>[] {
+    const indexed = pauses.filter((p) => p.indexPath !== undefined).map((p) => [p.eventName, p.indexPath]);
+    return [this.insertMany(tx, "insertPause", "insertPauses", pauses.map(pauseParams)), this.insertMany(tx, "insertPausePath", "insertPausePaths", indexed)];
+  }
+
+  private enqueue(tx: Tx, items: readonly NewQueueItem[]): Promise<unknown> {
+    return this.insertMany(tx, "enqueue", "enqueueMany", items.map(itemParams));
+  }
+
+  /** Inserts rows (each its parameters in column order): one row by `one`, more by `many`, which takes an array per column. */
+  private insertMany<R = Record<string, unknown>>(tx: Tx, one: StatementName, many: StatementName, rows: unknown[][]): Promise<R[]> {
+    if (rows.length === 0) return Promise.resolve([]);
+    if (rows.length === 1) return this.q<R>(tx, one, rows[0]);
+    const columns = rows[0]!.map((_, i) => rows.map((row) => row[i]));
+    return this.q<R>(tx, many, columns);
   }
 
   ingestEvents(params: IngestParams, script?: IngestScript): Promise<IngestResult> {
@@ -478,9 +516,7 @@ export class PostgresStore implements Store {
         const item = items.find((i) => i.runId === run.id && i.lane === 1);
         if (item) item.startedRun = true;
         if (run.finish_after_ms !== null)
-          writes.push(
-            this.q(tx, "enqueue", itemParams({ runId: run.id, kind: QueueItemKind.FinishTimeout, attempt: 0, availableAt: params.now + run.finish_after_ms })),
-          );
+          writes.push(this.enqueue(tx, [{ runId: run.id, kind: QueueItemKind.FinishTimeout, attempt: 0, availableAt: params.now + run.finish_after_ms }]));
       }
       await Promise.all(writes);
     }
@@ -563,17 +599,16 @@ export class PostgresStore implements Store {
       const [row] = await this.q<RunRow>(tx, "lockRun", [runId]);
       const lease = script.lease;
       const reads = new Reads();
-      const [held, itemRows, pauseRows] = await Promise.all([
+      const [held, [ahead]] = await Promise.all([
         lease ? this.q(tx, "lockLease", [Number(lease.itemId), lease.token]) : undefined,
-        this.q<QueueRow>(tx, "itemsOfRun", [runId]),
-        this.q<{ id: string }>(tx, "pauseIdsOfRun", [runId]),
+        this.q<{ items: QueueRow[]; pauses: string[] }>(tx, "runReadAhead", [runId]),
         this.lockFlowKeys(tx, script.flowKeys, script.now, reads),
       ]);
       if (lease && !held?.length) throw new LeaseLostError(lease);
       const run = row ? runFromRow(row) : undefined;
       reads.runStatus.set(runId, run?.status ?? null);
-      const items = itemRows.map(itemFromRow);
-      const ownPauses = new Set(pauseRows.map((p) => p.id));
+      const items = (ahead?.items ?? []).map(itemFromRow);
+      const ownPauses = new Set(ahead?.pauses ?? []);
       const base = this.view(reads, script.flowKeys);
       const view: RunView = {
         ...base,
@@ -614,8 +649,7 @@ export class PostgresStore implements Store {
         else writes.push(this.q(tx, "deleteItem", [Number(params.itemId)]));
       }
       for (const item of params.cancelItems ?? []) writes.push(this.q(tx, "cancelItems", [runId, item.kind, item.stepId]));
-      for (const item of params.enqueue ?? []) writes.push(this.q(tx, "enqueue", itemParams(item)));
-      for (const pause of params.pauses ?? []) writes.push(...this.insertPause(tx, pause));
+      writes.push(this.enqueue(tx, params.enqueue ?? []), ...this.insertPauses(tx, params.pauses ?? []));
       await Promise.all(writes);
       return true;
     }, ambiguous);
@@ -720,10 +754,4 @@ export class PostgresStore implements Store {
     const [row] = await this.read<EventRow>("getEvent", [internalId]);
     return row ? eventFromRow(row) : undefined;
   }
-}
-
-async function sequentially<T, R>(list: readonly T[], fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = [];
-  for (const item of list) out.push(await fn(item));
-  return out;
 }

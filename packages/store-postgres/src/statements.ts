@@ -15,6 +15,10 @@ const runColumns = "id, function_id, status, event_id, event_ids, created_at, wa
 export const statements = {
   insertEvent:
     "INSERT INTO events (internal_id, id, name, data, user_data, v, ts, received_at, duplicate) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (internal_id) DO NOTHING RETURNING internal_id",
+  // many events in one statement: one array per column
+  insertEvents: `INSERT INTO events (internal_id, id, name, data, user_data, v, ts, received_at, duplicate)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::bigint[], $9::boolean[])
+    ON CONFLICT (internal_id) DO NOTHING RETURNING internal_id`,
   // an event with this sender id already received in the de-duplication window
   duplicateEvent: "SELECT 1 FROM events WHERE id = $1 AND received_at >= $2 AND internal_id <> $3 LIMIT 1",
   getEvent: "SELECT * FROM events WHERE internal_id = $1",
@@ -25,6 +29,8 @@ export const statements = {
   eventsSince: "SELECT 1 FROM events WHERE name = $1 AND received_at >= $2 LIMIT 1",
 
   insertRun: `INSERT INTO runs (${runColumns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+  insertRuns: `INSERT INTO runs (${runColumns})
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::text[], $9::bigint[], $10::text[], $11::bigint[])`,
   getRun: "SELECT * FROM runs WHERE id = $1",
   lockRun: "SELECT * FROM runs WHERE id = $1 FOR UPDATE",
   runStatus: "SELECT status FROM runs WHERE id = $1",
@@ -53,6 +59,8 @@ export const statements = {
 
   enqueue: `INSERT INTO queue (run_id, kind, step_id, attempt, lane, available_at, ckey1, climit1, ckey2, climit2, payload)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+  enqueueMany: `INSERT INTO queue (run_id, kind, step_id, attempt, lane, available_at, ckey1, climit1, ckey2, climit2, payload)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::smallint[], $6::bigint[], $7::text[], $8::int[], $9::text[], $10::int[], $11::text[])`,
   // due items of a lane, skipping keys found full and items set aside in this claim, and rows other claims hold
   due: `SELECT * FROM queue WHERE lane = $1 AND available_at <= $2
     AND (ckey1 IS NULL OR ckey1 <> ALL($3::text[])) AND (ckey2 IS NULL OR ckey2 <> ALL($3::text[])) AND id <> ALL($4::bigint[])
@@ -71,7 +79,9 @@ export const statements = {
   shareLease: "SELECT 1 FROM queue WHERE id = $1 AND token = $2 AND leased FOR SHARE",
   deleteLeased: "DELETE FROM queue WHERE id = $1 AND token = $2 AND leased RETURNING id",
   reschedule: "UPDATE queue SET available_at = $1, attempt = $2, kind = COALESCE($3, kind), leased = FALSE WHERE id = $4",
-  itemsOfRun: "SELECT * FROM queue WHERE run_id = $1 ORDER BY id",
+  // what a transition's script may ask of its run, read in one statement once the run is locked
+  runReadAhead: `SELECT COALESCE((SELECT json_agg(q ORDER BY q.id) FROM queue AS q WHERE q.run_id = $1), '[]') AS items,
+    COALESCE((SELECT json_agg(p.id) FROM pauses AS p WHERE p.run_id = $1), '[]') AS pauses`,
   dueItemOfRun: "SELECT * FROM queue WHERE run_id = $1 AND lane = 1 AND NOT leased AND available_at <= $2 AND ckey1 IS NOT NULL LIMIT 1",
   deleteItem: "DELETE FROM queue WHERE id = $1",
   clearRunQueue: "DELETE FROM queue WHERE run_id = $1",
@@ -81,8 +91,10 @@ export const statements = {
 
   insertPause: `INSERT INTO pauses (id, run_id, kind, step_id, event_name, expression, index_path, index_value, exact, created_at, expires_at)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+  insertPauses: `INSERT INTO pauses (id, run_id, kind, step_id, event_name, expression, index_path, index_value, exact, created_at, expires_at)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::boolean[], $10::bigint[], $11::bigint[])`,
+  insertPausePaths: "INSERT INTO pause_paths (event_name, index_path) SELECT DISTINCT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING",
   insertPausePath: "INSERT INTO pause_paths (event_name, index_path) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-  pauseIdsOfRun: "SELECT id FROM pauses WHERE run_id = $1",
   pauseExists: "SELECT 1 FROM pauses WHERE id = $1",
   pausesOnName: "SELECT 1 FROM pauses WHERE event_name = $1 LIMIT 1",
   deletePause: "DELETE FROM pauses WHERE id = $1 RETURNING id",

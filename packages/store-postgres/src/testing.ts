@@ -10,6 +10,11 @@
  * once, and a build cut off half-way is never used. The server comes from
  * `STEPWISE_TEST_POSTGRES_URL` (a URL of its maintenance database; default
  * `postgres://postgres@127.0.0.1:5432/postgres`).
+ *
+ * Test databases run with `synchronous_commit = off`: a commit returns before its WAL is
+ * flushed to disk. Only a crash of the Postgres server itself could lose the last
+ * commits, which no test does; visibility, locking and every other semantic is unchanged,
+ * and tests stop waiting on the disk.
  */
 import { createHash, randomBytes } from "node:crypto";
 import pg from "pg";
@@ -67,7 +72,10 @@ export async function createTestDatabase(options: { serverUrl?: string; empty?: 
   const name = `stepwise_test_${Date.now().toString(36)}_${randomBytes(4).toString("hex")}`;
   // the session advisory lock lives on this one connection
   await withClient(serverUrl, async (admin) => {
-    if (options.empty) return void (await admin.query(`CREATE DATABASE ${name}`));
+    if (options.empty) {
+      await admin.query(`CREATE DATABASE ${name}`);
+      return void (await admin.query(`ALTER DATABASE ${name} SET synchronous_commit = off`));
+    }
     await admin.query(`SELECT pg_advisory_lock(${templateLock})`);
     try {
       const exists = (await admin.query("SELECT 1 FROM pg_database WHERE datname = $1", [template])).rowCount;
@@ -84,6 +92,7 @@ export async function createTestDatabase(options: { serverUrl?: string; empty?: 
         await admin.query(`ALTER DATABASE ${building} RENAME TO ${template}`);
       }
       await admin.query(`CREATE DATABASE ${name} TEMPLATE ${template}`);
+      await admin.query(`ALTER DATABASE ${name} SET synchronous_commit = off`);
     } finally {
       await admin.query(`SELECT pg_advisory_unlock(${templateLock})`);
     }
