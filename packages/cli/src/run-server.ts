@@ -83,12 +83,12 @@ export function tokenFileForDb(db: string): string | undefined {
 }
 
 /** Opens (and, unless told not to, migrates) the store `db` names; failures are CLIErrors without the password. */
-export async function openStore(db: string, migrate = true): Promise<{ store: Store; notifier?: Notifier }> {
+export async function openStore(db: string, migrate = true, logger?: Logger): Promise<{ store: Store; notifier?: Notifier }> {
   const shown = redactUrl(db);
   if (isPostgresUrl(db)) {
     let store: PostgresStore;
     try {
-      store = new PostgresStore({ url: db });
+      store = new PostgresStore({ url: db, ...(logger ? { onWarning: (message: string) => logger.warn(message) } : {}) });
     } catch (cause) {
       throw new CLIError(`--db: ${redactSecrets((cause as Error).message, db)}`);
     }
@@ -125,7 +125,7 @@ export async function runServer(options: RunServerOptions): Promise<RunningServe
   if (options.mode === "start" && options.dashboardToken && [options.signingKey, options.signingKeyFallback].includes(options.dashboardToken)) {
     throw new CLIError("the dashboard token must not be the signing key", "pick another secret for --dashboard-token, or omit it to have one generated");
   }
-  const { store, notifier } = await openStore(options.db, options.migrate !== false);
+  const { store, notifier } = await openStore(options.db, options.migrate !== false, logger);
   const engine = new Engine({
     store,
     logger,

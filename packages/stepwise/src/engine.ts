@@ -52,7 +52,12 @@ export async function createEngine(options: CreateEngineOptions = {}): Promise<E
   const target = database ?? "./stepwise.db";
   if (typeof target !== "string") throw new TypeError(`database: expected a file path, ":memory:" or a postgres:// URL, received ${typeof target}`);
   if (isPostgresUrl(target)) {
-    const store = new PostgresStore({ url: target, ...(poolSize !== undefined ? { poolSize } : {}) });
+    const logger = rest.logger;
+    const store = new PostgresStore({
+      url: target,
+      ...(poolSize !== undefined ? { poolSize } : {}),
+      ...(logger ? { onWarning: (message: string) => logger.warn(message) } : {}),
+    });
     try {
       if (migrate === false) await checkSchema(store);
       else await store.migrate();

@@ -63,6 +63,20 @@ async function withClient<T>(url: string, body: (client: pg.Client) => Promise<T
   }
 }
 
+/** Test databases older than this with nobody connected were left by a killed test run. */
+const abandonedAfterMs = 6 * 60 * 60 * 1000;
+
+/** Drops test databases a killed run left behind (their names carry their creation time). */
+async function dropAbandoned(admin: pg.Client) {
+  const { rows } = await admin.query(
+    `SELECT datname FROM pg_database d WHERE datname LIKE 'stepwise\\_test\\_%' AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname)`,
+  );
+  for (const { datname } of rows as Array<{ datname: string }>) {
+    const created = Number.parseInt(datname.split("_")[2] ?? "", 36);
+    if (Number.isFinite(created) && Date.now() - created > abandonedAfterMs) await admin.query(`DROP DATABASE IF EXISTS ${datname}`);
+  }
+}
+
 const templateLock = "hashtextextended('stepwise:test-template', 0)";
 
 /** A fresh, migrated database on the test server (`empty: true`: one without the schema, for migration tests). */
@@ -91,6 +105,7 @@ export async function createTestDatabase(options: { serverUrl?: string; empty?: 
         }
         await admin.query(`ALTER DATABASE ${building} RENAME TO ${template}`);
       }
+      await dropAbandoned(admin);
       await admin.query(`CREATE DATABASE ${name} TEMPLATE ${template}`);
       await admin.query(`ALTER DATABASE ${name} SET synchronous_commit = off`);
     } finally {
