@@ -1,6 +1,6 @@
-import type { Store } from "@stepwise/engine";
+import { type EventRecord, type NewQueueItem, newId, PauseKind, QueueItemKind, type RunRecord, type Store } from "@stepwise/engine";
 import { runStoreConformance } from "@stepwise/store-conformance";
-import { afterAll, beforeAll } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PostgresStore } from "./postgres-store.ts";
 import { createTestDatabase, type TestDatabase } from "./testing.ts";
 
@@ -26,4 +26,45 @@ runStoreConformance("Postgres", {
   destroy: (store: Store) => store.close(),
   // a second pool on the same database, as another node would open
   createPeer: () => open(),
+});
+
+function event(): EventRecord {
+  const internalId = newId();
+  return { internalId, id: internalId, name: "test/event", data: {}, user: {}, ts: 1_000, receivedAt: 1_000 };
+}
+const run = (events: EventRecord[]): RunRecord => ({
+  id: newId(),
+  functionId: "app-fn",
+  status: "Queued",
+  eventIds: events.map((e) => e.internalId),
+  createdAt: 1_000,
+});
+const start = (runId: string, availableAt: number): NewQueueItem => ({ runId, kind: QueueItemKind.Discovery, attempt: 0, availableAt, lane: 1 });
+
+describe("Postgres store: a failed statement ends its transaction", () => {
+  it("writes queued after a failing one are never applied, inside or outside the transaction", async () => {
+    await db.reset();
+    const store = await open();
+    try {
+      const e = event();
+      const r = run([e]);
+      await store.ingestEvents({ events: [e], runs: [r], items: [] });
+      // the run insert fails (its id exists); the items and pauses issued after it must not land
+      const again = event();
+      const failing = store.ingestEvents({
+        events: [again],
+        runs: [{ ...r, eventIds: [again.internalId] }],
+        items: [start(r.id, 10), start(r.id, 20)],
+        pauses: [{ id: `${r.id}:p`, runId: r.id, kind: PauseKind.Wait, eventName: "x", createdAt: 1, expiresAt: 2 }],
+      });
+      await expect(failing).rejects.toThrow(/duplicate key/);
+      // a later write on the same pool finishes after anything the failed one could have left running
+      await store.ingestEvents({ events: [event()], runs: [], items: [] });
+      expect(await store.nextAvailableAt()).toBeNull();
+      expect(await store.findPauses({ eventName: "x" })).toEqual([]);
+      expect(await store.getEvent(again.internalId)).toBeUndefined();
+    } finally {
+      await store.close();
+    }
+  });
 });

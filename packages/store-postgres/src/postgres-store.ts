@@ -108,16 +108,35 @@ type Tx = Queryable;
 
 /**
  * A transaction's connection with its statements queued: callers may issue several at
- * once (`Promise.all`) and they still run one after the other, in the order issued.
+ * once (`Promise.all`) and they still run one after the other, in the order issued. Once
+ * one fails, the rest are refused unsent: the transaction is lost, and a statement sent
+ * after its ROLLBACK would run on its own, outside any transaction.
  */
-function serial(client: pg.PoolClient): Queryable {
+interface SerialTx extends Queryable {
+  /** Settles once every statement issued so far has settled. */
+  drain(): Promise<void>;
+  /** Some statement failed (the transaction is lost: COMMIT would only roll it back). */
+  readonly failed: boolean;
+}
+
+function serial(client: pg.PoolClient): SerialTx {
   let tail: Promise<unknown> = Promise.resolve();
+  let failed = false;
   return {
     query: ((text: string | pg.QueryConfig, values?: unknown[]) => {
-      const next = tail.then(() => (typeof text === "string" ? client.query(text, values) : client.query(text)));
-      tail = next.catch(() => {});
+      const next = tail.then(() => {
+        if (failed) throw new Error("not sent: an earlier statement of this transaction failed");
+        return typeof text === "string" ? client.query(text, values) : client.query(text);
+      });
+      tail = next.catch(() => {
+        failed = true;
+      });
       return next;
     }) as Queryable["query"],
+    drain: () => tail.then(() => {}),
+    get failed() {
+      return failed;
+    },
   };
 }
 
@@ -217,13 +236,18 @@ export class PostgresStore implements Store {
           lost = error;
         };
         client.on("error", onError);
+        const tx = serial(client);
         try {
           await client.query(begin);
-          const result = await body(serial(client));
+          const result = await body(tx);
+          await tx.drain();
+          if (tx.failed) throw new Error("a statement of this transaction failed; it was rolled back");
           committing();
           await client.query("COMMIT");
           return result;
         } catch (error) {
+          // nothing of this transaction is still in flight when it is rolled back
+          await tx.drain();
           if (lost === undefined && !isConnectionLost(error)) await client.query("ROLLBACK").catch((e: unknown) => onError(e));
           else lost ??= error;
           throw error;
