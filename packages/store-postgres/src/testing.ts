@@ -20,6 +20,7 @@ import { createHash, randomBytes } from "node:crypto";
 import pg from "pg";
 import { listMigrations } from "./migrate.ts";
 import { PostgresStore } from "./postgres-store.ts";
+import { redactUrl } from "./redact.ts";
 
 /** The maintenance database test databases are created from. */
 export function testServerUrl(): string {
@@ -55,7 +56,14 @@ async function withClient<T>(url: string, body: (client: pg.Client) => Promise<T
   const client = new pg.Client({ connectionString: url });
   // a connection dropped by the server while we hold it must not crash the test process
   client.on("error", () => {});
-  await client.connect();
+  try {
+    await client.connect();
+  } catch (cause) {
+    throw new Error(
+      `the Postgres tests need a server at ${redactUrl(url)} (${(cause as Error).message}): start one (\`.ci/run\` does) or set STEPWISE_TEST_POSTGRES_URL`,
+      { cause },
+    );
+  }
   try {
     return await body(client);
   } finally {
