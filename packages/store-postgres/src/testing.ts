@@ -87,10 +87,20 @@ async function dropAbandoned(admin: pg.Client) {
 
 const templateLock = "hashtextextended('stepwise:test-template', 0)";
 
-/** A fresh, migrated database on the test server (`empty: true`: one without the schema, for migration tests). */
-export async function createTestDatabase(options: { serverUrl?: string; empty?: boolean } = {}): Promise<TestDatabase> {
+export interface TestDatabaseOptions {
+  /** The maintenance database's URL. (Default: `testServerUrl()`.) */
+  serverUrl?: string;
+  /** A database without the schema, for migration tests. */
+  empty?: boolean;
+  /** The template's name. (Default: `stepwise_tpl_` and a hash of the migrations.) */
+  template?: string;
+}
+
+/** A fresh, migrated database on the test server. */
+export async function createTestDatabase(options: TestDatabaseOptions = {}): Promise<TestDatabase> {
   const serverUrl = options.serverUrl ?? testServerUrl();
-  const template = templateName();
+  const template = options.template ?? templateName();
+  if (!/^[a-z_][a-z0-9_]{0,40}$/.test(template)) throw new TypeError(`template: expected a lower-case database name, received ${JSON.stringify(template)}`);
   const name = `stepwise_test_${Date.now().toString(36)}_${randomBytes(4).toString("hex")}`;
   // the session advisory lock lives on this one connection
   await withClient(serverUrl, async (admin) => {
