@@ -68,3 +68,52 @@ describe("Postgres store: a failed statement ends its transaction", () => {
     }
   });
 });
+
+describe("Postgres store: two nodes at once", () => {
+  it("events with one sender id ingested on two nodes at once start runs once", async () => {
+    await db.reset();
+    const [a, b] = [await open(), await open()];
+    try {
+      const attempts = Array.from({ length: 10 }, () => {
+        const e = { ...event(), id: "order-1" };
+        const r = run([e]);
+        return { e, r };
+      });
+      const results = await Promise.all(
+        attempts.map(({ e, r }, i) => (i % 2 ? b : a).ingestEvents({ events: [e], runs: [r], items: [start(r.id, 1_000)], dedupeSince: 0 })),
+      );
+      expect(results.filter((x) => x.duplicates.length === 0)).toHaveLength(1);
+      expect(await a.listRuns({ limit: 100 })).toHaveLength(1);
+      expect((await b.listEvents({ limit: 100 })).filter((e) => e.duplicate)).toHaveLength(9);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it("a cron tick advanced by two nodes at once fires once", async () => {
+    await db.reset();
+    const [a, b] = [await open(), await open()];
+    try {
+      await a.ensureCronSchedule({ functionId: "app-fn", expression: "* * * * *", nextAt: 60_000 });
+      const ticks = [event(), event()];
+      const moved = await Promise.all(
+        [a, b].map((store, i) =>
+          store.advanceCronSchedule({
+            functionId: "app-fn",
+            expression: "* * * * *",
+            fromAt: 60_000,
+            toAt: 120_000,
+            emit: { events: [ticks[i]!], runs: [], items: [] },
+          }),
+        ),
+      );
+      expect(moved.filter(Boolean)).toHaveLength(1);
+      expect(await a.listEvents({ limit: 10 })).toHaveLength(1);
+      expect((await b.listCronSchedules())[0]?.nextAt).toBe(120_000);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+});
