@@ -42,6 +42,7 @@ export class PostgresNotifier implements Notifier {
   private listening = false;
   private reconnect: ReturnType<typeof setTimeout> | undefined;
   private closed = false;
+  private started = false;
 
   constructor(private readonly options: PostgresNotifierOptions) {
     this.channel = options.channel ?? "stepwise_wake";
@@ -69,7 +70,10 @@ export class PostgresNotifier implements Notifier {
 
   subscribe(listener: () => void): () => void {
     this.listeners.add(listener);
-    if (!this.listener && !this.closed) this.listen(0);
+    if (!this.started && !this.closed) {
+      this.started = true;
+      this.listen(0);
+    }
     return () => this.listeners.delete(listener);
   }
 
