@@ -117,3 +117,46 @@ describe("Postgres store: two nodes at once", () => {
     }
   });
 });
+
+describe("Postgres store: synchronous script views over asynchronous reads", () => {
+  it("a script's open-ended questions are fetched in the transaction and the script runs again on the answers", async () => {
+    await db.reset();
+    const store = await open();
+    try {
+      const [e1, e2] = [event(), event()];
+      const [mine, other] = [run([e1]), run([e2])];
+      await store.ingestEvents({ events: [e1, e2], runs: [mine, other], items: [] });
+      await store.commitTransition({
+        runId: other.id,
+        pauses: [{ id: `${other.id}:w`, runId: other.id, kind: PauseKind.Wait, eventName: "shop/paid", createdAt: 1, expiresAt: 9 }],
+      });
+      // ended without clearing its pauses, so the pause is still there to be asked about
+      await store.commitTransition({ runId: other.id, run: { status: "Completed", endedAt: 2 } });
+      const answers: unknown[][] = [];
+      const wrote = await store.transition(mine.id, {
+        now: 1_000,
+        decide: (view) => {
+          const seen = [
+            view.run?.status,
+            view.runStatus(mine.id),
+            view.runStatus(other.id),
+            view.runStatus("nope"),
+            view.hasEventsSince("test/event", 1_000),
+            view.hasEventsSince("test/event", 1_001),
+            view.hasPauses("shop/paid"),
+            view.hasPauses("shop/other"),
+            view.hasPause(`${other.id}:w`),
+          ];
+          answers.push(seen);
+          return undefined;
+        },
+      });
+      expect(wrote).toBe(false);
+      // the first round could not answer what it was asked; the last one saw the database
+      expect(answers.length).toBe(2);
+      expect(answers.at(-1)).toEqual(["Queued", "Queued", "Completed", undefined, true, false, true, false, true]);
+    } finally {
+      await store.close();
+    }
+  });
+});
