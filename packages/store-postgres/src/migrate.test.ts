@@ -56,4 +56,24 @@ describe("Postgres migrations", () => {
     await expect(store.migrate()).rejects.toThrow(/newer Stepwise.*Upgrade Stepwise/);
     await store.close();
   });
+
+  it("a running node keeps reading after a newer node adds columns (a rolling upgrade)", async () => {
+    const url = await emptyDatabase();
+    const store = new PostgresStore({ url, notify: false, poolSize: 1 });
+    await store.migrate();
+    const internalId = "01ARZ3NDEKTSV4RRFFQ69G5FAV";
+    const e = { internalId, id: internalId, name: "a", data: {}, user: {}, ts: 1, receivedAt: 1 };
+    const r = { id: "01ARZ3NDEKTSV4RRFFQ69G5FAW", functionId: "f", status: "Queued" as const, eventIds: [internalId], createdAt: 1 };
+    await store.ingestEvents({ events: [e], runs: [r], items: [] });
+    // its one connection has prepared these reads
+    expect(await store.getRun(r.id)).toMatchObject({ id: r.id });
+    expect(await store.getEvent(internalId)).toMatchObject({ name: "a" });
+    const newer = connect(url);
+    await newer.query("ALTER TABLE runs ADD COLUMN added_later TEXT; ALTER TABLE events ADD COLUMN added_later TEXT");
+    await newer.end();
+    expect(await store.getRun(r.id)).toMatchObject({ id: r.id });
+    expect(await store.getEvent(internalId)).toMatchObject({ name: "a" });
+    expect(await store.listRuns({})).toHaveLength(1);
+    await store.close();
+  });
 });

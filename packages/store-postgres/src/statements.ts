@@ -12,6 +12,16 @@ function timePrefix(ms: number): string {
 
 const runColumns = "id, function_id, status, event_id, event_ids, created_at, waiting_on, pending_key, finish_after_ms, error, ended_at";
 
+// Reads name their columns (never `SELECT *`): a prepared statement's result type then
+// survives a newer node adding a column during a rolling upgrade (Postgres refuses to run
+// a cached plan whose result type changed).
+const events = "internal_id, id, name, data, user_data, v, ts, received_at, duplicate";
+const runs =
+  "id, function_id, status, event_id, event_ids, output, error, created_at, started_at, ended_at, waiting_on, lease_expiries, pending_key, finish_after_ms";
+const steps = "run_id, id, name, display_name, op, status, attempts, output, error, input, started_at, ended_at, wake_at";
+const queue = "id, run_id, kind, step_id, attempt, lane, available_at, leased, token, ckey1, climit1, ckey2, climit2, payload";
+const pauses = "id, run_id, kind, step_id, event_name, expression, index_path, index_value, exact, created_at, expires_at";
+
 export const statements = {
   insertEvent:
     "INSERT INTO events (internal_id, id, name, data, user_data, v, ts, received_at, duplicate) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (internal_id) DO NOTHING RETURNING internal_id",
@@ -21,18 +31,17 @@ export const statements = {
     ON CONFLICT (internal_id) DO NOTHING RETURNING internal_id`,
   // an event with this sender id already received in the de-duplication window
   duplicateEvent: "SELECT 1 FROM events WHERE id = $1 AND received_at >= $2 AND internal_id <> $3 LIMIT 1",
-  getEvent: "SELECT * FROM events WHERE internal_id = $1",
-  eventsOfRun: "SELECT e.* FROM unnest($1::text[]) WITH ORDINALITY AS j(id, n) JOIN events AS e ON e.internal_id = j.id ORDER BY j.n",
+  getEvent: `SELECT ${events} FROM events WHERE internal_id = $1`,
+  eventsOfRun: `SELECT ${events.replace(/(\w+)/g, "e.$1")} FROM unnest($1::text[]) WITH ORDINALITY AS j(id, n) JOIN events AS e ON e.internal_id = j.id ORDER BY j.n`,
   // keyset paging: events after (received_at, internal_id)
-  eventsByName:
-    "SELECT * FROM events WHERE name = $1 AND received_at <= $2 AND (received_at, internal_id) > ($3, $4) ORDER BY received_at, internal_id LIMIT $5",
+  eventsByName: `SELECT ${events} FROM events WHERE name = $1 AND received_at <= $2 AND (received_at, internal_id) > ($3, $4) ORDER BY received_at, internal_id LIMIT $5`,
   eventsSince: "SELECT 1 FROM events WHERE name = $1 AND received_at >= $2 LIMIT 1",
 
   insertRun: `INSERT INTO runs (${runColumns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
   insertRuns: `INSERT INTO runs (${runColumns})
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::text[], $9::bigint[], $10::text[], $11::bigint[])`,
-  getRun: "SELECT * FROM runs WHERE id = $1",
-  lockRun: "SELECT * FROM runs WHERE id = $1 FOR UPDATE",
+  getRun: `SELECT ${runs} FROM runs WHERE id = $1`,
+  lockRun: `SELECT ${runs} FROM runs WHERE id = $1 FOR UPDATE`,
   runStatus: "SELECT status FROM runs WHERE id = $1",
   // claims never wait for a run another transaction holds: they leave its item for the next claim
   lockRunsForClaim: "SELECT id, status, pending_key FROM runs WHERE id = ANY($1::text[]) FOR UPDATE SKIP LOCKED",
@@ -55,14 +64,14 @@ export const statements = {
          seq = CASE WHEN excluded.status IN ('Completed', 'Failed') AND steps.status NOT IN ('Completed', 'Failed') THEN excluded.seq ELSE steps.seq END
        WHERE steps.status NOT IN ('Completed', 'Failed')`,
   settleStep: "UPDATE steps SET status = $3, output = $4, error = $5, ended_at = $6, attempts = $7, wake_at = NULL WHERE run_id = $1 AND id = $2",
-  stepsOfRun: "SELECT * FROM steps WHERE run_id = $1 ORDER BY seq, id",
+  stepsOfRun: `SELECT ${steps} FROM steps WHERE run_id = $1 ORDER BY seq, id`,
 
   enqueue: `INSERT INTO queue (run_id, kind, step_id, attempt, lane, available_at, ckey1, climit1, ckey2, climit2, payload)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
   enqueueMany: `INSERT INTO queue (run_id, kind, step_id, attempt, lane, available_at, ckey1, climit1, ckey2, climit2, payload)
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::smallint[], $6::bigint[], $7::text[], $8::int[], $9::text[], $10::int[], $11::text[])`,
   // due items of a lane, skipping keys found full and items set aside in this claim, and rows other claims hold
-  due: `SELECT * FROM queue WHERE lane = $1 AND available_at <= $2
+  due: `SELECT ${queue} FROM queue WHERE lane = $1 AND available_at <= $2
     AND (ckey1 IS NULL OR ckey1 <> ALL($3::text[])) AND (ckey2 IS NULL OR ckey2 <> ALL($3::text[])) AND id <> ALL($4::bigint[])
     ORDER BY available_at, id LIMIT $5 FOR UPDATE SKIP LOCKED`,
   // one claim at a time counts and takes slots of a key; a claim that cannot take the lock at once treats the key as full
@@ -80,9 +89,9 @@ export const statements = {
   deleteLeased: "DELETE FROM queue WHERE id = $1 AND token = $2 AND leased RETURNING id",
   reschedule: "UPDATE queue SET available_at = $1, attempt = $2, kind = COALESCE($3, kind), leased = FALSE WHERE id = $4",
   // what a transition's script may ask of its run, read in one statement once the run is locked
-  runReadAhead: `SELECT COALESCE((SELECT json_agg(q ORDER BY q.id) FROM queue AS q WHERE q.run_id = $1), '[]') AS items,
+  runReadAhead: `SELECT COALESCE((SELECT json_agg(q ORDER BY q.id) FROM (SELECT ${queue} FROM queue WHERE run_id = $1) AS q), '[]') AS items,
     COALESCE((SELECT json_agg(p.id) FROM pauses AS p WHERE p.run_id = $1), '[]') AS pauses`,
-  dueItemOfRun: "SELECT * FROM queue WHERE run_id = $1 AND lane = 1 AND NOT leased AND available_at <= $2 AND ckey1 IS NOT NULL LIMIT 1",
+  dueItemOfRun: `SELECT ${queue} FROM queue WHERE run_id = $1 AND lane = 1 AND NOT leased AND available_at <= $2 AND ckey1 IS NOT NULL LIMIT 1`,
   deleteItem: "DELETE FROM queue WHERE id = $1",
   clearRunQueue: "DELETE FROM queue WHERE run_id = $1",
   cancelItems: "DELETE FROM queue WHERE run_id = $1 AND kind = $2 AND step_id = $3",
@@ -100,8 +109,8 @@ export const statements = {
   deletePause: "DELETE FROM pauses WHERE id = $1 RETURNING id",
   deleteRunPauses: "DELETE FROM pauses WHERE run_id = $1",
   pausePaths: "SELECT index_path FROM pause_paths WHERE event_name = $1 ORDER BY index_path",
-  findIndexedPauses: "SELECT * FROM pauses WHERE event_name = $1 AND index_path = $2 AND index_value = $3 ORDER BY id",
-  findUnindexedPauses: "SELECT * FROM pauses WHERE event_name = $1 AND index_path IS NULL ORDER BY id",
+  findIndexedPauses: `SELECT ${pauses} FROM pauses WHERE event_name = $1 AND index_path = $2 AND index_value = $3 ORDER BY id`,
+  findUnindexedPauses: `SELECT ${pauses} FROM pauses WHERE event_name = $1 AND index_path IS NULL ORDER BY id`,
 
   // admission: the keys a script names are serialized by an advisory lock (rows may not exist yet), taken in key order
   lockFlowKeys:
@@ -120,7 +129,7 @@ export const statements = {
   sweepFlow: "DELETE FROM flow_state WHERE key IN (SELECT key FROM flow_state WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
 
   insertCron: "INSERT INTO cron_schedules (function_id, expression, next_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-  listCron: "SELECT * FROM cron_schedules ORDER BY function_id, expression",
+  listCron: "SELECT function_id, expression, next_at FROM cron_schedules ORDER BY function_id, expression",
   advanceCron: "UPDATE cron_schedules SET next_at = $1 WHERE function_id = $2 AND expression = $3 AND next_at = $4 RETURNING next_at",
 } as const;
 
@@ -143,7 +152,7 @@ export function listRunsQuery(filter: { eventId?: string; functionId?: string; s
   if (filter.functionId) bind("function_id = ?", filter.functionId);
   if (filter.status) bind("status = ?", filter.status);
   params.push(filter.limit);
-  return { sql: `SELECT * FROM runs ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY id DESC LIMIT $${params.length}`, params };
+  return { sql: `SELECT ${runs} FROM runs ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY id DESC LIMIT $${params.length}`, params };
 }
 
 /** Builds the event-list query: newest first, optionally by name, before a cursor. */
@@ -159,7 +168,10 @@ export function listEventsQuery(filter: { name?: string; limit: number; before?:
     where.push(`internal_id < $${params.length}`);
   }
   params.push(filter.limit);
-  return { sql: `SELECT * FROM events ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY internal_id DESC LIMIT $${params.length}`, params };
+  return {
+    sql: `SELECT ${events} FROM events ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY internal_id DESC LIMIT $${params.length}`,
+    params,
+  };
 }
 
 export { timePrefix };
