@@ -59,8 +59,8 @@ async function withPostgres() {
     for (let i = 0; i < perLoop; i++) {
       const { id, run_id, token } = await sql.begin(async (tx) => {
         const [row] = await tx.unsafe(claim, [1e12]);
-        const [{ token }] = await tx.unsafe(lease, [2e12, row!.id]);
-        return { id: row!.id, run_id: row!.run_id, token };
+        const [leased] = await tx.unsafe(lease, [2e12, row!.id]);
+        return { id: row!.id, run_id: row!.run_id, token: leased!.token };
       });
       // the commit's two writes are pipelined: sent together, one round trip
       await sql.begin((tx) => [tx.unsafe(done, [id, token]), tx.unsafe(next, [run_id, 1])]);
