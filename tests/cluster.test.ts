@@ -6,6 +6,7 @@ import { createServer as createHttpServer } from "node:http";
 import { join } from "node:path";
 import { runServer } from "@stepwise/cli";
 import { createServer as createStepwiseServer } from "@stepwise/server";
+import { createTestDatabase, type TestDatabase } from "@stepwise/store-postgres/testing";
 import { Stepwise, silentLogger } from "stepwise";
 import { createEngine, type Engine } from "stepwise/engine";
 import { serve } from "stepwise/node";
@@ -13,9 +14,21 @@ import { afterEach, describe, expect, it } from "vitest";
 import { tempDir, until } from "./helpers.ts";
 
 const engines: Engine[] = [];
+const databases: TestDatabase[] = [];
 afterEach(async () => {
   await Promise.all(engines.splice(0).map((e) => e.close()));
+  for (const db of databases.splice(0)) await db.drop();
 });
+
+/** A fresh database for both nodes: a SQLite file, or a Postgres database of its own. */
+async function sharedDatabase(store: string, file: string): Promise<string> {
+  if (store === "SQLite file") return join(tempDir(), file);
+  const db = await createTestDatabase();
+  databases.push(db);
+  return db.url;
+}
+
+const stores = [{ store: "SQLite file" }, { store: "Postgres" }];
 
 async function node(database: string) {
   const client = new Stepwise({ id: "cl", logger: silentLogger });
@@ -27,9 +40,9 @@ async function node(database: string) {
   return { engine, client };
 }
 
-describe("two nodes on one database", () => {
+describe.each(stores)("two nodes on one database ($store)", ({ store }) => {
   it("a function paused on one node starts no runs from events sent to the other, and resumes everywhere", async () => {
-    const database = join(tempDir(), "cluster.db");
+    const database = await sharedDatabase(store, "cluster.db");
     const a = await node(database);
     const b = await node(database);
     await a.engine.pause("cl-job");
@@ -49,14 +62,14 @@ describe("two nodes on one database", () => {
   });
 });
 
-describe("two stepwise servers on one database", () => {
+describe.each(stores)("two stepwise servers on one database ($store)", ({ store }) => {
   const closers: Array<() => Promise<void>> = [];
   afterEach(async () => {
     for (const close of closers.splice(0).reverse()) await close();
   });
 
   it("an app synced through one node is called by the other, which an event reaches", async () => {
-    const db = join(tempDir(), "servers.db");
+    const db = await sharedDatabase(store, "servers.db");
     const a = await runServer({ mode: "dev", port: 0, db, logRuns: false, logger: silentLogger, appsRefreshMs: 50 });
     closers.push(() => a.close());
     const b = await runServer({ mode: "dev", port: 0, db, logRuns: false, logger: silentLogger, appsRefreshMs: 50 });
@@ -82,9 +95,9 @@ describe("two stepwise servers on one database", () => {
   });
 });
 
-describe("the live stream across nodes", () => {
+describe.each(stores)("the live stream across nodes ($store)", ({ store }) => {
   it("a dashboard on one node sees a run that another node started and finished", async () => {
-    const database = join(tempDir(), "stream.db");
+    const database = await sharedDatabase(store, "stream.db");
     // node a serves the dashboard and executes nothing (never started), so whatever its stream shows came from b
     const a = await createEngine({ database, logger: silentLogger });
     engines.push(a);

@@ -1,9 +1,10 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createTestDatabase, type TestDatabase } from "@stepwise/store-postgres/testing";
 import { Stepwise, silentLogger } from "stepwise";
 import { createEngine, type Engine, type EngineOptions } from "stepwise/engine";
-import { afterEach } from "vitest";
+import { afterAll, afterEach } from "vitest";
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -17,11 +18,34 @@ export function tempDir(): string {
   return dir;
 }
 
-/** A started engine on a real SQLite file, closed after the test. */
+/**
+ * The store the engine tests run on: `STEPWISE_TEST_STORE=postgres` runs them on Postgres
+ * (a database per SQLite path a test names, so a test that reopens its file reopens its
+ * database), anything else on SQLite.
+ */
+const testStore = process.env.STEPWISE_TEST_STORE ?? "sqlite";
+if (testStore !== "sqlite" && testStore !== "postgres")
+  throw new Error(`STEPWISE_TEST_STORE: expected "sqlite" or "postgres", received ${JSON.stringify(testStore)}`);
+const postgresDatabases = new Map<string, Promise<TestDatabase>>();
+afterAll(async () => {
+  for (const db of postgresDatabases.values()) await (await db).drop();
+  postgresDatabases.clear();
+});
+
+/** The database an engine of this test opens for `path`: the path itself, or its Postgres stand-in. */
+export async function testDatabase(path: string): Promise<string> {
+  if (testStore !== "postgres" || path.startsWith("postgres")) return path;
+  const key = path === ":memory:" ? `:memory:${postgresDatabases.size}` : path;
+  let db = postgresDatabases.get(key);
+  if (!db) postgresDatabases.set(key, (db = createTestDatabase()));
+  return (await db).url;
+}
+
+/** A started engine on a real SQLite file (or Postgres database, see `testStore`), closed after the test. */
 export async function startEngine(
   options: { database?: string; client?: Stepwise; functions?: Parameters<Engine["register"]>[0]["functions"] } & Partial<Omit<EngineOptions, "store">> = {},
 ) {
-  const database = options.database ?? join(tempDir(), "stepwise.db");
+  const database = await testDatabase(options.database ?? join(tempDir(), "stepwise.db"));
   const client = options.client ?? new Stepwise({ id: "test", logger: silentLogger });
   const { functions = [], database: _d, client: _c, ...rest } = options;
   const engine = await createEngine({ database, retryDelayScale: 0.005, logger: silentLogger, ...rest });

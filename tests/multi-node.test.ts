@@ -7,6 +7,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { createTestDatabase, type TestDatabase } from "@stepwise/store-postgres/testing";
 import { silentLogger } from "stepwise";
 import { createEngine, type Engine } from "stepwise/engine";
 import { afterEach, describe, expect, it } from "vitest";
@@ -15,9 +16,19 @@ import { tempDir, until } from "./helpers.ts";
 
 const nodeScript = fileURLToPath(new URL("./fixtures/cluster-node.ts", import.meta.url));
 const children: ChildProcess[] = [];
-afterEach(() => {
+const databases: TestDatabase[] = [];
+afterEach(async () => {
   for (const child of children.splice(0)) if (child.exitCode === null) child.kill("SIGKILL");
+  for (const db of databases.splice(0)) await db.drop();
 });
+
+/** A fresh database for the cluster: a SQLite file, or a Postgres database of its own. */
+async function clusterDatabase(store: string): Promise<string> {
+  if (store === "SQLite file") return join(tempDir(), "cluster.db");
+  const db = await createTestDatabase();
+  databases.push(db);
+  return db.url;
+}
 
 function startNode(database: string, label: string, marker: string): Promise<ChildProcess> {
   const child = spawn(
@@ -99,9 +110,9 @@ async function clusterUnderLoad(database: string, observer: Engine, disrupt: (vi
   return { marker, killedAt, elapsedS, runs: await terminal(), holds: await holds() };
 }
 
-describe.each([{ store: "SQLite file" }])("multi-node on one database ($store)", () => {
+describe.each([{ store: "SQLite file" }, { store: "Postgres" }])("multi-node on one database ($store)", ({ store }) => {
   it("3 nodes, one SIGKILLed mid-load: all runs complete, nothing committed runs twice, the limit holds, cron fires once", async () => {
-    const database = join(tempDir(), "cluster.db");
+    const database = await clusterDatabase(store);
     // the observer sends and reads; it never starts, so it executes nothing
     const observer = await createEngine({ database, logger: silentLogger });
     observer.register(clusterFunctions(() => {}));
@@ -145,7 +156,7 @@ describe.each([{ store: "SQLite file" }])("multi-node on one database ($store)",
       expect([...perSecond.values()].filter((n) => n > 1)).toEqual([]);
       const rerun = [...executions.values()].filter((labels) => labels.length > 1).length;
       console.info(
-        `multi-node: ${runs.length} runs completed in ${elapsedS.toFixed(1)} s; steps re-run after n1 was killed: ${rerun}; peak limited overlap ${peakOverlap(marks, "n1", killedAt)}; ${ticks.size} cron ticks, none doubled`,
+        `multi-node (${store}): ${runs.length} runs completed in ${elapsedS.toFixed(1)} s; steps re-run after n1 was killed: ${rerun}; peak limited overlap ${peakOverlap(marks, "n1", killedAt)}; ${ticks.size} cron ticks, none doubled`,
       );
     } finally {
       await observer.close();
@@ -153,7 +164,7 @@ describe.each([{ store: "SQLite file" }])("multi-node on one database ($store)",
   }, 120_000);
 
   it("a node SIGSTOPped past its leases and then continued finds them fenced: nothing lost, nothing doubled", async () => {
-    const database = join(tempDir(), "cluster.db");
+    const database = await clusterDatabase(store);
     const observer = await createEngine({ database, logger: silentLogger });
     observer.register(clusterFunctions(() => {}));
     try {
@@ -188,7 +199,7 @@ describe.each([{ store: "SQLite file" }])("multi-node on one database ($store)",
       for (const run of held) expect(run).toMatchObject({ status: "Completed", output: expect.stringMatching(/^n[23]$/) });
       expect(held.every((r) => (r.leaseExpiries ?? 0) > 0)).toBe(true);
       const expiries = [...runs, ...holds].reduce((n, r) => n + (r.leaseExpiries ?? 0), 0);
-      console.info(`multi-node SIGSTOP: ${runs.length} runs completed; ${expiries} lease expiries recorded`);
+      console.info(`multi-node SIGSTOP (${store}): ${runs.length} runs completed; ${expiries} lease expiries recorded`);
     } finally {
       await observer.close();
     }

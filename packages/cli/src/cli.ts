@@ -1,28 +1,40 @@
 /**
  * @module cli
  * `stepwise <command> [flags]`: declares commands and flags only (strict parsing); the
- * work is in run-server.ts. One top-level handler prints CLIError messages and hints.
+ * work is in run-server.ts and migrate.ts. One top-level handler prints CLIError
+ * messages and hints.
  */
 import { parseArgs } from "node:util";
-import { TokenStore, tokenFileFor } from "@stepwise/server";
+import { TokenStore } from "@stepwise/server";
+import { isPostgresUrl } from "@stepwise/store-postgres";
 import { envKeys, readEnv } from "./env.ts";
 import { CLIError } from "./errors.ts";
-import { type RunningServer, runServer } from "./run-server.ts";
+import { migrateCommand } from "./migrate.ts";
+import { type RunningServer, runServer, tokenFileForDb } from "./run-server.ts";
 
 export const helpText = `Usage: stepwise <command> [flags]
 
 Commands:
-  dev     Development server on embedded SQLite, open on loopback; syncs apps and
-          auto-discovers common local URLs (e.g. http://localhost:3000/api/inngest).
-  start   Production server: signing and event keys required.
+  dev     Development server on embedded SQLite (or --db postgres://…), open on loopback;
+          syncs apps and auto-discovers common local URLs (e.g. http://localhost:3000/api/inngest).
+  start   Production server: signing and event keys required. Several start processes
+          may share one Postgres database (--db postgres://…).
+  migrate Apply the database's pending schema migrations and exit (--db <path|url>);
+          --print shows their SQL instead, applying nothing.
   tokens  API tokens for start: tokens create [--name <n>] | tokens list | tokens revoke <id>
-          (--db: the database the server uses; tokens live in <db>.tokens.json).
+          (--db: the database the server uses; tokens live in <db>.tokens.json, or in
+          ./stepwise.tokens.json for a Postgres database).
 
 Flags:
   -u, --url <url>        App serve URL to sync (repeatable).
   -p, --port <n>         HTTP port (default 8288).
       --host <addr>      Interface to listen on (default 127.0.0.1).
-      --db <path>        SQLite database file (default ./.stepwise/dev.db for dev, ./stepwise.db for start).
+      --db <path|url>    SQLite database file (default ./.stepwise/dev.db for dev, ./stepwise.db for
+                         start), or a Postgres URL: postgres://user:password@host:5432/db
+                         (the password is never printed).
+      --no-migrate       dev, start: do not apply migrations on start (Postgres: the schema must
+                         be current; run \`stepwise migrate\` first).
+      --print            migrate: print the pending migrations' SQL, apply nothing.
       --no-discovery     dev: do not probe common local URLs.
       --signing-key <k>  start: signkey-<env>-<hex>; calls to apps are signed with it.
       --event-key <k>    start: the key senders put in POST /e/<key>.
@@ -36,7 +48,7 @@ Environment:
   ${envKeys.signingKeyFallback.join(", ")}   previous signing key, still accepted
   ${envKeys.eventKey.join(", ")}   event key
   ${envKeys.port.join(", ")}   port
-  ${envKeys.db.join(", ")}   database file
+  ${envKeys.db.join(", ")}   database file or Postgres URL
   ${envKeys.dashboardToken.join(", ")}   dashboard token (start)
 `;
 
@@ -48,6 +60,10 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
   }
   if (command === "tokens") {
     tokensCommand(rest, env);
+    return undefined;
+  }
+  if (command === "migrate") {
+    await migrateCommand(rest, env, helpText);
     return undefined;
   }
   if (command !== "dev" && command !== "start") throw new CLIError(`unknown command ${JSON.stringify(command)}`, "run `stepwise --help` for the commands");
@@ -78,7 +94,7 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
     if (!eventKey) throw new CLIError("stepwise start needs an event key", `pass --event-key <key> or set ${envKeys.eventKey[0]}`);
   }
   const db = values.db ?? readEnv(envKeys.db, env) ?? (command === "dev" ? ".stepwise/dev.db" : "stepwise.db");
-  if (command === "dev") {
+  if (command === "dev" && !isPostgresUrl(db)) {
     const { mkdirSync } = await import("node:fs");
     const { dirname } = await import("node:path");
     mkdirSync(dirname(db), { recursive: true });
@@ -89,6 +105,7 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
     db,
     urls,
     discovery: command === "dev" && !values["no-discovery"],
+    ...(values["no-migrate"] ? { migrate: false } : {}),
     ...(values.host ? { host: values.host } : {}),
     ...(command === "start" && signingKey ? { signingKey } : {}),
     ...(command === "start" && signingKeyFallback ? { signingKeyFallback } : {}),
@@ -108,7 +125,7 @@ function tokensCommand(args: string[], env: NodeJS.ProcessEnv) {
   }
   const [action, id] = parsed.positionals;
   const db = parsed.values.db ?? readEnv(envKeys.db, env) ?? "stepwise.db";
-  const store = new TokenStore(tokenFileFor(db));
+  const store = new TokenStore(tokenFileForDb(db));
   if (action === "create") {
     const { token, info } = store.create(parsed.values.name ?? "");
     process.stdout.write(`created token ${info.id} (${info.name}); it is shown only now:\n${token}\n`);
@@ -140,6 +157,7 @@ function parse(args: string[]) {
       host: { type: "string" },
       db: { type: "string" },
       "no-discovery": { type: "boolean" },
+      "no-migrate": { type: "boolean" },
       "signing-key": { type: "string" },
       "event-key": { type: "string" },
       "dashboard-token": { type: "string" },

@@ -8,7 +8,8 @@ export const envKeys = {
   signingKeyFallback: ["STEPWISE_SIGNING_KEY_FALLBACK", "INNGEST_SIGNING_KEY_FALLBACK"],
   eventKey: ["STEPWISE_EVENT_KEY", "INNGEST_EVENT_KEY"],
   port: ["STEPWISE_PORT", "PORT"],
-  db: ["STEPWISE_DB"],
+  /** A SQLite file path or a postgres:// URL; `DATABASE_URL` as most hosts name it. */
+  db: ["STEPWISE_DB", "DATABASE_URL"],
   dashboardToken: ["STEPWISE_DASHBOARD_TOKEN"],
 } as const;
 

@@ -1,16 +1,18 @@
 /**
  * @module run-server
- * Runs a Stepwise server: engine on SQLite, HTTP on a port, run logging, app syncing and
- * graceful shutdown. Used by `stepwise dev`, `stepwise start` and `npm start`.
+ * Runs a Stepwise server: engine on SQLite or Postgres, HTTP on a port, run logging, app
+ * syncing and graceful shutdown. Used by `stepwise dev`, `stepwise start` and `npm start`.
+ * A Postgres URL's password never reaches a log line or an error message.
  */
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { serve } from "@hono/node-server";
-import { Engine } from "@stepwise/engine";
+import { Engine, type Notifier, type Store } from "@stepwise/engine";
 import { type ClientHandle, consoleLogger, type FunctionHandle, type Logger } from "@stepwise/protocol";
 import { createServer, type StepwiseServer, TokenStore, tokenFileFor } from "@stepwise/server";
+import { isPostgresUrl, PostgresStore, redactSecrets, redactUrl } from "@stepwise/store-postgres";
 import { SqliteStore } from "@stepwise/store-sqlite";
 import { defaultDiscoveryUrls, startDiscovery, startSyncing } from "./discovery.ts";
 import { CLIError } from "./errors.ts";
@@ -20,7 +22,10 @@ export interface RunServerOptions {
   port: number;
   /** Loopback by default; `0.0.0.0` to listen on every interface. */
   host?: string;
+  /** A SQLite file path, `:memory:`, or a `postgres://` URL. */
   db: string;
+  /** Apply pending migrations on start. `false`: Postgres only, the schema must be current. (Default: true.) */
+  migrate?: boolean;
   /** App URLs to sync: at start, then again until each answers, and again after one comes back. */
   urls?: string[];
   discovery?: boolean;
@@ -73,19 +78,62 @@ export function devAllowedHosts(host: string | undefined): string[] | "any" {
   return [...loopback, host.includes(":") && !host.startsWith("[") ? `[${host}]` : host];
 }
 
+/** Where `stepwise tokens` and `start` keep API tokens: beside a SQLite file, or ./stepwise.tokens.json for Postgres. */
+export function tokenFileForDb(db: string): string | undefined {
+  if (db === ":memory:") return undefined;
+  return isPostgresUrl(db) ? resolve("stepwise.tokens.json") : tokenFileFor(db);
+}
+
+/** Opens (and, unless told not to, migrates) the store `db` names; failures are CLIErrors without the password. */
+export async function openStore(db: string, migrate = true, logger?: Logger): Promise<{ store: Store; notifier?: Notifier }> {
+  const shown = redactUrl(db);
+  if (isPostgresUrl(db)) {
+    let store: PostgresStore;
+    try {
+      store = new PostgresStore({ url: db, ...(logger ? { onWarning: (message: string) => logger.warn(message) } : {}) });
+    } catch (cause) {
+      throw new CLIError(`--db: ${redactSecrets((cause as Error).message, db)}`);
+    }
+    try {
+      if (migrate) await store.migrate();
+      else {
+        const pending = await store.pendingMigrations();
+        if (pending.length) throw new Error(`the schema is not current (pending: ${pending.map((m) => m.name).join(", ")})`);
+      }
+    } catch (cause) {
+      await store.close();
+      throw new CLIError(
+        `cannot open the database ${shown}: ${redactSecrets((cause as Error).message, db)}`,
+        migrate
+          ? "check the --db URL, that Postgres is up, and that no newer Stepwise uses it"
+          : "run `stepwise migrate --db <url>` first, or start without --no-migrate",
+      );
+    }
+    return store.notifier ? { store, notifier: store.notifier } : { store };
+  }
+  if (!migrate) throw new CLIError("--no-migrate needs a Postgres database", "a SQLite file is always migrated when it is opened");
+  const store = new SqliteStore({ filename: db });
+  try {
+    await store.migrate();
+  } catch (cause) {
+    throw new CLIError(`cannot open the database ${shown}: ${(cause as Error).message}`, "check the --db path and that no other Stepwise version uses it");
+  }
+  return { store };
+}
+
 export async function runServer(options: RunServerOptions): Promise<RunningServer> {
   const logger = options.logger ?? consoleLogger;
   const log = (line: string) => logger.info(`stepwise ${options.mode}: ${line}`);
   if (options.mode === "start" && options.dashboardToken && [options.signingKey, options.signingKeyFallback].includes(options.dashboardToken)) {
     throw new CLIError("the dashboard token must not be the signing key", "pick another secret for --dashboard-token, or omit it to have one generated");
   }
-  const store = new SqliteStore({ filename: options.db });
-  try {
-    await store.migrate();
-  } catch (cause) {
-    throw new CLIError(`cannot open the database ${options.db}: ${(cause as Error).message}`, "check the --db path and that no other Stepwise version uses it");
-  }
-  const engine = new Engine({ store, logger, ...(options.retryDelayScale !== undefined ? { retryDelayScale: options.retryDelayScale } : {}) });
+  const { store, notifier } = await openStore(options.db, options.migrate !== false, logger);
+  const engine = new Engine({
+    store,
+    logger,
+    ...(notifier ? { notifier } : {}),
+    ...(options.retryDelayScale !== undefined ? { retryDelayScale: options.retryDelayScale } : {}),
+  });
   if (options.inProcess)
     engine.register(
       options.inProcess.client ? { client: options.inProcess.client, functions: options.inProcess.functions } : { functions: options.inProcess.functions },
@@ -104,7 +152,7 @@ export async function runServer(options: RunServerOptions): Promise<RunningServe
     ...(options.eventKey ? { eventKey: options.eventKey } : {}),
     ...(options.dashboard !== false && dashboardDir() ? { dashboardDir: dashboardDir() as string } : {}),
     ...(options.mode === "start" && dashboardToken ? { dashboardToken } : {}),
-    ...(options.mode === "start" ? { tokens: new TokenStore(options.db === ":memory:" ? undefined : tokenFileFor(options.db)) } : {}),
+    ...(options.mode === "start" ? { tokens: new TokenStore(tokenFileForDb(options.db)) } : {}),
     ...(options.mode === "dev" ? { allowedHosts: devAllowedHosts(options.host) } : {}),
   });
   if (options.logRuns !== false) {
@@ -131,7 +179,7 @@ export async function runServer(options: RunServerOptions): Promise<RunningServe
   const address = http.address();
   const port = typeof address === "object" && address ? address.port : options.port;
   const url = `http://${host === "0.0.0.0" ? "127.0.0.1" : host}:${port}`;
-  log(`listening on ${url} (database ${options.db})${dashboardDir() && options.dashboard !== false ? ` — dashboard at ${url}/` : ""}`);
+  log(`listening on ${url} (database ${redactUrl(options.db)})${dashboardDir() && options.dashboard !== false ? ` — dashboard at ${url}/` : ""}`);
   const syncing = startSyncing(server.apps, options.urls ?? [], log, (line) => logger.warn(`stepwise ${options.mode}: ${line}`));
   await syncing.ready;
   const stopDiscovery = options.discovery
