@@ -258,3 +258,31 @@ describe("admission rules end to end", () => {
     expect(statuses).toHaveLength(4);
   });
 });
+
+describe("blocked due work", () => {
+  it("a full concurrency key does not make the worker spin on the store", async () => {
+    const c = client();
+    let release: () => void = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const fn = c.createFunction({ id: "one-at-a-time", concurrency: 1 }, { event: "fc/one" }, async ({ step }) => step.run("work", () => held));
+    const { engine } = await startEngine({ client: c, functions: [fn], pollMs: 1_000 });
+    let claims = 0;
+    const claim = engine.store.claimQueueItems.bind(engine.store);
+    engine.store.claimQueueItems = (params) => {
+      claims++;
+      return claim(params);
+    };
+    await c.send(Array.from({ length: 5 }, (_, n) => ({ name: "fc/one", data: { n } })));
+    await until(async () => (await engine.listRuns({ status: "Running" })).length === 1);
+    // one run holds the only slot; four are due and blocked behind it for 500 ms
+    const before = claims;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const blockedClaims = claims - before;
+    release();
+    await until(async () => (await engine.listRuns({ status: "Completed" })).length === 5);
+    // with a 10 → 250 ms backoff that is about 6 looks; spinning was hundreds
+    expect(blockedClaims).toBeLessThan(20);
+  });
+});

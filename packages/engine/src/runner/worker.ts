@@ -7,11 +7,20 @@
  * heartbeat for all items; a lease the store reports lost (the item was claimed again
  * after this process stalled past the lease) aborts its call's `AbortSignal`, and the
  * store refuses every write the call still tries.
+ *
+ * Due work can be blocked: its concurrency keys are full, or another process holds its
+ * run. Then the claim returns less than it could while `nextAvailableAt` is already past,
+ * and looking again at once would spin on the store. The worker backs off instead (10 ms
+ * doubling to 250 ms, or `pollMs` if shorter); a slot freed in this process wakes it at
+ * once, and one freed elsewhere is seen within the backoff.
  */
 import type { Logger } from "@stepwise/protocol";
 import type { Clock } from "../ports/clock.ts";
 import type { Lease, QueueItem, Store } from "../ports/store.ts";
 import { fault } from "../testing/faults.ts";
+
+const minBlockedBackoffMs = 10;
+const maxBlockedBackoffMs = 250;
 
 export interface WorkerOptions {
   concurrency: number;
@@ -35,6 +44,8 @@ export class Worker {
   private cancelTimer: (() => void) | undefined;
   private timerAt = Number.POSITIVE_INFINITY;
   private cancelHeartbeat: (() => void) | undefined;
+  /** How long to wait before looking again at due work that could not be claimed. */
+  private blockedBackoffMs = 0;
 
   constructor(
     private readonly store: Store,
@@ -104,9 +115,10 @@ export class Worker {
         if (items.length) fault("after-claim");
         for (const item of items) this.dispatch(item);
         if (items.length < free) {
-          this.arm(nextAvailableAt);
+          this.arm(this.afterShortClaim(now, items.length, nextAvailableAt));
           break;
         }
+        this.blockedBackoffMs = 0;
       }
     } catch (error) {
       this.logger.error(`stepwise: claiming work failed; retrying in 1s: ${(error as Error).message}`);
@@ -129,6 +141,18 @@ export class Worker {
         this.wake();
       });
     this.inflight.set(item.id, { done, lease: { itemId: item.id, token: item.token }, abort });
+  }
+
+  /** When to look again after a claim got fewer items than it asked for. */
+  private afterShortClaim(now: number, claimed: number, nextAvailableAt: number | null): number | null {
+    if (nextAvailableAt === null || nextAvailableAt > now) {
+      this.blockedBackoffMs = 0;
+      return nextAvailableAt;
+    }
+    // due work is left that this claim could not take: blocked, not waiting for time
+    const cap = Math.min(maxBlockedBackoffMs, this.options.pollMs);
+    this.blockedBackoffMs = claimed > 0 ? minBlockedBackoffMs : Math.min(cap, Math.max(minBlockedBackoffMs, this.blockedBackoffMs * 2));
+    return now + this.blockedBackoffMs;
   }
 
   /** One timer for the earliest due item (and a poll for other processes' work). */
