@@ -7,9 +7,10 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import Database from "better-sqlite3";
+import { silentLogger } from "stepwise";
+import { createEngine } from "stepwise/engine";
 import { describe, expect, it } from "vitest";
-import { tempDir } from "./helpers.ts";
+import { tempDir, testDatabase } from "./helpers.ts";
 
 const child = fileURLToPath(new URL("./fixtures/crash-child.ts", import.meta.url));
 const runs = 40;
@@ -37,7 +38,7 @@ const effectLines = (file: string) =>
 describe("crash safety", () => {
   it("SIGKILL mid-step and mid-sleep loses no run and re-runs no committed step", async () => {
     const dir = tempDir();
-    const database = join(dir, "crash.db");
+    const database = await testDatabase(join(dir, "crash.db"));
     const effects = join(dir, "effects.log");
 
     const first = start([database, effects, "g1", "send", String(runs)]);
@@ -53,11 +54,15 @@ describe("crash safety", () => {
     await first.output;
 
     // What had committed at the instant of the kill.
-    const db = new Database(database, { readonly: true });
-    const committed = db.prepare("SELECT run_id, name, status FROM steps").all() as Array<{ run_id: string; name: string; status: string }>;
+    // (read through the store API, so the test runs on either store; the reader never starts)
+    const reader = await createEngine({ database, logger: silentLogger });
+    const stored = await reader.listRuns({ limit: 10_000 });
+    const committed = (await Promise.all(stored.map((r) => reader.store.listSteps(r.id))))
+      .flat()
+      .map((s) => ({ run_id: s.runId, name: s.name, status: s.status }));
+    await reader.close();
     const sleeping = committed.filter((s) => s.status === "Sleeping").length;
-    const queued = (db.prepare("SELECT COUNT(*) AS n FROM runs").get() as { n: number }).n;
-    db.close();
+    const queued = stored.length;
     const completedBefore = new Set(committed.filter((s) => s.status === "Completed").map((s) => `${s.run_id} ${s.name}`));
     const g1 = effectLines(effects);
     expect(queued).toBe(runs);
