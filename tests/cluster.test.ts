@@ -33,8 +33,20 @@ const stores = [{ store: "SQLite file" }, { store: "Postgres" }];
 async function node(database: string) {
   const client = new Stepwise({ id: "cl", logger: silentLogger });
   const fn = client.createFunction({ id: "job" }, { event: "cl/job" }, async () => "done");
+  // functions whose flow control the two nodes must decide together
+  const done = async () => "done";
+  const controlled = [
+    client.createFunction({ id: "rate", rateLimit: { limit: 3, period: "1h" } }, { event: "cl/rate" }, done),
+    client.createFunction({ id: "idem", idempotency: "event.data.key" }, { event: "cl/idem" }, done),
+    client.createFunction({ id: "debounce", debounce: { period: "1h" } }, { event: "cl/debounce" }, done),
+    client.createFunction({ id: "batch", batchEvents: { maxSize: 5, timeout: "60s" } }, { event: "cl/batch" }, done),
+    client.createFunction({ id: "throttle", throttle: { limit: 2, period: "1h" } }, { event: "cl/throttle" }, done),
+    client.createFunction({ id: "single", singleton: { key: "event.data.key", mode: "skip" } }, { event: "cl/single" }, async ({ step }) => {
+      await step.sleep("hold", "1h");
+    }),
+  ];
   const engine = await createEngine({ database, logger: silentLogger, pollMs: 20 });
-  engine.register({ client, functions: [fn] });
+  engine.register({ client, functions: [fn, ...controlled] });
   await engine.start();
   engines.push(engine);
   return { engine, client };
@@ -59,6 +71,36 @@ describe.each(stores)("two nodes on one database ($store)", ({ store }) => {
     const sent = await b.client.send({ name: "cl/job" });
     const [run] = await b.engine.listRuns({ eventId: sent.ids[0] });
     expect((await b.engine.waitForRun(run!.id, { timeoutMs: 5_000 })).output).toBe("done");
+  });
+});
+
+describe.each(stores)("flow control across two nodes ($store)", ({ store }) => {
+  it("rate limit, idempotency, debounce, batch, throttle and singleton hold for events sent to both nodes at once", async () => {
+    const database = await sharedDatabase(store, "flow.db");
+    const [a, b] = [await node(database), await node(database)];
+    const both = (name: string, count: number, data: (i: number) => Record<string, unknown> = () => ({})) =>
+      Promise.all(Array.from({ length: count }, (_, i) => (i % 2 ? a : b).client.send({ name, data: data(i) })));
+    await Promise.all([
+      both("cl/rate", 10),
+      both("cl/idem", 10, () => ({ key: "same" })),
+      both("cl/debounce", 10),
+      both("cl/batch", 10),
+      both("cl/throttle", 6),
+    ]);
+    await both("cl/single", 6, () => ({ key: "same" }));
+    const runs = async (id: string) => a.engine.listRuns({ functionId: `cl-${id}`, limit: 100 });
+    const notSkipped = async (id: string) => (await runs(id)).filter((r) => r.status !== "Skipped");
+    // every send has committed; the runs each rule allows exist and no more
+    expect(await notSkipped("rate")).toHaveLength(3);
+    expect(await runs("idem")).toHaveLength(1);
+    expect(await runs("debounce")).toHaveLength(1);
+    expect((await runs("batch")).map((r) => r.eventIds.length).sort()).toEqual([5, 5]);
+    // throttle 2/h (GCRA, no burst): one start now, the next spaced 30 min apart
+    await until(async () => (await runs("throttle")).filter((r) => r.status === "Completed").length === 1, 5_000);
+    const throttled = await runs("throttle");
+    expect(throttled.filter((r) => r.status === "Completed")).toHaveLength(1);
+    expect(throttled.filter((r) => r.status === "Queued" && r.waitingOn?.kind === "throttle")).toHaveLength(5);
+    expect(await notSkipped("single")).toHaveLength(1);
   });
 });
 

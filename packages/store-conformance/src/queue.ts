@@ -1,6 +1,6 @@
 import { QueueItemKind, type RunView } from "@stepwise/engine";
 import { describe, expect, it } from "vitest";
-import { discovery, type StoreFactory, seedRun, useStore } from "./fixtures.ts";
+import { discovery, event, run, type StoreFactory, seedRun, start, useStore } from "./fixtures.ts";
 
 export function queueSuite(factory: StoreFactory) {
   describe("queue", () => {
@@ -16,6 +16,25 @@ export function queueSuite(factory: StoreFactory) {
       expect((await store().getRun(b.run.id))?.status).toBe("Running");
       expect((await store().getRun(b.run.id))?.startedAt).toBe(1_000);
       expect((await store().getRun(a.run.id))?.status).toBe("Queued");
+    });
+
+    it("a started batch run releases its pending key, unless the key already gathers for another run", async () => {
+      const key = "batch|app-fn|*";
+      const [e1, e2, e3] = [event(), event(), event()];
+      // run a gathered until it filled; the key now gathers the next batch, for run b
+      const a = { ...run([e1!, e2!]), pendingKey: key };
+      const b = { ...run([e3!]), pendingKey: key };
+      await store().ingestEvents({
+        events: [e1!, e2!, e3!],
+        runs: [a, b],
+        items: [start(a.id, 10), start(b.id, 60_000)],
+        flowState: [{ key, value: { runId: b.id, eventIds: [e3!.internalId], startAt: 60_000 }, expiresAt: 60_000 }],
+      });
+      expect((await store().claimQueueItems({ now: 1_000, limit: 5, leaseUntil: 100_000 })).items.map((i) => i.runId)).toEqual([a.id]);
+      expect((await store().getFlowState([key], 1_000)).get(key)).toMatchObject({ runId: b.id });
+      // once b starts, its key goes
+      expect((await store().claimQueueItems({ now: 60_000, limit: 5, leaseUntil: 61_000 })).items.map((i) => i.runId)).toEqual([b.id]);
+      expect((await store().getFlowState([key], 60_000)).has(key)).toBe(false);
     });
 
     it("claims due work of runs under way (lane 0) before the starts of new runs (lane 1)", async () => {

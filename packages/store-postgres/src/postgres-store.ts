@@ -537,8 +537,8 @@ export class PostgresStore implements Store {
     if (startIds.length) {
       const started = await this.q<{ id: string; pending_key: string | null; finish_after_ms: number | null }>(tx, "markRunning", [params.now, startIds]);
       const writes: Promise<unknown>[] = [];
-      const pendingKeys = started.filter((r) => r.pending_key !== null).map((r) => r.pending_key as string);
-      if (pendingKeys.length) writes.push(this.q(tx, "deleteFlowKeys", [pendingKeys]));
+      const pending = started.filter((r) => r.pending_key !== null);
+      if (pending.length) writes.push(this.q(tx, "releasePendingKeys", [pending.map((r) => r.pending_key as string), pending.map((r) => r.id)]));
       for (const run of started) {
         const item = items.find((i) => i.runId === run.id && i.lane === 1);
         if (item) item.startedRun = true;

@@ -125,7 +125,10 @@ export const statements = {
   putFlow:
     "INSERT INTO flow_state (key, value, expires_at) VALUES ($1, $2, $3) ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",
   deleteFlow: "DELETE FROM flow_state WHERE key = $1",
-  deleteFlowKeys: "DELETE FROM flow_state WHERE key = ANY($1::text[])",
+  // a started batch or debounce run releases its key only if the key still gathers for it
+  // (once a batch filled, the key may already gather the next batch, for another run)
+  releasePendingKeys:
+    "DELETE FROM flow_state AS f USING unnest($1::text[], $2::text[]) AS p(key, run_id) WHERE f.key = p.key AND (f.value::jsonb ->> 'runId') = p.run_id",
   sweepFlow: "DELETE FROM flow_state WHERE key IN (SELECT key FROM flow_state WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
 
   insertCron: "INSERT INTO cron_schedules (function_id, expression, next_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",

@@ -250,7 +250,7 @@ export class SqliteStore implements Store {
       const started = sql.markRunning.get(params.now, row.run_id) as { pending_key: string | null; finish_after_ms: number | null } | undefined;
       if (started) {
         item.startedRun = true;
-        if (started.pending_key !== null) sql.deleteFlow.run(started.pending_key);
+        if (started.pending_key !== null) sql.releasePendingKey.run(started.pending_key, row.run_id);
         if (started.finish_after_ms !== null) {
           sql.enqueue.run(itemToRow({ runId: row.run_id, kind: QueueItemKind.FinishTimeout, attempt: 0, availableAt: params.now + started.finish_after_ms }));
         }

@@ -79,6 +79,9 @@ const sqlText = {
   putFlow:
     "INSERT INTO flow_state (key, value, expires_at) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",
   deleteFlow: "DELETE FROM flow_state WHERE key = ?",
+  // a started batch or debounce run releases its key only if the key still gathers for it
+  // (once a batch filled, the key may already gather the next batch, for another run)
+  releasePendingKey: "DELETE FROM flow_state WHERE key = ? AND json_extract(value, '$.runId') = ?",
   setRunEvents: "UPDATE runs SET event_ids = ?, event_id = ? WHERE id = ? AND status = 'Queued'",
   setRunStart: "UPDATE queue SET available_at = ? WHERE run_id = ? AND lane = 1 AND kind = 'discovery'",
   setRunWaitingOn: "UPDATE runs SET waiting_on = ? WHERE id = ? AND status = 'Queued'",
