@@ -26,7 +26,7 @@ const throughputRuns = Number(process.env.STEPWISE_BENCH_PG_RUNS ?? 1_000);
 const latencySamples = Number(process.env.STEPWISE_BENCH_PG_SAMPLES ?? 300);
 const sleepers = Number(process.env.STEPWISE_BENCH_PG_SLEEPERS ?? 10_000);
 /** Sleepers started per second (the same on both stores). */
-const sleeperRate = Number(process.env.STEPWISE_BENCH_PG_SLEEPER_RATE ?? 200);
+const sleeperRate = Number(process.env.STEPWISE_BENCH_PG_SLEEPER_RATE ?? 100);
 const nodeRuns = Number(process.env.STEPWISE_BENCH_PG_NODE_RUNS ?? 1_000);
 const nodeScript = fileURLToPath(new URL("./postgres/node.ts", import.meta.url));
 const scenario = "postgres";
