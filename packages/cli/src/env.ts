@@ -10,6 +10,7 @@ export const envKeys = {
   port: ["STEPWISE_PORT", "PORT"],
   db: ["STEPWISE_DB"],
   dashboardToken: ["STEPWISE_DASHBOARD_TOKEN"],
+  appOutageBudget: ["STEPWISE_APP_OUTAGE_BUDGET"],
 } as const;
 
 export function readEnv(names: readonly string[], env: NodeJS.ProcessEnv = process.env): string | undefined {

@@ -8,7 +8,7 @@ import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { serve } from "@hono/node-server";
-import { Engine } from "@stepwise/engine";
+import { Engine, type EngineOptions } from "@stepwise/engine";
 import { type ClientHandle, consoleLogger, type FunctionHandle, type Logger } from "@stepwise/protocol";
 import { createServer, type StepwiseServer, TokenStore, tokenFileFor } from "@stepwise/server";
 import { SqliteStore } from "@stepwise/store-sqlite";
@@ -30,6 +30,8 @@ export interface RunServerOptions {
   /** Functions run in-process beside the served apps (npm start's example app). */
   inProcess?: { client?: ClientHandle; functions: FunctionHandle[] };
   retryDelayScale?: number;
+  /** Served runs whose app is unreachable: the outage budget and backoff (`EngineOptions.appOutage`). */
+  appOutage?: EngineOptions["appOutage"];
   logger?: Logger;
   /** start: the dashboard secret (required there; never the signing key). */
   dashboardToken?: string;
@@ -85,7 +87,12 @@ export async function runServer(options: RunServerOptions): Promise<RunningServe
   } catch (cause) {
     throw new CLIError(`cannot open the database ${options.db}: ${(cause as Error).message}`, "check the --db path and that no other Stepwise version uses it");
   }
-  const engine = new Engine({ store, logger, ...(options.retryDelayScale !== undefined ? { retryDelayScale: options.retryDelayScale } : {}) });
+  const engine = new Engine({
+    store,
+    logger,
+    ...(options.retryDelayScale !== undefined ? { retryDelayScale: options.retryDelayScale } : {}),
+    ...(options.appOutage ? { appOutage: options.appOutage } : {}),
+  });
   if (options.inProcess)
     engine.register(
       options.inProcess.client ? { client: options.inProcess.client, functions: options.inProcess.functions } : { functions: options.inProcess.functions },

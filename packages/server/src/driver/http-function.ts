@@ -76,20 +76,37 @@ export class HttpFunction implements FunctionHandle {
     try {
       response = await fetch(url, { method: "POST", headers, body, signal: AbortSignal.timeout(this.options.timeoutMs) });
     } catch (cause) {
+      // no reply at all (refused, reset, DNS, a timeout before the headers): the app was not reachable
       const timedOut = (cause as Error).name === "TimeoutError";
-      return transportError(
+      return unreachable(
         timedOut
-          ? `calling ${url.origin}${url.pathname} timed out after ${this.options.timeoutMs} ms`
-          : `calling ${url.origin}${url.pathname} failed: ${(cause as Error).message}`,
+          ? `calling ${url.origin}${url.pathname} timed out after ${this.options.timeoutMs} ms before the app answered`
+          : `calling ${url.origin}${url.pathname} failed: ${causeMessage(cause)}`,
       );
     }
     return decodeResponse(response, `${url.origin}${url.pathname}`, input.now?.() ?? Date.now());
   }
 }
 
+/** The SDK answered, but not with a reply it could have meant: a failed attempt. */
 function transportError(message: string): ExecutionResult {
   return { type: "function-rejected", error: { name: "HttpTransportError", message }, retriable: true };
 }
+
+/** No SDK answered: retried on the app-outage backoff, spending no attempt. */
+function unreachable(message: string): ExecutionResult {
+  return { type: "function-rejected", error: { name: "HttpTransportError", message }, retriable: true, unreachable: true };
+}
+
+/** undici's `fetch failed` hides the reason (ECONNREFUSED, ECONNRESET, …) in `cause`. */
+function causeMessage(cause: unknown): string {
+  const error = cause as Error & { cause?: Error & { code?: string } };
+  const inner = error.cause;
+  if (!inner) return error.message;
+  return `${error.message} (${inner.code ?? inner.message})`;
+}
+
+const sdkAnswered = (headers: Headers) => !!(headers.get("x-inngest-sdk") || headers.get("x-inngest-sdk-handled"));
 
 function retryAtFrom(header: string | null, now: number): number | undefined {
   if (!header) return undefined;
@@ -116,7 +133,14 @@ export async function decodeResponse(response: Response, where: string, now = Da
 async function classify(response: Response, where: string, now: number, answered: { headers: Headers }): Promise<ExecutionResult> {
   let status = response.status;
   let headers = response.headers;
-  let text = await response.text();
+  let text: string;
+  try {
+    text = await response.text();
+  } catch (cause) {
+    // the connection dropped or timed out mid-reply: an attempt only if the SDK had answered
+    const message = `${where} answered ${status} but the reply was cut short: ${causeMessage(cause)}`;
+    return sdkAnswered(headers) ? transportError(message) : unreachable(message);
+  }
   if (status === 201) {
     try {
       const envelope = JSON.parse(text.trim()) as { status: number; headers?: Record<string, string>; body: string };
@@ -128,8 +152,9 @@ async function classify(response: Response, where: string, now: number, answered
       return transportError(`${where} answered 201 with a streamed body that is not an envelope: ${text.slice(0, bodyExcerpt)}`);
     }
   }
-  if (!headers.get("x-inngest-sdk") && !headers.get("x-inngest-sdk-handled")) {
-    return transportError(`${where} answered ${status} without Inngest SDK headers (a proxy or a wrong URL?): ${text.slice(0, bodyExcerpt)}`);
+  if (!sdkAnswered(headers)) {
+    // a proxy's 502/503/504, a starting server's placeholder, a wrong URL: no SDK answered
+    return unreachable(`${where} answered ${status} without Inngest SDK headers (a proxy or a wrong URL?): ${text.slice(0, bodyExcerpt)}`);
   }
   const noRetry = headers.get("x-inngest-no-retry") === "true";
   const retryAt = retryAtFrom(headers.get("retry-after"), now);
