@@ -129,7 +129,8 @@ export class AppRegistry {
     const previous = this.apps.get(key);
     this.options.engine.register({ functions: handles });
     const ids = handles.map((h) => h.config.id);
-    const removed = (previous?.functionIds ?? []).filter((id) => !ids.includes(id));
+    const kept = new Set(ids);
+    const removed = (previous?.functionIds ?? []).filter((id) => !kept.has(id));
     if (removed.length) this.options.engine.unregister(removed);
     const fingerprint = JSON.stringify(request.functions);
     const modified = this.fingerprints.get(key) !== fingerprint;
