@@ -3,11 +3,11 @@
  * their own backoff, spending none of the function's `retries`, and the run shows that it
  * waits for its app; only an outage longer than the budget fails the run.
  */
-import { createServer } from "node:http";
+import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { type RunningServer, runServer } from "@stepwise/cli";
 import { silentLogger } from "@stepwise/protocol";
-import { decodeResponse } from "@stepwise/server";
+import { decodeResponse, HttpFunction } from "@stepwise/server";
 import { Inngest } from "inngest";
 import { serve } from "inngest/node";
 import { afterEach, describe, expect, it } from "vitest";
@@ -24,7 +24,7 @@ afterEach(async () => {
  * refused. (An abruptly killed call may have run its step with the reply lost; that step
  * runs again, by design, so this test stops the app the way that loses no reply.)
  */
-async function listen(handler: Parameters<typeof createServer>[1], port = 0): Promise<{ port: number; stop(): Promise<void> }> {
+async function listen(handler: Parameters<typeof createServer>[1], port = 0): Promise<{ server: Server; port: number; stop(): Promise<void> }> {
   let down = false;
   let inFlight = 0;
   let drained: (() => void) | undefined;
@@ -51,7 +51,7 @@ async function listen(handler: Parameters<typeof createServer>[1], port = 0): Pr
     if (inFlight > 0) await new Promise<void>((resolve) => (drained = resolve));
     server.closeAllConnections();
   };
-  return { port: (server.address() as AddressInfo).port, stop };
+  return { server, port: (server.address() as AddressInfo).port, stop };
 }
 
 async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000): Promise<T> {
@@ -76,6 +76,70 @@ describe("classifying a served call's failure", () => {
     expect((answered as { unreachable?: boolean }).unreachable).toBeUndefined();
     const garbled = await decodeResponse(new Response("not json", { status: 200, headers: sdk }), "app");
     expect((garbled as { unreachable?: boolean }).unreachable).toBeUndefined();
+  });
+});
+
+describe("a served call's transport", () => {
+  const config = { id: "t-fn", slug: "fn", appId: "t", name: "fn", triggers: [], retries: 1 };
+  const input = {
+    runId: "r",
+    event: { id: "e", name: "x", data: {}, ts: 1 },
+    events: [{ id: "e", name: "x", data: {}, ts: 1 }],
+    memo: new Map(),
+    attempt: 0,
+    maxAttempts: 2,
+  };
+  const sdk = { "x-inngest-sdk": "inngest-js:v4.24.0", "content-type": "application/json" };
+
+  it("reuses one connection, and a socket the app closed while idle is not an outage", async () => {
+    let connections = 0;
+    const app = await listen((_req, res) => {
+      res.writeHead(200, sdk).end('"ok"');
+    });
+    closers.push(() => app.stop());
+    const fn = new HttpFunction({ config, url: `http://127.0.0.1:${app.port}/api/inngest`, serverKind: "dev", timeoutMs: 2_000 });
+    const { server } = app;
+    server.on("connection", () => connections++);
+    for (let i = 0; i < 20; i++) expect(await fn.execute(input)).toEqual({ type: "function-resolved", data: "ok" });
+    expect(connections).toBe(1);
+    // the app drops its idle keep-alive sockets (as a restart or a short keepAliveTimeout does)
+    server.closeIdleConnections();
+    await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 5; i++) expect(await fn.execute(input)).toEqual({ type: "function-resolved", data: "ok" });
+  });
+
+  it("a reply the SDK began and the connection cut short is an attempt, not an outage", async () => {
+    const app = await listen((req, res) => {
+      res.writeHead(206, { ...sdk, "content-length": "100" });
+      res.write('[{"id":');
+      setTimeout(() => req.socket.destroy(), 10);
+    });
+    closers.push(() => app.stop());
+    const fn = new HttpFunction({ config, url: `http://127.0.0.1:${app.port}/api/inngest`, serverKind: "dev", timeoutMs: 2_000 });
+    const result = await fn.execute(input);
+    expect(result).toMatchObject({
+      type: "function-rejected",
+      retriable: true,
+      error: { name: "HttpTransportError", message: expect.stringMatching(/cut short/) },
+    });
+    expect((result as { unreachable?: boolean }).unreachable).toBeUndefined();
+  });
+
+  it("a call refused or timed out before any reply is an outage", async () => {
+    const hung = await listen(() => {});
+    closers.push(() => hung.stop());
+    const slow = new HttpFunction({ config, url: `http://127.0.0.1:${hung.port}/api/inngest`, serverKind: "dev", timeoutMs: 100 });
+    expect(await slow.execute(input)).toMatchObject({
+      type: "function-rejected",
+      unreachable: true,
+      error: { message: expect.stringMatching(/timed out after 100 ms before the app answered/) },
+    });
+    const refused = new HttpFunction({ config, url: "http://127.0.0.1:9/api/inngest", serverKind: "dev", timeoutMs: 1_000 });
+    expect(await refused.execute(input)).toMatchObject({
+      type: "function-rejected",
+      unreachable: true,
+      error: { message: expect.stringMatching(/ECONNREFUSED/) },
+    });
   });
 });
 
