@@ -5,7 +5,7 @@
  */
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { type RunningServer, runServer } from "@stepwise/cli";
+import { CLIError, type RunningServer, runCli, runServer } from "@stepwise/cli";
 import { silentLogger } from "@stepwise/protocol";
 import { decodeResponse, HttpFunction } from "@stepwise/server";
 import { Inngest } from "inngest";
@@ -83,8 +83,8 @@ describe("a served call's transport", () => {
   const config = { id: "t-fn", slug: "fn", appId: "t", name: "fn", triggers: [], retries: 1 };
   const input = {
     runId: "r",
-    event: { id: "e", name: "x", data: {}, ts: 1 },
-    events: [{ id: "e", name: "x", data: {}, ts: 1 }],
+    event: { id: "e", name: "x", data: {}, user: {}, ts: 1 },
+    events: [{ id: "e", name: "x", data: {}, user: {}, ts: 1 }],
     memo: new Map(),
     attempt: 0,
     maxAttempts: 2,
@@ -252,6 +252,30 @@ describe("an app outage", () => {
     expect(ended.endedAt as number).toBeGreaterThanOrEqual((ended.startedAt ?? ended.createdAt) + 600);
     expect(ended.waitingOn).toBeUndefined();
   }, 20_000);
+
+  it("takes the budget from --app-outage-budget or STEPWISE_APP_OUTAGE_BUDGET, and refuses a bad one naming the flag", async () => {
+    await expect(runCli(["dev", "--port", "0", "--db", ":memory:", "--no-discovery", "--app-outage-budget", "soon"])).rejects.toThrow(CLIError);
+    await expect(runCli(["dev", "--port", "0", "--db", ":memory:", "--no-discovery"], { STEPWISE_APP_OUTAGE_BUDGET: "-5" })).rejects.toThrow(
+      /--app-outage-budget/,
+    );
+    for (const [args, env] of [
+      [["--app-outage-budget", "300"], {}],
+      [[], { STEPWISE_APP_OUTAGE_BUDGET: "300ms" }],
+    ] as const) {
+      const stepwise = (await runCli(["dev", "--port", "0", "--db", ":memory:", "--no-discovery", ...args], env)) as RunningServer;
+      closers.push(() => stepwise.close());
+      const inngest = new Inngest({ id: "flag", isDev: true, baseUrl: stepwise.url, logger: quiet });
+      const fn = inngest.createFunction({ id: "f", triggers: [{ event: "flag/work" }] }, async () => "never");
+      const app = await listen(serve({ client: inngest, functions: [fn] }));
+      expect((await stepwise.server.apps.sync(`http://127.0.0.1:${app.port}/api/inngest`)).error).toBeUndefined();
+      await app.stop();
+      const { ids } = await inngest.send({ name: "flag/work", data: {} });
+      const run = await waitFor("the run", async () => (await stepwise.engine.listRuns({ eventId: ids[0] as string }))[0]);
+      const ended = await stepwise.engine.waitForRun(run.id, { timeoutMs: 10_000 });
+      expect(ended.error).toMatchObject({ name: "AppUnreachableError", message: expect.stringMatching(/past the 300 ms outage budget/) });
+      await stepwise.close();
+    }
+  }, 30_000);
 
   it("rejects a bad outage option, naming the field", async () => {
     await expect(runServer({ mode: "dev", port: 0, db: ":memory:", logRuns: false, logger: silentLogger, appOutage: { maxDelayMs: -1 } })).rejects.toThrow(

@@ -153,7 +153,7 @@ function unreachable(error: SerializedError, ctx: TransitionContext): Transition
     const failed = endRun(ctx, RunStatus.Failed, {
       error: {
         name: "AppUnreachableError",
-        message: `the app serving function "${ctx.config.slug}" was unreachable for ${Math.round((ctx.now - since) / 1000)} s, past the ${Math.round(budgetMs / 1000)} s outage budget (appOutage.budgetMs); last error: ${error.message}`,
+        message: `the app serving function "${ctx.config.slug}" was unreachable for ${spoken(ctx.now - since)}, past the ${spoken(budgetMs)} outage budget (appOutage.budgetMs); last error: ${error.message}`,
       },
     });
     failed.params = { ...failed.params, waitingOn: null };
@@ -170,6 +170,11 @@ function unreachable(error: SerializedError, ctx: TransitionContext): Transition
     },
     events: [],
   };
+}
+
+/** A duration for people: milliseconds under 10 s, then seconds. */
+function spoken(ms: number): string {
+  return ms < 10_000 ? `${Math.round(ms)} ms` : `${Math.round(ms / 1000)} s`;
 }
 
 function answeredTransition(result: ExecutionResult, ctx: TransitionContext): Transition {
