@@ -104,7 +104,13 @@ export class AppRegistry {
    */
   async refresh(): Promise<void> {
     for (const stored of await this.options.engine.store.listApps()) {
-      if (this.fingerprints.get(stored.url) === JSON.stringify(stored.functions)) continue;
+      // the sync this node applied last (same instant): nothing to compare
+      const known = this.apps.get(stored.url);
+      if (known && known.lastSyncedAt === stored.syncedAt && this.fingerprints.has(stored.url)) continue;
+      if (this.fingerprints.get(stored.url) === JSON.stringify(stored.functions)) {
+        if (known) known.lastSyncedAt = stored.syncedAt;
+        continue;
+      }
       try {
         await this.serially(() =>
           this.apply(
@@ -145,6 +151,9 @@ export class AppRegistry {
     if (typeof request.appName !== "string" || request.appName === "") throw new StepwiseError("invalid_argument", 'register: "appName" is required');
     if (!Array.isArray(request.functions)) throw new StepwiseError("invalid_argument", 'register: "functions" must be an array');
     const key = appKey(request.url);
+    // computed before the functions are built, so it is not part of the final synchronous step
+    const fingerprint = JSON.stringify(request.functions);
+    await new Promise((resolve) => setImmediate(resolve));
     const handles: HttpFunction[] = [];
     for (const wire of request.functions) {
       if (handles.length > 0 && handles.length % buildSlice === 0) await new Promise((resolve) => setImmediate(resolve));
@@ -165,7 +174,6 @@ export class AppRegistry {
     const kept = new Set(ids);
     const removed = (previous?.functionIds ?? []).filter((id) => !kept.has(id));
     if (removed.length) this.options.engine.unregister(removed);
-    const fingerprint = JSON.stringify(request.functions);
     const modified = this.fingerprints.get(key) !== fingerprint;
     this.fingerprints.set(key, fingerprint);
     const record: AppRecord = { url: request.url, appName: request.appName, functionIds: ids, lastSyncedAt: syncedAt };
