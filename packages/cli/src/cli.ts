@@ -5,6 +5,7 @@
  * messages and hints.
  */
 import { parseArgs } from "node:util";
+import { parseDuration } from "@stepwise/protocol";
 import { TokenStore } from "@stepwise/server";
 import { isPostgresUrl } from "@stepwise/store-postgres";
 import { envKeys, readEnv } from "./env.ts";
@@ -40,6 +41,8 @@ Flags:
       --event-key <k>    start: the key senders put in POST /e/<key>.
       --dashboard-token <t>  start: the dashboard secret (login form, or a bearer); never the signing
                          key. Default: a random one, printed once at start.
+      --app-outage-budget <d>  How long a run waits for an unreachable app (e.g. 30m, 24h, or ms)
+                         before it fails; waiting spends none of its retries (default 24h).
       --name <n>         tokens create: a label for the token.
   -h, --help             Show this help.
 
@@ -50,6 +53,7 @@ Environment:
   ${envKeys.port.join(", ")}   port
   ${envKeys.db.join(", ")}   database file or Postgres URL
   ${envKeys.dashboardToken.join(", ")}   dashboard token (start)
+  ${envKeys.appOutageBudget.join(", ")}   app outage budget (as --app-outage-budget)
 `;
 
 export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<RunningServer | undefined> {
@@ -93,6 +97,15 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
     if (!/^signkey-[A-Za-z0-9_]+-[0-9a-fA-F]+$/.test(signingKey)) throw new CLIError("--signing-key: expected signkey-<env>-<hex>, e.g. signkey-prod-0123abcd");
     if (!eventKey) throw new CLIError("stepwise start needs an event key", `pass --event-key <key> or set ${envKeys.eventKey[0]}`);
   }
+  const budgetText = values["app-outage-budget"] ?? readEnv(envKeys.appOutageBudget, env);
+  let appOutageBudgetMs: number | undefined;
+  if (budgetText !== undefined) {
+    try {
+      appOutageBudgetMs = parseDuration(/^\d+$/.test(budgetText) ? Number(budgetText) : budgetText, "--app-outage-budget");
+    } catch (cause) {
+      throw new CLIError(`--app-outage-budget: expected a duration such as 30m or 24h, received ${JSON.stringify(budgetText)}`, (cause as Error).message);
+    }
+  }
   const db = values.db ?? readEnv(envKeys.db, env) ?? (command === "dev" ? ".stepwise/dev.db" : "stepwise.db");
   if (command === "dev" && !isPostgresUrl(db)) {
     const { mkdirSync } = await import("node:fs");
@@ -107,6 +120,7 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
     discovery: command === "dev" && !values["no-discovery"],
     ...(values["no-migrate"] ? { migrate: false } : {}),
     ...(values.host ? { host: values.host } : {}),
+    ...(appOutageBudgetMs !== undefined ? { appOutage: { budgetMs: appOutageBudgetMs } } : {}),
     ...(command === "start" && signingKey ? { signingKey } : {}),
     ...(command === "start" && signingKeyFallback ? { signingKeyFallback } : {}),
     ...(command === "start" && eventKey ? { eventKey } : {}),
@@ -161,6 +175,7 @@ function parse(args: string[]) {
       "signing-key": { type: "string" },
       "event-key": { type: "string" },
       "dashboard-token": { type: "string" },
+      "app-outage-budget": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });

@@ -11,6 +11,7 @@ export const envKeys = {
   /** A SQLite file path or a postgres:// URL; `DATABASE_URL` as most hosts name it. */
   db: ["STEPWISE_DB", "DATABASE_URL"],
   dashboardToken: ["STEPWISE_DASHBOARD_TOKEN"],
+  appOutageBudget: ["STEPWISE_APP_OUTAGE_BUDGET"],
 } as const;
 
 export function readEnv(names: readonly string[], env: NodeJS.ProcessEnv = process.env): string | undefined {

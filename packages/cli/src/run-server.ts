@@ -9,7 +9,7 @@ import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { serve } from "@hono/node-server";
-import { Engine, type Notifier, type Store } from "@stepwise/engine";
+import { Engine, type EngineOptions, type Notifier, type Store } from "@stepwise/engine";
 import { type ClientHandle, consoleLogger, type FunctionHandle, type Logger } from "@stepwise/protocol";
 import { createServer, type StepwiseServer, TokenStore, tokenFileFor } from "@stepwise/server";
 import { isPostgresUrl, PostgresStore, redactSecrets, redactUrl } from "@stepwise/store-postgres";
@@ -35,6 +35,8 @@ export interface RunServerOptions {
   /** Functions run in-process beside the served apps (npm start's example app). */
   inProcess?: { client?: ClientHandle; functions: FunctionHandle[] };
   retryDelayScale?: number;
+  /** Served runs whose app is unreachable: the outage budget and backoff (`EngineOptions.appOutage`). */
+  appOutage?: EngineOptions["appOutage"];
   logger?: Logger;
   /** start: the dashboard secret (required there; never the signing key). */
   dashboardToken?: string;
@@ -133,6 +135,7 @@ export async function runServer(options: RunServerOptions): Promise<RunningServe
     logger,
     ...(notifier ? { notifier } : {}),
     ...(options.retryDelayScale !== undefined ? { retryDelayScale: options.retryDelayScale } : {}),
+    ...(options.appOutage ? { appOutage: options.appOutage } : {}),
   });
   if (options.inProcess)
     engine.register(

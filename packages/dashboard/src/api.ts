@@ -34,7 +34,8 @@ export interface Step {
 
 export interface RunDetails extends Run {
   steps: Step[];
-  waiting_on: { kind: string; key?: string; limit?: number; until?: number } | null;
+  /** `kind: "app"`: the app is unreachable; the call is retried at `until` (`failures` in a row, `reason` the last). */
+  waiting_on: { kind: string; key?: string; limit?: number; until?: number; since?: number; failures?: number; reason?: string } | null;
 }
 
 export interface StoredEvent {

@@ -26,6 +26,7 @@ import {
 import { CallRunner } from "./runner/call-runner.ts";
 import { Worker } from "./runner/worker.ts";
 import { cancelReasons, cancelTransition, resumeTransition } from "./runs/resume.ts";
+import { type AppOutagePolicy, defaultAppOutagePolicy } from "./scheduler/backoff.ts";
 import { CronScheduler } from "./scheduler/cron.ts";
 import { fault } from "./testing/faults.ts";
 
@@ -42,6 +43,15 @@ export interface EngineOptions {
    * 24 h; tests and local development use e.g. `0.01` (10 ms, 20 ms, …). (Default: 1.)
    */
   retryDelayScale?: number;
+  /**
+   * Served functions whose app is not reachable (connection refused or reset, a timeout
+   * before the reply, a proxy's 502/503/504, a reply without SDK headers): the call is
+   * retried on this backoff, without spending the function's `retries`, for up to
+   * `budgetMs` from the first failed call; then the run fails with `AppUnreachableError`.
+   * While it waits the run shows `waitingOn: { kind: "app", since, until, failures, reason }`.
+   * (Default: `{ budgetMs: 24 h, minDelayMs: 1,000, maxDelayMs: 30,000 }`; not scaled by `retryDelayScale`.)
+   */
+  appOutage?: Partial<AppOutagePolicy>;
   /** How long `close()` waits for in-flight calls before leaving them leased. (Default: 10,000 ms.) */
   closeTimeoutMs?: number;
   /** Largest accepted event, in bytes. (Default: 512 KiB.) */
@@ -55,6 +65,24 @@ export interface EngineOptions {
   pollMs?: number;
 }
 
+/** The outage policy from `EngineOptions.appOutage`: defaults filled in, each field checked. */
+function appOutagePolicy(given: Partial<AppOutagePolicy> | undefined): AppOutagePolicy {
+  const policy = { ...defaultAppOutagePolicy, ...given };
+  for (const field of ["budgetMs", "minDelayMs", "maxDelayMs"] as const) {
+    const value = policy[field];
+    if (typeof value !== "number" || !Number.isFinite(value) || value < (field === "budgetMs" ? 0 : 1)) {
+      throw new StepwiseError(
+        "invalid_argument",
+        `appOutage.${field}: expected a number of milliseconds${field === "budgetMs" ? "" : " ≥ 1"}, received ${JSON.stringify(value)}`,
+      );
+    }
+  }
+  if (policy.maxDelayMs < policy.minDelayMs) {
+    throw new StepwiseError("invalid_argument", `appOutage.maxDelayMs: ${policy.maxDelayMs} is less than appOutage.minDelayMs (${policy.minDelayMs})`);
+  }
+  return policy;
+}
+
 /** How often expired flow-control state is swept, and how much per sweep. */
 const sweepEveryMs = 60_000;
 const sweepBatch = 500;
@@ -64,7 +92,8 @@ export interface RunDetails extends RunRecord {
   /**
    * Why the run is not executing (beyond Inngest): `{ kind: "concurrency", key, limit }` for a
    * queued run waiting for a slot of its concurrency key; `{ kind: "throttle" | "debounce" | "batch", key, until }`
-   * for a queued run held by flow control.
+   * for a queued run held by flow control; `{ kind: "app", since, until, failures, reason }` for a running
+   * served run whose app is not reachable (see `EngineOptions.appOutage`).
    */
   waitingOn?: WaitingOn;
 }
@@ -119,6 +148,7 @@ export class Engine {
       clock: this.clock,
       logger: this.logger,
       retryDelayScale: options.retryDelayScale ?? 1,
+      outage: appOutagePolicy(options.appOutage),
       router: () => this.router,
       wake: () => this.notifier.notify(),
       runEnded: (runId, status) => {
@@ -452,7 +482,7 @@ export class Engine {
     if (run.status === RunStatus.Queued) {
       const slot = await this.store.concurrencyWait(runId, this.clock.now());
       waitingOn = slot ? { kind: "concurrency", key: concurrencyLabel(slot.key), limit: slot.limit } : run.waitingOn;
-    }
+    } else if (run.status === RunStatus.Running && run.waitingOn?.kind === "app") waitingOn = run.waitingOn;
     const { waitingOn: _stored, pendingKey: _p, finishAfterMs: _f, ...rest } = run;
     return { ...rest, steps, ...(waitingOn ? { waitingOn } : {}) };
   }

@@ -20,7 +20,7 @@ export { newId } from "./ids.ts";
 export { type Clock, systemClock } from "./ports/clock.ts";
 export { createInProcessNotifier, type Notifier } from "./ports/notifier.ts";
 export * from "./ports/store.ts";
-export { retryDelayMs } from "./scheduler/backoff.ts";
+export { type AppOutagePolicy, defaultAppOutagePolicy, outageDelayMs, retryDelayMs } from "./scheduler/backoff.ts";
 export { nextTick, parseCron } from "./scheduler/cron.ts";
 export { FaultInjectedError } from "./testing/faults.ts";
 export { createManualClock, type ManualClock } from "./testing/manual-clock.ts";

@@ -64,7 +64,18 @@ export type ExecutionResult =
   (
     | { type: "function-resolved"; data: unknown }
     /** The handler threw outside a step. */
-    | { type: "function-rejected"; error: SerializedError; retriable: boolean; retryAt?: number }
+    | {
+        type: "function-rejected";
+        error: SerializedError;
+        retriable: boolean;
+        retryAt?: number;
+        /**
+         * Served calls: no SDK answered (connection refused or reset, a timeout before the
+         * reply, a proxy's 502/503/504, a reply without SDK headers). The engine retries the
+         * call on its app-outage backoff without spending an attempt of the function's `retries`.
+         */
+        unreachable?: boolean;
+      }
     /** The call stopped at steps the engine must act on (planned, run, errored, sleeps, waits). */
     | { type: "steps"; ops: Op[]; retryAt?: number }
   ) & {

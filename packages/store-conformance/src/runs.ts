@@ -98,6 +98,16 @@ export function runsSuite(factory: StoreFactory) {
       expect(await store().listRuns({ limit: 1 })).toHaveLength(1);
     });
 
+    it("records a transition's request version and sets or clears its waitingOn", async () => {
+      const { run } = await seedRun(store());
+      const waiting = { kind: "app" as const, since: 1, until: 2, failures: 1, reason: "connection refused" };
+      await store().commitTransition({ runId: run.id, requestVersion: 1, waitingOn: waiting });
+      expect(await store().getRun(run.id)).toMatchObject({ requestVersion: 1, waitingOn: waiting });
+      await store().commitTransition({ runId: run.id, waitingOn: null });
+      expect((await store().getRun(run.id))?.waitingOn).toBeUndefined();
+      expect((await store().getRun(run.id))?.requestVersion).toBe(1);
+    });
+
     it("returns undefined for unknown ids", async () => {
       expect(await store().getRun("nope")).toBeUndefined();
       expect(await store().loadRunState("nope")).toBeUndefined();

@@ -137,6 +137,7 @@ export const statements = {
     "INSERT INTO apps (url, app_name, sdk, framework, functions, synced_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (url) DO UPDATE SET app_name = excluded.app_name, sdk = excluded.sdk, framework = excluded.framework, functions = excluded.functions, synced_at = excluded.synced_at",
   listApps: "SELECT url, app_name, sdk, framework, functions, synced_at FROM apps ORDER BY url",
   setRequestVersion: "UPDATE runs SET request_version = $2 WHERE id = $1",
+  setWaitingOn: "UPDATE runs SET waiting_on = $2 WHERE id = $1",
   advanceCron: "UPDATE cron_schedules SET next_at = $1 WHERE function_id = $2 AND expression = $3 AND next_at = $4 RETURNING next_at",
 } as const;
 

@@ -58,6 +58,7 @@ export function RunDetailPage({ id, navigate }: { id: string; navigate: (to: str
               {run.waiting_on.key ? ` ${run.waiting_on.key}` : ""}
               {run.waiting_on.limit ? ` (limit ${run.waiting_on.limit})` : ""}
               {run.waiting_on.until ? ` until ${when(new Date(run.waiting_on.until).toISOString())}` : ""}
+              {run.waiting_on.kind === "app" && run.waiting_on.reason ? ` (unreachable ${run.waiting_on.failures ?? 1}×: ${run.waiting_on.reason})` : ""}
             </dd>
           </>
         ) : null}

@@ -15,9 +15,17 @@ interface EventBinding {
 
 export class FunctionRegistry {
   private readonly byId = new Map<string, FunctionHandle>();
-  private readonly byEventName = new Map<string, EventBinding[]>();
-  /** Triggers ending in `*` match by prefix. */
-  private readonly byPrefix: Array<{ prefix: string; binding: EventBinding }> = [];
+  /**
+   * Event name → function id → its bindings for that name (a function may trigger on one
+   * name twice, with different `if`s). Keyed by id so (un)registering a function touches
+   * only its own names: a sync of n functions is O(n), not O(n²). Map order is
+   * registration order, which `match` keeps.
+   */
+  private readonly byEventName = new Map<string, Map<string, EventBinding[]>>();
+  /** Triggers ending in `*` match by prefix, per function id. */
+  private readonly byPrefix = new Map<string, Array<{ prefix: string; binding: EventBinding }>>();
+  /** The exact event names each function is bound under, so `unregister` visits only those. */
+  private readonly namesOf = new Map<string, string[]>();
   /** What this node last read of paused functions (the store holds the truth). */
   private readonly paused = new Set<string>();
 
@@ -30,7 +38,7 @@ export class FunctionRegistry {
     return this.paused.has(id);
   }
 
-  /** Adds functions (and their companions, e.g. onFailure handlers); all-or-nothing. */
+  /** Adds functions (and their companions, e.g. onFailure handlers), replacing any with the same id; all-or-nothing. */
   register(functions: readonly FunctionHandle[]): void {
     const all = functions.flatMap((fn) => [fn, ...(fn.companions ?? [])]);
     for (const fn of all) validateExpressions(fn);
@@ -48,23 +56,43 @@ export class FunctionRegistry {
       seen.add(fn.config.id);
     }
     for (const { fn, events } of bindings) {
-      if (this.byId.has(fn.config.id)) this.unregister(fn.config.id);
-      this.byId.set(fn.config.id, fn);
+      const id = fn.config.id;
+      if (this.byId.has(id)) this.unregister(id);
+      this.byId.set(id, fn);
+      const names: string[] = [];
       for (const { name, binding } of events) {
-        if (name.endsWith("*")) this.byPrefix.push({ prefix: name.slice(0, -1), binding });
-        else this.byEventName.set(name, [...(this.byEventName.get(name) ?? []), binding]);
+        if (name.endsWith("*")) {
+          const prefixes = this.byPrefix.get(id) ?? [];
+          prefixes.push({ prefix: name.slice(0, -1), binding });
+          this.byPrefix.set(id, prefixes);
+          continue;
+        }
+        let ofName = this.byEventName.get(name);
+        if (!ofName) {
+          ofName = new Map();
+          this.byEventName.set(name, ofName);
+        }
+        const list = ofName.get(id);
+        if (list) list.push(binding);
+        else {
+          ofName.set(id, [binding]);
+          names.push(name);
+        }
       }
+      if (names.length) this.namesOf.set(id, names);
     }
   }
 
+  /** Removes one function by id, in time proportional to its own triggers. */
   unregister(id: string) {
     this.byId.delete(id);
-    for (const [name, list] of this.byEventName)
-      this.byEventName.set(
-        name,
-        list.filter((b) => b.fn.config.id !== id),
-      );
-    for (let i = this.byPrefix.length - 1; i >= 0; i--) if (this.byPrefix[i]?.binding.fn.config.id === id) this.byPrefix.splice(i, 1);
+    for (const name of this.namesOf.get(id) ?? []) {
+      const ofName = this.byEventName.get(name);
+      ofName?.delete(id);
+      if (ofName?.size === 0) this.byEventName.delete(name);
+    }
+    this.namesOf.delete(id);
+    this.byPrefix.delete(id);
   }
 
   get(id: string): FunctionHandle | undefined {
@@ -78,13 +106,17 @@ export class FunctionRegistry {
   /** Functions that `event` triggers (each at most once). */
   match(event: StoredEvent): FunctionHandle[] {
     const out: FunctionHandle[] = [];
+    const found = new Set<FunctionHandle>();
     const consider = (binding: EventBinding) => {
       // paused functions are matched too: admission drops their runs, reading the pause in the store
-      if (out.includes(binding.fn)) return;
-      if (!binding.expression || binding.expression.matches({ event })) out.push(binding.fn);
+      if (found.has(binding.fn)) return;
+      if (!binding.expression || binding.expression.matches({ event })) {
+        found.add(binding.fn);
+        out.push(binding.fn);
+      }
     };
-    for (const binding of this.byEventName.get(event.name) ?? []) consider(binding);
-    for (const { prefix, binding } of this.byPrefix) if (event.name.startsWith(prefix)) consider(binding);
+    for (const list of this.byEventName.get(event.name)?.values() ?? []) for (const binding of list) consider(binding);
+    for (const prefixes of this.byPrefix.values()) for (const { prefix, binding } of prefixes) if (event.name.startsWith(prefix)) consider(binding);
     return out;
   }
 }

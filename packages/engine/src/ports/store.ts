@@ -67,7 +67,7 @@ export interface RunRecord {
   createdAt: number;
   startedAt?: number;
   endedAt?: number;
-  /** Why the run waits to start (flow control), while it is queued. */
+  /** Why the run waits to start (flow control), while it is queued; or, while it runs, for its unreachable app. */
   waitingOn?: WaitingOn;
   /** How many times a call of this run lost its lease (its worker stalled or died) and was taken over. */
   leaseExpiries?: number;
@@ -82,7 +82,13 @@ export interface RunRecord {
 /** Why a run is not executing yet (beyond Inngest). */
 export type WaitingOn =
   | { kind: "concurrency"; key: string; limit: number }
-  | { kind: "throttle" | "debounce" | "batch" | "scheduled"; key?: string; until: number };
+  | { kind: "throttle" | "debounce" | "batch" | "scheduled"; key?: string; until: number }
+  /**
+   * A running run whose app was not reachable: its call is retried at `until`, without
+   * spending the function's retries; `since` is when the outage began for this run,
+   * `failures` how many calls in a row found the app unreachable, `reason` the last one's error.
+   */
+  | { kind: "app"; since: number; until: number; failures: number; reason: string };
 
 export interface EventRecord extends StoredEvent {
   /** The id `send` returned (a ULID); `id` is the sender's id when one was given. */
@@ -350,6 +356,8 @@ export interface TransitionParams {
   readonly itemId?: string;
   readonly reschedule?: { availableAt: number; attempt: number; kind?: QueueItemKind };
   readonly run?: { status: RunStatus; output?: unknown; error?: SerializedError; endedAt?: number };
+  /** Set (or, with `null`, clear) the run's `waitingOn`, whatever its status: a served run waiting for its app. */
+  readonly waitingOn?: WaitingOn | null;
   /** Record the request version a served app answered with (set once per run). */
   readonly requestVersion?: number;
   /** Steps to insert or replace. */

@@ -49,6 +49,7 @@ import {
 } from "../ports/store.ts";
 import { cancelReasons, cancelTransition, pauseTimeoutTransition, sleepEndedStep } from "../runs/resume.ts";
 import { stepFromOp, type Transition, transitionFor } from "../runs/transition.ts";
+import type { AppOutagePolicy } from "../scheduler/backoff.ts";
 import { fault } from "../testing/faults.ts";
 
 export interface CallRunnerDeps {
@@ -57,6 +58,8 @@ export interface CallRunnerDeps {
   clock: Clock;
   logger: Logger;
   retryDelayScale: number;
+  /** How a served run waits for an unreachable app. */
+  outage: AppOutagePolicy;
   maxEventBytes: number | undefined;
   router(): PauseRouter;
   admission: Admission;
@@ -225,6 +228,7 @@ export class CallRunner {
       config: fn.config,
       now: clock.now(),
       retryDelayScale: this.deps.retryDelayScale,
+      outage: this.deps.outage,
       checkpointed,
       callStartedAt: now,
       resolveFunction: (id) => registry.get(id)?.config,

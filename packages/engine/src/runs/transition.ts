@@ -12,6 +12,9 @@
  *   StepError             retry the step with backoff; past the last attempt → StepFailed.
  *   StepPlanned           each branch becomes its own queue item.
  *   Sleep                 a queue item due when the sleep ends.
+ * - The app was not reachable (served calls: no SDK answered) → the call runs again on
+ *   the outage backoff, its attempt unspent, with `waitingOn: { kind: "app" }` on the run;
+ *   past the outage budget → Failed with `AppUnreachableError`.
  */
 import {
   type ExecutionResult,
@@ -41,7 +44,7 @@ import {
   signalEventName,
   type TransitionParams,
 } from "../ports/store.ts";
-import { clampRetryAt, retryDelayMs } from "../scheduler/backoff.ts";
+import { type AppOutagePolicy, clampRetryAt, outageDelayMs, retryDelayMs } from "../scheduler/backoff.ts";
 
 export interface TransitionContext {
   state: RunState;
@@ -49,6 +52,8 @@ export interface TransitionContext {
   config: FunctionConfig;
   now: number;
   retryDelayScale: number;
+  /** How a served run waits for an unreachable app. */
+  outage: AppOutagePolicy;
   /** A step completed in this call, so the attempt counter restarted at 0. */
   checkpointed: boolean;
   /** When the call began: a wait found in it matches events received since then. */
@@ -132,6 +137,47 @@ export function inputOf(op: Op): unknown {
 }
 
 export function transitionFor(result: ExecutionResult, ctx: TransitionContext): Transition {
+  if (result.type === "function-rejected" && result.unreachable) return unreachable(result.error, ctx);
+  const transition = answeredTransition(result, ctx);
+  // the app answered: the run no longer waits for it
+  if (ctx.state.run.waitingOn?.kind === "app") transition.params = { ...transition.params, waitingOn: null };
+  return transition;
+}
+
+/** The app was not reachable: call again later without spending an attempt, until the outage budget is spent. */
+function unreachable(error: SerializedError, ctx: TransitionContext): Transition {
+  const previous = ctx.state.run.waitingOn?.kind === "app" ? ctx.state.run.waitingOn : undefined;
+  const since = previous?.since ?? ctx.callStartedAt;
+  const { budgetMs } = ctx.outage;
+  if (ctx.now - since >= budgetMs) {
+    const failed = endRun(ctx, RunStatus.Failed, {
+      error: {
+        name: "AppUnreachableError",
+        message: `the app serving function "${ctx.config.slug}" was unreachable for ${spoken(ctx.now - since)}, past the ${spoken(budgetMs)} outage budget (appOutage.budgetMs); last error: ${error.message}`,
+      },
+    });
+    failed.params = { ...failed.params, waitingOn: null };
+    return failed;
+  }
+  const failures = (previous?.failures ?? 0) + 1;
+  const until = Math.min(ctx.now + outageDelayMs(failures, ctx.outage), since + budgetMs);
+  return {
+    params: {
+      runId: ctx.state.run.id,
+      itemId: ctx.item.id,
+      reschedule: { availableAt: until, attempt: ctx.checkpointed ? 0 : ctx.item.attempt, kind: ctx.item.kind },
+      waitingOn: { kind: "app", since, until, failures, reason: error.message },
+    },
+    events: [],
+  };
+}
+
+/** A duration for people: milliseconds under 10 s, then seconds. */
+function spoken(ms: number): string {
+  return ms < 10_000 ? `${Math.round(ms)} ms` : `${Math.round(ms / 1000)} s`;
+}
+
+function answeredTransition(result: ExecutionResult, ctx: TransitionContext): Transition {
   switch (result.type) {
     case "function-resolved":
       return endRun(ctx, RunStatus.Completed, { output: result.data });

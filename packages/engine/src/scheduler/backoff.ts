@@ -19,3 +19,24 @@ export function clampRetryAt(retryAt: number, now: number, scale = 1): number {
   const delay = Math.min(backoffMaxMs, Math.max(backoffBaseMs, retryAt - now));
   return now + Math.round(delay * scale);
 }
+
+/**
+ * How a served run waits for an app that is not reachable: its own backoff, apart from
+ * the function's retries, for up to `budgetMs` from the first failed call.
+ */
+export interface AppOutagePolicy {
+  /** After this long unreachable the run fails. (Default: 24 h.) */
+  budgetMs: number;
+  /** The first retry's delay, doubling per failed call. (Default: 1,000 ms.) */
+  minDelayMs: number;
+  /** The longest delay between two calls. (Default: 30,000 ms.) */
+  maxDelayMs: number;
+}
+
+export const defaultAppOutagePolicy: AppOutagePolicy = { budgetMs: 24 * 60 * 60 * 1000, minDelayMs: 1_000, maxDelayMs: 30_000 };
+
+/** The delay before the next call of a run whose app was unreachable `failures` times in a row (1 for the first): doubling, capped, ±25% jitter. */
+export function outageDelayMs(failures: number, policy: AppOutagePolicy, random: () => number = Math.random): number {
+  const exponential = Math.min(policy.maxDelayMs, policy.minDelayMs * 2 ** Math.max(0, Math.min(failures - 1, 40)));
+  return Math.max(1, Math.round(exponential * (0.75 + random() * 0.5)));
+}

@@ -43,12 +43,17 @@ export interface AppRegistryOptions {
   callTimeoutMs: number;
 }
 
+/** Functions built between two turns of the event loop during a sync. */
+const buildSlice = 500;
+
 /** How long a sync request may take. */
 const syncTimeoutMs = 15_000;
 
 export class AppRegistry {
   private readonly apps = new Map<string, AppRecord>();
   private readonly fingerprints = new Map<string, string>();
+  /** The sync being applied (see `serially`). */
+  private applying: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly options: AppRegistryOptions) {}
 
@@ -61,8 +66,25 @@ export class AppRegistry {
    * one invalid config rejects the sync with a message naming function and field.
    * Returns whether anything changed since the app's previous sync.
    */
-  async register(request: RegisterRequest): Promise<{ modified: boolean }> {
-    const result = this.apply(request, Date.now());
+  register(request: RegisterRequest): Promise<{ modified: boolean }> {
+    return this.serially(() => this.registerNow(request));
+  }
+
+  /**
+   * Syncs apply one after another, in arrival order: a sync yields to the event loop while
+   * it builds its functions, so without this a large sync could finish after a later one.
+   */
+  private serially<T>(work: () => Promise<T>): Promise<T> {
+    const next = this.applying.then(work, work);
+    this.applying = next.then(
+      () => undefined,
+      () => undefined,
+    );
+    return next;
+  }
+
+  private async registerNow(request: RegisterRequest): Promise<{ modified: boolean }> {
+    const result = await this.apply(request, Date.now());
     const record = this.apps.get(appKey(request.url)) as AppRecord;
     await this.options.engine.store.saveApp({
       url: appKey(request.url),
@@ -82,17 +104,25 @@ export class AppRegistry {
    */
   async refresh(): Promise<void> {
     for (const stored of await this.options.engine.store.listApps()) {
-      if (this.fingerprints.get(stored.url) === JSON.stringify(stored.functions)) continue;
+      // the sync this node applied last (same instant): nothing to compare
+      const known = this.apps.get(stored.url);
+      if (known && known.lastSyncedAt === stored.syncedAt && this.fingerprints.has(stored.url)) continue;
+      if (this.fingerprints.get(stored.url) === JSON.stringify(stored.functions)) {
+        if (known) known.lastSyncedAt = stored.syncedAt;
+        continue;
+      }
       try {
-        this.apply(
-          {
-            url: this.apps.get(stored.url)?.url ?? stored.url,
-            appName: stored.appName,
-            functions: stored.functions as WireFunction[],
-            ...(stored.sdk ? { sdk: stored.sdk } : {}),
-            ...(stored.framework ? { framework: stored.framework } : {}),
-          },
-          stored.syncedAt,
+        await this.serially(() =>
+          this.apply(
+            {
+              url: this.apps.get(stored.url)?.url ?? stored.url,
+              appName: stored.appName,
+              functions: stored.functions as WireFunction[],
+              ...(stored.sdk ? { sdk: stored.sdk } : {}),
+              ...(stored.framework ? { framework: stored.framework } : {}),
+            },
+            stored.syncedAt,
+          ),
         );
       } catch (error) {
         this.options.logger.warn(`stepwise: could not register app ${stored.url} from the store: ${(error as Error).message}`);
@@ -109,29 +139,41 @@ export class AppRegistry {
     return () => clearInterval(timer);
   }
 
-  /** Validates and registers one app's functions with this node's engine. */
-  private apply(request: RegisterRequest, syncedAt: number): { modified: boolean } {
+  /**
+   * Validates and registers one app's functions with this node's engine. The functions are
+   * built in slices with a turn of the event loop between them, so a sync of thousands of
+   * functions does not stall calls and requests; registering them is one synchronous step
+   * (all-or-nothing).
+   */
+  private async apply(request: RegisterRequest, syncedAt: number): Promise<{ modified: boolean }> {
     if (!request || typeof request !== "object") throw new StepwiseError("invalid_argument", "register: expected a JSON object body");
     if (typeof request.url !== "string" || request.url === "") throw new StepwiseError("invalid_argument", 'register: "url" is required');
     if (typeof request.appName !== "string" || request.appName === "") throw new StepwiseError("invalid_argument", 'register: "appName" is required');
     if (!Array.isArray(request.functions)) throw new StepwiseError("invalid_argument", 'register: "functions" must be an array');
     const key = appKey(request.url);
-    const handles = request.functions.map((wire) => {
+    // computed before the functions are built, so it is not part of the final synchronous step
+    const fingerprint = JSON.stringify(request.functions);
+    await new Promise((resolve) => setImmediate(resolve));
+    const handles: HttpFunction[] = [];
+    for (const wire of request.functions) {
+      if (handles.length > 0 && handles.length % buildSlice === 0) await new Promise((resolve) => setImmediate(resolve));
       const { config, url } = fromWire(wire, request.appName);
-      return new HttpFunction({
-        config,
-        url,
-        serverKind: this.options.serverKind,
-        timeoutMs: this.options.callTimeoutMs,
-        ...(this.options.signingKey ? { signingKey: this.options.signingKey } : {}),
-      });
-    });
+      handles.push(
+        new HttpFunction({
+          config,
+          url,
+          serverKind: this.options.serverKind,
+          timeoutMs: this.options.callTimeoutMs,
+          ...(this.options.signingKey ? { signingKey: this.options.signingKey } : {}),
+        }),
+      );
+    }
     const previous = this.apps.get(key);
     this.options.engine.register({ functions: handles });
     const ids = handles.map((h) => h.config.id);
-    const removed = (previous?.functionIds ?? []).filter((id) => !ids.includes(id));
+    const kept = new Set(ids);
+    const removed = (previous?.functionIds ?? []).filter((id) => !kept.has(id));
     if (removed.length) this.options.engine.unregister(removed);
-    const fingerprint = JSON.stringify(request.functions);
     const modified = this.fingerprints.get(key) !== fingerprint;
     this.fingerprints.set(key, fingerprint);
     const record: AppRecord = { url: request.url, appName: request.appName, functionIds: ids, lastSyncedAt: syncedAt };

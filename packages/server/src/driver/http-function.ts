@@ -9,6 +9,9 @@
  * answers 1); the version in the answer's `x-inngest-req-version` is recorded for the run
  * and sent back, in the body and the header, on every later call.
  */
+
+import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders } from "node:http";
+import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import {
   type ExecutionInput,
   type ExecutionResult,
@@ -72,24 +75,118 @@ export class HttpFunction implements FunctionHandle {
       "x-inngest-req-version": String(version),
     };
     if (this.options.signingKey) headers["x-inngest-signature"] = signBody(body, this.options.signingKey);
-    let response: Response;
-    try {
-      response = await fetch(url, { method: "POST", headers, body, signal: AbortSignal.timeout(this.options.timeoutMs) });
-    } catch (cause) {
-      const timedOut = (cause as Error).name === "TimeoutError";
-      return transportError(
-        timedOut
-          ? `calling ${url.origin}${url.pathname} timed out after ${this.options.timeoutMs} ms`
-          : `calling ${url.origin}${url.pathname} failed: ${(cause as Error).message}`,
-      );
-    }
-    return decodeResponse(response, `${url.origin}${url.pathname}`, input.now?.() ?? Date.now());
+    const where = `${url.origin}${url.pathname}`;
+    const reply = await post(url, headers, body, this.options.timeoutMs);
+    if ("failure" in reply) return reply.answered ? transportError(`${where}: ${reply.failure}`) : unreachable(`calling ${where} ${reply.failure}`);
+    return classifyReply(reply, where, input.now?.() ?? Date.now());
   }
 }
 
+/**
+ * Connections to apps are kept alive and reused: a served call costs one request on a
+ * warm socket, not a TCP handshake. (`fetch` reuses sockets too, but its web-streams
+ * plumbing costs more per call than `node:http` on a keep-alive agent.) Idle sockets are
+ * closed after 4 s, before the usual 5 s server keep-alive timeout closes them under us.
+ */
+const agentOptions = { keepAlive: true, timeout: 4_000, scheduling: "lifo" as const };
+const agents = { "http:": new HttpAgent(agentOptions), "https:": new HttpsAgent(agentOptions) };
+
+/** What came back from the app: a status, headers and the whole body. */
+interface Reply {
+  status: number;
+  headers: HeaderLookup;
+  text: string;
+}
+
+/** Header access shared by fetch `Headers` and node's header objects. */
+interface HeaderLookup {
+  get(name: string): string | null;
+}
+
+/**
+ * POSTs `body`; resolves with the reply, or with why there is none. `answered`: the app's
+ * SDK had sent its headers before the failure (a body cut short or too slow: an attempt);
+ * otherwise no SDK answered (an outage). A socket the app closed while it sat idle in the
+ * pool (a reset before any reply on a reused socket) is retried once on a fresh one.
+ */
+function post(
+  url: URL,
+  headers: Record<string, string>,
+  body: string,
+  timeoutMs: number,
+  retried = false,
+): Promise<Reply | { failure: string; answered: boolean }> {
+  return new Promise((resolve) => {
+    const send = url.protocol === "https:" ? httpsRequest : httpRequest;
+    const agent = url.protocol === "https:" ? agents["https:"] : agents["http:"];
+    let answered = false;
+    let settled = false;
+    const finish = (value: Reply | { failure: string; answered: boolean }) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve(value);
+    };
+    const request = send(url, { method: "POST", agent, headers: { ...headers, "content-length": String(Buffer.byteLength(body)) } }, (response) => {
+      const lookup = nodeHeaders(response.headers);
+      answered = sdkAnswered(lookup);
+      const chunks: Buffer[] = [];
+      response.on("data", (chunk: Buffer) => chunks.push(chunk));
+      response.on("end", () => finish({ status: response.statusCode ?? 0, headers: lookup, text: Buffer.concat(chunks).toString("utf8") }));
+      response.on("error", (error) => finish({ failure: `answered ${response.statusCode} but the reply was cut short: ${causeMessage(error)}`, answered }));
+      response.on("close", () => {
+        if (!response.complete) finish({ failure: `answered ${response.statusCode} but the reply was cut short`, answered });
+      });
+    });
+    const timer = setTimeout(() => {
+      request.destroy();
+      finish({
+        failure: answered ? `took longer than ${timeoutMs} ms to finish its reply` : `timed out after ${timeoutMs} ms before the app answered`,
+        answered,
+      });
+    }, timeoutMs);
+    request.on("error", (error: Error & { code?: string }) => {
+      if (settled) return;
+      if (!retried && request.reusedSocket && error.code === "ECONNRESET" && !answered) {
+        settled = true;
+        clearTimeout(timer);
+        resolve(post(url, headers, body, timeoutMs, true));
+        return;
+      }
+      finish({ failure: `failed: ${causeMessage(error)}`, answered });
+    });
+    request.end(body);
+  });
+}
+
+function nodeHeaders(headers: IncomingHttpHeaders): HeaderLookup {
+  return {
+    get(name) {
+      const value = headers[name];
+      return value === undefined ? null : Array.isArray(value) ? value.join(", ") : value;
+    },
+  };
+}
+
+/** The SDK answered, but not with a reply it could have meant: a failed attempt. */
 function transportError(message: string): ExecutionResult {
   return { type: "function-rejected", error: { name: "HttpTransportError", message }, retriable: true };
 }
+
+/** No SDK answered: retried on the app-outage backoff, spending no attempt. */
+function unreachable(message: string): ExecutionResult {
+  return { type: "function-rejected", error: { name: "HttpTransportError", message }, retriable: true, unreachable: true };
+}
+
+/** undici's `fetch failed` hides the reason (ECONNREFUSED, ECONNRESET, …) in `cause`. */
+function causeMessage(cause: unknown): string {
+  const error = cause as Error & { cause?: Error & { code?: string } };
+  const inner = error.cause;
+  if (!inner) return error.message;
+  return `${error.message} (${inner.code ?? inner.message})`;
+}
+
+const sdkAnswered = (headers: HeaderLookup) => !!(headers.get("x-inngest-sdk") || headers.get("x-inngest-sdk-handled"));
 
 function retryAtFrom(header: string | null, now: number): number | undefined {
   if (!header) return undefined;
@@ -106,17 +203,27 @@ function retryAtFrom(header: string | null, now: number): number | undefined {
  * one; `now` (the engine's clock) dates a `retry-after`.
  */
 export async function decodeResponse(response: Response, where: string, now = Date.now()): Promise<ExecutionResult> {
-  const answered = { headers: response.headers };
-  const result = await classify(response, where, now, answered);
+  let text: string;
+  try {
+    text = await response.text();
+  } catch (cause) {
+    // the connection dropped or timed out mid-reply: an attempt only if the SDK had answered
+    const message = `${where} answered ${response.status} but the reply was cut short: ${causeMessage(cause)}`;
+    return sdkAnswered(response.headers) ? transportError(message) : unreachable(message);
+  }
+  return classifyReply({ status: response.status, headers: response.headers, text }, where, now);
+}
+
+function classifyReply(reply: Reply, where: string, now: number): ExecutionResult {
+  const answered = { headers: reply.headers };
+  const result = classify(reply, where, now, answered);
   const version = Number(answered.headers.get("x-inngest-req-version") || Number.NaN);
   return Number.isInteger(version) && version >= 1 ? { ...result, requestVersion: version } : result;
 }
 
 /** `answered.headers` ends as the headers that apply: the envelope's, for a streamed reply. */
-async function classify(response: Response, where: string, now: number, answered: { headers: Headers }): Promise<ExecutionResult> {
-  let status = response.status;
-  let headers = response.headers;
-  let text = await response.text();
+function classify(reply: Reply, where: string, now: number, answered: { headers: HeaderLookup }): ExecutionResult {
+  let { status, headers, text } = reply;
   if (status === 201) {
     try {
       const envelope = JSON.parse(text.trim()) as { status: number; headers?: Record<string, string>; body: string };
@@ -128,8 +235,9 @@ async function classify(response: Response, where: string, now: number, answered
       return transportError(`${where} answered 201 with a streamed body that is not an envelope: ${text.slice(0, bodyExcerpt)}`);
     }
   }
-  if (!headers.get("x-inngest-sdk") && !headers.get("x-inngest-sdk-handled")) {
-    return transportError(`${where} answered ${status} without Inngest SDK headers (a proxy or a wrong URL?): ${text.slice(0, bodyExcerpt)}`);
+  if (!sdkAnswered(headers)) {
+    // a proxy's 502/503/504, a starting server's placeholder, a wrong URL: no SDK answered
+    return unreachable(`${where} answered ${status} without Inngest SDK headers (a proxy or a wrong URL?): ${text.slice(0, bodyExcerpt)}`);
   }
   const noRetry = headers.get("x-inngest-no-retry") === "true";
   const retryAt = retryAtFrom(headers.get("retry-after"), now);

@@ -7,7 +7,7 @@
  */
 import { StepwiseError } from "@stepwise/protocol";
 import { Hono } from "hono";
-import type { RegisterRequest } from "../apps/app-registry.ts";
+import type { AppRecord, RegisterRequest } from "../apps/app-registry.ts";
 import { errorBody } from "../errors.ts";
 import type { ServerContext } from "./context.ts";
 import { parse, readJson, registerBody } from "./schemas.ts";
@@ -24,15 +24,19 @@ export function registerRoutes(ctx: ServerContext) {
       const raw = await readJson(c.req);
       const checked = parse(registerBody, raw, "register");
       const body = raw as RegisterRequest;
+      // who owns each id, indexed once per sync (a lookup per function would be quadratic)
+      const owners = new Map<string, AppRecord>();
+      for (const app of ctx.apps.list()) for (const id of app.functionIds) if (!owners.has(id)) owners.set(id, app);
+      const inEngine = new Map(ctx.engine.functions().map((f) => [f.config.id, f]));
       for (const fn of checked.functions) {
-        const owner = ctx.apps.list().find((a) => a.functionIds.includes(fn.id));
+        const owner = owners.get(fn.id);
         if (owner && owner.url !== checked.url && owner.appName !== checked.appName) {
           throw new StepwiseError(
             "conflict",
             `register: function "${fn.id}" belongs to app "${owner.appName ?? owner.url}" (${owner.url}); rename the function or remove it from that app first`,
           );
         }
-        const engineOwner = ctx.engine.functions().find((f) => f.config.id === fn.id);
+        const engineOwner = inEngine.get(fn.id);
         if (!owner && engineOwner && engineOwner.config.appId !== checked.appName) {
           throw new StepwiseError("conflict", `register: function "${fn.id}" belongs to app "${engineOwner.config.appId}" (registered in process)`);
         }
