@@ -10,7 +10,7 @@ import { dirname, join } from "node:path";
 import { serve } from "@hono/node-server";
 import { Engine } from "@stepwise/engine";
 import { type ClientHandle, consoleLogger, type FunctionHandle, type Logger } from "@stepwise/protocol";
-import { createServer, type StepwiseServer, TokenStore, tokenFileFor } from "@stepwise/server";
+import { createServer, type ServerOptions, type StepwiseServer, TokenStore, tokenFileFor } from "@stepwise/server";
 import { SqliteStore } from "@stepwise/store-sqlite";
 import { defaultDiscoveryUrls, startDiscovery, startSyncing } from "./discovery.ts";
 import { CLIError } from "./errors.ts";
@@ -39,6 +39,8 @@ export interface RunServerOptions {
   logRuns?: boolean;
   /** How often to register apps other nodes on the same database synced, in ms. (Default: 2000.) */
   appsRefreshMs?: number;
+  /** Connect gateway intervals and timeouts (tests shorten them). */
+  connect?: ServerOptions["connect"];
 }
 
 export interface RunningServer {
@@ -106,6 +108,7 @@ export async function runServer(options: RunServerOptions): Promise<RunningServe
     ...(options.mode === "start" && dashboardToken ? { dashboardToken } : {}),
     ...(options.mode === "start" ? { tokens: new TokenStore(options.db === ":memory:" ? undefined : tokenFileFor(options.db)) } : {}),
     ...(options.mode === "dev" ? { allowedHosts: devAllowedHosts(options.host) } : {}),
+    ...(options.connect ? { connect: options.connect } : {}),
   });
   if (options.logRuns !== false) {
     engine.onRunStarted((runId, functionId) => log(`▶ ${functionId} started (run ${runId})`));
@@ -120,6 +123,7 @@ export async function runServer(options: RunServerOptions): Promise<RunningServe
   await engine.start();
   // apps synced through other nodes on this database (and by this one before a restart)
   await server.apps.refresh();
+  await server.connect.restore();
   const stopRefreshing = server.apps.startRefreshing(options.appsRefreshMs);
   const host = options.host ?? "127.0.0.1";
   const http = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
@@ -128,6 +132,8 @@ export async function runServer(options: RunServerOptions): Promise<RunningServe
       reject(error.code === "EADDRINUSE" ? new CLIError(`port ${options.port} is already in use`, "stop the other process or pass --port <n>") : error),
     );
   });
+  // Connect workers' WebSockets (GET /v0/connect/gateway)
+  http.on("upgrade", (req, socket, head) => server.connect.handleUpgrade(req, socket, head));
   const address = http.address();
   const port = typeof address === "object" && address ? address.port : options.port;
   const url = `http://${host === "0.0.0.0" ? "127.0.0.1" : host}:${port}`;
@@ -147,6 +153,7 @@ export async function runServer(options: RunServerOptions): Promise<RunningServe
       stopDiscovery();
       stopRefreshing();
       syncing.stop();
+      await server.connect.close();
       await new Promise<void>((resolve) => http.close(() => resolve()));
       await engine.close();
       log("stopped");

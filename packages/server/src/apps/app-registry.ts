@@ -82,6 +82,7 @@ export class AppRegistry {
    */
   async refresh(): Promise<void> {
     for (const stored of await this.options.engine.store.listApps()) {
+      if (stored.url.startsWith("connect://")) continue; // Connect workers' apps: the gateway registers them
       if (this.fingerprints.get(stored.url) === JSON.stringify(stored.functions)) continue;
       try {
         this.apply(
