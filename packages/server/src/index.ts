@@ -7,7 +7,16 @@
 export { createServer, type ServerOptions, type StepwiseServer } from "./app.ts";
 export { type AppRecord, AppRegistry, type RegisterRequest } from "./apps/app-registry.ts";
 export { type ApiTokenInfo, TokenStore, tokenFileFor } from "./auth/token-store.ts";
-export { CloseCode, ConnectFunction, ConnectGateway, type ConnectGatewayOptions, type ConnectionInfo, connectRoutes } from "./connect/index.ts";
+export {
+  CloseCode,
+  ConnectFunction,
+  ConnectGateway,
+  type ConnectGatewayOptions,
+  type ConnectionInfo,
+  connectRoutes,
+  connectSubprotocol,
+  gatewayPath,
+} from "./connect/index.ts";
 export { canonicalJson } from "./driver/canonical-json.ts";
 export { decodeResponse, HttpFunction, type HttpFunctionOptions } from "./driver/http-function.ts";
 export { fromWire, type WireFunction } from "./driver/wire-config.ts";
