@@ -7,6 +7,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { fileURLToPath } from "node:url";
 import type { Row } from "./harness.ts";
+import { connectServed } from "./scenarios/connect.ts";
 import { core } from "./scenarios/core.ts";
 import { dashboard } from "./scenarios/dashboard.ts";
 import { flow } from "./scenarios/flow.ts";
@@ -16,7 +17,7 @@ import { sleeping, waits } from "./scenarios/waits.ts";
 
 const scenarios: Record<string, () => Promise<Row[]>> = { core, shapes, waits, served, flow, dashboard };
 /** Parts of scenarios that can be run alone. */
-const parts: Record<string, () => Promise<Row[]>> = { sleeps: sleeping };
+const parts: Record<string, () => Promise<Row[]>> = { sleeps: sleeping, connect: connectServed };
 
 const wanted = process.argv.slice(2);
 const unknown = wanted.filter((name) => !(name in scenarios) && !(name in parts));

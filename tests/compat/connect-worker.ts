@@ -53,6 +53,7 @@ const functions = [
       return worker;
     });
   }),
+  inngest.createFunction({ id: "one", triggers: [{ event: "connect/one" }] }, async ({ step }) => step.run("one", () => 1)),
   inngest.createFunction({ id: "three", triggers: [{ event: "connect/three" }] }, async ({ step }) => {
     const a = await step.run("one", () => 1);
     const b = await step.run("two", () => a + 1);
