@@ -17,6 +17,8 @@ export {
   connectSubprotocol,
   gatewayPath,
 } from "./connect/index.ts";
+/** The Connect protocol's protobuf messages (for tests and tools speaking it directly). */
+export * as connectWire from "./connect/wire.ts";
 export { canonicalJson } from "./driver/canonical-json.ts";
 export { decodeResponse, HttpFunction, type HttpFunctionOptions } from "./driver/http-function.ts";
 export { fromWire, type WireFunction } from "./driver/wire-config.ts";

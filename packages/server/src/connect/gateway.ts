@@ -106,6 +106,9 @@ function transportError(message: string): ExecutionResult {
   return { type: "function-rejected", error: { name: "ConnectTransportError", message }, retriable: true };
 }
 
+/** Started sessions (`POST /v0/connect/start`) whose WebSocket has not arrived yet, at most. */
+const maxPendingSessions = 10_000;
+
 /** A duration as the SDK parses it (`ms` strings). */
 const seconds = (ms: number) => `${Math.max(1, Math.round(ms / 1000))}s`;
 
@@ -145,6 +148,9 @@ export class ConnectGateway implements ConnectDispatcher {
     if (this.closed) throw new StepwiseError("closed", "connect: this server is shutting down");
     const now = Date.now();
     for (const [id, s] of this.sessions) if (s.expiresAt < now) this.sessions.delete(id);
+    if (this.sessions.size >= maxPendingSessions) {
+      throw new StepwiseError("limit_exceeded", `connect: ${maxPendingSessions} sessions are waiting for their WebSocket; try again shortly`);
+    }
     const connectionId = randomUUID();
     const token = `sws_${randomUUID().replaceAll("-", "")}`;
     this.sessions.set(connectionId, { token, expiresAt: now + (this.options.sessionTtlMs ?? 30_000) });

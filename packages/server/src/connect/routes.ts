@@ -77,7 +77,10 @@ function encodeStart(gateway: ConnectGateway, endpoint: string): Uint8Array {
 
 /** Malformed protobuf is the client's fault: 400 naming the message. */
 function failure(error: unknown) {
-  return error instanceof WireError ? { error: error.message, code: "invalid_argument", status: 400 } : errorBody(error);
+  if (error instanceof WireError) return { error: error.message, code: "invalid_argument", status: 400 };
+  const body = errorBody(error);
+  // too many sessions waiting: 429 is what connect() reads as "connection limit", and backs off
+  return body.code === "limit_exceeded" ? { ...body, code: "rate_limited", status: 429 } : body;
 }
 
 function toArrayBuffer(bytes: Uint8Array): ArrayBuffer {
