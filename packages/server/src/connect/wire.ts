@@ -160,6 +160,12 @@ type FieldValue<T> = T extends "string"
           ? Message<T> | undefined
           : never;
 
+/** What `encode` takes: every field may be left out (it is then not written). */
+export type MessageInput<S extends Schema> = {
+  -readonly [K in keyof S]?: S[K] extends { repeated: true } ? InputValue<S[K]["type"]>[] : InputValue<S[K]["type"]> | undefined;
+};
+type InputValue<T> = T extends Schema ? MessageInput<T> : NonNullable<FieldValue<T>>;
+
 /** Thrown for bytes that are not a valid message (the gateway closes the socket naming it). */
 export class WireError extends Error {}
 
@@ -211,7 +217,7 @@ function writeFields(writer: BinaryWriter, schema: Schema, message: Record<strin
 }
 
 /** Encodes `message` (absent fields are left out). */
-export function encode<S extends Schema>(schema: S, message: Partial<Message<S>>): Uint8Array {
+export function encode<S extends Schema>(schema: S, message: MessageInput<S>): Uint8Array<ArrayBuffer> {
   const writer = new BinaryWriter();
   writeFields(writer, schema, message as Record<string, unknown>);
   return writer.finish();
@@ -274,6 +280,6 @@ export function decode<S extends Schema>(schema: S, bytes: Uint8Array, what = "m
 }
 
 /** One socket frame: a `ConnectMessage` of `kind` wrapping `payload`. */
-export function frame(kind: number, payload?: Uint8Array): Uint8Array {
+export function frame(kind: number, payload?: Uint8Array): Uint8Array<ArrayBuffer> {
   return encode(schemas.ConnectMessage, payload ? { kind, payload } : { kind });
 }
