@@ -159,6 +159,8 @@ describe("Connect: official SDK workers on a WebSocket", () => {
       flaky: ["Completed", 2],
     });
     expect(server.server.apps.list()).toEqual([]); // no HTTP app was ever synced
+    const listed = (await (await fetch(`${server.url}/v1/connect/connections`)).json()) as { data: unknown[] };
+    expect(listed.data).toMatchObject([{ state: "ready", apps: ["connect-app"], instanceId: "A", inFlight: 0 }]);
     const three = await sendAndWait(server, "connect/three");
     expect(three).toMatchObject({ status: "Completed", output: 3 });
   }, 40_000);
@@ -234,6 +236,7 @@ describe("Connect: authentication and bad input", () => {
     expect(((await anonymous.json()) as { error: string }).error).toMatch(/hashed signing key/);
     expect((await start({ authorization: "Bearer dash-secret-for-tests" })).status).toBe(401);
     expect((await start({ authorization: `Bearer ${hashSigningKey(signingKey)}` })).status).toBe(200);
+    expect((await fetch(`${server.url}/v1/connect/connections`)).status).toBe(401);
     const worker = startWorker("S", server.url, { SIGNING_KEY: signingKey });
     await worker.waitFor((l) => "ready" in l);
     expect(await sendAndWait(server, "connect/three")).toMatchObject({ status: "Completed", output: 3 });

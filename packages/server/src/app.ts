@@ -184,6 +184,8 @@ export function createServer(options: ServerOptions): StepwiseServer {
   const v1 = v1Routes(ctx);
   v1.route("/", dashboardRoutes(ctx));
   app.route("/", v1);
+  // behind the same credentials as the rest of /v1
+  app.get("/v1/connect/connections", (c) => c.json({ data: connect.list() }));
   if (options.dashboardDir) mountDashboard(app, options.dashboardDir);
   app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${c.req.path}`, code: "not_found", status: 404 }, 404));
   return { app, apps, connect };
