@@ -146,3 +146,40 @@ describe("Connect gateway, frame by frame", () => {
     expect(await closed).toBe(4001);
   });
 });
+
+describe("Connect gateway: a sync it cannot take", () => {
+  it("closes with 4005 naming the function and field, and registers none of the apps", async () => {
+    server = await runServer({ mode: "dev", port: 0, db: ":memory:", logRuns: false, dashboard: false, logger: silentLogger });
+    const started = await fetch(`${server.url}/v0/connect/start`, {
+      method: "POST",
+      headers: { "content-type": "application/protobuf" },
+      body: new Uint8Array(),
+    });
+    const start = decode(schemas.StartResponse, new Uint8Array(await started.arrayBuffer()));
+    const worker = rawWorker(start.gatewayEndpoint);
+    await worker.next(MessageKind.GATEWAY_HELLO);
+    const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+      worker.ws.once("close", (code, reason) => resolve({ code, reason: reason.toString() })),
+    );
+    const bad = { ...wireFunction, id: "bad-fn", triggers: [{ nonsense: true }] };
+    worker.send(
+      MessageKind.WORKER_CONNECT,
+      encode(schemas.WorkerConnectRequestData, {
+        connectionId: start.connectionId,
+        authData: { sessionToken: start.sessionToken },
+        apps: [
+          { appName: "raw", functions: new TextEncoder().encode(JSON.stringify([wireFunction])) },
+          { appName: "bad", functions: new TextEncoder().encode(JSON.stringify([bad])) },
+        ],
+      }),
+    );
+    const { code, reason } = await closed;
+    expect(code).toBe(4005);
+    expect(reason).toMatch(/bad-fn.*triggers\[0\]/);
+    expect(server.server.connect.list()).toEqual([]);
+    // the valid app of the refused sync was not registered either: its event starts no run
+    const { ids } = await server.engine.send({ name: "raw/go" });
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await server.engine.listRuns({ eventId: ids[0] as string })).toEqual([]);
+  });
+});

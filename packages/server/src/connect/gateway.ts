@@ -106,6 +106,13 @@ function transportError(message: string): ExecutionResult {
   return { type: "function-rejected", error: { name: "ConnectTransportError", message }, retriable: true };
 }
 
+/** A close reason within the protocol's 123 bytes (UTF-8), cut at a character boundary. */
+export function closeReason(text: string): string {
+  let out = text;
+  while (Buffer.byteLength(out) > 123) out = out.slice(0, -1);
+  return out;
+}
+
 /** Started sessions (`POST /v0/connect/start`) whose WebSocket has not arrived yet, at most. */
 const maxPendingSessions = 10_000;
 
@@ -230,7 +237,7 @@ export class ConnectGateway implements ConnectDispatcher {
       void this.onMessage(conn, new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)).catch((error) => {
         const why = error instanceof WireError || error instanceof StepwiseError ? error.message : `internal error: ${(error as Error).message}`;
         this.options.logger.warn(`stepwise connect: closing connection ${conn.id || "(handshake)"}: ${why}`);
-        ws.close(error instanceof StepwiseError ? CloseCode.syncFailed : CloseCode.malformed, why.slice(0, 120));
+        ws.close(error instanceof StepwiseError ? CloseCode.syncFailed : CloseCode.malformed, closeReason(why));
       });
     });
     ws.on("close", () => {
@@ -305,7 +312,8 @@ export class ConnectGateway implements ConnectDispatcher {
       if (!Array.isArray(functions)) throw new StepwiseError("invalid_argument", `app ${app.appName}: functions must be a JSON array`);
       synced.push({ appName: app.appName, functions: functions as WireFunction[] });
     }
-    for (const app of synced) this.registerApp(app.appName, app.functions);
+    const prepared = synced.map((app) => this.prepareApp(app.appName, app.functions)); // all-or-nothing
+    for (const handles of prepared) this.applyApp(handles);
     conn.id = hello.connectionId;
     conn.instanceId = hello.instanceId;
     conn.apps = new Set(synced.map((a) => a.appName));
@@ -334,6 +342,11 @@ export class ConnectGateway implements ConnectDispatcher {
 
   /** Registers (or replaces) an app's functions; all-or-nothing, errors name function and field. */
   private registerApp(appName: string, functions: WireFunction[]): void {
+    this.applyApp(this.prepareApp(appName, functions));
+  }
+
+  /** Validates an app's function configs into handles (throws naming function and field). */
+  private prepareApp(appName: string, functions: WireFunction[]): { appName: string; handles: ConnectFunction[] } {
     const handles = functions.map((wire) => {
       // the worker's step URLs are `wss://connect?…`: the socket, not an address to call
       const steps = Object.fromEntries(
@@ -342,6 +355,10 @@ export class ConnectGateway implements ConnectDispatcher {
       const { config } = fromWire({ ...wire, steps }, appName);
       return new ConnectFunction(config, appName, this);
     });
+    return { appName, handles };
+  }
+
+  private applyApp({ appName, handles }: { appName: string; handles: ConnectFunction[] }): void {
     this.options.engine.register({ functions: handles });
     const ids = handles.map((h) => h.config.id);
     const removed = (this.appFunctions.get(appName) ?? []).filter((id) => !ids.includes(id));
@@ -394,6 +411,7 @@ export class ConnectGateway implements ConnectDispatcher {
   /** One call: to a ready worker of the function's app, waiting for one if none is. */
   async dispatch(fn: ConnectFunction, input: ExecutionInput, payload: Uint8Array): Promise<ExecutionResult> {
     const conn = await this.pick(fn.appName, input.signal);
+    if (input.signal?.aborted) return transportError("the engine gave this call up (lease lost) before it was sent");
     if (!conn) {
       return transportError(
         this.closed
