@@ -5,8 +5,9 @@
  * The official SDK's own worker is exercised end to end in connect.test.ts.
  */
 import { type RunningServer, runServer } from "@stepwise/cli";
+import type { ExecutionInput } from "@stepwise/protocol";
 import { silentLogger } from "@stepwise/protocol";
-import { connectSubprotocol, connectWire } from "@stepwise/server";
+import { ConnectFunction, connectSubprotocol, connectWire } from "@stepwise/server";
 import { afterEach, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 
@@ -181,5 +182,54 @@ describe("Connect gateway: a sync it cannot take", () => {
     const { ids } = await server.engine.send({ name: "raw/go" });
     await new Promise((r) => setTimeout(r, 200));
     expect(await server.engine.listRuns({ eventId: ids[0] as string })).toEqual([]);
+  });
+});
+
+describe("Connect gateway: a call with no worker", () => {
+  it("fails at once for an app with no recent worker, and waits noWorkerWaitMs for one that was just here", async () => {
+    server = await runServer({
+      mode: "dev",
+      port: 0,
+      db: ":memory:",
+      logRuns: false,
+      dashboard: false,
+      logger: silentLogger,
+      connect: { noWorkerWaitMs: 600, recentWorkerMs: 30_000 },
+    });
+    const gateway = server.server.connect;
+    const config = { id: "x-fn", slug: "fn", appId: "x", name: "fn", triggers: [], retries: 0 };
+    const input = { runId: "r1", event: { name: "e", data: {} }, events: [], memo: new Map(), attempt: 0, maxAttempts: 1 } as unknown as ExecutionInput;
+    let t0 = Date.now();
+    const ghost = await new ConnectFunction(config, "ghost", gateway).execute(input);
+    expect(Date.now() - t0).toBeLessThan(300);
+    expect(ghost).toMatchObject({ type: "function-rejected", retriable: true, error: { message: expect.stringMatching(/no Connect worker of app ghost/) } });
+
+    // a raw worker of app "raw" connects, then goes away
+    const started = await fetch(`${server.url}/v0/connect/start`, {
+      method: "POST",
+      headers: { "content-type": "application/protobuf" },
+      body: new Uint8Array(),
+    });
+    const start = decode(schemas.StartResponse, new Uint8Array(await started.arrayBuffer()));
+    const worker = rawWorker(start.gatewayEndpoint);
+    await worker.next(MessageKind.GATEWAY_HELLO);
+    worker.send(
+      MessageKind.WORKER_CONNECT,
+      encode(schemas.WorkerConnectRequestData, {
+        connectionId: start.connectionId,
+        authData: { sessionToken: start.sessionToken },
+        apps: [{ appName: "raw", functions: new TextEncoder().encode(JSON.stringify([wireFunction])) }],
+      }),
+    );
+    await worker.next(MessageKind.GATEWAY_CONNECTION_READY);
+    const gone = new Promise((resolve) => worker.ws.once("close", resolve));
+    worker.ws.close();
+    await gone;
+    await new Promise((r) => setTimeout(r, 50));
+    expect(gateway.list()).toEqual([]);
+    t0 = Date.now();
+    const waited = await new ConnectFunction({ ...config, id: "raw-answer", appId: "raw" }, "raw", gateway).execute(input);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(550);
+    expect(waited).toMatchObject({ type: "function-rejected", retriable: true, error: { message: expect.stringMatching(/no Connect worker of app raw/) } });
   });
 });

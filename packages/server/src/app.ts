@@ -62,7 +62,7 @@ export interface ServerOptions {
    */
   allowedHosts?: readonly string[] | "any";
   /** Connect (workers on a WebSocket): intervals and timeouts of the gateway. */
-  connect?: Pick<ConnectGatewayOptions, "heartbeatIntervalMs" | "extendLeaseIntervalMs" | "leaseTimeoutMs" | "noWorkerWaitMs">;
+  connect?: Pick<ConnectGatewayOptions, "heartbeatIntervalMs" | "extendLeaseIntervalMs" | "leaseTimeoutMs" | "noWorkerWaitMs" | "recentWorkerMs">;
 }
 
 /** Serves the dashboard's files; any other non-API path gets index.html (client-side routes). */

@@ -11,7 +11,10 @@
  *   before the worker is back.
  * - A call goes to a ready connection of the app with the fewest calls in flight
  *   (`WORKER_PAUSE` removes a connection from the choice; its calls in flight finish). With
- *   none connected it waits `noWorkerWaitMs`, then fails as a retriable transport error.
+ *   none connected it waits `noWorkerWaitMs` if a worker of the app was here within the last
+ *   minute (or this node just started: workers are reconnecting), then fails as a retriable
+ *   transport error; an app with no worker for longer fails at once, so its calls do not
+ *   hold the engine's slots.
  * - Each call carries a lease id. The worker extends it every `extendLeaseIntervalMs`, over
  *   whichever of its connections is open; the engine keeps its own lease of the call while
  *   it waits. A call whose lease is not extended for `leaseTimeoutMs` (a worker killed or cut
@@ -59,6 +62,8 @@ export interface ConnectGatewayOptions {
   leaseTimeoutMs?: number;
   /** How long a call waits for a worker of its app to be connected and ready. (Default: 10,000 ms.) */
   noWorkerWaitMs?: number;
+  /** A call waits for a worker only if one of its app was connected this recently (or the node started this recently). (Default: 60,000 ms.) */
+  recentWorkerMs?: number;
   /** A call taking longer fails and is retried. (Default: 5 minutes.) */
   callTimeoutMs?: number;
   /** How long a `start()` session token may wait for its WebSocket. (Default: 30,000 ms.) */
@@ -131,6 +136,8 @@ export class ConnectGateway implements ConnectDispatcher {
   /** Function ids registered per app, to unregister the ones a later sync drops. */
   private readonly appFunctions = new Map<string, string[]>();
   private readonly waiters = new Set<() => void>();
+  /** When a worker of each app was last connected here (or the node started, for stored apps). */
+  private readonly appLastSeen = new Map<string, number>();
   private readonly timer: NodeJS.Timeout;
   private readonly heartbeatMs: number;
   private readonly extendMs: number;
@@ -170,6 +177,7 @@ export class ConnectGateway implements ConnectDispatcher {
       if (!stored.url.startsWith(connectAppPrefix)) continue;
       try {
         this.registerApp(stored.appName, stored.functions as WireFunction[]);
+        this.appLastSeen.set(stored.appName, Date.now());
       } catch (error) {
         this.options.logger.warn(`stepwise connect: could not register stored app ${stored.appName}: ${(error as Error).message}`);
       }
@@ -243,6 +251,7 @@ export class ConnectGateway implements ConnectDispatcher {
     ws.on("close", () => {
       clearTimeout(handshake);
       conn.state = "closed";
+      for (const app of conn.apps) this.appLastSeen.set(app, Date.now());
       if (conn.id && this.connections.get(conn.id) === conn) this.connections.delete(conn.id);
       // calls in flight stay pending: the worker may extend and answer them over a new
       // connection (or `/v0/connect/flush`); the lease timeout retries them otherwise
@@ -413,11 +422,7 @@ export class ConnectGateway implements ConnectDispatcher {
     const conn = await this.pick(fn.appName, input.signal);
     if (input.signal?.aborted) return transportError("the engine gave this call up (lease lost) before it was sent");
     if (!conn) {
-      return transportError(
-        this.closed
-          ? "the server is shutting down"
-          : `no Connect worker of app ${fn.appName} is connected to this server (waited ${this.options.noWorkerWaitMs ?? 10_000} ms)`,
-      );
+      return transportError(this.closed ? "the server is shutting down" : `no Connect worker of app ${fn.appName} is connected to this server and ready`);
     }
     const requestId = randomUUID();
     const leaseId = randomUUID();
@@ -485,7 +490,14 @@ export class ConnectGateway implements ConnectDispatcher {
     return best;
   }
 
+  private hasConnection(appName: string): boolean {
+    for (const c of this.connections.values()) if (c.apps.has(appName)) return true;
+    return false;
+  }
+
   private async pick(appName: string, signal: AbortSignal | undefined): Promise<Connection | undefined> {
+    const recent = Date.now() - (this.appLastSeen.get(appName) ?? 0) < (this.options.recentWorkerMs ?? 60_000);
+    if (!this.available(appName) && !recent && !this.hasConnection(appName)) return undefined;
     const deadline = Date.now() + (this.options.noWorkerWaitMs ?? 10_000);
     for (;;) {
       const conn = this.available(appName);
