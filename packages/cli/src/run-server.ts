@@ -153,9 +153,20 @@ export async function runServer(options: RunServerOptions): Promise<RunningServe
       stopDiscovery();
       stopRefreshing();
       syncing.stop();
-      await server.connect.close();
-      await new Promise<void>((resolve) => http.close(() => resolve()));
+      const httpClosed = new Promise<void>((resolve) => http.close(() => resolve()));
+      // Connect: no new workers; the connected ones answer the engine's calls in flight, then close.
+      // Requests in progress finish first: until then the HTTP server's connections outnumber the sockets.
+      server.connect.stopAccepting();
+      const deadline = Date.now() + 10_000;
+      while (
+        Date.now() < deadline &&
+        (await new Promise<number>((resolve) => http.getConnections((_e, n) => resolve(n ?? 0)))) > server.connect.socketCount()
+      ) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
       await engine.close();
+      await server.connect.close();
+      await httpClosed;
       log("stopped");
     })();
     return closing;

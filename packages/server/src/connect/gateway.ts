@@ -143,6 +143,7 @@ export class ConnectGateway implements ConnectDispatcher {
   private readonly extendMs: number;
   private readonly leaseTimeoutMs: number;
   private closed = false;
+  private accepting = true;
 
   constructor(private readonly options: ConnectGatewayOptions) {
     this.heartbeatMs = options.heartbeatIntervalMs ?? 10_000;
@@ -159,7 +160,7 @@ export class ConnectGateway implements ConnectDispatcher {
 
   /** `POST /v0/connect/start`: a connection id and the one-use token its WebSocket must present. */
   start(gatewayEndpoint: string): Message<typeof schemas.StartResponse> {
-    if (this.closed) throw new StepwiseError("closed", "connect: this server is shutting down");
+    if (this.closed || !this.accepting) throw new StepwiseError("closed", "connect: this server is shutting down");
     const now = Date.now();
     for (const [id, s] of this.sessions) if (s.expiresAt < now) this.sessions.delete(id);
     if (this.sessions.size >= maxPendingSessions) {
@@ -198,7 +199,7 @@ export class ConnectGateway implements ConnectDispatcher {
       else refuse(404, `no WebSocket endpoint at ${path}`);
       return;
     }
-    if (this.closed) {
+    if (this.closed || !this.accepting) {
       refuse(503, "the server is shutting down");
       return;
     }
@@ -538,6 +539,19 @@ export class ConnectGateway implements ConnectDispatcher {
         call.settle(transportError(`the worker stopped extending the lease of this call (no extension for ${now - call.lastExtendedAt} ms)`));
       }
     }
+  }
+
+  /**
+   * First step of a shutdown: no new sessions or sockets; the connected workers keep
+   * serving, so the engine can finish its calls in flight before `close()`.
+   */
+  stopAccepting(): void {
+    this.accepting = false;
+  }
+
+  /** Open WebSockets (the HTTP server still counts them as its connections). */
+  socketCount(): number {
+    return this.wss.clients.size;
   }
 
   /**
