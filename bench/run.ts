@@ -8,6 +8,7 @@ import { cpus, totalmem } from "node:os";
 import { fileURLToPath } from "node:url";
 import type { Row } from "./harness.ts";
 import { postgres } from "./postgres.ts";
+import { connectServed } from "./scenarios/connect.ts";
 import { core } from "./scenarios/core.ts";
 import { dashboard } from "./scenarios/dashboard.ts";
 import { flow } from "./scenarios/flow.ts";
@@ -17,7 +18,7 @@ import { sleeping, waits } from "./scenarios/waits.ts";
 
 const scenarios: Record<string, () => Promise<Row[]>> = { core, shapes, waits, served, flow, dashboard };
 /** Parts of scenarios that can be run alone. */
-const parts: Record<string, () => Promise<Row[]>> = { sleeps: sleeping, postgres };
+const parts: Record<string, () => Promise<Row[]>> = { sleeps: sleeping, postgres, connect: connectServed };
 
 const wanted = process.argv.slice(2);
 const unknown = wanted.filter((name) => !(name in scenarios) && !(name in parts));

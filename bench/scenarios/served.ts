@@ -15,6 +15,7 @@ import { serve as inngestServe } from "inngest/node";
 import { Stepwise } from "stepwise";
 import { serve as stepwiseServe } from "stepwise/node";
 import { ms, percentile, type Row } from "../harness.ts";
+import { connectServed } from "./connect.ts";
 
 type Listener = Parameters<typeof createServer>[1];
 interface AppUnderTest {
@@ -112,5 +113,5 @@ async function ours(baseUrl: string): Promise<AppUnderTest> {
 }
 
 export async function served(): Promise<Row[]> {
-  return [...(await measure(official)), ...(await measure(ours))];
+  return [...(await measure(official)), ...(await measure(ours)), ...(await connectServed())];
 }

@@ -11,7 +11,7 @@ import { dirname, join, resolve } from "node:path";
 import { serve } from "@hono/node-server";
 import { Engine, type EngineOptions, type Notifier, type Store } from "@stepwise/engine";
 import { type ClientHandle, consoleLogger, type FunctionHandle, type Logger } from "@stepwise/protocol";
-import { createServer, type StepwiseServer, TokenStore, tokenFileFor } from "@stepwise/server";
+import { createServer, type ServerOptions, type StepwiseServer, TokenStore, tokenFileFor } from "@stepwise/server";
 import { isPostgresUrl, PostgresStore, redactSecrets, redactUrl } from "@stepwise/store-postgres";
 import { SqliteStore } from "@stepwise/store-sqlite";
 import { defaultDiscoveryUrls, startDiscovery, startSyncing } from "./discovery.ts";
@@ -46,6 +46,8 @@ export interface RunServerOptions {
   logRuns?: boolean;
   /** How often to register apps other nodes on the same database synced, in ms. (Default: 2000.) */
   appsRefreshMs?: number;
+  /** Connect gateway intervals and timeouts (tests shorten them). */
+  connect?: ServerOptions["connect"];
 }
 
 export interface RunningServer {
@@ -157,6 +159,7 @@ export async function runServer(options: RunServerOptions): Promise<RunningServe
     ...(options.mode === "start" && dashboardToken ? { dashboardToken } : {}),
     ...(options.mode === "start" ? { tokens: new TokenStore(tokenFileForDb(options.db)) } : {}),
     ...(options.mode === "dev" ? { allowedHosts: devAllowedHosts(options.host) } : {}),
+    ...(options.connect ? { connect: options.connect } : {}),
   });
   if (options.logRuns !== false) {
     engine.onRunStarted((runId, functionId) => log(`▶ ${functionId} started (run ${runId})`));
@@ -171,6 +174,7 @@ export async function runServer(options: RunServerOptions): Promise<RunningServe
   await engine.start();
   // apps synced through other nodes on this database (and by this one before a restart)
   await server.apps.refresh();
+  await server.connect.restore();
   const stopRefreshing = server.apps.startRefreshing(options.appsRefreshMs);
   const host = options.host ?? "127.0.0.1";
   const http = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
@@ -179,6 +183,8 @@ export async function runServer(options: RunServerOptions): Promise<RunningServe
       reject(error.code === "EADDRINUSE" ? new CLIError(`port ${options.port} is already in use`, "stop the other process or pass --port <n>") : error),
     );
   });
+  // Connect workers' WebSockets (GET /v0/connect/gateway)
+  http.on("upgrade", (req, socket, head) => server.connect.handleUpgrade(req, socket, head));
   const address = http.address();
   const port = typeof address === "object" && address ? address.port : options.port;
   const url = `http://${host === "0.0.0.0" ? "127.0.0.1" : host}:${port}`;
@@ -198,8 +204,20 @@ export async function runServer(options: RunServerOptions): Promise<RunningServe
       stopDiscovery();
       stopRefreshing();
       syncing.stop();
-      await new Promise<void>((resolve) => http.close(() => resolve()));
+      const httpClosed = new Promise<void>((resolve) => http.close(() => resolve()));
+      // Connect: no new workers; the connected ones answer the engine's calls in flight, then close.
+      // Requests in progress finish first: until then the HTTP server's connections outnumber the sockets.
+      server.connect.stopAccepting();
+      const deadline = Date.now() + 10_000;
+      while (
+        Date.now() < deadline &&
+        (await new Promise<number>((resolve) => http.getConnections((_e, n) => resolve(n ?? 0)))) > server.connect.socketCount()
+      ) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
       await engine.close();
+      await server.connect.close();
+      await httpClosed;
       log("stopped");
     })();
     return closing;

@@ -15,6 +15,8 @@ import { devGuard } from "./auth/guard.ts";
 import { safeEqual } from "./auth/secrets.ts";
 import { startAuth } from "./auth/start-auth.ts";
 import { TokenStore } from "./auth/token-store.ts";
+import { ConnectGateway, type ConnectGatewayOptions } from "./connect/gateway.ts";
+import { connectRoutes } from "./connect/routes.ts";
 import { errorBody } from "./errors.ts";
 import type { ServerContext } from "./routes/context.ts";
 import { dashboardRoutes } from "./routes/dashboard-api.ts";
@@ -59,6 +61,8 @@ export interface ServerOptions {
    * `stepwise dev` always sets it.
    */
   allowedHosts?: readonly string[] | "any";
+  /** Connect (workers on a WebSocket): intervals and timeouts of the gateway. */
+  connect?: Pick<ConnectGatewayOptions, "heartbeatIntervalMs" | "extendLeaseIntervalMs" | "leaseTimeoutMs" | "noWorkerWaitMs" | "recentWorkerMs">;
 }
 
 /** Serves the dashboard's files; any other non-API path gets index.html (client-side routes). */
@@ -89,6 +93,8 @@ function mountDashboard(app: Hono, dir: string) {
 export interface StepwiseServer {
   app: Hono;
   apps: AppRegistry;
+  /** Connect workers' sockets: the HTTP server passes its `upgrade` events to `connect.handleUpgrade`. */
+  connect: ConnectGateway;
 }
 
 export function createServer(options: ServerOptions): StepwiseServer {
@@ -133,6 +139,23 @@ export function createServer(options: ServerOptions): StepwiseServer {
       onError: (c) => c.json({ error: `request body is larger than ${maxBodyBytes} bytes`, code: "limit_exceeded", status: 413 }, 413),
     }),
   );
+  const connect = new ConnectGateway({
+    engine: options.engine,
+    logger,
+    callTimeoutMs: options.callTimeoutMs ?? 5 * 60_000,
+    ...options.connect,
+    ...(options.mode === "dev" && options.allowedHosts ? { allowedHosts: options.allowedHosts } : {}),
+  });
+  // before the dev guard and start-mode credentials: protobuf bodies, signing key only (in start mode)
+  app.route(
+    "/",
+    connectRoutes({
+      gateway: connect,
+      mode: options.mode,
+      signingKeys,
+      ...(options.mode === "dev" && options.allowedHosts ? { allowedHosts: options.allowedHosts } : {}),
+    }),
+  );
   if (options.mode === "dev" && options.allowedHosts) app.use("*", devGuard(options.allowedHosts));
   if (options.mode === "start") {
     const tokens = options.tokens ?? new TokenStore();
@@ -161,9 +184,11 @@ export function createServer(options: ServerOptions): StepwiseServer {
   const v1 = v1Routes(ctx);
   v1.route("/", dashboardRoutes(ctx));
   app.route("/", v1);
+  // behind the same credentials as the rest of /v1
+  app.get("/v1/connect/connections", (c) => c.json({ data: connect.list() }));
   if (options.dashboardDir) mountDashboard(app, options.dashboardDir);
   app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${c.req.path}`, code: "not_found", status: 404 }, 404));
-  return { app, apps };
+  return { app, apps, connect };
 }
 
 /** `POST /v1/tokens {name}` → `{ data: { token, id, name, createdAt } }` (shown once), `GET /v1/tokens`, `DELETE /v1/tokens/:id`. */

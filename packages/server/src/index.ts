@@ -7,6 +7,18 @@
 export { createServer, type ServerOptions, type StepwiseServer } from "./app.ts";
 export { type AppRecord, AppRegistry, type RegisterRequest } from "./apps/app-registry.ts";
 export { type ApiTokenInfo, TokenStore, tokenFileFor } from "./auth/token-store.ts";
+export {
+  CloseCode,
+  ConnectFunction,
+  ConnectGateway,
+  type ConnectGatewayOptions,
+  type ConnectionInfo,
+  connectRoutes,
+  connectSubprotocol,
+  gatewayPath,
+} from "./connect/index.ts";
+/** The Connect protocol's protobuf messages (for tests and tools speaking it directly). */
+export * as connectWire from "./connect/wire.ts";
 export { canonicalJson } from "./driver/canonical-json.ts";
 export { decodeResponse, HttpFunction, type HttpFunctionOptions } from "./driver/http-function.ts";
 export { fromWire, type WireFunction } from "./driver/wire-config.ts";

@@ -104,6 +104,7 @@ export class AppRegistry {
    */
   async refresh(): Promise<void> {
     for (const stored of await this.options.engine.store.listApps()) {
+      if (stored.url.startsWith("connect://")) continue; // Connect workers' apps: the gateway registers them
       // the sync this node applied last (same instant): nothing to compare
       const known = this.apps.get(stored.url);
       if (known && known.lastSyncedAt === stored.syncedAt && this.fingerprints.has(stored.url)) continue;
