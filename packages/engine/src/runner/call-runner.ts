@@ -29,6 +29,7 @@ import type { PauseRouter } from "../events/pause-router.ts";
 import type { Admission } from "../flow-control/admission.ts";
 import { concurrencyClaims } from "../flow-control/concurrency.ts";
 import { newId } from "../ids.ts";
+import { type EngineMetrics, safely } from "../metrics.ts";
 import type { Clock } from "../ports/clock.ts";
 import {
   type ConcurrencyClaim,
@@ -64,6 +65,8 @@ export interface CallRunnerDeps {
   wake(): void;
   runEnded(runId: string, status: RunStatus): void;
   runStarted(runId: string, functionId: string): void;
+  /** Instrumentation hooks (optional). */
+  metrics?: EngineMetrics;
 }
 
 export type { WaitingOn };
@@ -105,6 +108,8 @@ export class CallRunner {
   /** Runs with a call in flight here, and those of them cancelled meanwhile. */
   private readonly active = new Map<string, number>();
   private readonly cancelled = new Set<string>();
+  /** The function of each run with a call in flight here (for metrics labels). */
+  private readonly functionOf = new Map<string, string>();
 
   constructor(private readonly deps: CallRunnerDeps) {}
 
@@ -119,6 +124,7 @@ export class CallRunner {
       await this.processItem(item, { itemId: item.id, token: item.token }, signal);
     } catch (error) {
       if (!LeaseLostError.isLeaseLost(error)) throw error;
+      if (!signal.aborted) this.hook((m) => m.leaseExpired?.());
       this.deps.logger.warn(`stepwise: run ${item.runId || "-"}: ${(error as Error).message}; another worker has taken the work over`);
     } finally {
       const left = (this.active.get(item.runId) ?? 1) - 1;
@@ -126,6 +132,7 @@ export class CallRunner {
       else {
         this.active.delete(item.runId);
         this.cancelled.delete(item.runId);
+        this.functionOf.delete(item.runId);
       }
     }
   }
@@ -153,6 +160,7 @@ export class CallRunner {
       await store.commitTransition({ runId: item.runId, itemId: item.id, lease });
       return;
     }
+    if (this.deps.metrics) this.functionOf.set(state.run.id, state.run.functionId);
     const fn = registry.get(state.run.functionId);
     if (!fn) {
       this.deps.logger.warn(`stepwise: run ${state.run.id} belongs to function "${state.run.functionId}", which is not registered here; retrying in 60s`);
@@ -166,7 +174,10 @@ export class CallRunner {
     }
     const now = clock.now();
     const claims = concurrencyClaims(fn.config, state.events[0]);
-    if (claimed.startedRun) this.deps.runStarted(state.run.id, state.run.functionId);
+    if (claimed.startedRun) {
+      this.deps.runStarted(state.run.id, state.run.functionId);
+      this.hook((m) => m.runStarted?.(state.run.functionId));
+    }
     switch (item.kind) {
       case QueueItemKind.Cancel:
         await this.cancel(state, fn, (item.payload?.reason as SerializedError | undefined) ?? cancelReasons.api(), item, lease);
@@ -255,6 +266,14 @@ export class CallRunner {
       } else if (step.status === StepStatus.Failed && step.error) memo.set(step.id, { error: step.error });
     }
     let attempt = item.attempt;
+    // step durations: from the call's start, or the previous checkpoint, to each step's result
+    let stepFrom = performance.now();
+    const stepDone = () => {
+      const at = performance.now();
+      const seconds = (at - stepFrom) / 1000;
+      stepFrom = at;
+      this.hook((m) => m.stepDuration?.(fn.config.id, seconds));
+    };
     const checkpoint =
       item.kind === QueueItemKind.Discovery
         ? async (op: Op) => {
@@ -278,6 +297,7 @@ export class CallRunner {
               await this.commit({ params: { runId: state.run.id, lease, steps: [step] }, events: [], sent: events }, lease, claims);
             } else await this.deps.store.saveStep(step, lease);
             fault("after-step-commit");
+            stepDone();
             state.steps.push(step);
             attempt = 0;
             onCheckpoint();
@@ -311,6 +331,7 @@ export class CallRunner {
     }
     // results reported rather than checkpointed (served functions, parallel branches) count too
     if (result.type === "steps") {
+      if (this.deps.metrics) for (const op of result.ops) if (op.op === OpCode.StepRun) stepDone();
       for (const op of result.ops) if (op.op === OpCode.StepRun) stateBytes += jsonBytes(op.data);
       if (stateBytes > limits.runStateBytes) {
         return {
@@ -407,9 +428,30 @@ export class CallRunner {
       this.deps.wake();
       return false;
     }
-    if (ended) this.deps.runEnded(params.runId, ended);
+    if (ended) {
+      this.deps.runEnded(params.runId, ended);
+      this.reportEnded(params.runId, ended);
+    }
+    if (this.deps.metrics && emitted?.events.length) this.hook((m) => m.eventsStored?.(emitted?.events.length ?? 0));
     if (enqueued || (emitted && (emitted.runs.length > 0 || emitted.items.length > 0))) this.deps.wake();
     return true;
+  }
+
+  /** Calls a metrics hook, if any; a failing hook is ignored. */
+  private hook(call: (metrics: EngineMetrics) => void) {
+    const metrics = this.deps.metrics;
+    if (metrics) safely(() => call(metrics));
+  }
+
+  /** Reports a run's end with its function (read from the store when no call of it is in flight here). */
+  private reportEnded(runId: string, status: RunStatus) {
+    if (!this.deps.metrics?.runEnded) return;
+    const known = this.functionOf.get(runId);
+    if (known) return this.hook((m) => m.runEnded?.(known, status));
+    void this.deps.store
+      .getRun(runId)
+      .then((run) => run && this.hook((m) => m.runEnded?.(run.functionId, status)))
+      .catch(() => {});
   }
 
   /** The concurrency keys of a run's function for its trigger event (none when it has no limit). */
