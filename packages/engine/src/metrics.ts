@@ -46,12 +46,12 @@ export const storeWriteMethods: ReadonlySet<string> = new Set([
 export function timedStore<S extends object>(store: S, metrics: EngineMetrics): S {
   const report = metrics.storeWrite?.bind(metrics);
   if (!report) return store;
-  const wrapped = new Map<PropertyKey, unknown>();
+  const wrapped = new WeakMap<object, unknown>();
   return new Proxy(store, {
     get(target, property) {
       const value = Reflect.get(target, property, target);
       if (typeof value !== "function") return value;
-      const cached = wrapped.get(property);
+      const cached = wrapped.get(value);
       if (cached) return cached;
       const method = value as (...args: unknown[]) => unknown;
       const fn =
@@ -71,7 +71,7 @@ export function timedStore<S extends object>(store: S, metrics: EngineMetrics): 
               return result;
             }
           : method.bind(target);
-      wrapped.set(property, fn);
+      wrapped.set(value, fn);
       return fn;
     },
   });
