@@ -79,9 +79,10 @@ function parseExposition(text: string): Map<string, number> {
     }
     if (helpLine.test(line)) continue;
     const sample = sampleLine.exec(line);
-    expect(sample, `invalid exposition line: ${JSON.stringify(line)}`).not.toBeNull();
-    const family = (sample?.[1] as string).replace(/_(bucket|sum|count|total|created)$/, "");
-    expect(typed.has(sample?.[1] as string) || typed.has(family) || typed.has(`${family}_total`), `sample before its # TYPE: ${line}`).toBe(true);
+    if (!sample) throw new Error(`invalid exposition line: ${JSON.stringify(line)}`);
+    const metric = sample[1] as string;
+    const family = metric.replace(/_(bucket|sum|count|total|created)$/, "");
+    expect(typed.has(metric) || typed.has(family) || typed.has(`${family}_total`), `sample before its # TYPE: ${line}`).toBe(true);
     const [key, raw] = [line.slice(0, line.lastIndexOf(" ")), line.slice(line.lastIndexOf(" ") + 1)];
     samples.set(key, Number(raw));
   }
