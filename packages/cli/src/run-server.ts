@@ -11,7 +11,7 @@ import { dirname, join, resolve } from "node:path";
 import { serve } from "@hono/node-server";
 import { Engine, type Notifier, type Store } from "@stepwise/engine";
 import { type ClientHandle, consoleLogger, type FunctionHandle, type Logger } from "@stepwise/protocol";
-import { createServer, type StepwiseServer, TokenStore, tokenFileFor } from "@stepwise/server";
+import { createMetrics, createServer, type StepwiseServer, TokenStore, tokenFileFor } from "@stepwise/server";
 import { isPostgresUrl, PostgresStore, redactSecrets, redactUrl } from "@stepwise/store-postgres";
 import { SqliteStore } from "@stepwise/store-sqlite";
 import { defaultDiscoveryUrls, startDiscovery, startSyncing } from "./discovery.ts";
@@ -44,12 +44,19 @@ export interface RunServerOptions {
   logRuns?: boolean;
   /** How often to register apps other nodes on the same database synced, in ms. (Default: 2000.) */
   appsRefreshMs?: number;
+  /** start: serve `/metrics` without a credential. (Default: false; dev serves it openly on loopback.) */
+  metricsPublic?: boolean;
+  /** On shutdown, how long in-flight calls may run before the process leaves them leased, in ms. (Default: 10,000.) */
+  drainTimeoutMs?: number;
 }
 
 export interface RunningServer {
   engine: Engine;
   server: StepwiseServer;
   url: string;
+  /** How long shutdown lets calls in flight finish, in ms. */
+  drainTimeoutMs: number;
+  /** Drains (see `Engine.drain`), stops the HTTP server, closes the engine and store. */
   close(): Promise<void>;
 }
 
@@ -128,9 +135,12 @@ export async function runServer(options: RunServerOptions): Promise<RunningServe
     throw new CLIError("the dashboard token must not be the signing key", "pick another secret for --dashboard-token, or omit it to have one generated");
   }
   const { store, notifier } = await openStore(options.db, options.migrate !== false, logger);
+  const metrics = createMetrics();
   const engine = new Engine({
     store,
     logger,
+    metrics: metrics.hooks,
+    ...(options.drainTimeoutMs !== undefined ? { closeTimeoutMs: options.drainTimeoutMs } : {}),
     ...(notifier ? { notifier } : {}),
     ...(options.retryDelayScale !== undefined ? { retryDelayScale: options.retryDelayScale } : {}),
   });
@@ -147,6 +157,8 @@ export async function runServer(options: RunServerOptions): Promise<RunningServe
     engine,
     logger,
     mode: options.mode,
+    metrics,
+    ...(options.metricsPublic ? { metricsPublic: true } : {}),
     ...(options.signingKey ? { signingKey: options.signingKey } : {}),
     ...(options.signingKeyFallback ? { signingKeyFallback: options.signingKeyFallback } : {}),
     ...(options.eventKey ? { eventKey: options.eventKey } : {}),
@@ -195,11 +207,23 @@ export async function runServer(options: RunServerOptions): Promise<RunningServe
       stopDiscovery();
       stopRefreshing();
       syncing.stop();
-      await new Promise<void>((resolve) => http.close(() => resolve()));
+      // drain first, still serving: /ready answers 503 at once (a load balancer stops sending
+      // here), in-flight calls finish up to drainTimeoutMs, the rest stay leased for other nodes
+      log("draining: claiming no new work, waiting for calls in flight");
+      const left = await engine.drain();
+      if (left === 0) log("drained: every call in flight finished");
+      await new Promise<void>((resolve) => {
+        http.close(() => resolve());
+        // idle keep-alive sockets now; long-lived ones (the live stream) shortly after
+        if ("closeIdleConnections" in http) http.closeIdleConnections();
+        setTimeout(() => {
+          if ("closeAllConnections" in http) http.closeAllConnections();
+        }, 1_000).unref();
+      });
       await engine.close();
       log("stopped");
     })();
     return closing;
   };
-  return { engine, server, url, close };
+  return { engine, server, url, drainTimeoutMs: options.drainTimeoutMs ?? 10_000, close };
 }
