@@ -193,7 +193,7 @@ function parse(args: string[]) {
  */
 export function stopOnSignals(server: RunningServer): void {
   const stop = (signal: string) => {
-    process.stderr.write(`\nstepwise: ${signal}, draining and shutting down…\n`);
+    process.stderr.write(`\nstepwise: ${signal}, shutting down: draining…\n`);
     const graceMs = server.drainTimeoutMs + 5_000;
     const force = setTimeout(() => {
       process.stderr.write(`stepwise: shutdown took over ${Math.round(graceMs / 1000)} s; calls left leased resume on another node\n`);
