@@ -8,6 +8,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { CLIError, runCli } from "@stepwise/cli";
 import { createEngine, type Engine } from "@stepwise/engine";
 import { silentLogger } from "@stepwise/protocol";
 import { SqliteStore } from "@stepwise/store-sqlite";
@@ -122,4 +123,15 @@ it("SIGTERM during a long step: /ready 503 at once, no new claims, the step comm
   engine.register({ client, functions: [slow] });
   await engine.start();
   expect((await engine.waitForRun(second?.id as string, { timeoutMs: 10_000 })).status).toBe("Completed");
+});
+
+it("a bad --drain-timeout or STEPWISE_METRICS_PUBLIC is a clear CLI error, before anything starts", async () => {
+  const keys = ["--signing-key", "signkey-test-00aa", "--event-key", "ek", "--db", ":memory:", "--port", "0"];
+  for (const bad of ["soon", "1.5", "", "=-5"]) {
+    const args = bad.startsWith("=") ? [`--drain-timeout${bad}`] : ["--drain-timeout", bad];
+    await expect(runCli(["start", ...keys, ...args], {})).rejects.toThrow(CLIError);
+    await expect(runCli(["start", ...keys, ...args], {})).rejects.toThrow(/--drain-timeout: expected milliseconds/);
+  }
+  await expect(runCli(["start", ...keys], { STEPWISE_DRAIN_TIMEOUT_MS: "10s" })).rejects.toThrow(/--drain-timeout: expected milliseconds/);
+  await expect(runCli(["start", ...keys], { STEPWISE_METRICS_PUBLIC: "yes please" })).rejects.toThrow(/STEPWISE_METRICS_PUBLIC: expected 1, true, 0 or false/);
 });

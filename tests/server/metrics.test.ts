@@ -150,6 +150,42 @@ describe("GET /metrics", () => {
     expect((await scrape(open.server)).res.status).toBe(200);
   });
 
+  it("counts a lease this node lost once (the worker's heartbeat finds it taken over)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "stepwise-metrics-"));
+    dirs.push(dir);
+    const store = new SqliteStore({ filename: join(dir, "lease.db") });
+    await store.migrate();
+    // the first heartbeat reports the first claim's lease lost, as when another worker took it
+    // over; later ones extend leases for real (the item, its lease lapsed, is claimed again)
+    const realExtend = store.extendLeases.bind(store);
+    let lostOnce = false;
+    store.extendLeases = async (params) => {
+      if (lostOnce || params.leases.length === 0) return realExtend(params);
+      lostOnce = true;
+      return params.leases.map((l) => l.itemId);
+    };
+    const metrics = createMetrics({ defaultMetrics: false });
+    const engine = createEngine({ store, logger: silentLogger, leaseMs: 150, metrics: metrics.hooks });
+    engines.push(engine);
+    const client = new Stepwise({ id: "lease", logger: silentLogger });
+    let release: () => void = () => {};
+    const stalled = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const slow = client.createFunction({ id: "slow" }, { event: "lease/slow" }, async ({ step }) => step.run("s", () => stalled));
+    engine.register({ client, functions: [slow] });
+    await engine.start();
+    const server = createServer({ engine, logger: silentLogger, mode: "dev", metrics });
+    expect(parseExposition((await scrape(server)).text).get("stepwise_lease_expiries_total")).toBe(0);
+    const { ids } = await engine.send({ name: "lease/slow" });
+    await expect.poll(async () => parseExposition((await scrape(server)).text).get("stepwise_lease_expiries_total"), { timeout: 5_000 }).toBe(1);
+    release();
+    const runId = (await engine.listRuns({ eventId: ids[0] as string }))[0]?.id as string;
+    expect((await engine.waitForRun(runId, { timeoutMs: 10_000 })).status).toBe("Completed");
+    // the aborted call and the retaken one add nothing more
+    expect(parseExposition((await scrape(server)).text).get("stepwise_lease_expiries_total")).toBe(1);
+  });
+
   it("a failing store shows as stepwise_store_up 0, not a failed scrape", async () => {
     const { engine, server } = await setup();
     const original = engine.store.queueStats;
