@@ -63,8 +63,8 @@ export interface ServerOptions {
   allowedHosts?: readonly string[] | "any";
   /**
    * The metrics `GET /metrics` serves: make them with `createMetrics()` and pass their
-   * `hooks` to the engine too. (Default: made here, without the engine's hooks: only the
-   * store-backed gauges and process metrics.)
+   * `hooks` to the engine too. (Default: made here, without the engine's hooks or Node's
+   * process metrics: only the store-backed gauges.)
    */
   metrics?: StepwiseMetrics;
   /** start mode: serve `/metrics` without a credential (for a scraper inside a private network). (Default: false.) */
@@ -166,7 +166,7 @@ export function createServer(options: ServerOptions): StepwiseServer {
     app.route("/", tokenRoutes(tokens));
   }
   app.route("/", healthRoutes(options.engine, options.mode, logger));
-  const metrics = options.metrics ?? createMetrics();
+  const metrics = options.metrics ?? createMetrics({ defaultMetrics: false });
   metrics.bindEngine(options.engine, logger);
   app.route("/", metricsRoutes(metrics, logger));
   app.route("/", eventRoutes(ctx));

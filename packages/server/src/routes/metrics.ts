@@ -26,8 +26,9 @@ const stepBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30
 const storeBuckets = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 
 /**
- * Creates the metrics of one Stepwise node (and Node's default process metrics), each
- * on its own registry, so that several servers in one process do not share counters.
+ * Creates the metrics of one Stepwise node on a registry of its own (several servers in
+ * one process share no counters), with Node's default process metrics unless
+ * `defaultMetrics: false`.
  */
 export function createMetrics(options: { defaultMetrics?: boolean } = {}): StepwiseMetrics {
   const registry = new Registry();
