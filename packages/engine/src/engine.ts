@@ -111,6 +111,7 @@ export class Engine {
   private state: "new" | "started" | "closed" = "new";
   private readonly metrics: EngineMetrics | undefined;
   private drained: Promise<number> | undefined;
+  private closing: Promise<void> | undefined;
 
   constructor(options: EngineOptions) {
     this.metrics = options.metrics;
@@ -407,12 +408,15 @@ export class Engine {
    * Stops claiming work, waits for in-flight calls (up to `closeTimeoutMs`; any left
    * stay leased and are retaken after the lease), unbinds clients and closes the store.
    */
-  async close(): Promise<void> {
-    if (this.state === "closed") return;
-    if (this.state === "started") await this.drain();
-    this.state = "closed";
-    for (const client of this.clients) client.bindSender(undefined);
-    await this.store.close();
+  close(): Promise<void> {
+    if (this.state === "closed" && !this.closing) return Promise.resolve();
+    this.closing ??= (async () => {
+      if (this.state === "started") await this.drain();
+      this.state = "closed";
+      for (const client of this.clients) client.bindSender(undefined);
+      await this.store.close();
+    })();
+    return this.closing;
   }
 
   /**
