@@ -42,7 +42,10 @@ async function setup(options: { mode?: "dev" | "start"; metricsPublic?: boolean 
     }),
   );
   const throttled = client.createFunction({ id: "throttled", throttle: { limit: 1, period: "1h" } }, { event: "m/throttled" }, async () => "t");
-  engine.register({ client, functions: [ok, bad, throttled] });
+  const fan = client.createFunction({ id: "fan" }, { event: "m/fan" }, async ({ step }) =>
+    step.sendEvent("fan-out", [{ name: "m/throttled" }, { name: "m/throttled" }]),
+  );
+  engine.register({ client, functions: [ok, bad, throttled, fan] });
   await engine.start();
   const server = createServer({
     engine,
@@ -130,11 +133,14 @@ describe("GET /metrics", () => {
     const { engine, server } = await setup();
     await engine.send([{ name: "m/throttled" }]);
     await engine.send([{ name: "m/throttled" }]);
-    await engine.send([{ name: "m/throttled" }]);
+    // two more, sent by a step (emitted in the step's commit, not through send)
+    const { ids } = await engine.send([{ name: "m/fan" }]);
+    const fanRun = (await engine.listRuns({ eventId: ids[0] as string }))[0]?.id as string;
+    expect((await engine.waitForRun(fanRun, { timeoutMs: 10_000 })).status).toBe("Completed");
     const m = parseExposition((await scrape(server)).text);
-    // the first run is admitted; the next two wait for the throttle's period
-    expect(m.get('stepwise_flow_control_waits_total{kind="throttle"}')).toBe(2);
-    expect(m.get('stepwise_runs_waiting{kind="throttle"}')).toBe(2);
+    // the first run is admitted; the other three wait for the throttle's period
+    expect(m.get('stepwise_flow_control_waits_total{kind="throttle"}')).toBe(3);
+    expect(m.get('stepwise_runs_waiting{kind="throttle"}')).toBe(3);
     expect(m.get('stepwise_runs_waiting{kind="debounce"}')).toBe(0);
   });
 

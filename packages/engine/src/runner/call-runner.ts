@@ -432,7 +432,13 @@ export class CallRunner {
       this.deps.runEnded(params.runId, ended);
       this.reportEnded(params.runId, ended);
     }
-    if (this.deps.metrics && emitted?.events.length) this.hook((m) => m.eventsStored?.(emitted?.events.length ?? 0));
+    const stored = emitted as IngestPlan | undefined;
+    if (this.deps.metrics && stored) {
+      this.hook((m) => {
+        if (stored.events.length) m.eventsStored?.(stored.events.length);
+        for (const run of stored.runs) if (run.waitingOn) m.flowControlWait?.(run.waitingOn.kind);
+      });
+    }
     if (enqueued || (emitted && (emitted.runs.length > 0 || emitted.items.length > 0))) this.deps.wake();
     return true;
   }
