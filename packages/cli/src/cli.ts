@@ -43,6 +43,10 @@ Flags:
                          key. Default: a random one, printed once at start.
       --app-outage-budget <d>  How long a run waits for an unreachable app (e.g. 30m, 24h, or ms)
                          before it fails; waiting spends none of its retries (default 24h).
+      --metrics-public   start: serve GET /metrics without a credential (default: it needs one,
+                         like /v1; dev serves it openly on loopback).
+      --drain-timeout <ms>  dev, start: on SIGTERM/SIGINT, how long calls in flight may finish
+                         before the process exits leaving them leased (default 10000).
       --name <n>         tokens create: a label for the token.
   -h, --help             Show this help.
 
@@ -54,6 +58,8 @@ Environment:
   ${envKeys.db.join(", ")}   database file or Postgres URL
   ${envKeys.dashboardToken.join(", ")}   dashboard token (start)
   ${envKeys.appOutageBudget.join(", ")}   app outage budget (as --app-outage-budget)
+  ${envKeys.metricsPublic.join(", ")}   1 or true: as --metrics-public
+  ${envKeys.drainTimeout.join(", ")}   as --drain-timeout
 `;
 
 export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<RunningServer | undefined> {
@@ -106,6 +112,16 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
       throw new CLIError(`--app-outage-budget: expected a duration such as 30m or 24h, received ${JSON.stringify(budgetText)}`, (cause as Error).message);
     }
   }
+  const drainText = values["drain-timeout"] ?? readEnv(envKeys.drainTimeout, env);
+  const drainTimeoutMs = drainText === undefined ? undefined : Number(drainText);
+  if (drainTimeoutMs !== undefined && (!/^\d+$/.test(drainText ?? "") || !Number.isSafeInteger(drainTimeoutMs))) {
+    throw new CLIError(`--drain-timeout: expected milliseconds (a whole number, e.g. 30000), received ${JSON.stringify(drainText)}`);
+  }
+  const metricsPublicText = readEnv(envKeys.metricsPublic, env);
+  if (metricsPublicText !== undefined && !["1", "true", "0", "false"].includes(metricsPublicText.toLowerCase())) {
+    throw new CLIError(`${envKeys.metricsPublic[0]}: expected 1, true, 0 or false, received ${JSON.stringify(metricsPublicText)}`);
+  }
+  const metricsPublic = values["metrics-public"] === true || ["1", "true"].includes(metricsPublicText?.toLowerCase() ?? "");
   const db = values.db ?? readEnv(envKeys.db, env) ?? (command === "dev" ? ".stepwise/dev.db" : "stepwise.db");
   if (command === "dev" && !isPostgresUrl(db)) {
     const { mkdirSync } = await import("node:fs");
@@ -125,6 +141,8 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
     ...(command === "start" && signingKeyFallback ? { signingKeyFallback } : {}),
     ...(command === "start" && eventKey ? { eventKey } : {}),
     ...(command === "start" && dashboardToken ? { dashboardToken } : {}),
+    ...(command === "start" && metricsPublic ? { metricsPublic: true } : {}),
+    ...(drainTimeoutMs !== undefined ? { drainTimeoutMs } : {}),
   });
   return server;
 }
@@ -176,9 +194,37 @@ function parse(args: string[]) {
       "event-key": { type: "string" },
       "dashboard-token": { type: "string" },
       "app-outage-budget": { type: "string" },
+      "metrics-public": { type: "boolean" },
+      "drain-timeout": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
+}
+
+/**
+ * On SIGINT or SIGTERM: drains (readiness turns 503, no new claims, calls in flight finish
+ * up to the drain timeout, the rest stay leased for other nodes), closes and exits 0. Exits
+ * 1 if shutting down takes 5 s past the drain timeout.
+ */
+export function stopOnSignals(server: RunningServer): void {
+  const stop = (signal: string) => {
+    process.stderr.write(`\nstepwise: ${signal}, shutting down: draining…\n`);
+    const graceMs = server.drainTimeoutMs + 5_000;
+    const force = setTimeout(() => {
+      process.stderr.write(`stepwise: shutdown took over ${Math.round(graceMs / 1000)} s; calls left leased resume on another node\n`);
+      process.exit(1);
+    }, graceMs);
+    force.unref();
+    void server.close().then(
+      () => process.exit(0),
+      (error) => {
+        process.stderr.write(`stepwise: shutdown failed: ${(error as Error).message}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.once("SIGINT", () => stop("SIGINT"));
+  process.once("SIGTERM", () => stop("SIGTERM"));
 }
 
 /** Entry point: runs the CLI, stops cleanly on SIGINT/SIGTERM, prints errors with their hint. */
@@ -186,17 +232,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   try {
     const server = await runCli(argv);
     if (!server) return;
-    const stop = (signal: string) => {
-      process.stderr.write(`\nstepwise: ${signal}, shutting down…\n`);
-      const force = setTimeout(() => {
-        process.stderr.write("stepwise: shutdown took over 15 s; in-flight runs resume on the next start\n");
-        process.exit(1);
-      }, 15_000);
-      force.unref();
-      void server.close().then(() => process.exit(0));
-    };
-    process.once("SIGINT", () => stop("SIGINT"));
-    process.once("SIGTERM", () => stop("SIGTERM"));
+    stopOnSignals(server);
   } catch (error) {
     if (error instanceof CLIError) {
       process.stderr.write(`stepwise: ${error.message}\n${error.hint ? `  hint: ${error.hint}\n` : ""}`);

@@ -12,6 +12,10 @@ export const envKeys = {
   db: ["STEPWISE_DB", "DATABASE_URL"],
   dashboardToken: ["STEPWISE_DASHBOARD_TOKEN"],
   appOutageBudget: ["STEPWISE_APP_OUTAGE_BUDGET"],
+  /** `1` or `true`: start serves /metrics without a credential (as --metrics-public). */
+  metricsPublic: ["STEPWISE_METRICS_PUBLIC"],
+  /** Milliseconds in-flight calls may run after SIGTERM (as --drain-timeout). */
+  drainTimeout: ["STEPWISE_DRAIN_TIMEOUT_MS"],
 } as const;
 
 export function readEnv(names: readonly string[], env: NodeJS.ProcessEnv = process.env): string | undefined {

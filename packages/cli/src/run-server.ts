@@ -11,7 +11,7 @@ import { dirname, join, resolve } from "node:path";
 import { serve } from "@hono/node-server";
 import { Engine, type EngineOptions, type Notifier, type Store } from "@stepwise/engine";
 import { type ClientHandle, consoleLogger, type FunctionHandle, type Logger } from "@stepwise/protocol";
-import { createServer, type ServerOptions, type StepwiseServer, TokenStore, tokenFileFor } from "@stepwise/server";
+import { createMetrics, createServer, type ServerOptions, type StepwiseServer, TokenStore, tokenFileFor } from "@stepwise/server";
 import { isPostgresUrl, PostgresStore, redactSecrets, redactUrl } from "@stepwise/store-postgres";
 import { SqliteStore } from "@stepwise/store-sqlite";
 import { defaultDiscoveryUrls, startDiscovery, startSyncing } from "./discovery.ts";
@@ -48,12 +48,19 @@ export interface RunServerOptions {
   appsRefreshMs?: number;
   /** Connect gateway intervals and timeouts (tests shorten them). */
   connect?: ServerOptions["connect"];
+  /** start: serve `/metrics` without a credential. (Default: false; dev serves it openly on loopback.) */
+  metricsPublic?: boolean;
+  /** On shutdown, how long in-flight calls may run before the process leaves them leased, in ms. (Default: 10,000.) */
+  drainTimeoutMs?: number;
 }
 
 export interface RunningServer {
   engine: Engine;
   server: StepwiseServer;
   url: string;
+  /** How long shutdown lets calls in flight finish, in ms. */
+  drainTimeoutMs: number;
+  /** Drains (see `Engine.drain`), stops the HTTP server, closes the engine and store. */
   close(): Promise<void>;
 }
 
@@ -132,9 +139,12 @@ export async function runServer(options: RunServerOptions): Promise<RunningServe
     throw new CLIError("the dashboard token must not be the signing key", "pick another secret for --dashboard-token, or omit it to have one generated");
   }
   const { store, notifier } = await openStore(options.db, options.migrate !== false, logger);
+  const metrics = createMetrics();
   const engine = new Engine({
     store,
     logger,
+    metrics: metrics.hooks,
+    ...(options.drainTimeoutMs !== undefined ? { closeTimeoutMs: options.drainTimeoutMs } : {}),
     ...(notifier ? { notifier } : {}),
     ...(options.retryDelayScale !== undefined ? { retryDelayScale: options.retryDelayScale } : {}),
     ...(options.appOutage ? { appOutage: options.appOutage } : {}),
@@ -152,6 +162,8 @@ export async function runServer(options: RunServerOptions): Promise<RunningServe
     engine,
     logger,
     mode: options.mode,
+    metrics,
+    ...(options.metricsPublic ? { metricsPublic: true } : {}),
     ...(options.signingKey ? { signingKey: options.signingKey } : {}),
     ...(options.signingKeyFallback ? { signingKeyFallback: options.signingKeyFallback } : {}),
     ...(options.eventKey ? { eventKey: options.eventKey } : {}),
@@ -204,17 +216,19 @@ export async function runServer(options: RunServerOptions): Promise<RunningServe
       stopDiscovery();
       stopRefreshing();
       syncing.stop();
-      const httpClosed = new Promise<void>((resolve) => http.close(() => resolve()));
-      // Connect: no new workers; the connected ones answer the engine's calls in flight, then close.
-      // Requests in progress finish first: until then the HTTP server's connections outnumber the sockets.
+      // drain first, still serving: /ready answers 503 at once (a load balancer stops sending
+      // here), no new Connect workers are taken, calls in flight (HTTP and Connect) finish up to
+      // drainTimeoutMs, the rest stay leased for other nodes
       server.connect.stopAccepting();
-      const deadline = Date.now() + 10_000;
-      while (
-        Date.now() < deadline &&
-        (await new Promise<number>((resolve) => http.getConnections((_e, n) => resolve(n ?? 0)))) > server.connect.socketCount()
-      ) {
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
+      log("draining: claiming no new work, waiting for calls in flight");
+      const left = await engine.drain();
+      if (left === 0) log("drained: every call in flight finished");
+      const httpClosed = new Promise<void>((resolve) => http.close(() => resolve()));
+      // idle keep-alive sockets now; long-lived ones (the live stream) shortly after
+      if ("closeIdleConnections" in http) http.closeIdleConnections();
+      setTimeout(() => {
+        if ("closeAllConnections" in http) http.closeAllConnections();
+      }, 1_000).unref();
       await engine.close();
       await server.connect.close();
       await httpClosed;
@@ -222,5 +236,5 @@ export async function runServer(options: RunServerOptions): Promise<RunningServe
     })();
     return closing;
   };
-  return { engine, server, url, close };
+  return { engine, server, url, drainTimeoutMs: options.drainTimeoutMs ?? 10_000, close };
 }

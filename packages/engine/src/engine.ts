@@ -9,6 +9,7 @@ import { addRouteItems, clonePlan, type IngestPlan, planIngest, planRun, toEvent
 import { PauseRouter } from "./events/pause-router.ts";
 import { Admission, pausedKey } from "./flow-control/admission.ts";
 import { concurrencyLabel } from "./flow-control/concurrency.ts";
+import { type EngineMetrics, safely, timedStore } from "./metrics.ts";
 import { type Clock, systemClock } from "./ports/clock.ts";
 import { createInProcessNotifier, type Notifier } from "./ports/notifier.ts";
 import {
@@ -63,6 +64,12 @@ export interface EngineOptions {
    * processes enqueued without a notifier reaching this one. (Default: 1,000 ms.)
    */
   pollMs?: number;
+  /**
+   * Instrumentation hooks (runs started and ended, step durations, lease expiries, events
+   * stored, flow-control waits, store write latency). The engine depends on no metrics
+   * library; `@stepwise/server` wires these to prom-client. (Default: none.)
+   */
+  metrics?: EngineMetrics;
 }
 
 /** The outage policy from `EngineOptions.appOutage`: defaults filled in, each field checked. */
@@ -131,9 +138,13 @@ export class Engine {
   private readonly maxEventBytes: number | undefined;
   private readonly closeTimeoutMs: number;
   private state: "new" | "started" | "closed" = "new";
+  private readonly metrics: EngineMetrics | undefined;
+  private drained: Promise<number> | undefined;
+  private closing: Promise<void> | undefined;
 
   constructor(options: EngineOptions) {
-    this.store = options.store;
+    this.metrics = options.metrics;
+    this.store = options.metrics ? timedStore(options.store, options.metrics) : options.store;
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? consoleLogger;
     this.maxEventBytes = options.maxEventBytes;
@@ -149,6 +160,7 @@ export class Engine {
       logger: this.logger,
       retryDelayScale: options.retryDelayScale ?? 1,
       outage: appOutagePolicy(options.appOutage),
+      ...(options.metrics ? { metrics: options.metrics } : {}),
       router: () => this.router,
       wake: () => this.notifier.notify(),
       runEnded: (runId, status) => {
@@ -180,6 +192,7 @@ export class Engine {
       { concurrency: options.concurrency ?? 64, leaseMs: options.leaseMs ?? 30_000, pollMs: options.pollMs ?? 1_000 },
       (item, signal) => this.runner.process(item, signal),
       this.logger,
+      () => this.hook((m) => m.leaseExpired?.()),
     );
   }
 
@@ -253,7 +266,14 @@ export class Engine {
     const event = toEventRecord({ name: SystemEvent.FunctionInvoked, data }, now);
     const planned = planRun(fn.config, [event], now);
     const plan: IngestPlan = { events: [event], runs: [planned.run], items: planned.items, pauses: planned.pauses, ids: [event.internalId] };
-    await this.store.ingestEvents(plan, this.admissionScript(plan, now));
+    let decided = plan;
+    await this.store.ingestEvents(
+      plan,
+      this.admissionScript(plan, now, (d) => {
+        decided = d;
+      }),
+    );
+    this.countIngest(decided);
     this.notify({ kind: "event", eventId: event.internalId });
     this.notifier.notify();
     return { runId: planned.run.id, eventId: event.internalId };
@@ -418,20 +438,59 @@ export class Engine {
    * Stops claiming work, waits for in-flight calls (up to `closeTimeoutMs`; any left
    * stay leased and are retaken after the lease), unbinds clients and closes the store.
    */
-  async close(): Promise<void> {
-    if (this.state === "closed") return;
-    const wasStarted = this.state === "started";
-    this.state = "closed";
-    this.unsubscribeClock?.();
-    this.unsubscribeNotifier?.();
-    this.cancelSweep?.();
-    this.cron.stop();
-    if (wasStarted) {
+  close(): Promise<void> {
+    if (this.state === "closed" && !this.closing) return Promise.resolve();
+    this.closing ??= (async () => {
+      if (this.state === "started") await this.drain();
+      this.state = "closed";
+      for (const client of this.clients) client.bindSender(undefined);
+      await this.store.close();
+    })();
+    return this.closing;
+  }
+
+  /**
+   * Stops claiming work (and cron ticks) at once and waits for the calls in flight, up to
+   * `closeTimeoutMs`; any left keep their leases, which lapse, and another node takes them
+   * over. The engine still takes events and API calls meanwhile; call `close()` after.
+   * Resolves with how many calls were left running. Idempotent.
+   */
+  drain(): Promise<number> {
+    if (this.state !== "started") return Promise.resolve(0);
+    this.drained ??= (async () => {
+      this.unsubscribeClock?.();
+      this.unsubscribeNotifier?.();
+      this.cancelSweep?.();
+      this.cron.stop();
       const left = await this.worker.stop(this.closeTimeoutMs);
-      if (left > 0) this.logger.warn(`stepwise: closed with ${left} calls still running; their runs resume after the lease expires`);
-    }
-    for (const client of this.clients) client.bindSender(undefined);
-    await this.store.close();
+      if (left > 0) this.logger.warn(`stepwise: stopped with ${left} calls still running; their runs resume elsewhere after the lease expires`);
+      return left;
+    })();
+    return this.drained;
+  }
+
+  /** True once `drain()` (or `close()`) was called: this engine claims no new work. */
+  get draining(): boolean {
+    return this.drained !== undefined || this.state === "closed";
+  }
+
+  /** Calls in flight here now. */
+  get inflightCalls(): number {
+    return this.worker.inflightCount;
+  }
+
+  /** Calls a metrics hook, if any; a failing hook is ignored. */
+  private hook(call: (metrics: EngineMetrics) => void) {
+    const metrics = this.metrics;
+    if (metrics) safely(() => call(metrics));
+  }
+
+  /** Reports what an ingest stored: events, and runs it put in a flow-control wait. */
+  private countIngest(decided: IngestPlan) {
+    this.hook((m) => {
+      if (decided.events.length) m.eventsStored?.(decided.events.length);
+      for (const run of decided.runs) if (run.waitingOn) m.flowControlWait?.(run.waitingOn.kind);
+    });
   }
 
   /**
@@ -455,6 +514,7 @@ export class Engine {
     fault("after-ingest-commit");
     if (decided.items.length > 0 || decided.runUpdates?.length) this.notifier.notify();
     for (const event of plan.events) this.notify({ kind: "event", eventId: event.internalId });
+    this.countIngest(decided);
     return { ids: plan.ids };
   }
 

@@ -21,6 +21,8 @@ import { errorBody } from "./errors.ts";
 import type { ServerContext } from "./routes/context.ts";
 import { dashboardRoutes } from "./routes/dashboard-api.ts";
 import { eventRoutes } from "./routes/events.ts";
+import { healthRoutes } from "./routes/health.ts";
+import { createMetrics, metricsRoutes, type StepwiseMetrics } from "./routes/metrics.ts";
 import { registerRoutes } from "./routes/register.ts";
 import { parse, readJson, tokenBody } from "./routes/schemas.ts";
 import { v0Routes } from "./routes/v0.ts";
@@ -63,6 +65,14 @@ export interface ServerOptions {
   allowedHosts?: readonly string[] | "any";
   /** Connect (workers on a WebSocket): intervals and timeouts of the gateway. */
   connect?: Pick<ConnectGatewayOptions, "heartbeatIntervalMs" | "extendLeaseIntervalMs" | "leaseTimeoutMs" | "noWorkerWaitMs" | "recentWorkerMs">;
+  /**
+   * The metrics `GET /metrics` serves: make them with `createMetrics()` and pass their
+   * `hooks` to the engine too. (Default: made here, without the engine's hooks or Node's
+   * process metrics: only the store-backed gauges.)
+   */
+  metrics?: StepwiseMetrics;
+  /** start mode: serve `/metrics` without a credential (for a scraper inside a private network). (Default: false.) */
+  metricsPublic?: boolean;
 }
 
 /** Serves the dashboard's files; any other non-API path gets index.html (client-side routes). */
@@ -78,7 +88,7 @@ function mountDashboard(app: Hono, dir: string) {
   const root = resolve(dir);
   app.get("*", async (c, next) => {
     const path = decodeURIComponent(new URL(c.req.url).pathname);
-    if (/^\/(v0|v1|e|fn|auth)\//.test(path) || path === "/health") return next();
+    if (/^\/(v0|v1|e|fn|auth)\//.test(path) || ["/health", "/ready", "/metrics"].includes(path)) return next();
     let file = resolve(join(root, path));
     if ((file !== root && !file.startsWith(root + sep)) || !existsSync(file) || !statSync(file).isFile()) file = join(root, "index.html");
     if (!existsSync(file)) return next();
@@ -168,6 +178,7 @@ export function createServer(options: ServerOptions): StepwiseServer {
     app.use("/fn/*", requireCredential);
     app.use("/v0/*", requireCredential);
     app.use("/v1/*", requireCredential);
+    if (!options.metricsPublic) app.use("/metrics", requireCredential);
     const eventKey = options.eventKey as string;
     app.use("/e/:eventKey", async (c, next) => {
       if (!safeEqual(c.req.param("eventKey"), eventKey)) {
@@ -177,7 +188,10 @@ export function createServer(options: ServerOptions): StepwiseServer {
     });
     app.route("/", tokenRoutes(tokens));
   }
-  app.get("/health", (c) => c.json({ status: "ok", mode: options.mode }));
+  app.route("/", healthRoutes(options.engine, options.mode, logger));
+  const metrics = options.metrics ?? createMetrics({ defaultMetrics: false });
+  metrics.bindEngine(options.engine, logger);
+  app.route("/", metricsRoutes(metrics, logger));
   app.route("/", eventRoutes(ctx));
   app.route("/", registerRoutes(ctx));
   app.route("/", v0Routes(ctx));

@@ -23,3 +23,4 @@ export { canonicalJson } from "./driver/canonical-json.ts";
 export { decodeResponse, HttpFunction, type HttpFunctionOptions } from "./driver/http-function.ts";
 export { fromWire, type WireFunction } from "./driver/wire-config.ts";
 export { errorBody } from "./errors.ts";
+export { createMetrics, type StepwiseMetrics } from "./routes/metrics.ts";

@@ -63,6 +63,26 @@ export function queueSuite(factory: StoreFactory) {
       expect(retaken.items.map((i) => i.runId)).toEqual([run.id]);
     });
 
+    it("reports queue stats: due and leased items, the oldest due, queued runs held by flow control by kind", async () => {
+      expect(await store().queueStats(1_000)).toEqual({ due: 0, leased: 0, oldestDueAt: null, waiting: {} });
+      await seedRun(store(), { availableAt: 300 });
+      await seedRun(store(), { availableAt: 200 });
+      await seedRun(store(), { availableAt: 100 });
+      await seedRun(store(), { availableAt: 5_000 });
+      const held = (kind: "throttle" | "debounce") => {
+        const e = event();
+        const r = { ...run([e]), waitingOn: { kind, until: 9_000 } };
+        return { events: [e], runs: [r], items: [start(r.id, 9_000)] };
+      };
+      await store().ingestEvents(held("throttle"));
+      await store().ingestEvents(held("throttle"));
+      await store().ingestEvents(held("debounce"));
+      expect(await store().queueStats(1_000)).toEqual({ due: 3, leased: 0, oldestDueAt: 100, waiting: { throttle: 2, debounce: 1 } });
+      await store().claimQueueItems({ now: 1_000, limit: 1, leaseUntil: 2_000 });
+      // the claimed item is leased (its availableAt moved to the lease's end), the next oldest is due
+      expect(await store().queueStats(1_000)).toEqual({ due: 2, leased: 1, oldestDueAt: 200, waiting: { throttle: 2, debounce: 1 } });
+    });
+
     it("extends leases", async () => {
       await seedRun(store());
       const { items } = await store().claimQueueItems({ now: 1_000, limit: 10, leaseUntil: 2_000 });

@@ -42,6 +42,7 @@ import {
   type PauseRecord,
   type QueueItem,
   QueueItemKind,
+  type QueueStats,
   type RunRecord,
   type RunState,
   type RunStatus,
@@ -570,6 +571,14 @@ export class PostgresStore implements Store {
 
   async nextAvailableAt(): Promise<number | null> {
     return (await this.read<{ at: number | null }>("nextAvailableAt"))[0]?.at ?? null;
+  }
+
+  async queueStats(now: number): Promise<QueueStats> {
+    const [due] = await this.read<{ n: number; oldest: number | null }>("queueDue", [now]);
+    const [leased] = await this.read<{ n: number }>("queueLeased");
+    const waiting: Record<string, number> = {};
+    for (const row of await this.read<{ kind: string | null; n: number }>("runsWaiting")) if (row.kind) waiting[row.kind] = row.n;
+    return { due: due?.n ?? 0, leased: leased?.n ?? 0, oldestDueAt: due?.oldest ?? null, waiting };
   }
 
   // ---- runs and steps --------------------------------------------------------------

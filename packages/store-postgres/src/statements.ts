@@ -96,6 +96,9 @@ export const statements = {
   clearRunQueue: "DELETE FROM queue WHERE run_id = $1",
   cancelItems: "DELETE FROM queue WHERE run_id = $1 AND kind = $2 AND step_id = $3",
   setRunStart: "UPDATE queue SET available_at = $1 WHERE run_id = $2 AND lane = 1 AND kind = 'discovery'",
+  queueDue: "SELECT COUNT(*)::int AS n, MIN(available_at) AS oldest FROM queue WHERE NOT leased AND available_at <= $1",
+  queueLeased: "SELECT COUNT(*)::int AS n FROM queue WHERE leased",
+  runsWaiting: "SELECT (waiting_on::jsonb)->>'kind' AS kind, COUNT(*)::int AS n FROM runs WHERE status = 'Queued' AND waiting_on IS NOT NULL GROUP BY 1",
   nextAvailableAt: "SELECT LEAST((SELECT MIN(available_at) FROM queue WHERE lane = 0), (SELECT MIN(available_at) FROM queue WHERE lane = 1)) AS at",
 
   insertPause: `INSERT INTO pauses (id, run_id, kind, step_id, event_name, expression, index_path, index_value, exact, created_at, expires_at)

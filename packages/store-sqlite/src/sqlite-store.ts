@@ -23,6 +23,7 @@ import {
   type PauseRecord,
   type QueueItem,
   QueueItemKind,
+  type QueueStats,
   type RunRecord,
   type RunState,
   type RunStatus,
@@ -284,6 +285,14 @@ export class SqliteStore implements Store {
 
   async nextAvailableAt(): Promise<number | null> {
     return (this.sql.nextAvailableAt.get() as { at: number | null }).at;
+  }
+
+  async queueStats(now: number): Promise<QueueStats> {
+    const due = this.sql.queueDue.get(now) as { n: number; oldest: number | null };
+    const leased = this.sql.queueLeased.get() as { n: number };
+    const waiting: Record<string, number> = {};
+    for (const row of this.sql.runsWaiting.all() as { kind: string | null; n: number }[]) if (row.kind) waiting[row.kind] = row.n;
+    return { due: due.n, leased: leased.n, oldestDueAt: due.oldest ?? null, waiting };
   }
 
   async loadRunState(runId: string): Promise<RunState | undefined> {

@@ -95,6 +95,9 @@ const sqlText = {
     "INSERT INTO apps (url, app_name, sdk, framework, functions, synced_at) VALUES (@url, @appName, @sdk, @framework, @functions, @syncedAt) ON CONFLICT (url) DO UPDATE SET app_name = excluded.app_name, sdk = excluded.sdk, framework = excluded.framework, functions = excluded.functions, synced_at = excluded.synced_at",
   listApps: "SELECT * FROM apps ORDER BY url",
   advanceCron: "UPDATE cron_schedules SET next_at = ? WHERE function_id = ? AND expression = ? AND next_at = ?",
+  queueDue: "SELECT COUNT(*) AS n, MIN(available_at) AS oldest FROM queue WHERE leased = 0 AND available_at <= ?",
+  queueLeased: "SELECT COUNT(*) AS n FROM queue WHERE leased = 1",
+  runsWaiting: "SELECT json_extract(waiting_on, '$.kind') AS kind, COUNT(*) AS n FROM runs WHERE status = 'Queued' AND waiting_on IS NOT NULL GROUP BY 1",
   nextAvailableAt:
     "SELECT MIN(m) AS at FROM (SELECT MIN(available_at) AS m FROM queue WHERE lane = 0 UNION ALL SELECT MIN(available_at) FROM queue WHERE lane = 1)",
   settleStep:

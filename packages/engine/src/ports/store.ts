@@ -187,6 +187,18 @@ export interface QueueItem extends NewQueueItem {
   startedRun?: boolean;
 }
 
+/** What `Store.queueStats` reports, for monitoring. */
+export interface QueueStats {
+  /** Queue items that are due (`availableAt <= now`) and not leased: work waiting for a worker. */
+  due: number;
+  /** Queue items leased by a worker now (calls in flight on some node). */
+  leased: number;
+  /** The `availableAt` of the oldest due, unleased item, or `null` when none is due. */
+  oldestDueAt: number | null;
+  /** Queued runs held by flow control, by `waitingOn.kind` (throttle, debounce, batch, scheduled). */
+  waiting: Record<string, number>;
+}
+
 /** The right to write for a claimed item. */
 export interface Lease {
   itemId: string;
@@ -411,6 +423,8 @@ export interface Store {
   releaseItem(lease: Lease): Promise<boolean>;
   /** Earliest `availableAt` in the queue. */
   nextAvailableAt(): Promise<number | null>;
+  /** Monitoring figures read on a metrics scrape, in a few indexed queries (see `QueueStats`). */
+  queueStats(now: number): Promise<QueueStats>;
 
   loadRunState(runId: string): Promise<RunState | undefined>;
   /** Checkpoint: one step's outcome, mid-call (fenced by `lease` when given). */

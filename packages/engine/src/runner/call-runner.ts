@@ -29,6 +29,7 @@ import type { PauseRouter } from "../events/pause-router.ts";
 import type { Admission } from "../flow-control/admission.ts";
 import { concurrencyClaims } from "../flow-control/concurrency.ts";
 import { newId } from "../ids.ts";
+import { type EngineMetrics, safely } from "../metrics.ts";
 import type { Clock } from "../ports/clock.ts";
 import {
   type ConcurrencyClaim,
@@ -67,6 +68,8 @@ export interface CallRunnerDeps {
   wake(): void;
   runEnded(runId: string, status: RunStatus): void;
   runStarted(runId: string, functionId: string): void;
+  /** Instrumentation hooks (optional). */
+  metrics?: EngineMetrics;
 }
 
 export type { WaitingOn };
@@ -108,6 +111,8 @@ export class CallRunner {
   /** Runs with a call in flight here, and those of them cancelled meanwhile. */
   private readonly active = new Map<string, number>();
   private readonly cancelled = new Set<string>();
+  /** The function of each run with a call in flight here (for metrics labels). */
+  private readonly functionOf = new Map<string, string>();
 
   constructor(private readonly deps: CallRunnerDeps) {}
 
@@ -122,6 +127,7 @@ export class CallRunner {
       await this.processItem(item, { itemId: item.id, token: item.token }, signal);
     } catch (error) {
       if (!LeaseLostError.isLeaseLost(error)) throw error;
+      if (!signal.aborted) this.hook((m) => m.leaseExpired?.());
       this.deps.logger.warn(`stepwise: run ${item.runId || "-"}: ${(error as Error).message}; another worker has taken the work over`);
     } finally {
       const left = (this.active.get(item.runId) ?? 1) - 1;
@@ -129,6 +135,7 @@ export class CallRunner {
       else {
         this.active.delete(item.runId);
         this.cancelled.delete(item.runId);
+        this.functionOf.delete(item.runId);
       }
     }
   }
@@ -156,6 +163,7 @@ export class CallRunner {
       await store.commitTransition({ runId: item.runId, itemId: item.id, lease });
       return;
     }
+    if (this.deps.metrics) this.functionOf.set(state.run.id, state.run.functionId);
     const fn = registry.get(state.run.functionId);
     if (!fn) {
       this.deps.logger.warn(`stepwise: run ${state.run.id} belongs to function "${state.run.functionId}", which is not registered here; retrying in 60s`);
@@ -169,7 +177,10 @@ export class CallRunner {
     }
     const now = clock.now();
     const claims = concurrencyClaims(fn.config, state.events[0]);
-    if (claimed.startedRun) this.deps.runStarted(state.run.id, state.run.functionId);
+    if (claimed.startedRun) {
+      this.deps.runStarted(state.run.id, state.run.functionId);
+      this.hook((m) => m.runStarted?.(state.run.functionId));
+    }
     switch (item.kind) {
       case QueueItemKind.Cancel:
         await this.cancel(state, fn, (item.payload?.reason as SerializedError | undefined) ?? cancelReasons.api(), item, lease);
@@ -259,6 +270,14 @@ export class CallRunner {
       } else if (step.status === StepStatus.Failed && step.error) memo.set(step.id, { error: step.error });
     }
     let attempt = item.attempt;
+    // step durations: from the call's start, or the previous checkpoint, to each step's result
+    let stepFrom = performance.now();
+    const stepDone = () => {
+      const at = performance.now();
+      const seconds = (at - stepFrom) / 1000;
+      stepFrom = at;
+      this.hook((m) => m.stepDuration?.(fn.config.id, seconds));
+    };
     const checkpoint =
       item.kind === QueueItemKind.Discovery
         ? async (op: Op) => {
@@ -282,6 +301,7 @@ export class CallRunner {
               await this.commit({ params: { runId: state.run.id, lease, steps: [step] }, events: [], sent: events }, lease, claims);
             } else await this.deps.store.saveStep(step, lease);
             fault("after-step-commit");
+            stepDone();
             state.steps.push(step);
             attempt = 0;
             onCheckpoint();
@@ -315,6 +335,7 @@ export class CallRunner {
     }
     // results reported rather than checkpointed (served functions, parallel branches) count too
     if (result.type === "steps") {
+      if (this.deps.metrics) for (const op of result.ops) if (op.op === OpCode.StepRun) stepDone();
       for (const op of result.ops) if (op.op === OpCode.StepRun) stateBytes += jsonBytes(op.data);
       if (stateBytes > limits.runStateBytes) {
         return {
@@ -411,9 +432,36 @@ export class CallRunner {
       this.deps.wake();
       return false;
     }
-    if (ended) this.deps.runEnded(params.runId, ended);
+    if (ended) {
+      this.deps.runEnded(params.runId, ended);
+      this.reportEnded(params.runId, ended);
+    }
+    const stored = emitted as IngestPlan | undefined;
+    if (this.deps.metrics && stored) {
+      this.hook((m) => {
+        if (stored.events.length) m.eventsStored?.(stored.events.length);
+        for (const run of stored.runs) if (run.waitingOn) m.flowControlWait?.(run.waitingOn.kind);
+      });
+    }
     if (enqueued || (emitted && (emitted.runs.length > 0 || emitted.items.length > 0))) this.deps.wake();
     return true;
+  }
+
+  /** Calls a metrics hook, if any; a failing hook is ignored. */
+  private hook(call: (metrics: EngineMetrics) => void) {
+    const metrics = this.deps.metrics;
+    if (metrics) safely(() => call(metrics));
+  }
+
+  /** Reports a run's end with its function (read from the store when no call of it is in flight here). */
+  private reportEnded(runId: string, status: RunStatus) {
+    if (!this.deps.metrics?.runEnded) return;
+    const known = this.functionOf.get(runId);
+    if (known) return this.hook((m) => m.runEnded?.(known, status));
+    void this.deps.store
+      .getRun(runId)
+      .then((run) => run && this.hook((m) => m.runEnded?.(run.functionId, status)))
+      .catch(() => {});
   }
 
   /** The concurrency keys of a run's function for its trigger event (none when it has no limit). */

@@ -53,6 +53,8 @@ export class Worker {
     private readonly options: WorkerOptions,
     private readonly process: (item: QueueItem, signal: AbortSignal) => Promise<void>,
     private readonly logger: Logger,
+    /** Called for each in-flight call whose lease was lost (metrics). */
+    private readonly onLeaseLost: () => void = () => {},
   ) {}
 
   start() {
@@ -188,6 +190,7 @@ export class Worker {
         if (!lost.has(flight.lease.itemId) || flight.abort.signal.aborted) continue;
         this.logger.warn(`stepwise: lost the lease of queue item ${flight.lease.itemId} (this process stalled past it); its call is aborted`);
         flight.abort.abort(new Error("lease lost: another worker has taken this call over"));
+        this.onLeaseLost();
       }
     } catch (error) {
       this.logger.warn(`stepwise: extending leases failed: ${(error as Error).message}`);
