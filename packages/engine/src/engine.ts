@@ -3,7 +3,7 @@
  * The durable engine: registers functions, takes events, and drives runs through a
  * `Store`. It owns no database and no HTTP; stores and servers plug into it.
  */
-import { type ClientHandle, consoleLogger, type FunctionHandle, type Logger, StepwiseError, SystemEvent, validateEvents } from "@stepwise/protocol";
+import { type ClientHandle, consoleLogger, type FunctionHandle, type Logger, type Op, StepwiseError, SystemEvent, validateEvents } from "@stepwise/protocol";
 import { FunctionRegistry } from "./events/function-registry.ts";
 import { addRouteItems, clonePlan, type IngestPlan, planIngest, planRun, toEventRecord } from "./events/intake.ts";
 import { PauseRouter } from "./events/pause-router.ts";
@@ -170,6 +170,17 @@ export class Engine {
         return decided;
       },
     };
+  }
+
+  /**
+   * Applies ops checkpointed out of band by a call in flight in this engine (a served
+   * app's `POST /v1/checkpoint/{runId}/async`): `callId` is the one the engine gave the
+   * call (`ExecutionInput.callId`). Each step is written fenced by the call's lease, once.
+   * Throws `LeaseLostError` (code "conflict") when that call is not in flight here, lost
+   * its lease or its run was cancelled; nothing is written then.
+   */
+  checkpoint(runId: string, callId: string, ops: readonly Op[]): Promise<void> {
+    return this.runner.checkpoint(runId, callId, ops);
   }
 
   /**

@@ -16,6 +16,7 @@ import { safeEqual } from "./auth/secrets.ts";
 import { startAuth } from "./auth/start-auth.ts";
 import { TokenStore } from "./auth/token-store.ts";
 import { errorBody } from "./errors.ts";
+import { checkpointRoutes } from "./routes/checkpoint.ts";
 import type { ServerContext } from "./routes/context.ts";
 import { dashboardRoutes } from "./routes/dashboard-api.ts";
 import { eventRoutes } from "./routes/events.ts";
@@ -158,6 +159,7 @@ export function createServer(options: ServerOptions): StepwiseServer {
   app.route("/", eventRoutes(ctx));
   app.route("/", registerRoutes(ctx));
   app.route("/", v0Routes(ctx));
+  app.route("/", checkpointRoutes(ctx));
   const v1 = v1Routes(ctx);
   v1.route("/", dashboardRoutes(ctx));
   app.route("/", v1);
