@@ -24,6 +24,7 @@ import {
   type WaitingOn,
 } from "./ports/store.ts";
 import { CallRunner } from "./runner/call-runner.ts";
+import { SyncRuns } from "./runner/sync-runs.ts";
 import { Worker } from "./runner/worker.ts";
 import { cancelReasons, cancelTransition, resumeTransition } from "./runs/resume.ts";
 import { CronScheduler } from "./scheduler/cron.ts";
@@ -84,6 +85,7 @@ export class Engine {
   private readonly registry = new FunctionRegistry();
   private readonly worker: Worker;
   private readonly runner: CallRunner;
+  private readonly syncRuns: SyncRuns;
   private readonly router: PauseRouter;
   private readonly admission: Admission;
   private readonly cron: CronScheduler;
@@ -126,6 +128,14 @@ export class Engine {
       },
       runStarted: (runId, functionId) => {
         for (const listener of this.startListeners) listener(runId, functionId);
+      },
+    });
+    this.syncRuns = new SyncRuns({
+      store: this.store,
+      clock: this.clock,
+      isRegistered: (functionId) => this.registry.get(functionId) !== undefined,
+      runEnded: (runId, status) => {
+        for (const listener of this.listeners) listener(runId, status);
       },
     });
     this.router = new PauseRouter({
@@ -181,6 +191,31 @@ export class Engine {
    */
   checkpoint(runId: string, callId: string, ops: readonly Op[]): Promise<void> {
     return this.runner.checkpoint(runId, callId, ops);
+  }
+
+  /**
+   * Durable endpoints (an app runs the function itself and reports, inngest-protocol
+   * §10.5): records run `runId` of `functionId` triggered by `event` and applies `ops`
+   * (steps; `RunComplete` ends it). The engine never calls anything for such a run.
+   * Throws `StepwiseError` "conflict" when the run exists already.
+   */
+  startSyncRun(params: {
+    runId: string;
+    functionId: string;
+    event: { name: string; data?: Record<string, unknown>; id?: string; ts?: number };
+    ops: readonly Op[];
+  }): Promise<void> {
+    return this.syncRuns.start({ ...params, event: { ...params.event, data: params.event.data ?? {} } });
+  }
+
+  /**
+   * Applies ops a durable endpoint checkpointed to its live run (see `startSyncRun`):
+   * steps once each, `RunComplete` ends the run, an op that would need the engine to
+   * continue the run ends it with an error naming it. "not_found" / "conflict" when the run
+   * is unknown, has ended, or is a run this engine executes.
+   */
+  checkpointSyncRun(runId: string, ops: readonly Op[]): Promise<void> {
+    return this.syncRuns.apply(runId, ops);
   }
 
   /**
