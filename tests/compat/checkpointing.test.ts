@@ -74,6 +74,11 @@ function functions(client: Inngest) {
       const y = await step.run("y", () => `${x}Y`);
       return y;
     }),
+    client.createFunction({ id: "fallback", triggers: [{ event: "cp/fallback" }] }, async ({ step }) => {
+      const a = await step.run("a", () => count("fb.a"));
+      const b = await step.run("b", () => count("fb.b") + a);
+      return { a, b };
+    }),
     client.createFunction({ id: "slow", triggers: [{ event: "cp/slow" }] }, async ({ step }) => {
       await step.run("one", () => count("slow.one"));
       await step.run("held", async () => {
@@ -87,6 +92,7 @@ function functions(client: Inngest) {
 }
 
 const realFetch = globalThis.fetch;
+let unreachable = 0;
 
 beforeAll(async () => {
   stepwise = await runServer({ mode: "dev", port: 0, db: ":memory:", logRuns: false, retryDelayScale: 0.01, logger: silentLogger });
@@ -95,6 +101,11 @@ beforeAll(async () => {
     const url = new URL(typeof input === "string" ? input : input instanceof URL ? input.href : input.url);
     if (url.searchParams.has("fnId") && init?.method === "POST") {
       calls.push({ fnId: url.searchParams.get("fnId") as string, headers: init.headers as Record<string, string>, body: JSON.parse(String(init.body)) });
+    }
+    if (url.pathname.endsWith("/async") && (JSON.parse(String(init?.body)) as { fn_id?: string }).fn_id === "cp-fallback") {
+      // a proxy in front of the server that fails every checkpoint of this function
+      unreachable++;
+      return new Response("bad gateway", { status: 502 });
     }
     const response = await realFetch(input, init);
     const checkpoint = /\/v1\/checkpoint\/([^/]+)\/async$/.exec(url.pathname);
@@ -203,6 +214,17 @@ describe("async checkpointing with the official SDK", () => {
     expect(stepsByName(run.steps)).toEqual({ x: ["Completed", 1], y: ["Completed", 1] });
     expect(run.steps.find((s) => s.name === "y")?.output).toBe("XY");
   });
+
+  it("when checkpoints cannot reach the server, the SDK's fallback (steps in the answer) completes the run", async () => {
+    const runId = await runFor("cp/fallback");
+    const run = await stepwise.engine.waitForRun(runId, { timeoutMs: 30_000 });
+    expect(run.status).toBe("Completed");
+    expect(run.output).toEqual({ a: 1, b: 2 });
+    expect(stepsByName(run.steps)).toEqual({ a: ["Completed", 1], b: ["Completed", 1] });
+    expect([ran["fb.a"], ran["fb.b"]]).toEqual([1, 1]);
+    expect(unreachable).toBeGreaterThan(0);
+    expect(callsOf(runId).length).toBeGreaterThanOrEqual(3);
+  }, 40_000);
 
   it("refuses a checkpoint with a stale lease token or after its call ended (409), changing nothing", async () => {
     gate = newGate();
