@@ -79,6 +79,7 @@ function functions(client: Inngest) {
       const b = await step.run("b", () => count("fb.b") + a);
       return { a, b };
     }),
+    client.createFunction({ id: "ids", triggers: [{ event: "cp/ids" }] }, async ({ requestId, jobId }) => ({ requestId, jobId })),
     client.createFunction({ id: "slow", triggers: [{ event: "cp/slow" }] }, async ({ step }) => {
       await step.run("one", () => count("slow.one"));
       await step.run("held", async () => {
@@ -175,6 +176,14 @@ describe("async checkpointing with the official SDK", () => {
       requestIds.add(String(call.headers["x-request-id"]));
     }
     expect(requestIds.size).toBe(mine.length);
+  });
+
+  it("the handler sees the call's x-request-id and x-inngest-job-id as ctx.requestId and ctx.jobId", async () => {
+    const runId = await runFor("cp/ids");
+    const run = await stepwise.engine.waitForRun(runId, { timeoutMs: 10_000 });
+    const [call] = callsOf(runId);
+    expect(run.output).toEqual({ requestId: call?.headers["x-request-id"], jobId: call?.headers["x-inngest-job-id"] });
+    expect((run.output as { jobId?: string }).jobId).toBeTruthy();
   });
 
   it("retries a failing step, keeping the steps checkpointed before it", async () => {
