@@ -103,5 +103,13 @@ describe("durable endpoints with the official SDK", () => {
     expect(((await noEvent.json()) as { error: string }).error).toMatch(/event/);
     const again = await post("/v1/checkpoint", { run_id: ended, event: { name: "inngest/http.request", data: {} }, steps: [] });
     expect(again.status).toBe(409);
+    const before = await stepwise.engine.getRun(ended as string);
+    const retried = await post("/v1/checkpoint", {
+      run_id: ended,
+      event: { name: "inngest/http.request", data: { method: "GET", path: "/api/hello", fn: "" } },
+      steps: [{ id: "b".repeat(40), op: "StepRun", data: "late" }],
+    });
+    expect(retried.status).toBe(409); // the run has ended: nothing is added
+    expect((await stepwise.engine.getRun(ended as string))?.steps).toEqual(before?.steps);
   });
 });

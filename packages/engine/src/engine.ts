@@ -197,7 +197,7 @@ export class Engine {
    * Durable endpoints (an app runs the function itself and reports, inngest-protocol
    * §10.5): records run `runId` of `functionId` triggered by `event` and applies `ops`
    * (steps; `RunComplete` ends it). The engine never calls anything for such a run.
-   * Throws `StepwiseError` "conflict" when the run exists already.
+   * A repeated start of a live run of the same function only applies `ops`; "conflict" when the id is another run's or the run has ended.
    */
   startSyncRun(params: {
     runId: string;

@@ -24,10 +24,19 @@ export interface SyncRunDeps {
 export class SyncRuns {
   constructor(private readonly deps: SyncRunDeps) {}
 
-  /** Records a new sync run `runId` of `functionId`, triggered by `event`, then applies `ops`. */
+  /**
+   * Records a new sync run `runId` of `functionId`, triggered by `event`, then applies
+   * `ops`. Repeated for a live run of the same function (a retried request), it only
+   * applies the ops; "conflict" when the id belongs to another run or the run has ended.
+   */
   async start(params: { runId: string; functionId: string; event: EventInput; ops: readonly Op[] }): Promise<void> {
     const { store, clock } = this.deps;
-    if (await store.getRun(params.runId)) throw new StepwiseError("conflict", `run_id: a run ${params.runId} exists already`);
+    const existing = await store.getRun(params.runId);
+    if (existing) {
+      // a retried start (its answer was lost) goes on with the same run; any other run id is taken
+      if (existing.functionId !== params.functionId) throw new StepwiseError("conflict", `run_id: a run ${params.runId} exists already`);
+      return this.apply(params.runId, params.ops);
+    }
     const now = clock.now();
     const record = toEventRecord(params.event, now);
     await store.ingestEvents({
