@@ -23,7 +23,7 @@ interface Call {
 }
 const calls: Call[] = [];
 /** Checkpoints the SDK posted, as the server answered them. */
-const checkpoints: Array<{ runId: string; status: number; steps: string[] }> = [];
+const checkpoints: Array<{ runId: string; status: number; steps: string[]; body: string }> = [];
 const ran: Record<string, number> = {};
 const count = (name: string) => (ran[name] = (ran[name] ?? 0) + 1);
 let gate: { open(): void; wait: Promise<void>; entered: Promise<void>; enter(): void } | undefined;
@@ -112,7 +112,12 @@ beforeAll(async () => {
     const checkpoint = /\/v1\/checkpoint\/([^/]+)\/async$/.exec(url.pathname);
     if (checkpoint) {
       const body = JSON.parse(String(init?.body)) as { steps: Array<{ userland?: { id: string } }> };
-      checkpoints.push({ runId: decodeURIComponent(checkpoint[1] as string), status: response.status, steps: body.steps.map((s) => s.userland?.id ?? "?") });
+      checkpoints.push({
+        runId: decodeURIComponent(checkpoint[1] as string),
+        status: response.status,
+        steps: body.steps.map((s) => s.userland?.id ?? "?"),
+        body: String(init?.body),
+      });
     }
     return response;
   };
@@ -153,7 +158,7 @@ describe("async checkpointing with the official SDK", () => {
     expect(stepsByName(run.steps)).toMatchObject({ a: ["Completed", 1], b: ["Completed", 1], nap: ["Completed", 1], c: ["Completed", 1] });
     // a and b in the first call, c after the sleep in the second: two calls, not five
     expect(callsOf(runId)).toHaveLength(2);
-    expect(checkpoints.filter((c) => c.runId === runId)).toEqual([
+    expect(checkpoints.filter((c) => c.runId === runId).map(({ body: _, ...c }) => c)).toEqual([
       { runId, status: 200, steps: ["a"] },
       { runId, status: 200, steps: ["b"] },
       { runId, status: 200, steps: ["c"] },
@@ -255,11 +260,19 @@ describe("async checkpointing with the official SDK", () => {
           steps: [{ id: stepId, op: "StepRun", name: "forged", displayName: "forged", userland: { id: "forged" }, data: "forged" }],
         }),
       });
+    // the SDK's own checkpoint of step "one", posted again (as when its answer is lost): applied once
+    const sent = checkpoints.find((c) => c.runId === runId && c.steps[0] === "one");
+    const repeated = await fetch(`${stepwise.url}/v1/checkpoint/${runId}/async`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: sent?.body,
+    });
+    expect(repeated.status).toBe(200);
     const stale = await post(`${item}.${token + 1}`, "f".repeat(40));
     expect(stale.status).toBe(409);
     expect(((await stale.json()) as { code: string }).code).toBe("conflict");
     expect((await post(qi, "e".repeat(40), "01NOTTHISRUN0000000000000")).status).toBe(409);
-    expect((await stepwise.engine.getRun(runId))?.steps.map((s) => s.name)).toEqual(["one"]);
+    expect((await stepwise.engine.getRun(runId))?.steps.map((s) => [s.name, s.attempts])).toEqual([["one", 1]]);
     gate.open();
     const run = await stepwise.engine.waitForRun(runId, { timeoutMs: 10_000 });
     expect(run.status).toBe("Completed");
