@@ -1,7 +1,9 @@
 /**
  * Served mode: a 3-step function served over HTTP on loopback by an app, driven by a
  * Stepwise dev server (app and server in this one process). Throughput and per-step
- * overhead, for the official `inngest` SDK and for Stepwise's own `serve()`.
+ * overhead, for the official `inngest` SDK and for Stepwise's own `serve()`, and how many
+ * HTTP calls the server makes to the app per 3-step run (1 when every step is
+ * checkpointed in one call; 4 with the classic one-step-per-request protocol).
  */
 
 import { mkdtempSync, rmSync } from "node:fs";
@@ -33,7 +35,11 @@ async function measure(makeApp: (baseUrl: string) => Promise<AppUnderTest>): Pro
   let http: Server | undefined;
   try {
     const app = await makeApp(server.url);
-    http = createServer(app.listener);
+    let appRequests = 0;
+    http = createServer((req, res) => {
+      if (req.method === "POST") appRequests++;
+      (app.listener as (q: typeof req, s: typeof res) => void)(req, res);
+    });
     await new Promise<void>((resolve) => http?.listen(0, "127.0.0.1", () => resolve()));
     const record = await server.server.apps.sync(`http://127.0.0.1:${(http.address() as { port: number }).port}/api/inngest`);
     if (record.error) throw new Error(record.error);
@@ -66,6 +72,7 @@ async function measure(makeApp: (baseUrl: string) => Promise<AppUnderTest>): Pro
     const off = engine.onRunEnded(() => {
       if (++count === runs) all();
     });
+    appRequests = 0;
     const start = performance.now();
     await app.send(Array.from({ length: runs }, (_, i) => ({ name: "served/three", data: { i } })));
     await finished;
@@ -75,8 +82,10 @@ async function measure(makeApp: (baseUrl: string) => Promise<AppUnderTest>): Pro
     return [
       { scenario: "served", metric: `${label}: 3-step runs/s (${runs} runs)`, value: rate.toFixed(0) },
       { scenario: "served", metric: `${label}: 1-step send→completed p50`, value: ms(percentile(one, 50)) },
+      { scenario: "served", metric: `${label}: 1-step send→completed p99`, value: ms(percentile(one, 99)) },
       { scenario: "served", metric: `${label}: 3-step send→completed p50`, value: ms(percentile(three, 50)) },
       { scenario: "served", metric: `${label}: per-step overhead p50`, value: ms((percentile(three, 50) - percentile(one, 50)) / 2) },
+      { scenario: "served", metric: `${label}: requests to the app per 3-step run`, value: (appRequests / runs).toFixed(2) },
     ];
   } finally {
     await new Promise<void>((resolve) => (http ? http.close(() => resolve()) : resolve()));

@@ -3,7 +3,7 @@
  * The durable engine: registers functions, takes events, and drives runs through a
  * `Store`. It owns no database and no HTTP; stores and servers plug into it.
  */
-import { type ClientHandle, consoleLogger, type FunctionHandle, type Logger, StepwiseError, SystemEvent, validateEvents } from "@stepwise/protocol";
+import { type ClientHandle, consoleLogger, type FunctionHandle, type Logger, type Op, StepwiseError, SystemEvent, validateEvents } from "@stepwise/protocol";
 import { FunctionRegistry } from "./events/function-registry.ts";
 import { addRouteItems, clonePlan, type IngestPlan, planIngest, planRun, toEventRecord } from "./events/intake.ts";
 import { PauseRouter } from "./events/pause-router.ts";
@@ -25,6 +25,7 @@ import {
   type WaitingOn,
 } from "./ports/store.ts";
 import { CallRunner } from "./runner/call-runner.ts";
+import { SyncRuns } from "./runner/sync-runs.ts";
 import { Worker } from "./runner/worker.ts";
 import { cancelReasons, cancelTransition, resumeTransition } from "./runs/resume.ts";
 import { type AppOutagePolicy, defaultAppOutagePolicy } from "./scheduler/backoff.ts";
@@ -120,6 +121,7 @@ export class Engine {
   private readonly registry = new FunctionRegistry();
   private readonly worker: Worker;
   private readonly runner: CallRunner;
+  private readonly syncRuns: SyncRuns;
   private readonly router: PauseRouter;
   private readonly admission: Admission;
   private readonly cron: CronScheduler;
@@ -170,6 +172,14 @@ export class Engine {
         for (const listener of this.startListeners) listener(runId, functionId);
       },
     });
+    this.syncRuns = new SyncRuns({
+      store: this.store,
+      clock: this.clock,
+      isRegistered: (functionId) => this.registry.get(functionId) !== undefined,
+      runEnded: (runId, status) => {
+        for (const listener of this.listeners) listener(runId, status);
+      },
+    });
     this.router = new PauseRouter({
       store: this.store,
       clock: this.clock,
@@ -213,6 +223,42 @@ export class Engine {
         return decided;
       },
     };
+  }
+
+  /**
+   * Applies ops checkpointed out of band by a call in flight in this engine (a served
+   * app's `POST /v1/checkpoint/{runId}/async`): `callId` is the one the engine gave the
+   * call (`ExecutionInput.callId`). Each step is written fenced by the call's lease, once.
+   * Throws `LeaseLostError` (code "conflict") when that call is not in flight here, lost
+   * its lease or its run was cancelled; nothing is written then.
+   */
+  checkpoint(runId: string, callId: string, ops: readonly Op[]): Promise<void> {
+    return this.runner.checkpoint(runId, callId, ops);
+  }
+
+  /**
+   * Durable endpoints (an app runs the function itself and reports, inngest-protocol
+   * §10.5): records run `runId` of `functionId` triggered by `event` and applies `ops`
+   * (steps; `RunComplete` ends it). The engine never calls anything for such a run.
+   * A repeated start of a live run of the same function only applies `ops`; "conflict" when the id is another run's or the run has ended.
+   */
+  startSyncRun(params: {
+    runId: string;
+    functionId: string;
+    event: { name: string; data?: Record<string, unknown>; id?: string; ts?: number };
+    ops: readonly Op[];
+  }): Promise<void> {
+    return this.syncRuns.start({ ...params, event: { ...params.event, data: params.event.data ?? {} } });
+  }
+
+  /**
+   * Applies ops a durable endpoint checkpointed to its live run (see `startSyncRun`):
+   * steps once each, `RunComplete` ends the run, an op that would need the engine to
+   * continue the run ends it with an error naming it. "not_found" / "conflict" when the run
+   * is unknown, has ended, or is a run this engine executes.
+   */
+  checkpointSyncRun(runId: string, ops: readonly Op[]): Promise<void> {
+    return this.syncRuns.apply(runId, ops);
   }
 
   /**

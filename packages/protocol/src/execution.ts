@@ -36,6 +36,12 @@ export interface ExecutionInput {
    */
   checkpoint?: (op: Op) => Promise<void>;
   /**
+   * Names this claimed call (its queue item and lease token, `<itemId>.<token>`): with
+   * `checkpoint`, checkpoints may arrive out of band under it, such as a served app's
+   * `POST /v1/checkpoint/{runId}/async` (`Engine.checkpoint`).
+   */
+  callId?: string;
+  /**
    * Aborted when the engine gives up this call (its lease was lost: another worker has
    * taken it over). Handlers see it as `ctx.signal`, to stop work such as a `fetch`.
    */

@@ -29,9 +29,10 @@ export interface ConcurrencyOption {
 /**
  * Inngest's `checkpointing` function option (its `CheckpointingOptions`, without the
  * Temporal duration objects): `true` for the defaults, `false` to turn it off, or the
- * tuning knobs. Running in-process always checkpoints each step as it ends; served
- * functions are currently called with the classic protocol, so the value is validated
- * and kept in the config but does not change how they run.
+ * tuning knobs. Running in-process always checkpoints each step as it ends. Served
+ * functions are always offered async checkpointing (`ctx.fn_id`); the app's SDK applies
+ * its own copy of this option, so on the server the value is validated and kept in the
+ * config but does not change how it calls.
  */
 export type CheckpointingOptions =
   | boolean

@@ -18,6 +18,7 @@ import { TokenStore } from "./auth/token-store.ts";
 import { ConnectGateway, type ConnectGatewayOptions } from "./connect/gateway.ts";
 import { connectRoutes } from "./connect/routes.ts";
 import { errorBody } from "./errors.ts";
+import { checkpointRoutes } from "./routes/checkpoint.ts";
 import type { ServerContext } from "./routes/context.ts";
 import { dashboardRoutes } from "./routes/dashboard-api.ts";
 import { eventRoutes } from "./routes/events.ts";
@@ -195,6 +196,7 @@ export function createServer(options: ServerOptions): StepwiseServer {
   app.route("/", eventRoutes(ctx));
   app.route("/", registerRoutes(ctx));
   app.route("/", v0Routes(ctx));
+  app.route("/", checkpointRoutes(ctx));
   const v1 = v1Routes(ctx);
   v1.route("/", dashboardRoutes(ctx));
   app.route("/", v1);

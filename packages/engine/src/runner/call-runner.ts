@@ -101,6 +101,28 @@ interface ClaimedCall {
   signal: AbortSignal;
 }
 
+/**
+ * A call in flight in this process that accepts out-of-band checkpoints (a served app's
+ * `POST /v1/checkpoint/{runId}/async`): applied one at a time, through the call's own
+ * checkpoint callback, so each write is fenced by the call's lease.
+ */
+interface InflightCall {
+  runId: string;
+  token: number;
+  apply(op: Op): Promise<void>;
+  /** Checkpoints of this call run one after another. */
+  chain: Promise<unknown>;
+  /** Ops the engine cannot apply yet: the call's outcome reports them. */
+  unsupported: Op[];
+  /** A checkpoint failed for a reason that ends the call (a lost lease, a limit). */
+  failure?: unknown;
+}
+
+/** The `callId` of a claimed call: `<itemId>.<lease token>` (item ids hold no dot). */
+export function callIdOf(lease: Lease): string {
+  return `${lease.itemId}.${lease.token}`;
+}
+
 /** Events `step.sendEvent` sent in this call, stored with the step's result. */
 interface SentEvents {
   inputs: EventInput[];
@@ -113,12 +135,43 @@ export class CallRunner {
   private readonly cancelled = new Set<string>();
   /** The function of each run with a call in flight here (for metrics labels). */
   private readonly functionOf = new Map<string, string>();
+  /** Calls taking out-of-band checkpoints, by queue item id. */
+  private readonly inflight = new Map<string, InflightCall>();
 
   constructor(private readonly deps: CallRunnerDeps) {}
 
   /** A run was cancelled: an in-flight call of it stops at its next step. */
   markCancelled(runId: string) {
     if (this.active.has(runId)) this.cancelled.add(runId);
+  }
+
+  /**
+   * Applies checkpointed ops to the call `callId` names, in flight in this process:
+   * `StepRun`/`StepFailed` are persisted as if the call had reported them, once each (a
+   * repeated op is skipped); ops the engine cannot apply are kept and reported as the
+   * call's outcome. Throws `LeaseLostError` (code "conflict") when the call is not in
+   * flight here any more, its lease was lost, or its run was cancelled: nothing is written.
+   */
+  async checkpoint(runId: string, callId: string, ops: readonly Op[]): Promise<void> {
+    const dot = callId.lastIndexOf(".");
+    const lease: Lease = { itemId: callId.slice(0, dot), token: Number(callId.slice(dot + 1)) };
+    const call = dot > 0 ? this.inflight.get(lease.itemId) : undefined;
+    if (!call || call.token !== lease.token || call.runId !== runId || call.failure !== undefined) throw new LeaseLostError(lease);
+    const applying = call.chain.then(async () => {
+      if (call.failure !== undefined) throw new LeaseLostError(lease);
+      for (const op of ops) {
+        if (op.op === OpCode.StepRun || op.op === OpCode.StepFailed) {
+          try {
+            await call.apply(op);
+          } catch (error) {
+            call.failure = error;
+            throw LeaseLostError.isLeaseLost(error) ? error : new LeaseLostError(lease);
+          }
+        } else if (!call.unsupported.some((u) => u.id === op.id && u.op === op.op)) call.unsupported.push(op);
+      }
+    });
+    call.chain = applying.catch(() => undefined);
+    await applying;
   }
 
   async process(item: QueueItem, signal: AbortSignal = new AbortController().signal): Promise<void> {
@@ -284,6 +337,8 @@ export class CallRunner {
             if (signal.aborted) throw new LeaseLostError(lease);
             if (this.cancelled.has(state.run.id)) throw new RunCancelledError(state.run.id);
             const failed = op.op === OpCode.StepFailed;
+            // a checkpoint repeated (its answer was lost) is applied once
+            if (state.steps.some((s) => s.id === op.id && s.status === (failed ? StepStatus.Failed : StepStatus.Completed))) return;
             if (!failed) {
               stateBytes += jsonBytes(op.data);
               if (stateBytes > limits.runStateBytes) {
@@ -314,6 +369,10 @@ export class CallRunner {
       sent.ids.push(...ids);
       return { ids };
     };
+    const inflight: InflightCall | undefined = checkpoint
+      ? { runId: state.run.id, token: lease.token, apply: checkpoint, chain: Promise.resolve(), unsupported: [] }
+      : undefined;
+    if (inflight) this.inflight.set(item.id, inflight);
     let result: ExecutionResult;
     try {
       result = await fn.execute({
@@ -328,10 +387,21 @@ export class CallRunner {
         now: () => this.deps.clock.now(),
         ...(state.run.requestVersion !== undefined ? { requestVersion: state.run.requestVersion } : {}),
         ...(item.kind === QueueItemKind.Step && item.stepId ? { targetStepId: item.stepId } : {}),
+        callId: callIdOf(lease),
         ...(checkpoint ? { checkpoint } : {}),
       });
     } catch (error) {
       return { type: "function-rejected", error: serializeError(error), retriable: true };
+    } finally {
+      if (inflight && this.inflight.get(item.id) === inflight) this.inflight.delete(item.id);
+    }
+    if (inflight) {
+      await inflight.chain;
+      const failure = inflight.failure;
+      if (LeaseLostError.isLeaseLost(failure)) throw failure;
+      // a cancelled run's outcome is skipped by the store; a limit is final; anything else is retried
+      if (failure !== undefined) return { type: "function-rejected", error: serializeError(failure), retriable: !StepwiseError.is(failure) };
+      if (inflight.unsupported.length) return unsupportedOps(inflight.unsupported);
     }
     // results reported rather than checkpointed (served functions, parallel branches) count too
     if (result.type === "steps") {
@@ -472,6 +542,16 @@ export class CallRunner {
     const event = await this.deps.store.getEvent(run.eventIds[0] ?? "");
     return concurrencyClaims(fn.config, event ? toStoredEvent(event) : undefined);
   }
+}
+
+/** The outcome of a call that checkpointed ops this engine cannot run yet: a final, named error. */
+function unsupportedOps(ops: readonly Op[]): ExecutionResult {
+  const names = ops.map((op) => `${op.op} (step "${op.userland?.id ?? op.displayName ?? op.id}")`).join(", ");
+  return {
+    type: "function-rejected",
+    error: { name: "UnsupportedStepError", message: `the function used ${names}, which this engine does not run yet` },
+    retriable: false,
+  };
 }
 
 function jsonBytes(value: unknown): number {

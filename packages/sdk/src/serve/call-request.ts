@@ -19,6 +19,10 @@ export interface CallRequest {
     max_attempts?: number;
     disable_immediate_execution?: boolean;
     use_api?: boolean;
+    /** The server's function id: present when the server takes checkpoints (inngest-protocol §10). */
+    fn_id?: string;
+    /** The claimed call the checkpoints belong to (the server fences them by it). */
+    qi_id?: string;
   };
   version?: number;
 }

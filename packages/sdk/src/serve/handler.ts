@@ -18,6 +18,7 @@ import { type Connection, type ConnectionOptions, type Env, envVars, parseBoolea
 import { executionVersion, sdkHeaders } from "../http/sdk-info.ts";
 import { CallRequestError, loadFromApi, parseCallRequest, toExecutionInput } from "./call-request.ts";
 import { type EncodedResponse, internalError, toCallResponse } from "./call-response.ts";
+import { checkpointer } from "./checkpoint.ts";
 import { type FunctionDefinition, toFunctionDefinition } from "./function-definition.ts";
 import { introspection } from "./introspection.ts";
 import { signResponse, verifyRequest } from "./signature.ts";
@@ -139,6 +140,17 @@ export function createServeHandler(options: ServeOptions): ServeHandler {
       }
     }
     const input = toExecutionInput(parsed, stepId);
+    const { fn_id: serverFnId, qi_id: queueItemId } = parsed.ctx;
+    if (typeof serverFnId === "string" && typeof queueItemId === "string" && stepId === "step" && !input.disableImmediateExecution) {
+      input.checkpoint = checkpointer(conn, {
+        runId: input.runId,
+        fnId: serverFnId,
+        queueItemId,
+        requestId: request.headers["x-request-id"],
+        startedAt: Date.now(),
+        framework,
+      });
+    }
     const unexpected = findUnexpectedEvent(fn.config, input.events);
     if (unexpected !== undefined) {
       return toCallResponse({

@@ -1,15 +1,27 @@
 /**
  * @module http-function
  * A function served by an app over HTTP: a `FunctionHandle` whose `execute` sends an
- * Inngest call request (inngest-protocol §8.1, no checkpointing: no `ctx.fn_id`) and
- * turns the response back into an `ExecutionResult` (§8.2). The engine drives it exactly
- * as it drives an in-process function.
+ * Inngest call request (inngest-protocol §8.1) and turns the response back into an
+ * `ExecutionResult` (§8.2). The engine drives it exactly as it drives an in-process
+ * function.
+ *
+ * Checkpointing (§10): when the engine checkpoints the call, the request carries
+ * `ctx.fn_id` and `ctx.qi_id` (the engine's `callId`: the claimed queue item and its
+ * lease token), and the SDK runs step after step in one request, posting each to
+ * `POST /v1/checkpoint/{runId}/async`, which hands them to `Engine.checkpoint`. The answer
+ * then holds only what the SDK could not do in-process; steps it still holds (buffered,
+ * or not checkpointed) before a `RunComplete` are persisted here through the same
+ * checkpoint callback before the run completes.
+ *
+ * Every call carries `x-request-id` (new per request) and `x-inngest-job-id` (the queue
+ * item), which the SDK shows to middleware as `ctx.requestId` and `ctx.jobId`.
  *
  * Request version (§8.6): a run's first call sends -1 (the SDK chooses: v4 answers 2, v3
  * answers 1); the version in the answer's `x-inngest-req-version` is recorded for the run
  * and sent back, in the body and the header, on every later call.
  */
 
+import { randomUUID } from "node:crypto";
 import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import {
@@ -55,6 +67,8 @@ export class HttpFunction implements FunctionHandle {
     url.searchParams.set("stepId", input.targetStepId ?? "step");
     const stack = [...input.memo.keys()];
     const version = input.requestVersion ?? -1;
+    const checkpointing = input.checkpoint !== undefined && input.callId !== undefined && input.targetStepId === undefined;
+    const requestId = randomUUID();
     const body = canonicalJson({
       event: input.event,
       events: input.events,
@@ -66,6 +80,7 @@ export class HttpFunction implements FunctionHandle {
         disable_immediate_execution: input.targetStepId !== undefined,
         use_api: false,
         stack: { stack, current: stack.length },
+        ...(checkpointing ? { fn_id: this.config.id, qi_id: input.callId } : {}),
       },
       version,
     });
@@ -73,12 +88,15 @@ export class HttpFunction implements FunctionHandle {
       "content-type": "application/json",
       "x-inngest-server-kind": this.options.serverKind,
       "x-inngest-req-version": String(version),
+      "x-request-id": requestId,
     };
+    const jobId = input.callId?.slice(0, input.callId.lastIndexOf("."));
+    if (jobId) headers["x-inngest-job-id"] = jobId;
     if (this.options.signingKey) headers["x-inngest-signature"] = signBody(body, this.options.signingKey);
     const where = `${url.origin}${url.pathname}`;
     const reply = await post(url, headers, body, this.options.timeoutMs);
     if ("failure" in reply) return reply.answered ? transportError(`${where}: ${reply.failure}`) : unreachable(`calling ${where} ${reply.failure}`);
-    return classifyReply(reply, where, input.now?.() ?? Date.now());
+    return classifyReply(reply, where, input.now?.() ?? Date.now(), input.checkpoint);
   }
 }
 
@@ -200,9 +218,12 @@ function retryAtFrom(header: string | null, now: number): number | undefined {
 
 /**
  * Classifies a call response (§8.2), reading the streamed envelope (§8.11) when there is
- * one; `now` (the engine's clock) dates a `retry-after`.
+ * one; `now` (the engine's clock) dates a `retry-after`. A `206` holding `RunComplete`
+ * with steps before it (§10.2) persists each through `checkpoint` before the run
+ * completes; without `checkpoint`, or with ops the engine cannot run, the call fails with
+ * an error naming them (never silently completes without them).
  */
-export async function decodeResponse(response: Response, where: string, now = Date.now()): Promise<ExecutionResult> {
+export async function decodeResponse(response: Response, where: string, now = Date.now(), checkpoint?: (op: Op) => Promise<void>): Promise<ExecutionResult> {
   let text: string;
   try {
     text = await response.text();
@@ -211,12 +232,12 @@ export async function decodeResponse(response: Response, where: string, now = Da
     const message = `${where} answered ${response.status} but the reply was cut short: ${causeMessage(cause)}`;
     return sdkAnswered(response.headers) ? transportError(message) : unreachable(message);
   }
-  return classifyReply({ status: response.status, headers: response.headers, text }, where, now);
+  return classifyReply({ status: response.status, headers: response.headers, text }, where, now, checkpoint);
 }
 
-function classifyReply(reply: Reply, where: string, now: number): ExecutionResult {
+async function classifyReply(reply: Reply, where: string, now: number, checkpoint?: (op: Op) => Promise<void>): Promise<ExecutionResult> {
   const answered = { headers: reply.headers };
-  const result = classify(reply, where, now, answered);
+  const result = await complete(classify(reply, where, now, answered), checkpoint);
   const version = Number(answered.headers.get("x-inngest-req-version") || Number.NaN);
   return Number.isInteger(version) && version >= 1 ? { ...result, requestVersion: version } : result;
 }
@@ -254,12 +275,33 @@ function classify(reply: Reply, where: string, now: number, answered: { headers:
   if (status === 206) {
     if (!Array.isArray(parsed)) return transportError(`${where} answered 206 without an array of ops`);
     const ops = parsed as Op[];
-    const complete = ops.find((op) => op.op === OpCode.RunComplete);
-    if (complete) return { type: "function-resolved", data: complete.data ?? null };
     return retryAt !== undefined ? { type: "steps", ops, retryAt } : { type: "steps", ops };
   }
   const error = toSerializedError(parsed, status);
   return retryAt !== undefined ? { type: "function-rejected", error, retriable: !noRetry, retryAt } : { type: "function-rejected", error, retriable: !noRetry };
+}
+
+/** Steps that may come before a `RunComplete`: persisted like checkpoints. */
+const persistable: ReadonlySet<string> = new Set([OpCode.StepRun, OpCode.StepFailed]);
+
+/** Turns a `206` holding `RunComplete` into the run's completion, after persisting the steps before it. */
+async function complete(result: ExecutionResult, checkpoint: ((op: Op) => Promise<void>) | undefined): Promise<ExecutionResult> {
+  if (result.type !== "steps") return result;
+  const done = result.ops.find((op) => op.op === OpCode.RunComplete);
+  if (!done) return result;
+  const others = result.ops.filter((op) => op.op !== OpCode.RunComplete);
+  const unsupported = others.filter((op) => !persistable.has(op.op));
+  if (!checkpoint && others.length) unsupported.unshift(...others.filter((op) => persistable.has(op.op)));
+  for (const op of others) if (checkpoint && persistable.has(op.op)) await checkpoint(op);
+  if (unsupported.length) {
+    const names = unsupported.map((op) => `${op.op} (step "${op.userland?.id ?? op.displayName ?? op.id}")`).join(", ");
+    return {
+      type: "function-rejected",
+      error: { name: "UnsupportedStepError", message: `the function completed with ${names}, which this engine does not run yet` },
+      retriable: false,
+    };
+  }
+  return { type: "function-resolved", data: done.data ?? null };
 }
 
 function toSerializedError(body: unknown, status: number): SerializedError {
