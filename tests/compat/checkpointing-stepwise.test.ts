@@ -3,12 +3,13 @@
  * call carries `ctx.fn_id`/`ctx.qi_id`: consecutive steps in one request, each posted to
  * `POST /v1/checkpoint/{runId}/async`, fenced by the call's lease.
  */
-import { createServer, type Server } from "node:http";
+import type { Server } from "node:http";
 import { type RunningServer, runServer } from "@stepwise/cli";
 import { silentLogger } from "@stepwise/protocol";
 import { NonRetriableError, Stepwise } from "stepwise";
 import { serve } from "stepwise/node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { recordingApp } from "./recording-app.ts";
 
 let stepwise: RunningServer;
 let app: Server;
@@ -23,7 +24,6 @@ beforeAll(async () => {
   stepwise = await runServer({ mode: "dev", port: 0, db: ":memory:", logRuns: false, retryDelayScale: 0.01, logger: silentLogger });
   globalThis.fetch = async (input, init) => {
     const url = new URL(typeof input === "string" ? input : input instanceof URL ? input.href : input.url);
-    if (url.searchParams.has("fnId") && init?.method === "POST") calls.push((JSON.parse(String(init.body)) as { ctx: { run_id: string } }).ctx.run_id);
     const response = await realFetch(input, init);
     const match = /\/v1\/checkpoint\/([^/]+)\/async$/.exec(url.pathname);
     if (match) checkpoints.push({ runId: decodeURIComponent(match[1] as string), status: response.status });
@@ -53,7 +53,7 @@ beforeAll(async () => {
       });
     }),
   ];
-  app = createServer(serve({ client, functions }));
+  app = recordingApp(serve({ client, functions }), (call) => calls.push((call.body as { ctx: { run_id: string } }).ctx.run_id));
   await new Promise<void>((resolve) => app.listen(0, "127.0.0.1", () => resolve()));
   const record = await stepwise.server.apps.sync(`http://127.0.0.1:${(app.address() as { port: number }).port}/api/inngest`);
   expect(record.error).toBeUndefined();

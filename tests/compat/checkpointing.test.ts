@@ -4,7 +4,8 @@
  * posts each to `POST /v1/checkpoint/{runId}/async`, fenced by the call's lease. Every
  * request the app gets, and every checkpoint it posts, is recorded to count round trips.
  */
-import { createServer, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server } from "node:http";
+import { Readable } from "node:stream";
 import { type RunningServer, runServer } from "@stepwise/cli";
 import { silentLogger } from "@stepwise/protocol";
 import { Inngest, NonRetriableError } from "inngest";
@@ -97,12 +98,9 @@ let unreachable = 0;
 
 beforeAll(async () => {
   stepwise = await runServer({ mode: "dev", port: 0, db: ":memory:", logRuns: false, retryDelayScale: 0.01, logger: silentLogger });
-  // both sides use the global fetch in this process: the server's calls to the app, the SDK's checkpoints
+  // the SDK's checkpoints go through the global fetch in this process (the server's calls to the app are recorded by the app)
   globalThis.fetch = async (input, init) => {
     const url = new URL(typeof input === "string" ? input : input instanceof URL ? input.href : input.url);
-    if (url.searchParams.has("fnId") && init?.method === "POST") {
-      calls.push({ fnId: url.searchParams.get("fnId") as string, headers: init.headers as Record<string, string>, body: JSON.parse(String(init.body)) });
-    }
     if (url.pathname.endsWith("/async") && (JSON.parse(String(init?.body)) as { fn_id?: string }).fn_id === "cp-fallback") {
       // a proxy in front of the server that fails every checkpoint of this function
       unreachable++;
@@ -122,7 +120,27 @@ beforeAll(async () => {
     return response;
   };
   inngest = new Inngest({ id: "cp", isDev: true, baseUrl: stepwise.url, logger: { info() {}, warn() {}, error() {}, debug() {} } });
-  app = createServer(serve({ client: inngest, functions: functions(inngest) }));
+  const handler = serve({ client: inngest, functions: functions(inngest) });
+  app = createServer((req, res) => {
+    // record each call as the app receives it, then hand the SDK a replay of the request
+    const chunks: Buffer[] = [];
+    req.on("data", (chunk: Buffer) => chunks.push(chunk));
+    req.on("end", () => {
+      const body = Buffer.concat(chunks);
+      const url = new URL(req.url ?? "/", "http://app");
+      if (url.searchParams.has("fnId") && req.method === "POST") {
+        calls.push({ fnId: url.searchParams.get("fnId") as string, headers: req.headers as Record<string, string>, body: JSON.parse(body.toString("utf8")) });
+      }
+      const replay = Object.assign(Readable.from(body.length ? [body] : []), {
+        headers: req.headers,
+        url: req.url,
+        method: req.method,
+        socket: req.socket,
+        httpVersion: req.httpVersion,
+      });
+      void handler(replay as unknown as IncomingMessage, res);
+    });
+  });
   await new Promise<void>((resolve) => app.listen(0, "127.0.0.1", () => resolve()));
   const record = await stepwise.server.apps.sync(`http://127.0.0.1:${(app.address() as { port: number }).port}/api/inngest`);
   expect(record.error).toBeUndefined();

@@ -183,10 +183,12 @@ export async function runServer(options: RunServerOptions): Promise<RunningServe
       });
     });
   }
-  await engine.start();
-  // apps synced through other nodes on this database (and by this one before a restart)
+  // apps synced through other nodes on this database (and by this one before a restart),
+  // registered before the engine claims anything: a call claimed for a function not yet
+  // registered would be put back for a minute
   await server.apps.refresh();
   await server.connect.restore();
+  await engine.start();
   const stopRefreshing = server.apps.startRefreshing(options.appsRefreshMs);
   const host = options.host ?? "127.0.0.1";
   const http = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {

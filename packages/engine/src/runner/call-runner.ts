@@ -149,14 +149,21 @@ export class CallRunner {
    * Applies checkpointed ops to the call `callId` names, in flight in this process:
    * `StepRun`/`StepFailed` are persisted as if the call had reported them, once each (a
    * repeated op is skipped); ops the engine cannot apply are kept and reported as the
-   * call's outcome. Throws `LeaseLostError` (code "conflict") when the call is not in
-   * flight here any more, its lease was lost, or its run was cancelled: nothing is written.
+   * call's outcome. Throws `LeaseLostError` (code "conflict") when its lease was lost or
+   * its run was cancelled: nothing is written.
+   *
+   * A call made by another node (a load balancer sent the checkpoint here) is applied
+   * through the store, fenced by the same lease: its steps are written only while that
+   * call still holds its lease. Ops other than steps are refused (409) there, so the SDK
+   * returns them in its answer to the node that made the call.
    */
   async checkpoint(runId: string, callId: string, ops: readonly Op[]): Promise<void> {
     const dot = callId.lastIndexOf(".");
     const lease: Lease = { itemId: callId.slice(0, dot), token: Number(callId.slice(dot + 1)) };
-    const call = dot > 0 ? this.inflight.get(lease.itemId) : undefined;
-    if (!call || call.token !== lease.token || call.runId !== runId || call.failure !== undefined) throw new LeaseLostError(lease);
+    if (dot <= 0 || !Number.isSafeInteger(lease.token)) throw new LeaseLostError(lease);
+    const call = this.inflight.get(lease.itemId);
+    if (!call) return this.checkpointElsewhere(runId, lease, ops);
+    if (call.token !== lease.token || call.runId !== runId || call.failure !== undefined) throw new LeaseLostError(lease);
     const applying = call.chain.then(async () => {
       if (call.failure !== undefined) throw new LeaseLostError(lease);
       for (const op of ops) {
@@ -172,6 +179,19 @@ export class CallRunner {
     });
     call.chain = applying.catch(() => undefined);
     await applying;
+  }
+
+  /** A checkpoint for a call another node made: its steps, written through the store's lease fence. */
+  private async checkpointElsewhere(runId: string, lease: Lease, ops: readonly Op[]): Promise<void> {
+    if (ops.some((op) => op.op !== OpCode.StepRun && op.op !== OpCode.StepFailed)) throw new LeaseLostError(lease);
+    const state = await this.deps.store.loadRunState(runId);
+    if (!state || terminalStatuses.has(state.run.status)) throw new LeaseLostError(lease);
+    for (const op of ops) {
+      // every op goes through the fence, a repeated one too (the store never overwrites a
+      // finished step, so it is applied once, and a stale lease is refused either way)
+      const status = op.op === OpCode.StepFailed ? StepStatus.Failed : StepStatus.Completed;
+      await this.deps.store.saveStep(stepFromOp(runId, op, status, 1, this.deps.clock.now()), lease);
+    }
   }
 
   async process(item: QueueItem, signal: AbortSignal = new AbortController().signal): Promise<void> {
