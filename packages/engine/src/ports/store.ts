@@ -103,6 +103,8 @@ export const StepStatus = {
   Planned: "Planned",
   Sleeping: "Sleeping",
   Waiting: "Waiting",
+  /** A branch never run: its race was won by another branch, or the run ended first. */
+  Abandoned: "Abandoned",
 } as const;
 export type StepStatus = (typeof StepStatus)[keyof typeof StepStatus];
 

@@ -101,6 +101,11 @@ interface SentEvents {
   ids: string[];
 }
 
+/** The memo of an abandoned race branch: an error no SDK retries; ours never settles the step's promise. */
+export function abandonedError(name: string): SerializedError {
+  return { name: "StepAbandonedError", message: `step "${name}" was abandoned: another branch of its race settled first` };
+}
+
 export class CallRunner {
   /** Runs with a call in flight here, and those of them cancelled meanwhile. */
   private readonly active = new Map<string, number>();
@@ -254,6 +259,8 @@ export class CallRunner {
         stateBytes += jsonBytes(step.output);
       } else if (step.status === StepStatus.Failed && step.error) memo.set(step.id, { error: step.error });
     }
+    // abandoned race branches last (after the winner in the stack): an SDK then sees them settled and can end the run
+    for (const step of state.steps) if (step.status === StepStatus.Abandoned) memo.set(step.id, { error: abandonedError(step.name) });
     let attempt = item.attempt;
     const checkpoint =
       item.kind === QueueItemKind.Discovery
@@ -351,7 +358,8 @@ export class CallRunner {
    */
   async commit(transition: Transition, lease?: Lease, claims?: ConcurrencyClaim[]): Promise<boolean> {
     const { registry, clock, store, admission } = this.deps;
-    const { params, events, ended, invocations = [], postChecks = [], discoverWhenIdle, sent } = transition;
+    const { params, events, ended, invocations = [], postChecks = [], discoverSoon, sent } = transition;
+    let { discoverWhenIdle } = transition;
     const now = clock.now();
     const inputs = [...events, ...(sent?.inputs ?? [])];
     const base = planIngest(inputs, registry, now, [...events.map(() => newId()), ...(sent?.ids ?? [])]);
@@ -362,7 +370,7 @@ export class CallRunner {
       base.events.push(record);
       addRun(base, planRun(target.config, [record], now));
     }
-    const enqueues = [...(params.enqueue ?? []), ...(discoverWhenIdle ? [discoverWhenIdle] : [])];
+    const enqueues = [...(params.enqueue ?? []), ...(discoverWhenIdle ? [discoverWhenIdle] : []), ...(discoverSoon ? [discoverSoon] : [])];
     const runClaims = enqueues.some((i) => executingKinds.has(i.kind) && !i.concurrency) ? (claims ?? (await this.claimsOf(params.runId))) : [];
     const withClaims = (item: NewQueueItem): NewQueueItem =>
       runClaims.length && executingKinds.has(item.kind) && !item.concurrency ? { ...item, concurrency: runClaims } : item;
@@ -377,6 +385,12 @@ export class CallRunner {
         admission.admit(emit, now, view);
         addRouteItems(emit, view, now);
         const enqueue = (params.enqueue ?? []).map(withClaims);
+        if (discoverSoon) {
+          // a race branch settled: discover now, unless a discovery of the run is queued or running (one at a time)
+          const queued = view.items().some((i) => i.id !== params.itemId && i.kind === QueueItemKind.Discovery);
+          if (!queued) enqueue.push(withClaims(discoverSoon));
+          else discoverWhenIdle ??= discoverSoon;
+        }
         if (discoverWhenIdle) {
           const dropped = params.cancelItems ?? [];
           const busy = view

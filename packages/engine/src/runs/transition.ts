@@ -11,6 +11,9 @@
  *   StepRun / StepFailed  memoize; discover again once no parallel branch is pending.
  *   StepError             retry the step with backoff; past the last attempt → StepFailed.
  *   StepPlanned           each branch becomes its own queue item.
+ *   race ops              (`opts.parallelMode: "race"`) discover again as soon as one settles;
+ *                         once the handler moves past the race (a new op, or it ended),
+ *                         branches still Planned are Abandoned and their items dropped.
  *   Sleep                 a queue item due when the sleep ends.
  */
 import {
@@ -84,6 +87,8 @@ export interface Transition {
   postChecks?: PausePostCheck[];
   /** Enqueued only when no other work item of the run remains (the last parallel branch). */
   discoverWhenIdle?: NewQueueItem;
+  /** A race branch settled: enqueued now unless a discovery of the run is queued or running (then as `discoverWhenIdle`). */
+  discoverSoon?: NewQueueItem;
   /** Events `step.sendEvent` sent, stored with this transition (their ids were returned already). */
   sent?: { inputs: EventInput[]; ids: string[] };
 }
@@ -134,17 +139,34 @@ export function inputOf(op: Op): unknown {
 export function transitionFor(result: ExecutionResult, ctx: TransitionContext): Transition {
   switch (result.type) {
     case "function-resolved":
-      return endRun(ctx, RunStatus.Completed, { output: result.data });
+      return abandonPending(ctx, endRun(ctx, RunStatus.Completed, { output: result.data }));
     case "function-rejected": {
       const attempt = ctx.checkpointed ? 0 : ctx.item.attempt;
       if (result.retriable && attempt + 1 <= ctx.config.retries) {
         return retry(ctx, attempt, result.retryAt);
       }
-      return endRun(ctx, RunStatus.Failed, { error: result.error });
+      return abandonPending(ctx, endRun(ctx, RunStatus.Failed, { error: result.error }));
     }
     case "steps":
       return stepsTransition(result.ops, result.retryAt, ctx);
   }
+}
+
+/** Whether an op is a branch of a race (`group.parallel`, or the official SDK's `parallelMode`). */
+function isRace(op: Op): boolean {
+  return op.opts?.parallelMode === "race";
+}
+
+/** The step as abandoned: a branch that was planned but will never run. */
+function abandoned(step: StepRecord, now: number): StepRecord {
+  return { ...step, status: StepStatus.Abandoned, endedAt: now };
+}
+
+/** The handler ended: branches still planned never run; show them as abandoned. */
+function abandonPending(ctx: TransitionContext, t: Transition): Transition {
+  const pending = ctx.state.steps.filter((s) => s.status === StepStatus.Planned);
+  if (pending.length === 0) return t;
+  return { ...t, params: { ...t.params, steps: [...(t.params.steps ?? []), ...pending.map((s) => abandoned(s, ctx.now))] } };
 }
 
 function retry(ctx: TransitionContext, attempt: number, retryAt: number | undefined, steps?: StepRecord[]): Transition {
@@ -176,16 +198,31 @@ function stepsTransition(ops: Op[], retryAt: number | undefined, ctx: Transition
   const invocations: Invocation[] = [];
   const postChecks: PausePostCheck[] = [];
   let discover = false;
+  /** A race branch settled: discover at once, not once every branch is done. */
+  let discoverNow = false;
+  const cancelItems: { kind: QueueItemKind; stepId: string }[] = [];
+  // the handler moved past a race: the branches it still reports as planned lost
+  if (ctx.item.kind !== QueueItemKind.Step && newSteps > 0) {
+    const byId = new Map(ctx.state.steps.map((s) => [s.id, s]));
+    for (const op of ops) {
+      const prior = byId.get(op.id);
+      if (op.op !== OpCode.StepPlanned || !isRace(op) || prior?.status !== StepStatus.Planned) continue;
+      steps.push(abandoned(prior, ctx.now));
+      cancelItems.push({ kind: QueueItemKind.Step, stepId: op.id });
+    }
+  }
   const attempt = ctx.checkpointed ? 0 : ctx.item.attempt;
   for (const op of ops) {
     switch (op.op) {
       case OpCode.StepRun:
         steps.push(stepFromOp(runId, op, StepStatus.Completed, attempt + 1, ctx.now));
         discover = true;
+        if (isRace(op)) discoverNow = true;
         break;
       case OpCode.StepFailed:
         steps.push(stepFromOp(runId, op, StepStatus.Failed, attempt + 1, ctx.now));
         discover = true;
+        if (isRace(op)) discoverNow = true;
         break;
       case OpCode.StepError:
         if (attempt + 1 <= ctx.config.retries) {
@@ -193,6 +230,7 @@ function stepsTransition(ops: Op[], retryAt: number | undefined, ctx: Transition
         }
         steps.push(stepFromOp(runId, op, StepStatus.Failed, attempt + 1, ctx.now));
         discover = true;
+        if (isRace(op)) discoverNow = true;
         break;
       case OpCode.StepPlanned:
         if (known.has(op.id)) break;
@@ -251,13 +289,16 @@ function stepsTransition(ops: Op[], retryAt: number | undefined, ctx: Transition
     steps,
     enqueue,
     ...(pauses.length ? { pauses } : {}),
+    ...(cancelItems.length ? { cancelItems } : {}),
   };
   return {
     params,
     events: [],
     invocations,
     postChecks,
-    ...(discover ? { discoverWhenIdle: { runId, kind: QueueItemKind.Discovery, attempt: 0, availableAt: ctx.now } } : {}),
+    ...(discover || discoverNow
+      ? { [discoverNow ? "discoverSoon" : "discoverWhenIdle"]: { runId, kind: QueueItemKind.Discovery, attempt: 0, availableAt: ctx.now } }
+      : {}),
   };
 }
 

@@ -260,7 +260,8 @@ export class CallExecution {
       this.finish(await this.report(step));
       return;
     }
-    const lone = found.length === 1 && !this.input.disableImmediateExecution ? found[0] : undefined;
+    // a race branch is never run at once: it is planned, so the engine can discover after it settles
+    const lone = found.length === 1 && !this.input.disableImmediateExecution && !found[0]?.opts?.parallelMode ? found[0] : undefined;
     if (lone?.fn) {
       const op = await this.execute(lone);
       if (this.input.checkpoint && op.op !== OpCode.StepError) {
@@ -353,6 +354,8 @@ function callStep(step: Omit<FoundStep, "resolve" | "reject">): CallStep {
 }
 
 function fromMemo(memo: Memo, finalId: string): Promise<unknown> {
+  // a race branch the engine abandoned: it never settles, so it cannot win a race on replay
+  if ("error" in memo && memo.error.name === "StepAbandonedError") return new Promise(() => {});
   if ("error" in memo) return Promise.reject(new StepError(finalId, memo.error));
   return Promise.resolve(memo.data);
 }

@@ -9,6 +9,7 @@ import type { EventMap, SendPayloadOf, UntypedEvents, WaitEventName, WaitForEven
 import type { SchemaRegistry } from "../events/validate.ts";
 import type { StepRequest } from "../execution/call.ts";
 import type { Jsonify } from "../execution/json.ts";
+import { currentParallelMode } from "./group.ts";
 import { createInvoke, type InvokeOptions, type InvokeResult, type InvokeTarget } from "./invoke.ts";
 import { createRun } from "./run.ts";
 import { createSendEvent } from "./send-event.ts";
@@ -50,6 +51,12 @@ export function createStepTools(
   send: (events: EventPayload | EventPayload[]) => Promise<{ ids: string[] }>,
   schemas?: SchemaRegistry,
 ): StepTools {
+  const plain = request;
+  // steps started inside `group.parallel` carry its mode, as the official SDK's ops do
+  request = (r) => {
+    const parallelMode = currentParallelMode();
+    return plain(parallelMode ? { ...r, opts: { ...(r.opts ?? {}), parallelMode } } : r);
+  };
   const { sleep, sleepUntil } = createSleep(request);
   const tools = {
     run: createRun(request),
@@ -63,6 +70,7 @@ export function createStepTools(
   return tools as unknown as StepTools;
 }
 
+export { group, type ParallelOptions } from "./group.ts";
 export type { InvokeOptions, InvokeResult, InvokeTarget } from "./invoke.ts";
 export type { StepIdInput } from "./step-id.ts";
 export type { WaitForEventOptions } from "./wait-for-event.ts";
