@@ -121,6 +121,7 @@ export class Engine {
       retryDelayScale: options.retryDelayScale ?? 1,
       router: () => this.router,
       wake: () => this.notifier.notify(),
+      sendSignal: (signal, data) => this.sendSignal(signal, data),
       runEnded: (runId, status) => {
         for (const listener of this.listeners) listener(runId, status);
       },
@@ -274,7 +275,7 @@ export class Engine {
   }
 
   /**
-   * Resolves the oldest `step.waitForSignal` waiting on `signal` with `{ signal, data }`.
+   * Resolves the newest `step.waitForSignal` waiting on `signal` (a wait with `onConflict: "replace"` takes a signal over) with `{ signal, data }`.
    * Returns its run id, or rejects with `not_found` when nothing waits on that signal.
    */
   async sendSignal(signal: string, data: unknown = null): Promise<{ runId: string }> {
@@ -282,7 +283,8 @@ export class Engine {
     const now = this.clock.now();
     const waiting = (await this.store.findPauses({ eventName: signalEventName, indexPath: "data.signal", indexValue: JSON.stringify(signal) }))
       .filter((p) => p.expiresAt >= now)
-      .sort((a, b) => a.createdAt - b.createdAt);
+      // the newest wait first: a wait with onConflict "replace" took the signal over from older ones
+      .sort((a, b) => b.createdAt - a.createdAt);
     const event = toEventRecord({ name: signalEventName, data: { signal, data } }, now);
     for (const pause of waiting) {
       if (await this.runner.commit(resumeTransition(pause, event, now))) return { runId: pause.runId };

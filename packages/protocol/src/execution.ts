@@ -46,6 +46,8 @@ export interface ExecutionInput {
    * two can neither lose them nor send them twice. Without it, `client.send` is used.
    */
   sendEvents?: (events: unknown) => Promise<{ ids: string[] }>;
+  /** Where `step.sendSignal` signals, in-process (the engine's `sendSignal`). Without it, the client's API is used. */
+  sendSignal?: (signal: string, data: unknown) => Promise<{ runId: string }>;
   /**
    * The engine's clock: the SDK dates a `RetryAfterError`'s retry with it, so a manual
    * clock in tests moves SDK time too. (Default: `Date.now`.)

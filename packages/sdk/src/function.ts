@@ -13,6 +13,7 @@ import {
   type FunctionConfig,
   type FunctionHandle,
   type SerializedError,
+  StepwiseError,
   SystemEvent,
   type Trigger,
   validateFunctionConfig,
@@ -98,6 +99,8 @@ export interface ClientLink {
   deliver?(events: unknown): Promise<{ ids: string[] }>;
   /** @internal Schemas of the event types the client's functions are triggered by (checked on send). */
   readonly eventSchemas?: SchemaRegistry;
+  /** Sends a signal through the server's API (served `step.sendSignal`). */
+  sendSignal?(options: { signal: string; data?: unknown }): Promise<{ runId: string | undefined }>;
 }
 
 /**
@@ -177,7 +180,20 @@ export class StepwiseFunction<Event = ReceivedEvent, Output = unknown> implement
   }
 
   private baseContext(input: ExecutionInput, call: CallExecution, send: (events: unknown) => Promise<{ ids: string[] }>): Context {
-    const step = createStepTools((request) => call.step(request), send, this.client.eventSchemas);
+    const sendSignal = async (signal: string, data: unknown): Promise<{ runId: string | undefined }> => {
+      if (!input.sendSignal) {
+        if (!this.client.sendSignal) throw new Error("step.sendSignal: this client cannot send signals");
+        return this.client.sendSignal({ signal, data });
+      }
+      try {
+        return await input.sendSignal(signal, data);
+      } catch (error) {
+        // no run waits on the signal: not an error of the step (as with the official client)
+        if (StepwiseError.is(error) && error.code === "not_found") return { runId: undefined };
+        throw error;
+      }
+    };
+    const step = createStepTools((request) => call.step(request), send, this.client.eventSchemas, sendSignal);
     return {
       event: input.event as ReceivedEvent,
       events: input.events as ReceivedEvent[],

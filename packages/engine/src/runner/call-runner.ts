@@ -44,6 +44,7 @@ import {
   type StepRecord,
   StepStatus,
   type Store,
+  signalEventName,
   terminalStatuses,
   type WaitingOn,
 } from "../ports/store.ts";
@@ -63,6 +64,8 @@ export interface CallRunnerDeps {
   /** New queue items exist: look for work. */
   wake(): void;
   runEnded(runId: string, status: RunStatus): void;
+  /** `step.sendSignal` in-process: the engine's `sendSignal`. */
+  sendSignal?(signal: string, data: unknown): Promise<{ runId: string }>;
   runStarted(runId: string, functionId: string): void;
 }
 
@@ -233,6 +236,7 @@ export class CallRunner {
       checkpointed,
       callStartedAt: now,
       resolveFunction: (id) => registry.get(id)?.config,
+      signalWaiters: await this.signalWaiters(result),
     });
     if (settled) transition.params = { ...transition.params, settleSteps: [settled, ...(transition.params.settleSteps ?? [])] };
     // a served app chose its request version on this run's first call: keep it for later calls (§8.6)
@@ -308,6 +312,9 @@ export class CallRunner {
         maxAttempts: fn.config.retries + 1,
         signal,
         sendEvents,
+        ...(this.deps.sendSignal
+          ? { sendSignal: (name: string, data: unknown) => (this.deps.sendSignal as NonNullable<CallRunnerDeps["sendSignal"]>)(name, data) }
+          : {}),
         now: () => this.deps.clock.now(),
         ...(state.run.requestVersion !== undefined ? { requestVersion: state.run.requestVersion } : {}),
         ...(item.kind === QueueItemKind.Step && item.stepId ? { targetStepId: item.stepId } : {}),
@@ -424,6 +431,23 @@ export class CallRunner {
     if (ended) this.deps.runEnded(params.runId, ended);
     if (enqueued || (emitted && (emitted.runs.length > 0 || emitted.items.length > 0))) this.deps.wake();
     return true;
+  }
+
+  /** For each signal a new `step.waitForSignal` of this result waits on: the live waits on it already (its `onConflict`). */
+  private async signalWaiters(result: ExecutionResult): Promise<Map<string, PauseRecord[]> | undefined> {
+    if (result.type !== "steps") return undefined;
+    const signals = new Set(result.ops.filter((op) => op.op === OpCode.WaitForSignal).map((op) => String(op.opts?.signal ?? op.name ?? "")));
+    if (signals.size === 0) return undefined;
+    const now = this.deps.clock.now();
+    const waiters = new Map<string, PauseRecord[]>();
+    for (const signal of signals) {
+      const pauses = await this.deps.store.findPauses({ eventName: signalEventName, indexPath: "data.signal", indexValue: JSON.stringify(signal) });
+      waiters.set(
+        signal,
+        pauses.filter((p) => p.expiresAt >= now),
+      );
+    }
+    return waiters;
   }
 
   /** The concurrency keys of a run's function for its trigger event (none when it has no limit). */

@@ -58,6 +58,8 @@ export interface TransitionContext {
   callStartedAt: number;
   /** Looks up an invoke target by composite id. */
   resolveFunction(id: string): FunctionConfig | undefined;
+  /** The live waits on each signal a new `step.waitForSignal` of this call waits on (read before the call's commit). */
+  signalWaiters?: ReadonlyMap<string, readonly PauseRecord[]>;
 }
 
 /** A run to start directly with this event (step.invoke), bypassing trigger matching. */
@@ -329,15 +331,35 @@ function planWait(op: Op, ctx: TransitionContext): PlannedPause {
   return { pause, postCheckSince: createdAt - lookbackMs };
 }
 
-/** step.waitForSignal: a pause indexed by the signal's name, resumed by `sendSignal`. */
+/**
+ * step.waitForSignal: a pause indexed by the signal's name, resumed by `sendSignal`.
+ * `onConflict` (Inngest's semantics): `"fail"` (the default) fails this step when another
+ * wait on the signal is live; `"replace"` takes the signal over: `sendSignal` resumes the
+ * newest wait, and the replaced one stays pending until its timeout.
+ */
 function planSignal(op: Op, ctx: TransitionContext): PlannedPause {
   const where = stepLabel(ctx, op, "step.waitForSignal");
   const opts = op.opts ?? {};
   const signal = String(opts.signal ?? op.name ?? "");
   if (signal === "") throw new StepwiseError("invalid_argument", `${where}: "signal" is required`);
   const timeoutMs = parseDuration((opts.timeout as string | number | undefined) ?? "", `${where}.timeout`);
+  const conflict = opts.conflict ?? "fail";
+  if (conflict !== "fail" && conflict !== "replace") {
+    throw new StepwiseError("invalid_argument", `${where}.onConflict must be "fail" or "replace", got ${JSON.stringify(conflict)}`);
+  }
+  const id = `${ctx.state.run.id}:${op.id}`;
+  const others = (ctx.signalWaiters?.get(signal) ?? []).filter((p) => p.id !== id);
+  if (conflict === "fail" && others.length > 0) {
+    // Inngest's default: a signal names one wait; a second wait on it fails (onConflict: "replace" takes it over)
+    const failed = stepFromOp(ctx.state.run.id, op, StepStatus.Failed, 1, ctx.now);
+    failed.error = {
+      name: "SignalConflictError",
+      message: `${where}: signal ${JSON.stringify(signal)} is already waited on by run ${others[0]?.runId}; use onConflict: "replace" to take it over`,
+    };
+    return { failed };
+  }
   const pause: PauseRecord = {
-    id: `${ctx.state.run.id}:${op.id}`,
+    id,
     runId: ctx.state.run.id,
     kind: PauseKind.Signal,
     stepId: op.id,

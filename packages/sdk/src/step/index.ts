@@ -13,6 +13,7 @@ import { currentParallelMode } from "./group.ts";
 import { createInvoke, type InvokeOptions, type InvokeResult, type InvokeTarget } from "./invoke.ts";
 import { createRun } from "./run.ts";
 import { createSendEvent } from "./send-event.ts";
+import { createSendSignal, type SendSignalOptions, type SignalSender } from "./send-signal.ts";
 import { createSleep } from "./sleep.ts";
 import type { StepIdInput } from "./step-id.ts";
 import { createWaitForEvent, type WaitForEventOptions } from "./wait-for-event.ts";
@@ -42,6 +43,11 @@ export interface StepTools<E extends EventMap = UntypedEvents> {
   waitForSignal<Data = unknown>(id: StepIdInput, options: WaitForSignalOptions): Promise<{ signal: string; data: Data } | null>;
   /** Sends durably, once; returns the event ids. With schemas only known names with their data. */
   sendEvent(id: StepIdInput, events: SendPayloadOf<E> | readonly SendPayloadOf<E>[]): Promise<{ ids: string[] }>;
+  /**
+   * Sends a signal durably, once: resumes the run waiting on it (`step.waitForSignal`) with
+   * `data`. Returns `{ runId }`, undefined when no run waits on the signal.
+   */
+  sendSignal(id: StepIdInput, options: SendSignalOptions): Promise<{ runId: string | undefined }>;
   /** Runs another function and returns its (JSON) result; its failure throws. */
   invoke<const F extends InvokeTarget>(id: StepIdInput, options: InvokeOptions<F>): Promise<InvokeResult<F>>;
 }
@@ -50,6 +56,7 @@ export function createStepTools(
   request: (r: StepRequest) => Promise<unknown>,
   send: (events: EventPayload | EventPayload[]) => Promise<{ ids: string[] }>,
   schemas?: SchemaRegistry,
+  sendSignal?: SignalSender,
 ): StepTools {
   const plain = request;
   // steps started inside `group.parallel` carry its mode, as the official SDK's ops do
@@ -66,12 +73,14 @@ export function createStepTools(
     waitForSignal: createWaitForSignal(request),
     sendEvent: createSendEvent(request, send, schemas),
     invoke: createInvoke(request),
+    sendSignal: createSendSignal(request, sendSignal),
   };
   return tools as unknown as StepTools;
 }
 
 export { group, type ParallelOptions } from "./group.ts";
 export type { InvokeOptions, InvokeResult, InvokeTarget } from "./invoke.ts";
+export type { SendSignalOptions } from "./send-signal.ts";
 export type { StepIdInput } from "./step-id.ts";
 export type { WaitForEventOptions } from "./wait-for-event.ts";
 export type { WaitForSignalOptions } from "./wait-for-signal.ts";
