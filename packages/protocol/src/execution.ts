@@ -37,7 +37,8 @@ export interface ExecutionInput {
   checkpoint?: (op: Op) => Promise<void>;
   /**
    * Aborted when the engine gives up this call (its lease was lost: another worker has
-   * taken it over). Handlers see it as `ctx.signal`, to stop work such as a `fetch`.
+   * taken it over) or, in-process, when the run is cancelled. Handlers see it as
+   * `ctx.signal`, and each `step.run` gets one that follows it, to stop work such as a `fetch`.
    */
   signal?: AbortSignal;
   /**

@@ -116,9 +116,13 @@ export class CallRunner {
 
   constructor(private readonly deps: CallRunnerDeps) {}
 
-  /** A run was cancelled: an in-flight call of it stops at its next step. */
+  /** The signals of in-flight calls, by run: aborted when the run is cancelled. */
+  private readonly callAborts = new Map<string, Set<AbortController>>();
+
+  /** A run was cancelled: an in-flight call of it stops at its next step, and its signal (a step's too) aborts now. */
   markCancelled(runId: string) {
     if (this.active.has(runId)) this.cancelled.add(runId);
+    for (const controller of this.callAborts.get(runId) ?? []) controller.abort(new RunCancelledError(runId));
   }
 
   async process(item: QueueItem, signal: AbortSignal = new AbortController().signal): Promise<void> {
@@ -301,6 +305,14 @@ export class CallRunner {
       sent.ids.push(...ids);
       return { ids };
     };
+    // the call's signal: the lease's, and aborted as well when the run is cancelled meanwhile
+    const controller = new AbortController();
+    const followLease = () => controller.abort(signal.reason);
+    if (signal.aborted) followLease();
+    else signal.addEventListener("abort", followLease, { once: true });
+    const aborts = this.callAborts.get(state.run.id) ?? new Set<AbortController>();
+    aborts.add(controller);
+    this.callAborts.set(state.run.id, aborts);
     let result: ExecutionResult;
     try {
       result = await fn.execute({
@@ -310,7 +322,7 @@ export class CallRunner {
         memo,
         attempt: item.attempt,
         maxAttempts: fn.config.retries + 1,
-        signal,
+        signal: controller.signal,
         sendEvents,
         ...(this.deps.sendSignal
           ? { sendSignal: (name: string, data: unknown) => (this.deps.sendSignal as NonNullable<CallRunnerDeps["sendSignal"]>)(name, data) }
@@ -322,6 +334,10 @@ export class CallRunner {
       });
     } catch (error) {
       return { type: "function-rejected", error: serializeError(error), retriable: true };
+    } finally {
+      signal.removeEventListener("abort", followLease);
+      aborts.delete(controller);
+      if (aborts.size === 0) this.callAborts.delete(state.run.id);
     }
     // results reported rather than checkpointed (served functions, parallel branches) count too
     if (result.type === "steps") {

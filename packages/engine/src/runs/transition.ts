@@ -171,8 +171,22 @@ function abandonPending(ctx: TransitionContext, t: Transition): Transition {
   return { ...t, params: { ...t.params, steps: [...(t.params.steps ?? []), ...pending.map((s) => abandoned(s, ctx.now))] } };
 }
 
-function retry(ctx: TransitionContext, attempt: number, retryAt: number | undefined, steps?: StepRecord[]): Transition {
-  const availableAt = retryAt !== undefined ? clampRetryAt(retryAt, ctx.now, ctx.retryDelayScale) : ctx.now + retryDelayMs(attempt, ctx.retryDelayScale);
+/** A step's own `retries` (`step.run({ id, retries })`), else the function's. */
+function stepRetries(op: Op, ctx: TransitionContext): number {
+  const own = op.opts?.retries;
+  return typeof own === "number" && Number.isInteger(own) && own >= 0 ? own : ctx.config.retries;
+}
+
+/** When a step with its own `backoff` runs again after failed attempt `attempt` (scaled as every delay is). */
+function stepBackoffAt(op: Op, attempt: number, ctx: TransitionContext): number | undefined {
+  const b = op.opts?.backoff as { initialMs?: unknown; factor?: unknown; maxMs?: unknown } | undefined;
+  if (!b || typeof b.initialMs !== "number" || typeof b.factor !== "number" || typeof b.maxMs !== "number") return undefined;
+  return ctx.now + Math.round(Math.min(b.maxMs, b.initialMs * b.factor ** attempt) * ctx.retryDelayScale);
+}
+
+function retry(ctx: TransitionContext, attempt: number, retryAt: number | undefined, steps?: StepRecord[], backoffAt?: number): Transition {
+  const availableAt =
+    retryAt !== undefined ? clampRetryAt(retryAt, ctx.now, ctx.retryDelayScale) : (backoffAt ?? ctx.now + retryDelayMs(attempt, ctx.retryDelayScale));
   return {
     // the held item runs again as what it was processed as (a woken sleep continues as discovery)
     params: {
@@ -227,8 +241,8 @@ function stepsTransition(ops: Op[], retryAt: number | undefined, ctx: Transition
         if (isRace(op)) discoverNow = true;
         break;
       case OpCode.StepError:
-        if (attempt + 1 <= ctx.config.retries) {
-          return retry(ctx, attempt, retryAt, [stepFromOp(runId, op, StepStatus.Errored, attempt + 1, ctx.now)]);
+        if (attempt + 1 <= stepRetries(op, ctx)) {
+          return retry(ctx, attempt, retryAt, [stepFromOp(runId, op, StepStatus.Errored, attempt + 1, ctx.now)], stepBackoffAt(op, attempt, ctx));
         }
         steps.push(stepFromOp(runId, op, StepStatus.Failed, attempt + 1, ctx.now));
         discover = true;

@@ -11,7 +11,7 @@ import type { StepRequest } from "../execution/call.ts";
 import type { Jsonify } from "../execution/json.ts";
 import { currentParallelMode } from "./group.ts";
 import { createInvoke, type InvokeOptions, type InvokeResult, type InvokeTarget } from "./invoke.ts";
-import { createRun } from "./run.ts";
+import { createRun, type StepRunOptions } from "./run.ts";
 import { createSendEvent } from "./send-event.ts";
 import { createSendSignal, type SendSignalOptions, type SignalSender } from "./send-signal.ts";
 import { createSleep } from "./sleep.ts";
@@ -25,8 +25,11 @@ export interface StepTools<E extends EventMap = UntypedEvents> {
    * `step.run(id, fn)`: runs `fn` once, durably. Its JSON result is stored; later calls
    * of the run return the stored result without running `fn` again. A throw retries
    * this step alone with backoff; after the last attempt `step.run` throws `StepError`.
+   * Beyond Inngest, `{ id, retries, timeout, backoff }` sets this step's own policy, and
+   * `fn` receives an `AbortSignal` that aborts on the step's timeout, on run
+   * cancellation and when the engine loses the call's lease.
    */
-  run<T>(id: StepIdInput, fn: () => T | Promise<T>): Promise<Jsonify<Awaited<T>>>;
+  run<T>(id: StepIdInput | StepRunOptions, fn: (signal: AbortSignal) => T | Promise<T>): Promise<Jsonify<Awaited<T>>>;
   /** Pauses the run for a duration (`"30s"`, `"2h45m"`, `"3 days"`, or ms), up to a year. */
   sleep(id: StepIdInput, duration: string | number): Promise<void>;
   /** Pauses until a `Date` or ISO instant (past: no pause). */
@@ -80,6 +83,7 @@ export function createStepTools(
 
 export { group, type ParallelOptions } from "./group.ts";
 export type { InvokeOptions, InvokeResult, InvokeTarget } from "./invoke.ts";
+export { type StepBackoff, type StepRunOptions, StepTimeoutError } from "./run.ts";
 export type { SendSignalOptions } from "./send-signal.ts";
 export type { StepIdInput } from "./step-id.ts";
 export type { WaitForEventOptions } from "./wait-for-event.ts";
