@@ -108,6 +108,14 @@ export const StepStatus = {
 } as const;
 export type StepStatus = (typeof StepStatus)[keyof typeof StepStatus];
 
+/**
+ * The memo of an Abandoned step (listed after every other memo, so after its race's
+ * winner): the official SDK sees it settled and can end the run; ours never settles it.
+ */
+export function abandonedError(name: string): SerializedError {
+  return { name: "StepAbandonedError", message: `step "${name}" was abandoned: another branch of its race settled first` };
+}
+
 export interface StepRecord {
   runId: string;
   /** Hashed step id. */

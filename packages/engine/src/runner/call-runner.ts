@@ -31,6 +31,7 @@ import { concurrencyClaims } from "../flow-control/concurrency.ts";
 import { newId } from "../ids.ts";
 import type { Clock } from "../ports/clock.ts";
 import {
+  abandonedError,
   type ConcurrencyClaim,
   type Lease,
   LeaseLostError,
@@ -102,11 +103,6 @@ interface ClaimedCall {
 interface SentEvents {
   inputs: EventInput[];
   ids: string[];
-}
-
-/** The memo of an abandoned race branch: an error no SDK retries; ours never settles the step's promise. */
-export function abandonedError(name: string): SerializedError {
-  return { name: "StepAbandonedError", message: `step "${name}" was abandoned: another branch of its race settled first` };
 }
 
 export class CallRunner {
