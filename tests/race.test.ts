@@ -62,6 +62,32 @@ describe("group.parallel race mode", () => {
     expect(run.steps.map((s) => [s.name, s.status])).toEqual([["only", "Completed"]]);
   });
 
+  it("takes group from the handler's context and parallelMode per step, as the official SDK does", async () => {
+    const c = client();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const fn = c.createFunction({ id: "ctx-group" }, { event: "race/ctx" }, async ({ step, group: g }) => {
+      const viaGroup = await g.parallel(() => Promise.race([step.run("g-slow", () => gate.then(() => "g-slow")), step.run("g-fast", () => "g-fast")]));
+      const viaOption = await Promise.race([
+        step.run({ id: "o-slow", parallelMode: "race" }, () => gate.then(() => "o-slow")),
+        step.run({ id: "o-fast", parallelMode: "race" }, () => "o-fast"),
+      ]);
+      return [viaGroup, viaOption];
+    });
+    const { engine } = await startEngine({ client: c, functions: [fn] });
+    const run = await sendAndWait(engine, c, { name: "race/ctx" });
+    release();
+    expect(run.output).toEqual(["g-fast", "o-fast"]);
+    expect(Object.fromEntries(run.steps.map((s) => [s.name, s.status]))).toEqual({
+      "g-slow": "Abandoned",
+      "g-fast": "Completed",
+      "o-slow": "Abandoned",
+      "o-fast": "Completed",
+    });
+  });
+
   it("rejects a mode other than race, naming the field", async () => {
     await expect(group.parallel({ mode: "all" as "race" }, async () => 1)).rejects.toThrow(/"mode" must be "race"/);
     await expect(group.parallel({}, undefined as unknown as () => number)).rejects.toThrow(/callback/);

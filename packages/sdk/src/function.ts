@@ -23,6 +23,7 @@ import { type SchemaRegistry, validateIncomingEvents } from "./events/validate.t
 import { CallExecution } from "./execution/call.ts";
 import type { MiddlewareStack } from "./middleware/index.ts";
 import { CallMiddleware, type RegisteredMiddleware, registerMiddleware, sendWithMiddleware } from "./middleware/runtime.ts";
+import { group } from "./step/group.ts";
 import { createStepTools, type StepTools } from "./step/index.ts";
 
 /**
@@ -35,6 +36,8 @@ export interface Context<Event = ReceivedEvent, E extends EventMap = UntypedEven
   /** Every triggering event (more than one for batches). */
   events: Event[];
   step: StepTools<E>;
+  /** `group.parallel({ mode: "race" }, fn)`: the official SDK's group tools (also exported as `group`). */
+  group: typeof group;
   runId: string;
   /** Zero-based attempt of the step (or call) being retried. */
   readonly attempt: number;
@@ -198,6 +201,7 @@ export class StepwiseFunction<Event = ReceivedEvent, Output = unknown> implement
       event: input.event as ReceivedEvent,
       events: input.events as ReceivedEvent[],
       step,
+      group,
       runId: input.runId,
       get attempt() {
         return call.attempt;

@@ -23,10 +23,13 @@ export interface StepRunOptions {
   timeout?: string | number;
   /** Delay between attempts (default: the engine's exponential backoff). */
   backoff?: StepBackoff;
+  /** `"race"`: this step is a branch of a race, as inside `group.parallel` (the official SDK's option). */
+  parallelMode?: "race";
 }
 
 /** The policy as carried in the op's `opts`, in milliseconds. */
 export interface StepPolicyOpts {
+  parallelMode?: "race";
   retries?: number;
   timeoutMs?: number;
   backoff?: { initialMs: number; factor: number; maxMs: number };
@@ -58,8 +61,12 @@ function duration(value: unknown, where: string, field: string): number {
 /** Validates a step's policy options; errors name the field. */
 export function readStepPolicy(input: StepIdInput | StepRunOptions, where: string): StepPolicyOpts {
   if (typeof input !== "object" || input === null) return {};
-  const { retries, timeout, backoff } = input as StepRunOptions;
+  const { retries, timeout, backoff, parallelMode } = input as StepRunOptions;
   const policy: StepPolicyOpts = {};
+  if (parallelMode !== undefined) {
+    if (parallelMode !== "race") throw new TypeError(`${where}: "parallelMode" must be "race", got ${JSON.stringify(parallelMode)}`);
+    policy.parallelMode = parallelMode;
+  }
   if (retries !== undefined) {
     if (!Number.isInteger(retries) || retries < 0 || retries > maxStepRetries) {
       throw new TypeError(`${where}: "retries" must be an integer from 0 to ${maxStepRetries}, got ${JSON.stringify(retries)}`);
