@@ -8,6 +8,7 @@ import { type RunningServer, runServer } from "@stepwise/cli";
 import { Inngest } from "inngest";
 import { serve } from "inngest/node";
 import { Stepwise, silentLogger } from "stepwise";
+import { serve as serveStepwise } from "stepwise/node";
 import { afterAll, describe, expect, it } from "vitest";
 import { runsOf, startEngine, until } from "./helpers.ts";
 
@@ -151,4 +152,51 @@ describe("signals with the official inngest SDK", () => {
     expect((await engine.waitForRun(replacer, { timeoutMs: 10_000 })).output).toMatchObject({ signal: "o-1", data: { from: "official" } });
     expect(await engine.waitForRun(first, { timeoutMs: 10_000 })).toMatchObject({ status: "Completed", output: null });
   }, 60_000);
+});
+
+describe("signals and races with Stepwise's own SDK served", () => {
+  let stepwise: RunningServer | undefined;
+  let app: Server | undefined;
+  afterAll(async () => {
+    await stepwise?.close();
+    await new Promise<void>((resolve) => (app ? app.close(() => resolve()) : resolve()));
+  });
+
+  it("step.sendSignal posts /v1/signals through the client, and a race abandons its loser", async () => {
+    stepwise = await runServer({ mode: "dev", port: 0, db: ":memory:", logRuns: false, retryDelayScale: 0.01, logger: silentLogger });
+    const c = new Stepwise({ id: "sig-served", isDev: true, baseUrl: stepwise.url, logger: silentLogger });
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const fns = [
+      c.createFunction({ id: "waiter" }, { event: "served/wait" }, async ({ step }) => step.waitForSignal("wait", { signal: "served-1", timeout: "1h" })),
+      c.createFunction({ id: "sender" }, { event: "served/send" }, async ({ step, group: g }) => {
+        const first = await g.parallel(() => Promise.race([step.run("slow", () => gate.then(() => "slow")), step.run("fast", () => "fast")]));
+        const sent = await step.sendSignal("notify", { signal: "served-1", data: { first } });
+        return sent;
+      }),
+    ];
+    app = createServer(serveStepwise({ client: c, functions: fns }));
+    await new Promise<void>((resolve) => app?.listen(0, "127.0.0.1", () => resolve()));
+    expect((await stepwise.server.apps.sync(`http://127.0.0.1:${(app.address() as { port: number }).port}/api/inngest`)).error).toBeUndefined();
+    const engine = stepwise.engine;
+    const waitIds = (await c.send({ name: "served/wait" })).ids;
+    let waiting = "";
+    await until(async () => {
+      waiting = (await engine.listRuns({ eventId: waitIds[0] as string }))[0]?.id ?? "";
+      return waiting !== "" && ((await engine.getRun(waiting))?.steps.some((s) => s.status === "Waiting") ?? false);
+    });
+    const sendIds = (await c.send({ name: "served/send" })).ids;
+    let sender = "";
+    await until(async () => {
+      sender = (await engine.listRuns({ eventId: sendIds[0] as string }))[0]?.id ?? "";
+      return sender !== "";
+    });
+    const sent = await engine.waitForRun(sender, { timeoutMs: 15_000 });
+    release();
+    expect(sent).toMatchObject({ status: "Completed", output: { runId: waiting } });
+    expect(Object.fromEntries(sent.steps.map((s) => [s.name, s.status]))).toEqual({ slow: "Abandoned", fast: "Completed", notify: "Completed" });
+    expect((await engine.waitForRun(waiting, { timeoutMs: 10_000 })).output).toEqual({ signal: "served-1", data: { first: "fast" } });
+  }, 30_000);
 });
