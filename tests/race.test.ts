@@ -88,6 +88,36 @@ describe("group.parallel race mode", () => {
     });
   });
 
+  it("does not lose a branch that settles while the discovery after the first one is running", async () => {
+    const c = client();
+    const fn = c.createFunction({ id: "catch-then-wait" }, { event: "race/catch" }, async ({ step }) => {
+      // every call takes a while, so "slow" settles while the discovery after "fails" runs
+      await new Promise((r) => setTimeout(r, 100));
+      let slow: Promise<string> | undefined;
+      try {
+        await group.parallel(() => {
+          slow = step.run("slow", async () => {
+            await new Promise((r) => setTimeout(r, 30));
+            return "slow";
+          });
+          return Promise.race([
+            step.run({ id: "fails", retries: 0 }, () => {
+              throw new Error("first to settle");
+            }),
+            slow,
+          ]);
+        });
+        return "unexpected";
+      } catch {
+        return await (slow as Promise<string>);
+      }
+    });
+    const { engine } = await startEngine({ client: c, functions: [fn], leaseMs: 1_000 });
+    const run = await sendAndWait(engine, c, { name: "race/catch" });
+    expect(run).toMatchObject({ status: "Completed", output: "slow" });
+    expect(Object.fromEntries(run.steps.map((s) => [s.name, s.status]))).toEqual({ slow: "Completed", fails: "Failed" });
+  });
+
   it("rejects a mode other than race, naming the field", async () => {
     await expect(group.parallel({ mode: "all" as "race" }, async () => 1)).rejects.toThrow(/"mode" must be "race"/);
     await expect(group.parallel({}, undefined as unknown as () => number)).rejects.toThrow(/callback/);

@@ -77,6 +77,8 @@ const pendingStatuses: ReadonlySet<string> = new Set([StepStatus.Planned, StepSt
 /** Items that are work of the run: while one is pending, a finished branch does not discover. */
 const workKinds: ReadonlySet<string> = new Set([QueueItemKind.Discovery, QueueItemKind.Step, QueueItemKind.Sleep, QueueItemKind.PauseTimeout]);
 /** Items that execute the function: they hold a slot of the run's concurrency keys while leased. */
+/** The step id of a discovery deferred until a running one is done (a race branch settled meanwhile). */
+const raceRecheck = "race-recheck";
 const executingKinds: ReadonlySet<string> = new Set([QueueItemKind.Discovery, QueueItemKind.Step, QueueItemKind.Sleep]);
 
 /** How long an item waits when its function is not registered in this process. */
@@ -377,8 +379,7 @@ export class CallRunner {
    */
   async commit(transition: Transition, lease?: Lease, claims?: ConcurrencyClaim[]): Promise<boolean> {
     const { registry, clock, store, admission } = this.deps;
-    const { params, events, ended, invocations = [], postChecks = [], discoverSoon, sent } = transition;
-    let { discoverWhenIdle } = transition;
+    const { params, events, ended, invocations = [], postChecks = [], discoverWhenIdle, discoverSoon, sent } = transition;
     const now = clock.now();
     const inputs = [...events, ...(sent?.inputs ?? [])];
     const base = planIngest(inputs, registry, now, [...events.map(() => newId()), ...(sent?.ids ?? [])]);
@@ -404,18 +405,34 @@ export class CallRunner {
         admission.admit(emit, now, view);
         addRouteItems(emit, view, now);
         const enqueue = (params.enqueue ?? []).map(withClaims);
+        const cancelItems = [...(params.cancelItems ?? [])];
+        const items = view.items();
+        const isRecheck = (i: { kind: string; stepId?: string }) => i.kind === QueueItemKind.Discovery && i.stepId === raceRecheck;
+        const recheck = items.find(isRecheck);
+        const discoveries = items.filter((i) => i.id !== params.itemId && i.kind === QueueItemKind.Discovery && !isRecheck(i));
+        const discoverNow = (item: NewQueueItem) => {
+          enqueue.push(withClaims(item));
+          // a discovery due now reads every result: a deferred recheck is not needed any more
+          if (recheck) cancelItems.push({ kind: QueueItemKind.Discovery, stepId: raceRecheck });
+        };
         if (discoverSoon) {
-          // a race branch settled: discover now, unless a discovery of the run is queued or running (one at a time)
-          const queued = view.items().some((i) => i.id !== params.itemId && i.kind === QueueItemKind.Discovery);
-          if (!queued) enqueue.push(withClaims(discoverSoon));
-          else discoverWhenIdle ??= discoverSoon;
+          // a race branch settled: discover now, one discovery at a time. A due one reads this result; one running
+          // may have read the run before it: a recheck follows it (when it commits, or after its lease)
+          if (discoveries.length === 0) discoverNow(discoverSoon);
+          else if (discoveries.every((i) => i.availableAt > now) && !recheck) {
+            enqueue.push(withClaims({ ...discoverSoon, stepId: raceRecheck, availableAt: Math.max(...discoveries.map((i) => i.availableAt)) + 1 }));
+          }
+        } else if (recheck && !params.clearQueue && !params.reschedule && items.find((i) => i.id === params.itemId)?.kind === QueueItemKind.Discovery) {
+          // the discovery a recheck waited for is done. It planned work: that work's end discovers (a discovery now could run
+          // a planned step inline, twice); it planned nothing: look again now, the branch's result is there
+          if (enqueue.length > 0 || params.pauses?.length) cancelItems.push({ kind: QueueItemKind.Discovery, stepId: raceRecheck });
+          else discoverNow({ runId: params.runId, kind: QueueItemKind.Discovery, attempt: 0, availableAt: now });
         }
         if (discoverWhenIdle) {
-          const dropped = params.cancelItems ?? [];
-          const busy = view
-            .items()
-            .some((i) => i.id !== params.itemId && workKinds.has(i.kind) && !dropped.some((c) => c.kind === i.kind && c.stepId === i.stepId));
-          if (!busy) enqueue.push(withClaims(discoverWhenIdle));
+          const busy = items.some(
+            (i) => i.id !== params.itemId && workKinds.has(i.kind) && !isRecheck(i) && !cancelItems.some((c) => c.kind === i.kind && c.stepId === i.stepId),
+          );
+          if (!busy) discoverNow(discoverWhenIdle);
         }
         for (const { pause, since } of postChecks) {
           // a wait looks back over events that arrived before it existed: only when there are some
@@ -433,7 +450,7 @@ export class CallRunner {
         emitted = emit;
         enqueued = enqueue.length > 0 || !!params.reschedule;
         const hasEmit = emit.events.length > 0 || emit.runs.length > 0 || emit.items.length > 0;
-        return { ...params, ...(lease ? { lease } : {}), enqueue, ...(hasEmit ? { emit } : {}) };
+        return { ...params, ...(lease ? { lease } : {}), enqueue, ...(cancelItems.length ? { cancelItems } : {}), ...(hasEmit ? { emit } : {}) };
       },
     });
     if (!applied) {

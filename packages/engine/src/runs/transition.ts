@@ -89,7 +89,7 @@ export interface Transition {
   postChecks?: PausePostCheck[];
   /** Enqueued only when no other work item of the run remains (the last parallel branch). */
   discoverWhenIdle?: NewQueueItem;
-  /** A race branch settled: enqueued now unless a discovery of the run is queued or running (then as `discoverWhenIdle`). */
+  /** A race branch settled: enqueued now unless a discovery of the run is queued (it reads this result) or running (then after its lease). */
   discoverSoon?: NewQueueItem;
   /** Events `step.sendEvent` sent, stored with this transition (their ids were returned already). */
   sent?: { inputs: EventInput[]; ids: string[] };
