@@ -165,6 +165,7 @@ export class Engine {
       ...(options.metrics ? { metrics: options.metrics } : {}),
       router: () => this.router,
       wake: () => this.notifier.notify(),
+      sendSignal: (signal, data) => this.sendSignal(signal, data),
       runEnded: (runId, status) => {
         for (const listener of this.listeners) listener(runId, status);
       },
@@ -370,7 +371,7 @@ export class Engine {
   }
 
   /**
-   * Resolves the oldest `step.waitForSignal` waiting on `signal` with `{ signal, data }`.
+   * Resolves the newest `step.waitForSignal` waiting on `signal` (a wait with `onConflict: "replace"` takes a signal over) with `{ signal, data }`.
    * Returns its run id, or rejects with `not_found` when nothing waits on that signal.
    */
   async sendSignal(signal: string, data: unknown = null): Promise<{ runId: string }> {
@@ -378,7 +379,8 @@ export class Engine {
     const now = this.clock.now();
     const waiting = (await this.store.findPauses({ eventName: signalEventName, indexPath: "data.signal", indexValue: JSON.stringify(signal) }))
       .filter((p) => p.expiresAt >= now)
-      .sort((a, b) => a.createdAt - b.createdAt);
+      // the newest wait first: a wait with onConflict "replace" took the signal over from older ones
+      .sort((a, b) => b.createdAt - a.createdAt);
     const event = toEventRecord({ name: signalEventName, data: { signal, data } }, now);
     for (const pause of waiting) {
       if (await this.runner.commit(resumeTransition(pause, event, now))) return { runId: pause.runId };

@@ -43,7 +43,8 @@ export interface ExecutionInput {
   callId?: string;
   /**
    * Aborted when the engine gives up this call (its lease was lost: another worker has
-   * taken it over). Handlers see it as `ctx.signal`, to stop work such as a `fetch`.
+   * taken it over) or, in-process, when the run is cancelled. Handlers see it as
+   * `ctx.signal`, and each `step.run` gets one that follows it, to stop work such as a `fetch`.
    */
   signal?: AbortSignal;
   /**
@@ -52,6 +53,8 @@ export interface ExecutionInput {
    * two can neither lose them nor send them twice. Without it, `client.send` is used.
    */
   sendEvents?: (events: unknown) => Promise<{ ids: string[] }>;
+  /** Where `step.sendSignal` signals, in-process (the engine's `sendSignal`). Without it, the client's API is used. */
+  sendSignal?: (signal: string, data: unknown) => Promise<{ runId: string }>;
   /**
    * The engine's clock: the SDK dates a `RetryAfterError`'s retry with it, so a manual
    * clock in tests moves SDK time too. (Default: `Date.now`.)

@@ -4,6 +4,7 @@
  * `engine.register({ client })` binds `send` to an engine in this process; otherwise
  * `send` posts to a server over HTTP (a Stepwise server or Inngest's).
  */
+
 import { type ClientHandle, consoleLogger, type EventSender, type Logger, type Trigger } from "@stepwise/protocol";
 import { isEventType } from "./events/event-type.ts";
 import type { AnyEventSchemas, EventsOf } from "./events/schemas.ts";
@@ -11,6 +12,7 @@ import type { StandardSchemaV1 } from "./events/standard-schema.ts";
 import type { FunctionEvent, SendPayloadOf, TriggersInput, UntypedEvents, UntypedSendPayload } from "./events/types.ts";
 import { validateOutgoingEvents } from "./events/validate.ts";
 import { type Context, type FunctionOptions, StepwiseFunction } from "./function.ts";
+import { callApi } from "./http/api.ts";
 import { type Connection, type ConnectionOptions, resolveConnection } from "./http/env.ts";
 import { sendEvents } from "./http/send-events.ts";
 import type { MiddlewareContext, MiddlewareStack } from "./middleware/index.ts";
@@ -153,6 +155,24 @@ export class Stepwise<Schemas extends AnyEventSchemas | undefined = undefined, c
       if (this.sender) return this.sender(payload);
       return sendEvents(this.connection(), payload, { appId: this.id });
     });
+  }
+
+  /**
+   * Resumes the run waiting on `signal` (`step.waitForSignal`) with `data`, through the
+   * server's API (`POST /v1/signals`). Resolves with its run id; `runId` is undefined
+   * when no run waits on the signal.
+   */
+  async sendSignal(options: { signal: string; data?: unknown }): Promise<{ runId: string | undefined }> {
+    if (!options || typeof options.signal !== "string" || options.signal === "") throw new TypeError('sendSignal: "signal" must be a non-empty string');
+    const response = await callApi(this.connection(), {
+      method: "POST",
+      path: "/v1/signals",
+      body: JSON.stringify({ signal: options.signal, data: options.data ?? null }),
+    });
+    if (response.status === 404) return { runId: undefined };
+    if (!response.ok) throw new Error(`sendSignal: POST /v1/signals answered ${response.status}: ${(await response.text()).slice(0, 300)}`);
+    const body = (await response.json()) as { data?: { run_id?: string } };
+    return { runId: body.data?.run_id };
   }
 
   /** @internal Called by an engine or server to route `send`. */

@@ -13,6 +13,7 @@ import {
   type FunctionConfig,
   type FunctionHandle,
   type SerializedError,
+  StepwiseError,
   SystemEvent,
   type Trigger,
   validateFunctionConfig,
@@ -22,6 +23,7 @@ import { type SchemaRegistry, validateIncomingEvents } from "./events/validate.t
 import { CallExecution } from "./execution/call.ts";
 import type { MiddlewareStack } from "./middleware/index.ts";
 import { CallMiddleware, type RegisteredMiddleware, registerMiddleware, sendWithMiddleware } from "./middleware/runtime.ts";
+import { group } from "./step/group.ts";
 import { createStepTools, type StepTools } from "./step/index.ts";
 
 /**
@@ -34,6 +36,8 @@ export interface Context<Event = ReceivedEvent, E extends EventMap = UntypedEven
   /** Every triggering event (more than one for batches). */
   events: Event[];
   step: StepTools<E>;
+  /** `group.parallel({ mode: "race" }, fn)`: the official SDK's group tools (also exported as `group`). */
+  group: typeof group;
   runId: string;
   /** Zero-based attempt of the step (or call) being retried. */
   readonly attempt: number;
@@ -98,6 +102,8 @@ export interface ClientLink {
   deliver?(events: unknown): Promise<{ ids: string[] }>;
   /** @internal Schemas of the event types the client's functions are triggered by (checked on send). */
   readonly eventSchemas?: SchemaRegistry;
+  /** Sends a signal through the server's API (served `step.sendSignal`). */
+  sendSignal?(options: { signal: string; data?: unknown }): Promise<{ runId: string | undefined }>;
 }
 
 /**
@@ -177,11 +183,25 @@ export class StepwiseFunction<Event = ReceivedEvent, Output = unknown> implement
   }
 
   private baseContext(input: ExecutionInput, call: CallExecution, send: (events: unknown) => Promise<{ ids: string[] }>): Context {
-    const step = createStepTools((request) => call.step(request), send, this.client.eventSchemas);
+    const sendSignal = async (signal: string, data: unknown): Promise<{ runId: string | undefined }> => {
+      if (!input.sendSignal) {
+        if (!this.client.sendSignal) throw new Error("step.sendSignal: this client cannot send signals");
+        return this.client.sendSignal({ signal, data });
+      }
+      try {
+        return await input.sendSignal(signal, data);
+      } catch (error) {
+        // no run waits on the signal: not an error of the step (as with the official client)
+        if (StepwiseError.is(error) && error.code === "not_found") return { runId: undefined };
+        throw error;
+      }
+    };
+    const step = createStepTools((request) => call.step(request), send, this.client.eventSchemas, sendSignal);
     return {
       event: input.event as ReceivedEvent,
       events: input.events as ReceivedEvent[],
       step,
+      group,
       runId: input.runId,
       get attempt() {
         return call.attempt;

@@ -47,4 +47,15 @@ export { type ConnectionOptions, envVars } from "./http/env.ts";
 export * from "./middleware/index.ts";
 export { MiddlewareError } from "./middleware/runtime.ts";
 export { createServeHandler, type ServeHandler, type ServeOptions, type ServeRequest, type ServeResponse } from "./serve/handler.ts";
-export type { InvokeOptions, InvokeResult, InvokeTarget, StepIdInput, StepTools, WaitForEventOptions, WaitForSignalOptions } from "./step/index.ts";
+export { group, type ParallelOptions } from "./step/group.ts";
+export type {
+  InvokeOptions,
+  InvokeResult,
+  InvokeTarget,
+  SendSignalOptions,
+  StepIdInput,
+  StepTools,
+  WaitForEventOptions,
+  WaitForSignalOptions,
+} from "./step/index.ts";
+export { type StepBackoff, type StepRunOptions, StepTimeoutError } from "./step/run.ts";

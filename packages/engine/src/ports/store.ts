@@ -109,8 +109,18 @@ export const StepStatus = {
   Planned: "Planned",
   Sleeping: "Sleeping",
   Waiting: "Waiting",
+  /** A branch never run: its race was won by another branch, or the run ended first. */
+  Abandoned: "Abandoned",
 } as const;
 export type StepStatus = (typeof StepStatus)[keyof typeof StepStatus];
+
+/**
+ * The memo of an Abandoned step (listed after every other memo, so after its race's
+ * winner): the official SDK sees it settled and can end the run; ours never settles it.
+ */
+export function abandonedError(name: string): SerializedError {
+  return { name: "StepAbandonedError", message: `step "${name}" was abandoned: another branch of its race settled first` };
+}
 
 export interface StepRecord {
   runId: string;

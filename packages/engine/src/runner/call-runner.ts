@@ -32,6 +32,7 @@ import { newId } from "../ids.ts";
 import { type EngineMetrics, safely } from "../metrics.ts";
 import type { Clock } from "../ports/clock.ts";
 import {
+  abandonedError,
   type ConcurrencyClaim,
   type Lease,
   LeaseLostError,
@@ -45,6 +46,7 @@ import {
   type StepRecord,
   StepStatus,
   type Store,
+  signalEventName,
   terminalStatuses,
   type WaitingOn,
 } from "../ports/store.ts";
@@ -67,6 +69,8 @@ export interface CallRunnerDeps {
   /** New queue items exist: look for work. */
   wake(): void;
   runEnded(runId: string, status: RunStatus): void;
+  /** `step.sendSignal` in-process: the engine's `sendSignal`. */
+  sendSignal?(signal: string, data: unknown): Promise<{ runId: string }>;
   runStarted(runId: string, functionId: string): void;
   /** Instrumentation hooks (optional). */
   metrics?: EngineMetrics;
@@ -79,6 +83,8 @@ const pendingStatuses: ReadonlySet<string> = new Set([StepStatus.Planned, StepSt
 /** Items that are work of the run: while one is pending, a finished branch does not discover. */
 const workKinds: ReadonlySet<string> = new Set([QueueItemKind.Discovery, QueueItemKind.Step, QueueItemKind.Sleep, QueueItemKind.PauseTimeout]);
 /** Items that execute the function: they hold a slot of the run's concurrency keys while leased. */
+/** The step id of a discovery deferred until a running one is done (a race branch settled meanwhile). */
+const raceRecheck = "race-recheck";
 const executingKinds: ReadonlySet<string> = new Set([QueueItemKind.Discovery, QueueItemKind.Step, QueueItemKind.Sleep]);
 
 /** How long an item waits when its function is not registered in this process. */
@@ -140,9 +146,13 @@ export class CallRunner {
 
   constructor(private readonly deps: CallRunnerDeps) {}
 
-  /** A run was cancelled: an in-flight call of it stops at its next step. */
+  /** The signals of in-flight calls, by run: aborted when the run is cancelled. */
+  private readonly callAborts = new Map<string, Set<AbortController>>();
+
+  /** A run was cancelled: an in-flight call of it stops at its next step, and its signal (a step's too) aborts now. */
   markCancelled(runId: string) {
     if (this.active.has(runId)) this.cancelled.add(runId);
+    for (const controller of this.callAborts.get(runId) ?? []) controller.abort(new RunCancelledError(runId));
   }
 
   /**
@@ -316,6 +326,7 @@ export class CallRunner {
       checkpointed,
       callStartedAt: now,
       resolveFunction: (id) => registry.get(id)?.config,
+      signalWaiters: await this.signalWaiters(result),
     });
     if (settled) transition.params = { ...transition.params, settleSteps: [settled, ...(transition.params.settleSteps ?? [])] };
     // a served app chose its request version on this run's first call: keep it for later calls (§8.6)
@@ -342,6 +353,8 @@ export class CallRunner {
         stateBytes += jsonBytes(step.output);
       } else if (step.status === StepStatus.Failed && step.error) memo.set(step.id, { error: step.error });
     }
+    // abandoned race branches last (after the winner in the stack): an SDK then sees them settled and can end the run
+    for (const step of state.steps) if (step.status === StepStatus.Abandoned) memo.set(step.id, { error: abandonedError(step.name) });
     let attempt = item.attempt;
     // step durations: from the call's start, or the previous checkpoint, to each step's result
     let stepFrom = performance.now();
@@ -393,6 +406,14 @@ export class CallRunner {
       ? { runId: state.run.id, token: lease.token, apply: checkpoint, chain: Promise.resolve(), unsupported: [] }
       : undefined;
     if (inflight) this.inflight.set(item.id, inflight);
+    // the call's signal: the lease's, and aborted as well when the run is cancelled meanwhile
+    const controller = new AbortController();
+    const followLease = () => controller.abort(signal.reason);
+    if (signal.aborted) followLease();
+    else signal.addEventListener("abort", followLease, { once: true });
+    const aborts = this.callAborts.get(state.run.id) ?? new Set<AbortController>();
+    aborts.add(controller);
+    this.callAborts.set(state.run.id, aborts);
     let result: ExecutionResult;
     try {
       result = await fn.execute({
@@ -402,8 +423,11 @@ export class CallRunner {
         memo,
         attempt: item.attempt,
         maxAttempts: fn.config.retries + 1,
-        signal,
+        signal: controller.signal,
         sendEvents,
+        ...(this.deps.sendSignal
+          ? { sendSignal: (name: string, data: unknown) => (this.deps.sendSignal as NonNullable<CallRunnerDeps["sendSignal"]>)(name, data) }
+          : {}),
         now: () => this.deps.clock.now(),
         ...(state.run.requestVersion !== undefined ? { requestVersion: state.run.requestVersion } : {}),
         ...(item.kind === QueueItemKind.Step && item.stepId ? { targetStepId: item.stepId } : {}),
@@ -414,6 +438,9 @@ export class CallRunner {
       return { type: "function-rejected", error: serializeError(error), retriable: true };
     } finally {
       if (inflight && this.inflight.get(item.id) === inflight) this.inflight.delete(item.id);
+      signal.removeEventListener("abort", followLease);
+      aborts.delete(controller);
+      if (aborts.size === 0) this.callAborts.delete(state.run.id);
     }
     if (inflight) {
       await inflight.chain;
@@ -466,7 +493,7 @@ export class CallRunner {
    */
   async commit(transition: Transition, lease?: Lease, claims?: ConcurrencyClaim[]): Promise<boolean> {
     const { registry, clock, store, admission } = this.deps;
-    const { params, events, ended, invocations = [], postChecks = [], discoverWhenIdle, sent } = transition;
+    const { params, events, ended, invocations = [], postChecks = [], discoverWhenIdle, discoverSoon, sent } = transition;
     const now = clock.now();
     const inputs = [...events, ...(sent?.inputs ?? [])];
     const base = planIngest(inputs, registry, now, [...events.map(() => newId()), ...(sent?.ids ?? [])]);
@@ -477,7 +504,7 @@ export class CallRunner {
       base.events.push(record);
       addRun(base, planRun(target.config, [record], now));
     }
-    const enqueues = [...(params.enqueue ?? []), ...(discoverWhenIdle ? [discoverWhenIdle] : [])];
+    const enqueues = [...(params.enqueue ?? []), ...(discoverWhenIdle ? [discoverWhenIdle] : []), ...(discoverSoon ? [discoverSoon] : [])];
     const runClaims = enqueues.some((i) => executingKinds.has(i.kind) && !i.concurrency) ? (claims ?? (await this.claimsOf(params.runId))) : [];
     const withClaims = (item: NewQueueItem): NewQueueItem =>
       runClaims.length && executingKinds.has(item.kind) && !item.concurrency ? { ...item, concurrency: runClaims } : item;
@@ -492,12 +519,34 @@ export class CallRunner {
         admission.admit(emit, now, view);
         addRouteItems(emit, view, now);
         const enqueue = (params.enqueue ?? []).map(withClaims);
+        const cancelItems = [...(params.cancelItems ?? [])];
+        const items = view.items();
+        const isRecheck = (i: { kind: string; stepId?: string }) => i.kind === QueueItemKind.Discovery && i.stepId === raceRecheck;
+        const recheck = items.find(isRecheck);
+        const discoveries = items.filter((i) => i.id !== params.itemId && i.kind === QueueItemKind.Discovery && !isRecheck(i));
+        const discoverNow = (item: NewQueueItem) => {
+          enqueue.push(withClaims(item));
+          // a discovery due now reads every result: a deferred recheck is not needed any more
+          if (recheck) cancelItems.push({ kind: QueueItemKind.Discovery, stepId: raceRecheck });
+        };
+        if (discoverSoon) {
+          // a race branch settled: discover now, one discovery at a time. A due one reads this result; one running
+          // may have read the run before it: a recheck follows it (when it commits, or after its lease)
+          if (discoveries.length === 0) discoverNow(discoverSoon);
+          else if (discoveries.every((i) => i.availableAt > now) && !recheck) {
+            enqueue.push(withClaims({ ...discoverSoon, stepId: raceRecheck, availableAt: Math.max(...discoveries.map((i) => i.availableAt)) + 1 }));
+          }
+        } else if (recheck && !params.clearQueue && !params.reschedule && items.find((i) => i.id === params.itemId)?.kind === QueueItemKind.Discovery) {
+          // the discovery a recheck waited for is done. It planned work: that work's end discovers (a discovery now could run
+          // a planned step inline, twice); it planned nothing: look again now, the branch's result is there
+          if (enqueue.length > 0 || params.pauses?.length) cancelItems.push({ kind: QueueItemKind.Discovery, stepId: raceRecheck });
+          else discoverNow({ runId: params.runId, kind: QueueItemKind.Discovery, attempt: 0, availableAt: now });
+        }
         if (discoverWhenIdle) {
-          const dropped = params.cancelItems ?? [];
-          const busy = view
-            .items()
-            .some((i) => i.id !== params.itemId && workKinds.has(i.kind) && !dropped.some((c) => c.kind === i.kind && c.stepId === i.stepId));
-          if (!busy) enqueue.push(withClaims(discoverWhenIdle));
+          const busy = items.some(
+            (i) => i.id !== params.itemId && workKinds.has(i.kind) && !isRecheck(i) && !cancelItems.some((c) => c.kind === i.kind && c.stepId === i.stepId),
+          );
+          if (!busy) discoverNow(discoverWhenIdle);
         }
         for (const { pause, since } of postChecks) {
           // a wait looks back over events that arrived before it existed: only when there are some
@@ -515,7 +564,7 @@ export class CallRunner {
         emitted = emit;
         enqueued = enqueue.length > 0 || !!params.reschedule;
         const hasEmit = emit.events.length > 0 || emit.runs.length > 0 || emit.items.length > 0;
-        return { ...params, ...(lease ? { lease } : {}), enqueue, ...(hasEmit ? { emit } : {}) };
+        return { ...params, ...(lease ? { lease } : {}), enqueue, ...(cancelItems.length ? { cancelItems } : {}), ...(hasEmit ? { emit } : {}) };
       },
     });
     if (!applied) {
@@ -552,6 +601,23 @@ export class CallRunner {
       .getRun(runId)
       .then((run) => run && this.hook((m) => m.runEnded?.(run.functionId, status)))
       .catch(() => {});
+  }
+
+  /** For each signal a new `step.waitForSignal` of this result waits on: the live waits on it already (its `onConflict`). */
+  private async signalWaiters(result: ExecutionResult): Promise<Map<string, PauseRecord[]> | undefined> {
+    if (result.type !== "steps") return undefined;
+    const signals = new Set(result.ops.filter((op) => op.op === OpCode.WaitForSignal).map((op) => String(op.opts?.signal ?? op.name ?? "")));
+    if (signals.size === 0) return undefined;
+    const now = this.deps.clock.now();
+    const waiters = new Map<string, PauseRecord[]>();
+    for (const signal of signals) {
+      const pauses = await this.deps.store.findPauses({ eventName: signalEventName, indexPath: "data.signal", indexValue: JSON.stringify(signal) });
+      waiters.set(
+        signal,
+        pauses.filter((p) => p.expiresAt >= now),
+      );
+    }
+    return waiters;
   }
 
   /** The concurrency keys of a run's function for its trigger event (none when it has no limit). */

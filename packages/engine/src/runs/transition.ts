@@ -11,6 +11,9 @@
  *   StepRun / StepFailed  memoize; discover again once no parallel branch is pending.
  *   StepError             retry the step with backoff; past the last attempt → StepFailed.
  *   StepPlanned           each branch becomes its own queue item.
+ *   race ops              (`opts.parallelMode: "race"`) discover again as soon as one settles;
+ *                         once the handler moves past the race (a new op, or it ended),
+ *                         branches still Planned are Abandoned and their items dropped.
  *   Sleep                 a queue item due when the sleep ends.
  * - The app was not reachable (served calls: no SDK answered) → the call runs again on
  *   the outage backoff, its attempt unspent, with `waitingOn: { kind: "app" }` on the run;
@@ -60,6 +63,8 @@ export interface TransitionContext {
   callStartedAt: number;
   /** Looks up an invoke target by composite id. */
   resolveFunction(id: string): FunctionConfig | undefined;
+  /** The live waits on each signal a new `step.waitForSignal` of this call waits on (read before the call's commit). */
+  signalWaiters?: ReadonlyMap<string, readonly PauseRecord[]>;
 }
 
 /** A run to start directly with this event (step.invoke), bypassing trigger matching. */
@@ -89,6 +94,8 @@ export interface Transition {
   postChecks?: PausePostCheck[];
   /** Enqueued only when no other work item of the run remains (the last parallel branch). */
   discoverWhenIdle?: NewQueueItem;
+  /** A race branch settled: enqueued now unless a discovery of the run is queued (it reads this result) or running (then after its lease). */
+  discoverSoon?: NewQueueItem;
   /** Events `step.sendEvent` sent, stored with this transition (their ids were returned already). */
   sent?: { inputs: EventInput[]; ids: string[] };
 }
@@ -180,21 +187,52 @@ function spoken(ms: number): string {
 function answeredTransition(result: ExecutionResult, ctx: TransitionContext): Transition {
   switch (result.type) {
     case "function-resolved":
-      return endRun(ctx, RunStatus.Completed, { output: result.data });
+      return abandonPending(ctx, endRun(ctx, RunStatus.Completed, { output: result.data }));
     case "function-rejected": {
       const attempt = ctx.checkpointed ? 0 : ctx.item.attempt;
       if (result.retriable && attempt + 1 <= ctx.config.retries) {
         return retry(ctx, attempt, result.retryAt);
       }
-      return endRun(ctx, RunStatus.Failed, { error: result.error });
+      return abandonPending(ctx, endRun(ctx, RunStatus.Failed, { error: result.error }));
     }
     case "steps":
       return stepsTransition(result.ops, result.retryAt, ctx);
   }
 }
 
-function retry(ctx: TransitionContext, attempt: number, retryAt: number | undefined, steps?: StepRecord[]): Transition {
-  const availableAt = retryAt !== undefined ? clampRetryAt(retryAt, ctx.now, ctx.retryDelayScale) : ctx.now + retryDelayMs(attempt, ctx.retryDelayScale);
+/** Whether an op is a branch of a race (`group.parallel`, or the official SDK's `parallelMode`). */
+function isRace(op: Op): boolean {
+  return op.opts?.parallelMode === "race";
+}
+
+/** The step as abandoned: a branch that was planned but will never run. */
+function abandoned(step: StepRecord, now: number): StepRecord {
+  return { ...step, status: StepStatus.Abandoned, endedAt: now };
+}
+
+/** The handler ended: branches still planned never run; show them as abandoned. */
+function abandonPending(ctx: TransitionContext, t: Transition): Transition {
+  const pending = ctx.state.steps.filter((s) => s.status === StepStatus.Planned);
+  if (pending.length === 0) return t;
+  return { ...t, params: { ...t.params, steps: [...(t.params.steps ?? []), ...pending.map((s) => abandoned(s, ctx.now))] } };
+}
+
+/** A step's own `retries` (`step.run({ id, retries })`), else the function's. */
+function stepRetries(op: Op, ctx: TransitionContext): number {
+  const own = op.opts?.retries;
+  return typeof own === "number" && Number.isInteger(own) && own >= 0 ? own : ctx.config.retries;
+}
+
+/** When a step with its own `backoff` runs again after failed attempt `attempt` (scaled as every delay is). */
+function stepBackoffAt(op: Op, attempt: number, ctx: TransitionContext): number | undefined {
+  const b = op.opts?.backoff as { initialMs?: unknown; factor?: unknown; maxMs?: unknown } | undefined;
+  if (!b || typeof b.initialMs !== "number" || typeof b.factor !== "number" || typeof b.maxMs !== "number") return undefined;
+  return ctx.now + Math.round(Math.min(b.maxMs, b.initialMs * b.factor ** attempt) * ctx.retryDelayScale);
+}
+
+function retry(ctx: TransitionContext, attempt: number, retryAt: number | undefined, steps?: StepRecord[], backoffAt?: number): Transition {
+  const availableAt =
+    retryAt !== undefined ? clampRetryAt(retryAt, ctx.now, ctx.retryDelayScale) : (backoffAt ?? ctx.now + retryDelayMs(attempt, ctx.retryDelayScale));
   return {
     // the held item runs again as what it was processed as (a woken sleep continues as discovery)
     params: {
@@ -222,23 +260,39 @@ function stepsTransition(ops: Op[], retryAt: number | undefined, ctx: Transition
   const invocations: Invocation[] = [];
   const postChecks: PausePostCheck[] = [];
   let discover = false;
+  /** A race branch settled: discover at once, not once every branch is done. */
+  let discoverNow = false;
+  const cancelItems: { kind: QueueItemKind; stepId: string }[] = [];
+  // the handler moved past a race: the branches it still reports as planned lost
+  if (ctx.item.kind !== QueueItemKind.Step && newSteps > 0) {
+    const byId = new Map(ctx.state.steps.map((s) => [s.id, s]));
+    for (const op of ops) {
+      const prior = byId.get(op.id);
+      if (op.op !== OpCode.StepPlanned || !isRace(op) || prior?.status !== StepStatus.Planned) continue;
+      steps.push(abandoned(prior, ctx.now));
+      cancelItems.push({ kind: QueueItemKind.Step, stepId: op.id });
+    }
+  }
   const attempt = ctx.checkpointed ? 0 : ctx.item.attempt;
   for (const op of ops) {
     switch (op.op) {
       case OpCode.StepRun:
         steps.push(stepFromOp(runId, op, StepStatus.Completed, attempt + 1, ctx.now));
         discover = true;
+        if (isRace(op)) discoverNow = true;
         break;
       case OpCode.StepFailed:
         steps.push(stepFromOp(runId, op, StepStatus.Failed, attempt + 1, ctx.now));
         discover = true;
+        if (isRace(op)) discoverNow = true;
         break;
       case OpCode.StepError:
-        if (attempt + 1 <= ctx.config.retries) {
-          return retry(ctx, attempt, retryAt, [stepFromOp(runId, op, StepStatus.Errored, attempt + 1, ctx.now)]);
+        if (attempt + 1 <= stepRetries(op, ctx)) {
+          return retry(ctx, attempt, retryAt, [stepFromOp(runId, op, StepStatus.Errored, attempt + 1, ctx.now)], stepBackoffAt(op, attempt, ctx));
         }
         steps.push(stepFromOp(runId, op, StepStatus.Failed, attempt + 1, ctx.now));
         discover = true;
+        if (isRace(op)) discoverNow = true;
         break;
       case OpCode.StepPlanned:
         if (known.has(op.id)) break;
@@ -297,13 +351,16 @@ function stepsTransition(ops: Op[], retryAt: number | undefined, ctx: Transition
     steps,
     enqueue,
     ...(pauses.length ? { pauses } : {}),
+    ...(cancelItems.length ? { cancelItems } : {}),
   };
   return {
     params,
     events: [],
     invocations,
     postChecks,
-    ...(discover ? { discoverWhenIdle: { runId, kind: QueueItemKind.Discovery, attempt: 0, availableAt: ctx.now } } : {}),
+    ...(discover || discoverNow
+      ? { [discoverNow ? "discoverSoon" : "discoverWhenIdle"]: { runId, kind: QueueItemKind.Discovery, attempt: 0, availableAt: ctx.now } }
+      : {}),
   };
 }
 
@@ -334,15 +391,35 @@ function planWait(op: Op, ctx: TransitionContext): PlannedPause {
   return { pause, postCheckSince: createdAt - lookbackMs };
 }
 
-/** step.waitForSignal: a pause indexed by the signal's name, resumed by `sendSignal`. */
+/**
+ * step.waitForSignal: a pause indexed by the signal's name, resumed by `sendSignal`.
+ * `onConflict` (Inngest's semantics): `"fail"` (the default) fails this step when another
+ * wait on the signal is live; `"replace"` takes the signal over: `sendSignal` resumes the
+ * newest wait, and the replaced one stays pending until its timeout.
+ */
 function planSignal(op: Op, ctx: TransitionContext): PlannedPause {
   const where = stepLabel(ctx, op, "step.waitForSignal");
   const opts = op.opts ?? {};
   const signal = String(opts.signal ?? op.name ?? "");
   if (signal === "") throw new StepwiseError("invalid_argument", `${where}: "signal" is required`);
   const timeoutMs = parseDuration((opts.timeout as string | number | undefined) ?? "", `${where}.timeout`);
+  const conflict = opts.conflict ?? "fail";
+  if (conflict !== "fail" && conflict !== "replace") {
+    throw new StepwiseError("invalid_argument", `${where}.onConflict must be "fail" or "replace", got ${JSON.stringify(conflict)}`);
+  }
+  const id = `${ctx.state.run.id}:${op.id}`;
+  const others = (ctx.signalWaiters?.get(signal) ?? []).filter((p) => p.id !== id);
+  if (conflict === "fail" && others.length > 0) {
+    // Inngest's default: a signal names one wait; a second wait on it fails (onConflict: "replace" takes it over)
+    const failed = stepFromOp(ctx.state.run.id, op, StepStatus.Failed, 1, ctx.now);
+    failed.error = {
+      name: "SignalConflictError",
+      message: `${where}: signal ${JSON.stringify(signal)} is already waited on by run ${others[0]?.runId}; use onConflict: "replace" to take it over`,
+    };
+    return { failed };
+  }
   const pause: PauseRecord = {
-    id: `${ctx.state.run.id}:${op.id}`,
+    id,
     runId: ctx.state.run.id,
     kind: PauseKind.Signal,
     stepId: op.id,

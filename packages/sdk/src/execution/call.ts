@@ -36,6 +36,7 @@ import {
 import { NonRetriableError, RetryAfterError, StepError } from "../errors.ts";
 import type { RunOutcome } from "../middleware/middleware.ts";
 import type { CallHooks, CallStep } from "../middleware/runtime.ts";
+import { StepTimeoutError } from "../step/run.ts";
 import { toStepJson } from "./json.ts";
 
 /** What a step tool asks of the call. */
@@ -45,8 +46,8 @@ export interface StepRequest {
   op: OpCode;
   name?: string;
   opts?: Record<string, unknown>;
-  /** The work of a `step.run`-like step. */
-  fn?: () => unknown;
+  /** The work of a `step.run`-like step; its signal aborts on the step's timeout, run cancellation or a lost lease. */
+  fn?: (signal: AbortSignal) => unknown;
 }
 
 interface FoundStep extends StepRequest {
@@ -260,7 +261,8 @@ export class CallExecution {
       this.finish(await this.report(step));
       return;
     }
-    const lone = found.length === 1 && !this.input.disableImmediateExecution ? found[0] : undefined;
+    // a race branch is never run at once: it is planned, so the engine can discover after it settles
+    const lone = found.length === 1 && !this.input.disableImmediateExecution && !found[0]?.opts?.parallelMode ? found[0] : undefined;
     if (lone?.fn) {
       const op = await this.execute(lone);
       if (this.input.checkpoint && op.op !== OpCode.StepError) {
@@ -300,14 +302,17 @@ export class CallExecution {
   private async execute(step: FoundStep & { retryAt?: number }): Promise<Op> {
     const startedAt = Date.now();
     const timing = () => ({ a: startedAt * 1e6, b: (Date.now() - startedAt) * 1e6 });
-    const work = async () => (step.fn as () => unknown)();
+    const attempt = this.attemptOf(step);
+    const work = attempt.work;
     const hooks = this.hooks;
     const info = hooks && callStep(step);
     let outcome: RunOutcome;
     try {
-      outcome = { data: hooks && info ? await hooks.runStep(info, work, (error) => this.isFinal(error)) : await work() };
+      outcome = { data: hooks && info ? await hooks.runStep(info, work, (error) => this.isFinal(error, step)) : await work() };
     } catch (error) {
       outcome = { error };
+    } finally {
+      attempt.done();
     }
     if (hooks && info) {
       await hooks.afterExecution();
@@ -323,7 +328,7 @@ export class CallExecution {
     }
     const error = outcome.error;
     const serialized = serializeError(error);
-    if (this.isFinal(error)) {
+    if (this.isFinal(error, step)) {
       // The official SDK repeats the error in `data`, without its stack.
       const data = { __serialized: true, name: serialized.name, message: serialized.message, stack: "" };
       return { ...toOp(step, OpCode.StepFailed), error: serialized, data, timing: timing() };
@@ -332,9 +337,46 @@ export class CallExecution {
     return { ...toOp(step, OpCode.StepError), error: serialized, data: null, timing: timing() };
   }
 
-  /** Whether a step error ends the step for good (no attempts left, or non-retriable). */
-  private isFinal(error: unknown): boolean {
-    return NonRetriableError.is(error) || !this.hasAttemptsLeft();
+  /** Whether a step error ends the step for good (no attempts left, by its own `retries` or the function's, or non-retriable). */
+  private isFinal(error: unknown, step: FoundStep): boolean {
+    if (NonRetriableError.is(error)) return true;
+    const retries = step.opts?.retries;
+    return typeof retries === "number" ? this.attempt >= retries : !this.hasAttemptsLeft();
+  }
+
+  /**
+   * One attempt of a step's work: its `AbortSignal` follows the call's (run cancelled,
+   * lease lost) and aborts on the step's `timeoutMs`, which also fails the attempt.
+   */
+  private attemptOf(step: FoundStep): { work: () => Promise<unknown>; done: () => void } {
+    const controller = new AbortController();
+    const parent = this.input.signal;
+    const follow = () => controller.abort(parent?.reason);
+    if (parent?.aborted) follow();
+    else parent?.addEventListener("abort", follow, { once: true });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeoutMs = typeof step.opts?.timeoutMs === "number" ? step.opts.timeoutMs : undefined;
+    const fn = step.fn as (signal: AbortSignal) => unknown;
+    const work = async () => {
+      const running = Promise.resolve().then(() => fn(controller.signal));
+      if (timeoutMs === undefined) return running;
+      const timedOut = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          const error = new StepTimeoutError(step.finalId, timeoutMs);
+          controller.abort(error);
+          reject(error);
+        }, timeoutMs);
+      });
+      running.catch(() => {}); // its late failure, once timed out, is nobody's
+      return Promise.race([running, timedOut]);
+    };
+    return {
+      work,
+      done: () => {
+        if (timer) clearTimeout(timer);
+        parent?.removeEventListener("abort", follow);
+      },
+    };
   }
 }
 
@@ -353,6 +395,8 @@ function callStep(step: Omit<FoundStep, "resolve" | "reject">): CallStep {
 }
 
 function fromMemo(memo: Memo, finalId: string): Promise<unknown> {
+  // a race branch the engine abandoned: it never settles, so it cannot win a race on replay
+  if ("error" in memo && memo.error.name === "StepAbandonedError") return new Promise(() => {});
   if ("error" in memo) return Promise.reject(new StepError(finalId, memo.error));
   return Promise.resolve(memo.data);
 }

@@ -9,9 +9,11 @@ import type { EventMap, SendPayloadOf, UntypedEvents, WaitEventName, WaitForEven
 import type { SchemaRegistry } from "../events/validate.ts";
 import type { StepRequest } from "../execution/call.ts";
 import type { Jsonify } from "../execution/json.ts";
+import { currentParallelMode } from "./group.ts";
 import { createInvoke, type InvokeOptions, type InvokeResult, type InvokeTarget } from "./invoke.ts";
-import { createRun } from "./run.ts";
+import { createRun, type StepRunOptions } from "./run.ts";
 import { createSendEvent } from "./send-event.ts";
+import { createSendSignal, type SendSignalOptions, type SignalSender } from "./send-signal.ts";
 import { createSleep } from "./sleep.ts";
 import type { StepIdInput } from "./step-id.ts";
 import { createWaitForEvent, type WaitForEventOptions } from "./wait-for-event.ts";
@@ -23,8 +25,11 @@ export interface StepTools<E extends EventMap = UntypedEvents> {
    * `step.run(id, fn)`: runs `fn` once, durably. Its JSON result is stored; later calls
    * of the run return the stored result without running `fn` again. A throw retries
    * this step alone with backoff; after the last attempt `step.run` throws `StepError`.
+   * Beyond Inngest, `{ id, retries, timeout, backoff }` sets this step's own policy, and
+   * `fn` receives an `AbortSignal` that aborts on the step's timeout, on run
+   * cancellation and when the engine loses the call's lease.
    */
-  run<T>(id: StepIdInput, fn: () => T | Promise<T>): Promise<Jsonify<Awaited<T>>>;
+  run<T>(id: StepIdInput | StepRunOptions, fn: (signal: AbortSignal) => T | Promise<T>): Promise<Jsonify<Awaited<T>>>;
   /** Pauses the run for a duration (`"30s"`, `"2h45m"`, `"3 days"`, or ms), up to a year. */
   sleep(id: StepIdInput, duration: string | number): Promise<void>;
   /** Pauses until a `Date` or ISO instant (past: no pause). */
@@ -41,6 +46,11 @@ export interface StepTools<E extends EventMap = UntypedEvents> {
   waitForSignal<Data = unknown>(id: StepIdInput, options: WaitForSignalOptions): Promise<{ signal: string; data: Data } | null>;
   /** Sends durably, once; returns the event ids. With schemas only known names with their data. */
   sendEvent(id: StepIdInput, events: SendPayloadOf<E> | readonly SendPayloadOf<E>[]): Promise<{ ids: string[] }>;
+  /**
+   * Sends a signal durably, once: resumes the run waiting on it (`step.waitForSignal`) with
+   * `data`. Returns `{ runId }`, undefined when no run waits on the signal.
+   */
+  sendSignal(id: StepIdInput, options: SendSignalOptions): Promise<{ runId: string | undefined }>;
   /** Runs another function and returns its (JSON) result; its failure throws. */
   invoke<const F extends InvokeTarget>(id: StepIdInput, options: InvokeOptions<F>): Promise<InvokeResult<F>>;
 }
@@ -49,7 +59,14 @@ export function createStepTools(
   request: (r: StepRequest) => Promise<unknown>,
   send: (events: EventPayload | EventPayload[]) => Promise<{ ids: string[] }>,
   schemas?: SchemaRegistry,
+  sendSignal?: SignalSender,
 ): StepTools {
+  const plain = request;
+  // steps started inside `group.parallel` carry its mode, as the official SDK's ops do
+  request = (r) => {
+    const parallelMode = currentParallelMode();
+    return plain(parallelMode ? { ...r, opts: { ...(r.opts ?? {}), parallelMode } } : r);
+  };
   const { sleep, sleepUntil } = createSleep(request);
   const tools = {
     run: createRun(request),
@@ -59,11 +76,15 @@ export function createStepTools(
     waitForSignal: createWaitForSignal(request),
     sendEvent: createSendEvent(request, send, schemas),
     invoke: createInvoke(request),
+    sendSignal: createSendSignal(request, sendSignal),
   };
   return tools as unknown as StepTools;
 }
 
+export { group, type ParallelOptions } from "./group.ts";
 export type { InvokeOptions, InvokeResult, InvokeTarget } from "./invoke.ts";
+export { type StepBackoff, type StepRunOptions, StepTimeoutError } from "./run.ts";
+export type { SendSignalOptions } from "./send-signal.ts";
 export type { StepIdInput } from "./step-id.ts";
 export type { WaitForEventOptions } from "./wait-for-event.ts";
 export type { WaitForSignalOptions } from "./wait-for-signal.ts";

@@ -7,7 +7,12 @@ export interface WaitForSignalOptions {
   signal: string;
   /** How long to wait (`"1h"`, ms); on timeout the step returns `null`. */
   timeout: string | number;
-  /** What another wait on the same signal does (recorded; the oldest waiter receives the signal). */
+  /**
+   * When another wait on the same signal is live (Inngest's semantics): `"fail"` (the
+   * default) fails this step with a `SignalConflictError`; `"replace"` takes the signal
+   * over: the next `sendSignal` resumes this wait, and the replaced one stays pending
+   * until its timeout.
+   */
   onConflict?: "replace" | "fail";
 }
 
@@ -22,7 +27,12 @@ export function createWaitForSignal(request: (r: StepRequest) => Promise<unknown
     if (options.timeout === undefined) throw new TypeError(`step.waitForSignal("${id}"): "timeout" is required`);
     const timeout = typeof options.timeout === "number" ? formatDuration(options.timeout) : options.timeout;
     const opts: Record<string, unknown> = { signal: options.signal, timeout };
-    if (options.onConflict) opts.conflict = options.onConflict;
+    if (options.onConflict !== undefined) {
+      if (options.onConflict !== "fail" && options.onConflict !== "replace") {
+        throw new TypeError(`step.waitForSignal("${id}"): "onConflict" must be "fail" or "replace", got ${JSON.stringify(options.onConflict)}`);
+      }
+      opts.conflict = options.onConflict;
+    }
     return (await request({ id, ...(displayName ? { displayName } : {}), op: OpCode.WaitForSignal, name: options.signal, opts })) as {
       signal: string;
       data: Data;

@@ -3,7 +3,7 @@
  * The SDK-facing run API used when a call request was too large to send (`use_api`,
  * inngest-protocol §8.9): a run's events and its memoized steps.
  */
-import { StepStatus } from "@stepwise/engine";
+import { abandonedError, StepStatus } from "@stepwise/engine";
 import { Hono } from "hono";
 import type { ServerContext } from "./context.ts";
 
@@ -22,6 +22,8 @@ export function v0Routes(ctx: ServerContext) {
       if (step.status === StepStatus.Completed) memo[step.id] = { data: step.output ?? null };
       else if (step.status === StepStatus.Failed && step.error) memo[step.id] = { error: step.error };
     }
+    // abandoned race branches last, as in a call's stack
+    for (const step of state.steps) if (step.status === StepStatus.Abandoned) memo[step.id] = { error: abandonedError(step.name) };
     return c.json(memo);
   });
   return app;
