@@ -24,7 +24,8 @@ export function tempDir(): string {
  * database), anything else on SQLite.
  */
 const testStore = process.env.STEPWISE_TEST_STORE ?? "sqlite";
-if (testStore !== "sqlite" && testStore !== "postgres") throw new Error(`STEPWISE_TEST_STORE: expected "sqlite" or "postgres", received ${JSON.stringify(testStore)}`);
+if (testStore !== "sqlite" && testStore !== "postgres")
+  throw new Error(`STEPWISE_TEST_STORE: expected "sqlite" or "postgres", received ${JSON.stringify(testStore)}`);
 const postgresDatabases = new Map<string, Promise<TestDatabase>>();
 afterAll(async () => {
   for (const db of postgresDatabases.values()) await (await db).drop();
