@@ -4,12 +4,15 @@
  * password never printed.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { existsSync, symlinkSync } from "node:fs";
 import { createServer, type Server } from "node:http";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createTestDatabase, type TestDatabase } from "@stepwise/store-postgres/testing";
 import { Inngest } from "inngest";
 import { serve } from "inngest/node";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { tempDir } from "./helpers.ts";
 
 const bin = fileURLToPath(new URL("../packages/stepwise/bin/stepwise.js", import.meta.url));
 const children: ChildProcess[] = [];
@@ -105,5 +108,32 @@ describe("stepwise CLI on Postgres", () => {
     child.kill("SIGTERM");
     expect(await exited).toBe(0);
     expect(out).not.toContain("hunter2-secret");
+  }, 40_000);
+
+  it("start --db postgres://… (DATABASE_URL) serves, keeping API tokens in ./stepwise.tokens.json", async () => {
+    const url = await database(false);
+    const port = await freePort();
+    // a working directory of its own (the tokens file lands there) that still resolves the repository's packages
+    const cwd = tempDir();
+    symlinkSync(fileURLToPath(new URL("../node_modules", import.meta.url)), join(cwd, "node_modules"));
+    const child = spawn(process.execPath, [bin, "start", "--port", String(port), "--signing-key", "signkey-test-0123abcd", "--event-key", "ek"], {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...env, DATABASE_URL: url },
+      cwd,
+    });
+    children.push(child);
+    let out = "";
+    child.stdout?.on("data", (d) => (out += d));
+    child.stderr?.on("data", (d) => (out += d));
+    await waitFor(() => out, /stepwise start: listening on http:\/\/127\.0\.0\.1:\d+ \(database postgres:\/\/postgres:\*\*\*@/);
+    const sent = await fetch(`http://127.0.0.1:${port}/e/ek`, { method: "POST", headers: { "content-type": "application/json" }, body: '{"name":"pg/ping"}' });
+    expect(sent.status).toBe(200);
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    child.kill("SIGTERM");
+    expect(await exited).toBe(0);
+    expect(out).not.toContain("hunter2-secret");
+    const tokens = spawnSync(process.execPath, [bin, "tokens", "create", "--name", "ci", "--db", url], { encoding: "utf8", env, cwd });
+    expect(tokens.status).toBe(0);
+    expect(existsSync(join(cwd, "stepwise.tokens.json"))).toBe(true);
   }, 40_000);
 });
