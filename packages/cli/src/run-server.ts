@@ -52,6 +52,8 @@ export interface RunServerOptions {
   metricsPublic?: boolean;
   /** On shutdown, how long in-flight calls may run before the process leaves them leased, in ms. (Default: 10,000.) */
   drainTimeoutMs?: number;
+  /** `step.fetch` / `step.ai.infer` requests the server makes (`EngineOptions.gateway`: `timeoutMs`). */
+  gateway?: EngineOptions["gateway"];
 }
 
 export interface RunningServer {
@@ -148,6 +150,7 @@ export async function runServer(options: RunServerOptions): Promise<RunningServe
     ...(notifier ? { notifier } : {}),
     ...(options.retryDelayScale !== undefined ? { retryDelayScale: options.retryDelayScale } : {}),
     ...(options.appOutage ? { appOutage: options.appOutage } : {}),
+    ...(options.gateway ? { gateway: options.gateway } : {}),
   });
   if (options.inProcess)
     engine.register(

@@ -30,6 +30,7 @@ import { Worker } from "./runner/worker.ts";
 import { cancelReasons, cancelTransition, resumeTransition } from "./runs/resume.ts";
 import { type AppOutagePolicy, defaultAppOutagePolicy } from "./scheduler/backoff.ts";
 import { CronScheduler } from "./scheduler/cron.ts";
+import type { GatewayOptions } from "./runner/gateway.ts";
 import { fault } from "./testing/faults.ts";
 
 export interface EngineOptions {
@@ -71,6 +72,12 @@ export interface EngineOptions {
    * library; `@stepwise/server` wires these to prom-client. (Default: none.)
    */
   metrics?: EngineMetrics;
+  /**
+   * `step.fetch` and `step.ai.infer` requests, which the engine makes between calls:
+   * `timeoutMs` per request (default 120,000; a timeout is a step error, retried), and the
+   * `fetch` implementation (default: the global one).
+   */
+  gateway?: GatewayOptions;
 }
 
 /** The outage policy from `EngineOptions.appOutage`: defaults filled in, each field checked. */
@@ -163,6 +170,7 @@ export class Engine {
       retryDelayScale: options.retryDelayScale ?? 1,
       outage: appOutagePolicy(options.appOutage),
       ...(options.metrics ? { metrics: options.metrics } : {}),
+      ...(options.gateway ? { gateway: options.gateway } : {}),
       router: () => this.router,
       wake: () => this.notifier.notify(),
       sendSignal: (signal, data) => this.sendSignal(signal, data),

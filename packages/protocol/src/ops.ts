@@ -14,6 +14,10 @@ export const OpCode = {
   WaitForEvent: "WaitForEvent",
   WaitForSignal: "WaitForSignal",
   InvokeFunction: "InvokeFunction",
+  /** `step.fetch`: the engine performs the HTTP request (`opts: {url, method, headers, body}`). */
+  Gateway: "Gateway",
+  /** `step.ai.infer`: the engine calls the model provider (`opts: {url, headers, auth_key, format, body}`). */
+  AIGateway: "AIGateway",
   RunComplete: "RunComplete",
 } as const;
 export type OpCode = (typeof OpCode)[keyof typeof OpCode];

@@ -24,6 +24,7 @@ import { CallExecution } from "./execution/call.ts";
 import type { MiddlewareStack } from "./middleware/index.ts";
 import { CallMiddleware, type RegisteredMiddleware, registerMiddleware, sendWithMiddleware } from "./middleware/runtime.ts";
 import { group } from "./step/group.ts";
+import { withStepFetch } from "./step/fetch.ts";
 import { createStepTools, type StepTools } from "./step/index.ts";
 
 /**
@@ -154,7 +155,7 @@ export class StepwiseFunction<Event = ReceivedEvent, Output = unknown> implement
     if (this.middleware.length === 0) {
       const call = new CallExecution(input);
       const ctx = this.decorate(this.baseContext(input, call, (events) => this.sendFromStep(input, events)));
-      return call.run(() => this.receive(ctx, () => this.handler(ctx)));
+      return call.run(() => this.receive(ctx, () => withStepFetch(ctx.step.fetch, () => this.handler(ctx))));
     }
     return this.executeWithMiddleware(input);
   }
@@ -173,7 +174,7 @@ export class StepwiseFunction<Event = ReceivedEvent, Output = unknown> implement
     }
     const hooks = mw;
     const ctx = hooks.ctx as unknown as Context;
-    const result = await call.run(hooks.wrapHandler(() => this.receive(ctx, () => this.handler(hooks.ctx as unknown as Context))));
+    const result = await call.run(hooks.wrapHandler(() => this.receive(ctx, () => withStepFetch(ctx.step.fetch, () => this.handler(hooks.ctx as unknown as Context)))));
     try {
       await hooks.beforeResponse();
     } catch (error) {

@@ -47,8 +47,15 @@ export { type ConnectionOptions, envVars } from "./http/env.ts";
 export * from "./middleware/index.ts";
 export { MiddlewareError } from "./middleware/runtime.ts";
 export { createServeHandler, type ServeHandler, type ServeOptions, type ServeRequest, type ServeResponse } from "./serve/handler.ts";
+export { type AiModel, type AnthropicOptions, anthropic, gemini, type ModelOptions, models, openai } from "./ai/models.ts";
+export { fetch } from "./step/fetch.ts";
 export { group, type ParallelOptions } from "./step/group.ts";
 export type {
+  DurableFetch,
+  GatewayResponse,
+  InferOptions,
+  StepAi,
+  StepFetch,
   InvokeOptions,
   InvokeResult,
   InvokeTarget,

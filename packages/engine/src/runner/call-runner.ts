@@ -54,6 +54,7 @@ import { cancelReasons, cancelTransition, pauseTimeoutTransition, sleepEndedStep
 import { stepFromOp, type Transition, transitionFor } from "../runs/transition.ts";
 import type { AppOutagePolicy } from "../scheduler/backoff.ts";
 import { fault } from "../testing/faults.ts";
+import { type GatewayOptions, isGatewayOp, performGateways } from "./gateway.ts";
 
 export interface CallRunnerDeps {
   store: Store;
@@ -74,6 +75,8 @@ export interface CallRunnerDeps {
   runStarted(runId: string, functionId: string): void;
   /** Instrumentation hooks (optional). */
   metrics?: EngineMetrics;
+  /** How `step.fetch` / `step.ai.infer` requests are made. */
+  gateway?: GatewayOptions;
 }
 
 export type { WaitingOn };
@@ -312,9 +315,11 @@ export class CallRunner {
     const { fn, state, item, lease, claims, signal } = claimed;
     let checkpointed = false;
     const sent: SentEvents = { inputs: [], ids: [] };
-    const result = await this.call(claimed, sent, () => {
+    const called = await this.call(claimed, sent, () => {
       checkpointed = true;
     });
+    // step.fetch / step.ai.infer: the engine makes the request now, while the function is not running
+    const result = signal.aborted ? called : await performGateways(called, this.deps.gateway ?? {}, signal);
     if (signal.aborted) return; // the lease is gone: another worker has this call; report nothing
     const transition = transitionFor(result, {
       state,
@@ -448,7 +453,10 @@ export class CallRunner {
       if (LeaseLostError.isLeaseLost(failure)) throw failure;
       // a cancelled run's outcome is skipped by the store; a limit is final; anything else is retried
       if (failure !== undefined) return { type: "function-rejected", error: serializeError(failure), retriable: !StepwiseError.is(failure) };
-      if (inflight.unsupported.length) return unsupportedOps(inflight.unsupported);
+      if (inflight.unsupported.length) {
+        // a checkpointed step.fetch / step.ai.infer is performed like a reported one
+        return inflight.unsupported.every(isGatewayOp) ? { type: "steps", ops: [...inflight.unsupported] } : unsupportedOps(inflight.unsupported);
+      }
     }
     // results reported rather than checkpointed (served functions, parallel branches) count too
     if (result.type === "steps") {

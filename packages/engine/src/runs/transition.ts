@@ -47,6 +47,7 @@ import {
   signalEventName,
   type TransitionParams,
 } from "../ports/store.ts";
+import { gatewayInput, gatewayOpCode } from "../runner/gateway.ts";
 import { type AppOutagePolicy, clampRetryAt, outageDelayMs, retryDelayMs } from "../scheduler/backoff.ts";
 
 export interface TransitionContext {
@@ -110,7 +111,7 @@ export function stepFromOp(runId: string, op: Op, status: StepRecord["status"], 
     runId,
     id: op.id,
     name: op.userland?.index !== undefined ? `${userId}:${op.userland.index}` : userId,
-    op: op.op,
+    op: gatewayOpCode(op) ?? op.op,
     status,
     attempts,
   };
@@ -139,7 +140,7 @@ export function inputOf(op: Op): unknown {
     case OpCode.InvokeFunction:
       return opts;
     default:
-      return opts.input !== undefined ? { args: opts.input } : undefined;
+      return gatewayInput(op) ?? (opts.input !== undefined ? { args: opts.input } : undefined);
   }
 }
 

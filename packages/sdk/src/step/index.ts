@@ -9,6 +9,8 @@ import type { EventMap, SendPayloadOf, UntypedEvents, WaitEventName, WaitForEven
 import type { SchemaRegistry } from "../events/validate.ts";
 import type { StepRequest } from "../execution/call.ts";
 import type { Jsonify } from "../execution/json.ts";
+import { createAi, type StepAi } from "./ai.ts";
+import { createStepFetch, type StepFetch } from "./fetch.ts";
 import { currentParallelMode } from "./group.ts";
 import { createInvoke, type InvokeOptions, type InvokeResult, type InvokeTarget } from "./invoke.ts";
 import { createRun, type StepRunOptions } from "./run.ts";
@@ -53,6 +55,14 @@ export interface StepTools<E extends EventMap = UntypedEvents> {
   sendSignal(id: StepIdInput, options: SendSignalOptions): Promise<{ runId: string | undefined }>;
   /** Runs another function and returns its (JSON) result; its failure throws. */
   invoke<const F extends InvokeTarget>(id: StepIdInput, options: InvokeOptions<F>): Promise<InvokeResult<F>>;
+  /**
+   * A durable HTTP request, made by the engine while the function is not running and
+   * memoized as `{ status_code, headers, body }`: resolves with a `Response` (any status;
+   * a network failure or timeout is a step error, retried). Its step id is `"step.fetch: <hostname>"`.
+   */
+  fetch: StepFetch;
+  /** `step.ai.infer` (a model call made by the engine) and `step.ai.wrap` (an AI call in your code, as a step). */
+  ai: StepAi;
 }
 
 export function createStepTools(
@@ -77,10 +87,14 @@ export function createStepTools(
     sendEvent: createSendEvent(request, send, schemas),
     invoke: createInvoke(request),
     sendSignal: createSendSignal(request, sendSignal),
+    fetch: createStepFetch(request),
+    ai: createAi(request),
   };
   return tools as unknown as StepTools;
 }
 
+export type { InferOptions, StepAi } from "./ai.ts";
+export type { DurableFetch, GatewayResponse, StepFetch } from "./fetch.ts";
 export { group, type ParallelOptions } from "./group.ts";
 export type { InvokeOptions, InvokeResult, InvokeTarget } from "./invoke.ts";
 export { type StepBackoff, type StepRunOptions, StepTimeoutError } from "./run.ts";
