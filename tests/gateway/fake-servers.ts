@@ -58,9 +58,11 @@ export async function fakeLlm(): Promise<FakeServer & { failNext: number[] }> {
       res.end(JSON.stringify(body));
     };
     const failure = failNext.shift();
-    if (failure !== undefined) return json(failure, { error: { message: `fake failure ${failure}` } });
+    // a failure echoes the credential it received, as some providers do: it must not be stored
+    if (failure !== undefined) return json(failure, { error: { message: `fake failure ${failure} for ${req.headers.authorization ?? "-"}` } });
     const body = JSON.parse(req.body || "{}");
-    if (req.path === "/v1/chat/completions") {
+    const path = req.path.split("?")[0] ?? "";
+    if (path === "/v1/chat/completions") {
       return json(200, {
         id: "chatcmpl-1",
         object: "chat.completion",
@@ -69,7 +71,7 @@ export async function fakeLlm(): Promise<FakeServer & { failNext: number[] }> {
         usage: { prompt_tokens: 11, completion_tokens: 7, total_tokens: 18 },
       });
     }
-    if (req.path === "/v1/messages") {
+    if (path === "/v1/messages") {
       return json(200, {
         id: "msg_1",
         type: "message",
@@ -80,7 +82,7 @@ export async function fakeLlm(): Promise<FakeServer & { failNext: number[] }> {
         usage: { input_tokens: 13, output_tokens: 5 },
       });
     }
-    const gemini = /^\/v1beta\/models\/([^:]+):generateContent$/.exec(req.path);
+    const gemini = /^\/v1beta\/models\/([^:]+):generateContent$/.exec(path);
     if (gemini) {
       return json(200, {
         candidates: [{ content: { role: "model", parts: [{ text: `gemini says: ${body.contents?.[0]?.parts?.[0]?.text}` }] }, finishReason: "STOP" }],

@@ -203,7 +203,7 @@ describe("step.ai in-process", () => {
   it("retries a provider's 5xx and fails at once on a 4xx", async () => {
     const l = await llm();
     const c = client();
-    const model = openai({ model: "gpt-4o", apiKey: "sk-x", baseUrl: `${l.url}/v1` });
+    const model = openai({ model: "gpt-4o", apiKey: "sk-echoed-key", baseUrl: `${l.url}/v1` });
     const fn = c.createFunction({ id: "ai-fail", retries: 2 }, { event: "gw/ai-fail" }, async ({ event, step }) => {
       try {
         const r = await step.ai.infer<{ model: string }>("ask", { model, body: { messages: [{ role: "user", content: String(event.data.n) }] } });
@@ -223,6 +223,9 @@ describe("step.ai in-process", () => {
     expect(refused.output).toMatch(/^caught: .*answered 401: .*fake failure 401/);
     expect(refused.steps.find((s) => s.name === "ask")).toMatchObject({ status: "Failed", attempts: 1, error: { name: "AIGatewayError" } });
     expect(l.received).toHaveLength(3);
+    expect(l.received[2]?.headers.authorization).toBe("Bearer sk-echoed-key");
+    expect(JSON.stringify(await engine.getRun(refused.id))).not.toContain("sk-echoed-key");
+    expect(JSON.stringify(refused.steps)).toContain("fake failure 401 for Bearer [redacted]");
   });
 
   it("step.ai.wrap runs the function once as a step with its arguments as input", async () => {

@@ -88,6 +88,31 @@ interface PreparedRequest {
   init: { method: string; headers: Record<string, string>; body?: string };
   /** What is stored as the step's input. */
   shown: Record<string, unknown>;
+  /** The credentials in the request: scrubbed from every stored message (a provider may echo them). */
+  secrets: string[];
+}
+
+/** The credentials a request carries: the key, secret header values, secret query values. */
+function secretsOf(url: string, headers: Record<string, string>, key: string): string[] {
+  const found = new Set<string>();
+  if (key) found.add(key);
+  for (const [name, value] of Object.entries(headers)) {
+    if (!secretHeader.test(name)) continue;
+    found.add(value);
+    const bearer = /^\S+\s+(\S+)$/.exec(value);
+    if (bearer?.[1]) found.add(bearer[1]);
+  }
+  try {
+    for (const [name, value] of new URL(url).searchParams) if (secretParam.test(name)) found.add(value);
+  } catch {}
+  return [...found].filter((s) => s.length >= 4);
+}
+
+/** `text` with each secret replaced. */
+function scrub(text: string, secrets: readonly string[]): string {
+  let out = text;
+  for (const secret of secrets) out = out.split(secret).join(redacted);
+  return out;
 }
 
 class BadGatewayOp extends Error {
@@ -147,7 +172,12 @@ function prepare(op: Op): PreparedRequest {
     const headers = stringHeaders(opts.headers, "opts.headers");
     const body = opts.body === undefined || opts.body === null ? undefined : typeof opts.body === "string" ? opts.body : JSON.stringify(opts.body);
     const init = { method, headers, ...(body !== undefined && method !== "GET" && method !== "HEAD" ? { body } : {}) };
-    return { url, init, shown: { url: redactUrl(url), method, headers: redactHeaders(headers), ...(body !== undefined ? { body } : {}) } };
+    return {
+      url,
+      init,
+      shown: { url: redactUrl(url), method, headers: redactHeaders(headers), ...(body !== undefined ? { body } : {}) },
+      secrets: secretsOf(url, headers, ""),
+    };
   }
   const url = checkedUrl(opts.url, "opts.url");
   const format = typeof opts.format === "string" ? opts.format : "openai-chat";
@@ -167,10 +197,18 @@ function prepare(op: Op): PreparedRequest {
       ...(key ? { auth_key: redacted } : {}),
       body: opts.body ?? {},
     },
+    secrets: secretsOf(url, headers, key),
   };
 }
 
-function outcome(op: Op, code: OpCode, shown: Record<string, unknown> | undefined, startedAt: number, result: { data: unknown } | { error: SerializedError }): Op {
+function outcome(
+  op: Op,
+  code: OpCode,
+  prepared: PreparedRequest | undefined,
+  startedAt: number,
+  result: { data: unknown } | { error: SerializedError },
+): Op {
+  const shown = prepared?.shown;
   const timing = { a: startedAt * 1e6, b: (Date.now() - startedAt) * 1e6 };
   const type = op.op === OpCode.Gateway ? "step.fetch" : "step.ai.infer";
   const converted: Op = {
@@ -188,7 +226,7 @@ function outcome(op: Op, code: OpCode, shown: Record<string, unknown> | undefine
     },
     timing,
   };
-  if ("error" in result) converted.error = result.error;
+  if ("error" in result) converted.error = { ...result.error, message: scrub(result.error.message, prepared?.secrets ?? []) };
   else converted.data = result.data;
   return converted;
 }
@@ -227,10 +265,10 @@ export async function performGateway(op: Op, options: GatewayOptions, signal: Ab
     const message = timedOut
       ? `${where}: ${prepared.init.method} ${shownUrl} did not answer within ${timeoutMs} ms`
       : `${where}: ${prepared.init.method} ${shownUrl} failed: ${causeOf(error)}`;
-    return outcome(op, OpCode.StepError, prepared.shown, startedAt, { error: { name: timedOut ? "GatewayTimeoutError" : "GatewayError", message } });
+    return outcome(op, OpCode.StepError, prepared, startedAt, { error: { name: timedOut ? "GatewayTimeoutError" : "GatewayError", message } });
   }
   if (Buffer.byteLength(text) > limits.stepResultBytes) {
-    return outcome(op, OpCode.StepFailed, prepared.shown, startedAt, {
+    return outcome(op, OpCode.StepFailed, prepared, startedAt, {
       error: {
         name: "GatewayError",
         message: `${where}: the response of ${shownUrl} is ${formatBytes(Buffer.byteLength(text))}, past the ${formatBytes(limits.stepResultBytes)} limit of a step result`,
@@ -242,16 +280,16 @@ export async function performGateway(op: Op, options: GatewayOptions, signal: Ab
     response.headers.forEach((value, name) => {
       headers[name] = value;
     });
-    return outcome(op, OpCode.StepRun, prepared.shown, startedAt, { data: { status_code: response.status, headers, body: text } });
+    return outcome(op, OpCode.StepRun, prepared, startedAt, { data: { status_code: response.status, headers, body: text } });
   }
   if (!response.ok) {
     const error = { name: "AIGatewayError", message: `${where}: ${shownUrl} answered ${response.status}: ${excerpt(text)}` };
-    return outcome(op, retriableStatus(response.status) ? OpCode.StepError : OpCode.StepFailed, prepared.shown, startedAt, { error });
+    return outcome(op, retriableStatus(response.status) ? OpCode.StepError : OpCode.StepFailed, prepared, startedAt, { error });
   }
   try {
-    return outcome(op, OpCode.StepRun, prepared.shown, startedAt, { data: JSON.parse(text) });
+    return outcome(op, OpCode.StepRun, prepared, startedAt, { data: JSON.parse(text) });
   } catch {
-    return outcome(op, OpCode.StepError, prepared.shown, startedAt, {
+    return outcome(op, OpCode.StepError, prepared, startedAt, {
       error: { name: "AIGatewayError", message: `${where}: ${shownUrl} answered ${response.status} with a body that is not JSON: ${excerpt(text)}` },
     });
   }
