@@ -195,7 +195,12 @@ describe("step.ai in-process", () => {
     expect(stored).not.toContain("gm-secret-key");
     const openaiStep = run.steps.find((s) => s.name === "ask-openai");
     expect(openaiStep).toMatchObject({ op: "AIGateway", status: "Completed" });
-    expect(openaiStep?.input).toMatchObject({ format: "openai-chat", model: "gpt-4o", auth_key: "[redacted]", body: { messages: [{ role: "user", content: "hi" }] } });
+    expect(openaiStep?.input).toMatchObject({
+      format: "openai-chat",
+      model: "gpt-4o",
+      auth_key: "[redacted]",
+      body: { messages: [{ role: "user", content: "hi" }] },
+    });
     expect(openaiStep?.output).toMatchObject({ usage: { prompt_tokens: 11, completion_tokens: 7 } });
     expect(run.steps.find((s) => s.name === "ask-gemini")?.input).toMatchObject({ format: "gemini", model: "gemini-2.0-flash" });
   });

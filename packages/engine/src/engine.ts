@@ -25,12 +25,12 @@ import {
   type WaitingOn,
 } from "./ports/store.ts";
 import { CallRunner } from "./runner/call-runner.ts";
+import type { GatewayOptions } from "./runner/gateway.ts";
 import { SyncRuns } from "./runner/sync-runs.ts";
 import { Worker } from "./runner/worker.ts";
 import { cancelReasons, cancelTransition, resumeTransition } from "./runs/resume.ts";
 import { type AppOutagePolicy, defaultAppOutagePolicy } from "./scheduler/backoff.ts";
 import { CronScheduler } from "./scheduler/cron.ts";
-import type { GatewayOptions } from "./runner/gateway.ts";
 import { fault } from "./testing/faults.ts";
 
 export interface EngineOptions {

@@ -23,8 +23,8 @@ import { type SchemaRegistry, validateIncomingEvents } from "./events/validate.t
 import { CallExecution } from "./execution/call.ts";
 import type { MiddlewareStack } from "./middleware/index.ts";
 import { CallMiddleware, type RegisteredMiddleware, registerMiddleware, sendWithMiddleware } from "./middleware/runtime.ts";
-import { group } from "./step/group.ts";
 import { withStepFetch } from "./step/fetch.ts";
+import { group } from "./step/group.ts";
 import { createStepTools, type StepTools } from "./step/index.ts";
 
 /**
@@ -174,7 +174,9 @@ export class StepwiseFunction<Event = ReceivedEvent, Output = unknown> implement
     }
     const hooks = mw;
     const ctx = hooks.ctx as unknown as Context;
-    const result = await call.run(hooks.wrapHandler(() => this.receive(ctx, () => withStepFetch(ctx.step.fetch, () => this.handler(hooks.ctx as unknown as Context)))));
+    const result = await call.run(
+      hooks.wrapHandler(() => this.receive(ctx, () => withStepFetch(ctx.step.fetch, () => this.handler(hooks.ctx as unknown as Context)))),
+    );
     try {
       await hooks.beforeResponse();
     } catch (error) {

@@ -201,13 +201,7 @@ function prepare(op: Op): PreparedRequest {
   };
 }
 
-function outcome(
-  op: Op,
-  code: OpCode,
-  prepared: PreparedRequest | undefined,
-  startedAt: number,
-  result: { data: unknown } | { error: SerializedError },
-): Op {
+function outcome(op: Op, code: OpCode, prepared: PreparedRequest | undefined, startedAt: number, result: { data: unknown } | { error: SerializedError }): Op {
   const shown = prepared?.shown;
   const timing = { a: startedAt * 1e6, b: (Date.now() - startedAt) * 1e6 };
   const type = op.op === OpCode.Gateway ? "step.fetch" : "step.ai.infer";

@@ -83,7 +83,8 @@ export function anthropic(options: AnthropicOptions): AiModel {
 export function gemini(options: ModelOptions): AiModel {
   const defaults = options.defaultParameters;
   return {
-    url: new URL(`models/${encodeURIComponent(options.model)}:generateContent`, base(options.baseUrl, "https://generativelanguage.googleapis.com/v1beta/")).href,
+    url: new URL(`models/${encodeURIComponent(options.model)}:generateContent`, base(options.baseUrl, "https://generativelanguage.googleapis.com/v1beta/"))
+      .href,
     authKey: options.apiKey || env("GEMINI_API_KEY") || "",
     format: "gemini",
     headers: {},

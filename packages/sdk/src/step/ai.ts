@@ -34,7 +34,8 @@ export function createAi(request: (r: StepRequest) => Promise<unknown>): StepAi 
     infer(idInput, options) {
       const { id, displayName } = readStepId(idInput, "step.ai.infer");
       const model = options?.model;
-      if (!model || typeof model.url !== "string") return Promise.reject(new TypeError(`step.ai.infer("${id}"): "model" must be a model (openai(), anthropic(), gemini())`));
+      if (!model || typeof model.url !== "string")
+        return Promise.reject(new TypeError(`step.ai.infer("${id}"): "model" must be a model (openai(), anthropic(), gemini())`));
       if (!options.body || typeof options.body !== "object") return Promise.reject(new TypeError(`step.ai.infer("${id}"): "body" must be an object`));
       const { model: _model, body, ...rest } = options;
       const copy = { ...model };

@@ -111,6 +111,12 @@ export function createRun(request: (r: StepRequest) => Promise<unknown>) {
       return Promise.reject(error);
     }
     const opts = Object.keys(policy).length ? { opts: { ...policy } as Record<string, unknown> } : {};
-    return request({ id, ...(displayName ? { displayName } : {}), op: OpCode.StepPlanned, ...opts, fn: (signal) => insideStep(id, () => fn(signal)) }) as Promise<Jsonify<Awaited<T>>>;
+    return request({
+      id,
+      ...(displayName ? { displayName } : {}),
+      op: OpCode.StepPlanned,
+      ...opts,
+      fn: (signal) => insideStep(id, () => fn(signal)),
+    }) as Promise<Jsonify<Awaited<T>>>;
   };
 }
