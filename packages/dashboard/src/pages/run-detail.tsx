@@ -5,6 +5,7 @@
  */
 import { useState } from "react";
 import { api, type EventDetails, type RunDetails, type Step } from "../api.ts";
+import { AiStep } from "../components/ai-step.tsx";
 import { duration, ErrorNote, Json, Link, StatusBadge, when } from "../components/common.tsx";
 import { useLive } from "../components/use-live.ts";
 
@@ -147,6 +148,7 @@ function StepPanel({ step }: { step: Step }) {
           </>
         ) : null}
       </dl>
+      <AiStep step={step} />
       {step.input !== null && step.input !== undefined ? (
         <>
           <h4>Input</h4>
