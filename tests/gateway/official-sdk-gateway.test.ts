@@ -30,6 +30,12 @@ function defineFunctions(client: Inngest) {
       });
       return { status: res.status, body: await res.text(), posted: posted.status, failing: failing.status };
     }),
+    client.createFunction({ id: "cp-fetch", checkpointing: { bufferedSteps: 1 }, triggers: [{ event: "ogw/cp" }] }, async ({ step }) => {
+      const before = await step.run("before", () => "first");
+      const res = await step.fetch(`${target.url}/status/207`);
+      const last = await step.run("last", () => "done");
+      return [before, res.status, last];
+    }),
     client.createFunction({ id: "slow-fetch", retries: 0, triggers: [{ event: "ogw/slow" }] }, async ({ step }) => {
       await step.fetch(`${target.url}/slow`);
       return "answered";
@@ -110,6 +116,19 @@ describe("official SDK step.fetch / step.ai against stepwise dev", () => {
     expect(steps[0]?.output).toMatchObject({ status_code: 201, body: "created" });
     expect(steps[1]?.input).toMatchObject({ method: "POST", headers: { "x-api-key": "[redacted]", "x-a": "b" }, body: "ping" });
     expect(await restRun(run.id)).not.toContain("fetch-secret");
+  }, 30_000);
+
+  it("performs step.fetch in a function with checkpointing enabled, between checkpointed steps", async () => {
+    const { ids } = await inngest.send({ name: "ogw/cp" });
+    const run = await stepwise.engine.waitForRun((await runOf(ids[0])).id, { timeoutMs: 20_000 });
+    expect(run.error).toBeUndefined();
+    expect(run.output).toEqual(["first", 207, "done"]);
+    expect(target.hits("/status/207")).toBe(1);
+    expect(run.steps.map((s) => [s.name, s.op, s.status])).toEqual([
+      ["before", "StepRun", "Completed"],
+      ["step.fetch: 127.0.0.1", "Gateway", "Completed"],
+      ["last", "StepRun", "Completed"],
+    ]);
   }, 30_000);
 
   it("fails a step.fetch that times out, with the timeout named", async () => {
