@@ -5,7 +5,7 @@
  * as the REST API shows it.
  */
 import { createServer, type Server } from "node:http";
-import { type RunningServer, runServer } from "@stepwise/cli";
+import { CLIError, type RunningServer, runCli, runServer } from "@stepwise/cli";
 import { silentLogger } from "@stepwise/protocol";
 import { Inngest } from "inngest";
 import { serve } from "inngest/node";
@@ -165,5 +165,33 @@ describe("official SDK step.fetch / step.ai against stepwise dev", () => {
     const shown = await restRun(run.id);
     for (const secret of ["sk-openai-served", "sk-ant-served", "gm-served-key"]) expect(shown).not.toContain(secret);
     expect(shown).toContain("prompt_tokens");
+  }, 30_000);
+});
+
+describe("--gateway-timeout / STEPWISE_GATEWAY_TIMEOUT_MS", () => {
+  it("sets the served timeout, and a bad value is refused naming the flag", async () => {
+    await expect(runCli(["dev", "--port", "0", "--db", ":memory:", "--no-discovery", "--gateway-timeout", "soon"])).rejects.toThrow(CLIError);
+    await expect(runCli(["dev", "--port", "0", "--db", ":memory:", "--no-discovery"], { STEPWISE_GATEWAY_TIMEOUT_MS: "0" })).rejects.toThrow(
+      /--gateway-timeout/,
+    );
+    for (const [args, env, ms] of [
+      [["--gateway-timeout", "120"], {}, 120],
+      [[], { STEPWISE_GATEWAY_TIMEOUT_MS: "90" }, 90],
+    ] as const) {
+      const other = (await runCli(["dev", "--port", "0", "--db", ":memory:", "--no-discovery", ...args], { ...env })) as RunningServer;
+      try {
+        expect((await other.server.apps.sync(`http://127.0.0.1:${(app.address() as { port: number }).port}/api/inngest`)).error).toBeUndefined();
+        const { ids } = await other.engine.send({ name: "ogw/slow" });
+        let runs = await other.engine.listRuns({ eventId: ids[0] as string });
+        for (let i = 0; i < 200 && runs.length === 0; i++) {
+          await new Promise((r) => setTimeout(r, 10));
+          runs = await other.engine.listRuns({ eventId: ids[0] as string });
+        }
+        const run = await other.engine.waitForRun(runs[0]?.id as string, { timeoutMs: 10_000 });
+        expect(run.error?.message).toContain(`did not answer within ${ms} ms`);
+      } finally {
+        await other.close();
+      }
+    }
   }, 30_000);
 });

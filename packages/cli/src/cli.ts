@@ -47,6 +47,8 @@ Flags:
                          like /v1; dev serves it openly on loopback).
       --drain-timeout <ms>  dev, start: on SIGTERM/SIGINT, how long calls in flight may finish
                          before the process exits leaving them leased (default 10000).
+      --gateway-timeout <ms>  dev, start: longest one step.fetch / step.ai.infer request the server
+                         makes may take; a timeout is a step error, retried (default 120000).
       --name <n>         tokens create: a label for the token.
   -h, --help             Show this help.
 
@@ -60,6 +62,7 @@ Environment:
   ${envKeys.appOutageBudget.join(", ")}   app outage budget (as --app-outage-budget)
   ${envKeys.metricsPublic.join(", ")}   1 or true: as --metrics-public
   ${envKeys.drainTimeout.join(", ")}   as --drain-timeout
+  ${envKeys.gatewayTimeout.join(", ")}   as --gateway-timeout
 `;
 
 export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<RunningServer | undefined> {
@@ -117,6 +120,11 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
   if (drainTimeoutMs !== undefined && (!/^\d+$/.test(drainText ?? "") || !Number.isSafeInteger(drainTimeoutMs))) {
     throw new CLIError(`--drain-timeout: expected milliseconds (a whole number, e.g. 30000), received ${JSON.stringify(drainText)}`);
   }
+  const gatewayText = values["gateway-timeout"] ?? readEnv(envKeys.gatewayTimeout, env);
+  const gatewayTimeoutMs = gatewayText === undefined ? undefined : Number(gatewayText);
+  if (gatewayTimeoutMs !== undefined && (!/^\d+$/.test(gatewayText ?? "") || !Number.isSafeInteger(gatewayTimeoutMs) || gatewayTimeoutMs < 1)) {
+    throw new CLIError(`--gateway-timeout: expected milliseconds (a whole number ≥ 1, e.g. 60000), received ${JSON.stringify(gatewayText)}`);
+  }
   const metricsPublicText = readEnv(envKeys.metricsPublic, env);
   if (metricsPublicText !== undefined && !["1", "true", "0", "false"].includes(metricsPublicText.toLowerCase())) {
     throw new CLIError(`${envKeys.metricsPublic[0]}: expected 1, true, 0 or false, received ${JSON.stringify(metricsPublicText)}`);
@@ -143,6 +151,7 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
     ...(command === "start" && dashboardToken ? { dashboardToken } : {}),
     ...(command === "start" && metricsPublic ? { metricsPublic: true } : {}),
     ...(drainTimeoutMs !== undefined ? { drainTimeoutMs } : {}),
+    ...(gatewayTimeoutMs !== undefined ? { gateway: { timeoutMs: gatewayTimeoutMs } } : {}),
   });
   return server;
 }
@@ -196,6 +205,7 @@ function parse(args: string[]) {
       "app-outage-budget": { type: "string" },
       "metrics-public": { type: "boolean" },
       "drain-timeout": { type: "string" },
+      "gateway-timeout": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });

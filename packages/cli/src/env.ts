@@ -16,6 +16,7 @@ export const envKeys = {
   metricsPublic: ["STEPWISE_METRICS_PUBLIC"],
   /** Milliseconds in-flight calls may run after SIGTERM (as --drain-timeout). */
   drainTimeout: ["STEPWISE_DRAIN_TIMEOUT_MS"],
+  gatewayTimeout: ["STEPWISE_GATEWAY_TIMEOUT_MS"],
 } as const;
 
 export function readEnv(names: readonly string[], env: NodeJS.ProcessEnv = process.env): string | undefined {
