@@ -123,6 +123,21 @@ describe("step.fetch in-process", () => {
     expect(run.steps.find((s) => s.op === "Gateway")).toMatchObject({ status: "Failed", attempts: 2, error: { name: "GatewayTimeoutError" } });
   });
 
+  it("runs parallel fetches beside a parallel step.run, each once", async () => {
+    const t = await target();
+    const c = client();
+    let ran = 0;
+    const fn = c.createFunction({ id: "par" }, { event: "gw/par" }, async ({ step }) => {
+      const [a, b, r] = await Promise.all([step.fetch(`${t.url}/status/201`), step.fetch(`${t.url}/status/202`), step.run("work", () => ++ran)]);
+      return [a.status, b.status, r];
+    });
+    const { engine } = await startEngine({ client: c, functions: [fn] });
+    const run = await sendAndWait(engine, c, { name: "gw/par" });
+    expect(run.output).toEqual([201, 202, 1]);
+    expect([t.hits("/status/201"), t.hits("/status/202"), ran]).toEqual([1, 1, 1]);
+    expect(run.steps.map((s) => s.name).sort()).toEqual(["step.fetch: 127.0.0.1", "step.fetch: 127.0.0.1:1", "work"]);
+  });
+
   it("the exported fetch is step.fetch in a handler, and a plain fetch outside a run and inside step.run", async () => {
     const t = await target();
     const c = client();

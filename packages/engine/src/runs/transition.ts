@@ -354,6 +354,9 @@ function stepsTransition(ops: Op[], retryAt: number | undefined, ctx: Transition
     ...(pauses.length ? { pauses } : {}),
     ...(cancelItems.length ? { cancelItems } : {}),
   };
+  // a result settled beside work it planned (a step.fetch beside a parallel step.run): that work's end discovers;
+  // a discovery now could run the planned step inline as well
+  if (!discoverNow && enqueue.length > 0) discover = false;
   return {
     params,
     events: [],
