@@ -18,6 +18,7 @@ let inngest: Inngest;
 let llm: FakeServer & { failNext: number[] };
 let target: FakeServer;
 let after = 0;
+let parallelRuns = 0;
 
 function defineFunctions(client: Inngest) {
   return [
@@ -35,6 +36,14 @@ function defineFunctions(client: Inngest) {
       const res = await step.fetch(`${target.url}/status/207`);
       const last = await step.run("last", () => "done");
       return [before, res.status, last];
+    }),
+    client.createFunction({ id: "par-fetch", triggers: [{ event: "ogw/par" }] }, async ({ step }) => {
+      const [a, b, r] = await Promise.all([
+        step.fetch(`${target.url}/status/203`),
+        step.fetch(`${target.url}/status/206`),
+        step.run("work", () => ++parallelRuns),
+      ]);
+      return [a.status, b.status, r];
     }),
     client.createFunction({ id: "slow-fetch", retries: 0, triggers: [{ event: "ogw/slow" }] }, async ({ step }) => {
       await step.fetch(`${target.url}/slow`);
@@ -129,6 +138,14 @@ describe("official SDK step.fetch / step.ai against stepwise dev", () => {
       ["step.fetch: 127.0.0.1", "Gateway", "Completed"],
       ["last", "StepRun", "Completed"],
     ]);
+  }, 30_000);
+
+  it("runs parallel step.fetch calls beside a parallel step.run, each once", async () => {
+    const { ids } = await inngest.send({ name: "ogw/par" });
+    const run = await stepwise.engine.waitForRun((await runOf(ids[0])).id, { timeoutMs: 20_000 });
+    expect(run.error).toBeUndefined();
+    expect(run.output).toEqual([203, 206, 1]);
+    expect([target.hits("/status/203"), target.hits("/status/206"), parallelRuns]).toEqual([1, 1, 1]);
   }, 30_000);
 
   it("fails a step.fetch that times out, with the timeout named", async () => {
