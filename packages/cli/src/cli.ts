@@ -49,6 +49,8 @@ Flags:
                          before the process exits leaving them leased (default 10000).
       --gateway-timeout <ms>  dev, start: longest one step.fetch / step.ai.infer request the server
                          makes may take; a timeout is a step error, retried (default 120000).
+      --endpoint-origins <o,...>  Origins (https://api.example.com) where durable endpoints that
+                         go async are called back (default: any in dev, none in start).
       --name <n>         tokens create: a label for the token.
   -h, --help             Show this help.
 
@@ -63,6 +65,7 @@ Environment:
   ${envKeys.metricsPublic.join(", ")}   1 or true: as --metrics-public
   ${envKeys.drainTimeout.join(", ")}   as --drain-timeout
   ${envKeys.gatewayTimeout.join(", ")}   as --gateway-timeout
+  ${envKeys.endpointOrigins.join(", ")}   as --endpoint-origins
 `;
 
 export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<RunningServer | undefined> {
@@ -130,6 +133,8 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
     throw new CLIError(`${envKeys.metricsPublic[0]}: expected 1, true, 0 or false, received ${JSON.stringify(metricsPublicText)}`);
   }
   const metricsPublic = values["metrics-public"] === true || ["1", "true"].includes(metricsPublicText?.toLowerCase() ?? "");
+  const originsText = values["endpoint-origins"] ?? readEnv(envKeys.endpointOrigins, env);
+  const endpointOrigins = originsText === undefined ? undefined : parseOrigins(originsText);
   const db = values.db ?? readEnv(envKeys.db, env) ?? (command === "dev" ? ".stepwise/dev.db" : "stepwise.db");
   if (command === "dev" && !isPostgresUrl(db)) {
     const { mkdirSync } = await import("node:fs");
@@ -152,8 +157,32 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
     ...(command === "start" && metricsPublic ? { metricsPublic: true } : {}),
     ...(drainTimeoutMs !== undefined ? { drainTimeoutMs } : {}),
     ...(gatewayTimeoutMs !== undefined ? { gateway: { timeoutMs: gatewayTimeoutMs } } : {}),
+    ...(endpointOrigins ? { endpointOrigins } : {}),
   });
   return server;
+}
+
+/** `--endpoint-origins`: comma-separated `scheme://host[:port]`, each checked. */
+function parseOrigins(text: string): string[] {
+  return text
+    .split(",")
+    .map((part) => part.trim())
+    .filter((part) => part !== "")
+    .map((part) => {
+      let url: URL | undefined;
+      try {
+        url = new URL(part);
+      } catch {
+        // reported below
+      }
+      if (!url || !["http:", "https:"].includes(url.protocol) || url.origin !== part.replace(/\/$/, "")) {
+        throw new CLIError(
+          `--endpoint-origins: ${JSON.stringify(part)} is not an origin`,
+          "give scheme://host[:port] without a path, e.g. https://api.example.com",
+        );
+      }
+      return url.origin;
+    });
 }
 
 /** `stepwise tokens create|list|revoke`: edits `<db>.tokens.json`; a running server sees changes at once. */
@@ -206,6 +235,7 @@ function parse(args: string[]) {
       "metrics-public": { type: "boolean" },
       "drain-timeout": { type: "string" },
       "gateway-timeout": { type: "string" },
+      "endpoint-origins": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });

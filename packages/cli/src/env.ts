@@ -17,6 +17,8 @@ export const envKeys = {
   /** Milliseconds in-flight calls may run after SIGTERM (as --drain-timeout). */
   drainTimeout: ["STEPWISE_DRAIN_TIMEOUT_MS"],
   gatewayTimeout: ["STEPWISE_GATEWAY_TIMEOUT_MS"],
+  /** Comma-separated origins durable endpoints may be re-entered at (as --endpoint-origins). */
+  endpointOrigins: ["STEPWISE_ENDPOINT_ORIGINS"],
 } as const;
 
 export function readEnv(names: readonly string[], env: NodeJS.ProcessEnv = process.env): string | undefined {

@@ -78,6 +78,14 @@ export interface EngineOptions {
    * `fetch` implementation (default: the global one).
    */
   gateway?: GatewayOptions;
+  /**
+   * Drivers for durable-endpoint runs (`startSyncRun`) that cannot finish in their
+   * request: given a run's function id, the handle that calls the endpoint again (the
+   * server's re-entry request), or `undefined` for ids it does not own. With it, an
+   * endpoint that sleeps, waits or has a step to retry goes on asynchronously; without
+   * it, such a run fails with `UnsupportedStepError`. (Default: none.)
+   */
+  durableEndpoints?: (functionId: string) => FunctionHandle | undefined;
 }
 
 /** The outage policy from `EngineOptions.appOutage`: defaults filled in, each field checked. */
@@ -181,10 +189,15 @@ export class Engine {
         for (const listener of this.startListeners) listener(runId, functionId);
       },
     });
+    const endpoints = options.durableEndpoints;
+    this.registry.setAdopter(endpoints);
     this.syncRuns = new SyncRuns({
       store: this.store,
       clock: this.clock,
+      retryDelayScale: options.retryDelayScale ?? 1,
       isRegistered: (functionId) => this.registry.get(functionId) !== undefined,
+      canContinue: (functionId) => endpoints?.(functionId) !== undefined,
+      wake: () => this.notifier.notify(),
       runEnded: (runId, status) => {
         for (const listener of this.listeners) listener(runId, status);
       },

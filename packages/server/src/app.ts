@@ -17,6 +17,7 @@ import { startAuth } from "./auth/start-auth.ts";
 import { TokenStore } from "./auth/token-store.ts";
 import { ConnectGateway, type ConnectGatewayOptions } from "./connect/gateway.ts";
 import { connectRoutes } from "./connect/routes.ts";
+import type { DurableEndpoints } from "./driver/endpoint-function.ts";
 import { errorBody } from "./errors.ts";
 import { checkpointRoutes } from "./routes/checkpoint.ts";
 import type { ServerContext } from "./routes/context.ts";
@@ -72,6 +73,11 @@ export interface ServerOptions {
    * process metrics: only the store-backed gauges.)
    */
   metrics?: StepwiseMetrics;
+  /**
+   * The drivers of durable-endpoint runs that go async: the same object whose `driver` the
+   * engine was given as `EngineOptions.durableEndpoints`. (Default: none; such runs fail.)
+   */
+  endpoints?: DurableEndpoints;
   /** start mode: serve `/metrics` without a credential (for a scraper inside a private network). (Default: false.) */
   metricsPublic?: boolean;
 }
@@ -131,6 +137,7 @@ export function createServer(options: ServerOptions): StepwiseServer {
     signingKeys,
     ...(options.mode === "start" ? { eventKey: options.eventKey } : {}),
     ...(options.clusterPollMs !== undefined ? { clusterPollMs: options.clusterPollMs } : {}),
+    ...(options.endpoints ? { endpoints: options.endpoints } : {}),
   };
   const maxBodyBytes = options.maxBodyBytes ?? 10 * 1024 * 1024;
 
@@ -178,7 +185,9 @@ export function createServer(options: ServerOptions): StepwiseServer {
     });
     app.use("/fn/*", requireCredential);
     app.use("/v0/*", requireCredential);
-    app.use("/v1/*", requireCredential);
+    // a durable endpoint's output is read with its run's token (the SDK's proxy and redirected clients send no credential)
+    const runOutput = /^\/v1\/http\/runs\/[^/]+\/output$/;
+    app.use("/v1/*", (c, next) => (c.req.method === "GET" && runOutput.test(c.req.path) ? next() : requireCredential(c, next)));
     if (!options.metricsPublic) app.use("/metrics", requireCredential);
     const eventKey = options.eventKey as string;
     app.use("/e/:eventKey", async (c, next) => {

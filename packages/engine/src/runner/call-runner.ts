@@ -250,7 +250,7 @@ export class CallRunner {
       return;
     }
     if (this.deps.metrics) this.functionOf.set(state.run.id, state.run.functionId);
-    const fn = registry.get(state.run.functionId);
+    const fn = registry.driverFor(state.run.functionId);
     if (!fn) {
       this.deps.logger.warn(`stepwise: run ${state.run.id} belongs to function "${state.run.functionId}", which is not registered here; retrying in 60s`);
       await store.commitTransition({

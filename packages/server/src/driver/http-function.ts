@@ -110,7 +110,7 @@ const agentOptions = { keepAlive: true, timeout: 4_000, scheduling: "lifo" as co
 const agents = { "http:": new HttpAgent(agentOptions), "https:": new HttpsAgent(agentOptions) };
 
 /** What came back from the app: a status, headers and the whole body. */
-interface Reply {
+export interface Reply {
   status: number;
   headers: HeaderLookup;
   text: string;
@@ -127,7 +127,13 @@ interface HeaderLookup {
  * otherwise no SDK answered (an outage). A socket the app closed while it sat idle in the
  * pool (a reset before any reply on a reused socket) is retried once on a fresh one.
  */
-function post(
+function post(url: URL, headers: Record<string, string>, body: string, timeoutMs: number): Promise<Reply | { failure: string; answered: boolean }> {
+  return send("POST", url, headers, body, timeoutMs);
+}
+
+/** `post` with any method; a `GET` or `HEAD` sends no body. */
+export function send(
+  method: string,
   url: URL,
   headers: Record<string, string>,
   body: string,
@@ -135,7 +141,6 @@ function post(
   retried = false,
 ): Promise<Reply | { failure: string; answered: boolean }> {
   return new Promise((resolve) => {
-    const send = url.protocol === "https:" ? httpsRequest : httpRequest;
     const agent = url.protocol === "https:" ? agents["https:"] : agents["http:"];
     let answered = false;
     let settled = false;
@@ -145,7 +150,9 @@ function post(
       clearTimeout(timer);
       resolve(value);
     };
-    const request = send(url, { method: "POST", agent, headers: { ...headers, "content-length": String(Buffer.byteLength(body)) } }, (response) => {
+    const bodyless = method === "GET" || method === "HEAD";
+    const sized = bodyless ? headers : { ...headers, "content-length": String(Buffer.byteLength(body)) };
+    const request = (url.protocol === "https:" ? httpsRequest : httpRequest)(url, { method, agent, headers: sized }, (response) => {
       const lookup = nodeHeaders(response.headers);
       answered = sdkAnswered(lookup);
       const chunks: Buffer[] = [];
@@ -168,12 +175,13 @@ function post(
       if (!retried && request.reusedSocket && error.code === "ECONNRESET" && !answered) {
         settled = true;
         clearTimeout(timer);
-        resolve(post(url, headers, body, timeoutMs, true));
+        resolve(send(method, url, headers, body, timeoutMs, true));
         return;
       }
       finish({ failure: `failed: ${causeMessage(error)}`, answered });
     });
-    request.end(body);
+    if (bodyless) request.end();
+    else request.end(body);
   });
 }
 
@@ -187,12 +195,12 @@ function nodeHeaders(headers: IncomingHttpHeaders): HeaderLookup {
 }
 
 /** The SDK answered, but not with a reply it could have meant: a failed attempt. */
-function transportError(message: string): ExecutionResult {
+export function transportError(message: string): ExecutionResult {
   return { type: "function-rejected", error: { name: "HttpTransportError", message }, retriable: true };
 }
 
 /** No SDK answered: retried on the app-outage backoff, spending no attempt. */
-function unreachable(message: string): ExecutionResult {
+export function unreachable(message: string): ExecutionResult {
   return { type: "function-rejected", error: { name: "HttpTransportError", message }, retriable: true, unreachable: true };
 }
 
@@ -235,7 +243,7 @@ export async function decodeResponse(response: Response, where: string, now = Da
   return classifyReply({ status: response.status, headers: response.headers, text }, where, now, checkpoint);
 }
 
-async function classifyReply(reply: Reply, where: string, now: number, checkpoint?: (op: Op) => Promise<void>): Promise<ExecutionResult> {
+export async function classifyReply(reply: Reply, where: string, now: number, checkpoint?: (op: Op) => Promise<void>): Promise<ExecutionResult> {
   const answered = { headers: reply.headers };
   const result = await complete(classify(reply, where, now, answered), checkpoint);
   const version = Number(answered.headers.get("x-inngest-req-version") || Number.NaN);
@@ -273,8 +281,10 @@ function classify(reply: Reply, where: string, now: number, answered: { headers:
   }
   if (status === 200) return { type: "function-resolved", data: parsed };
   if (status === 206) {
-    if (!Array.isArray(parsed)) return transportError(`${where} answered 206 without an array of ops`);
-    const ops = parsed as Op[];
+    // a durable endpoint's re-entry answers its end as one op, not an array of them
+    const single = parsed !== null && typeof parsed === "object" && !Array.isArray(parsed) && typeof (parsed as Op).op === "string";
+    if (!Array.isArray(parsed) && !single) return transportError(`${where} answered 206 without an array of ops`);
+    const ops = (single ? [parsed] : parsed) as Op[];
     return retryAt !== undefined ? { type: "steps", ops, retryAt } : { type: "steps", ops };
   }
   const error = toSerializedError(parsed, status);
