@@ -4,6 +4,9 @@
  * requests between calls, memoizes them, retries failures per the function's policy, and
  * never stores credentials.
  */
+
+import { Engine } from "@stepwise/engine";
+import { SqliteStore } from "@stepwise/store-sqlite";
 import { anthropic, fetch as durableFetch, gemini, openai, Stepwise, silentLogger } from "stepwise";
 import { afterEach, describe, expect, it } from "vitest";
 import { sendAndWait, startEngine } from "../helpers.ts";
@@ -159,6 +162,33 @@ describe("step.fetch in-process", () => {
       ["inner", "StepRun"],
       ["replay", "Sleep"],
     ]);
+  });
+});
+
+describe("EngineOptions.gateway", () => {
+  it("refuses a bad timeout or fetch, naming the field", async () => {
+    const store = new SqliteStore({ path: ":memory:" });
+    try {
+      expect(() => new Engine({ store, gateway: { timeoutMs: 0 } })).toThrow(/gateway\.timeoutMs/);
+      expect(() => new Engine({ store, gateway: { timeoutMs: "5s" as unknown as number } })).toThrow(/gateway\.timeoutMs/);
+      expect(() => new Engine({ store, gateway: { fetch: "no" as unknown as typeof fetch } })).toThrow(/gateway\.fetch/);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("makes the requests with the fetch given", async () => {
+    const c = client();
+    const seen: string[] = [];
+    const fake: typeof fetch = async (input, init) => {
+      seen.push(`${init?.method} ${String(input)}`);
+      return new Response("from the fake", { status: 200, headers: { "x-fake": "1" } });
+    };
+    const fn = c.createFunction({ id: "own-fetch" }, { event: "gw/own" }, async ({ step }) => (await step.fetch("https://example.invalid/x")).text());
+    const { engine } = await startEngine({ client: c, functions: [fn], gateway: { fetch: fake } });
+    const run = await sendAndWait(engine, c, { name: "gw/own" });
+    expect(run.output).toBe("from the fake");
+    expect(seen).toEqual(["GET https://example.invalid/x"]);
   });
 });
 

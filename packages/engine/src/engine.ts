@@ -25,7 +25,7 @@ import {
   type WaitingOn,
 } from "./ports/store.ts";
 import { CallRunner } from "./runner/call-runner.ts";
-import type { GatewayOptions } from "./runner/gateway.ts";
+import { checkedGatewayOptions, type GatewayOptions } from "./runner/gateway.ts";
 import { SyncRuns } from "./runner/sync-runs.ts";
 import { Worker } from "./runner/worker.ts";
 import { cancelReasons, cancelTransition, resumeTransition } from "./runs/resume.ts";
@@ -178,7 +178,7 @@ export class Engine {
       retryDelayScale: options.retryDelayScale ?? 1,
       outage: appOutagePolicy(options.appOutage),
       ...(options.metrics ? { metrics: options.metrics } : {}),
-      ...(options.gateway ? { gateway: options.gateway } : {}),
+      ...(options.gateway ? { gateway: checkedGatewayOptions(options.gateway) } : {}),
       router: () => this.router,
       wake: () => this.notifier.notify(),
       sendSignal: (signal, data) => this.sendSignal(signal, data),

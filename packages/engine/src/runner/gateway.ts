@@ -19,7 +19,7 @@
  * Secrets: the op's `auth_key`, credential headers and credential query parameters are
  * used for the request and never stored: the step's input keeps a redacted copy.
  */
-import { formatBytes, limits, type Op, OpCode, type SerializedError } from "@stepwise/protocol";
+import { formatBytes, limits, type Op, OpCode, type SerializedError, StepwiseError } from "@stepwise/protocol";
 
 export interface GatewayOptions {
   /** Longest one `step.fetch` / `step.ai.infer` request may take before it fails (and is retried). (Default: 120,000 ms.) */
@@ -29,6 +29,17 @@ export interface GatewayOptions {
 }
 
 export const defaultGatewayTimeoutMs = 120_000;
+
+/** `EngineOptions.gateway`, each field checked (errors name it). */
+export function checkedGatewayOptions(given: GatewayOptions): GatewayOptions {
+  if (typeof given !== "object" || given === null) throw new StepwiseError("invalid_argument", "gateway: expected an object ({ timeoutMs?, fetch? })");
+  const { timeoutMs, fetch } = given;
+  if (timeoutMs !== undefined && (typeof timeoutMs !== "number" || !Number.isSafeInteger(timeoutMs) || timeoutMs < 1)) {
+    throw new StepwiseError("invalid_argument", `gateway.timeoutMs: expected a whole number of milliseconds ≥ 1, received ${JSON.stringify(timeoutMs)}`);
+  }
+  if (fetch !== undefined && typeof fetch !== "function") throw new StepwiseError("invalid_argument", "gateway.fetch: expected a fetch function");
+  return { ...(timeoutMs !== undefined ? { timeoutMs } : {}), ...(fetch ? { fetch } : {}) };
+}
 
 /** Marks, in a converted op's opts, which gateway op it came from; the step record keeps that op code. */
 export const gatewayOpt = "gateway";
