@@ -167,7 +167,7 @@ describe("step.fetch in-process", () => {
 
 describe("EngineOptions.gateway", () => {
   it("refuses a bad timeout or fetch, naming the field", async () => {
-    const store = new SqliteStore({ path: ":memory:" });
+    const store = new SqliteStore({ filename: ":memory:" });
     try {
       expect(() => new Engine({ store, gateway: { timeoutMs: 0 } })).toThrow(/gateway\.timeoutMs/);
       expect(() => new Engine({ store, gateway: { timeoutMs: "5s" as unknown as number } })).toThrow(/gateway\.timeoutMs/);
