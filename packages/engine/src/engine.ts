@@ -10,6 +10,7 @@ import { PauseRouter } from "./events/pause-router.ts";
 import { Admission, pausedKey } from "./flow-control/admission.ts";
 import { concurrencyLabel } from "./flow-control/concurrency.ts";
 import { type EngineMetrics, safely, timedStore } from "./metrics.ts";
+import { RunTracing, type TracingOption } from "./tracing.ts";
 import { type Clock, systemClock } from "./ports/clock.ts";
 import { createInProcessNotifier, type Notifier } from "./ports/notifier.ts";
 import {
@@ -71,6 +72,14 @@ export interface EngineOptions {
    * library; `@stepwise/server` wires these to prom-client. (Default: none.)
    */
   metrics?: EngineMetrics;
+  /**
+   * OpenTelemetry spans for runs (`stepwise.run`), their calls (`stepwise.call`) and steps
+   * (`stepwise.step`), through `@opentelemetry/api`: `true` uses the global tracer provider,
+   * `{ tracerProvider }` a given one. Its SDK must use `StepwiseIdGenerator` (see
+   * `@stepwise/server`'s `startTracing`, which sets one up from the `OTEL_*` variables).
+   * Off, the engine creates no spans and stores no trace context. (Default: off.)
+   */
+  tracing?: TracingOption;
 }
 
 /** The outage policy from `EngineOptions.appOutage`: defaults filled in, each field checked. */
@@ -141,6 +150,7 @@ export class Engine {
   private readonly closeTimeoutMs: number;
   private state: "new" | "started" | "closed" = "new";
   private readonly metrics: EngineMetrics | undefined;
+  private readonly tracing: RunTracing | undefined;
   private drained: Promise<number> | undefined;
   private closing: Promise<void> | undefined;
 
@@ -149,6 +159,7 @@ export class Engine {
     this.store = options.metrics ? timedStore(options.store, options.metrics) : options.store;
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? consoleLogger;
+    this.tracing = options.tracing ? new RunTracing(options.tracing, this.logger) : undefined;
     this.maxEventBytes = options.maxEventBytes;
     this.closeTimeoutMs = options.closeTimeoutMs ?? 10_000;
     this.notifier = options.notifier ?? createInProcessNotifier();
@@ -163,6 +174,7 @@ export class Engine {
       retryDelayScale: options.retryDelayScale ?? 1,
       outage: appOutagePolicy(options.appOutage),
       ...(options.metrics ? { metrics: options.metrics } : {}),
+      ...(this.tracing ? { tracing: this.tracing } : {}),
       router: () => this.router,
       wake: () => this.notifier.notify(),
       sendSignal: (signal, data) => this.sendSignal(signal, data),
@@ -213,6 +225,8 @@ export class Engine {
    * copy each time (a retried transaction runs it again). `onDecided` sees the final plan.
    */
   private admissionScript(plan: IngestPlan, now: number, onDecided?: (decided: IngestPlan) => void): IngestScript {
+    // every ingest of new runs comes through here first: tracing on, each gets its trace context
+    this.tracing?.stampRuns(plan.runs);
     return {
       now,
       flowKeys: this.admission.flowKeys(plan),

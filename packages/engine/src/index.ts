@@ -18,6 +18,7 @@ export { findPauseCandidates } from "./events/pause-router.ts";
 export { type CompiledExpression, compileExpression } from "./expressions/cel.ts";
 export { newId } from "./ids.ts";
 export { type EngineMetrics, storeWriteMethods, timedStore } from "./metrics.ts";
+export { Attr as TraceAttribute, newTraceContext, parseTraceContext, SpanName, StepwiseIdGenerator, type TracingOption } from "./tracing.ts";
 export { type Clock, systemClock } from "./ports/clock.ts";
 export { createInProcessNotifier, type Notifier } from "./ports/notifier.ts";
 export * from "./ports/store.ts";

@@ -1,0 +1,178 @@
+/**
+ * OpenTelemetry traces in-process: an engine with `tracing` on a tracer provider that
+ * uses `StepwiseIdGenerator`, spans collected by the SDK's in-memory exporter. Runs on
+ * SQLite, or Postgres with STEPWISE_TEST_STORE=postgres.
+ */
+import { context, type TracerProvider, trace } from "@opentelemetry/api";
+import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
+import { InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
+import { NodeTracerProvider } from "@opentelemetry/sdk-trace-node";
+import { StepwiseIdGenerator } from "@stepwise/engine";
+import { Stepwise, silentLogger } from "stepwise";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { sendAndWait, startEngine, until } from "./helpers.ts";
+
+const exporter = new InMemorySpanExporter();
+const provider = new NodeTracerProvider({ idGenerator: new StepwiseIdGenerator(), spanProcessors: [new SimpleSpanProcessor(exporter)] });
+const contextManager = new AsyncLocalStorageContextManager();
+
+beforeAll(() => {
+  // the test's own spans (a sender's) need an active-context manager, as an SDK's start() sets one up
+  context.setGlobalContextManager(contextManager.enable());
+});
+afterAll(async () => {
+  context.disable();
+  await provider.shutdown();
+});
+beforeEach(() => exporter.reset());
+
+const client = () => new Stepwise({ id: "otel", logger: silentLogger });
+const parentId = (span: ReadableSpan) => span.parentSpanContext?.spanId;
+const named = (name: string) => exporter.getFinishedSpans().filter((s) => s.name === name);
+const tracing = { tracerProvider: provider as TracerProvider };
+
+describe("traces (in-process)", () => {
+  it("emits a run span with a step span per step and a call span per call, all in one trace", async () => {
+    const c = client();
+    const fn = c.createFunction({ id: "two-steps", retries: 1 }, { event: "otel/two" }, async ({ step, attempt }) => {
+      const a = await step.run("first", () => 1);
+      const b = await step.run("second", () => {
+        if (attempt === 0) throw new Error("flaky");
+        return 2;
+      });
+      return a + b;
+    });
+    const { engine } = await startEngine({ client: c, functions: [fn], tracing });
+    const run = await sendAndWait(engine, c, { name: "otel/two" });
+    expect(run.status).toBe("Completed");
+    await until(() => named("stepwise.run").length === 1);
+    const [runSpan] = named("stepwise.run");
+    expect(runSpan).toBeDefined();
+    if (!runSpan) return;
+    const { traceId, spanId } = runSpan.spanContext();
+    expect(runSpan.attributes).toMatchObject({
+      "stepwise.function.id": "otel-two-steps",
+      "stepwise.run.id": run.id,
+      "stepwise.event.name": "otel/two",
+      "stepwise.run.status": "Completed",
+    });
+    expect(runSpan.status.code).toBe(1); // OK
+    // the stored context names this very span
+    const stored = (await engine.store.getRun(run.id))?.traceContext;
+    expect(stored).toBe(`00-${traceId}-${spanId}-01`);
+    expect(parentId(runSpan)).toBeUndefined();
+
+    const steps = named("stepwise.step");
+    expect(steps.map((s) => [s.attributes["stepwise.step.name"], s.attributes["stepwise.step.op"], s.attributes["stepwise.step.attempt"]])).toEqual([
+      ["first", "StepRun", 1],
+      ["second", "StepError", 1],
+      ["second", "StepRun", 2],
+    ]);
+    const errored = steps[1];
+    expect(errored?.status.code).toBe(2); // ERROR
+    expect(String(errored?.attributes["stepwise.step.error"])).toContain("flaky");
+    for (const span of [...steps, ...named("stepwise.call")]) {
+      expect(span.spanContext().traceId).toBe(traceId);
+      expect(parentId(span)).toBe(spanId);
+      expect(span.attributes["stepwise.run.id"]).toBe(run.id);
+    }
+    expect(named("stepwise.call").length).toBeGreaterThanOrEqual(2);
+  });
+
+  it("keeps a run with a sleep across two calls in one trace", async () => {
+    const c = client();
+    const fn = c.createFunction({ id: "sleepy" }, { event: "otel/sleep" }, async ({ step }) => {
+      await step.run("before", () => "a");
+      await step.sleep("nap", "50ms");
+      return step.run("after", () => "b");
+    });
+    const { engine } = await startEngine({ client: c, functions: [fn], tracing });
+    const run = await sendAndWait(engine, c, { name: "otel/sleep" });
+    expect(run.status).toBe("Completed");
+    await until(() => named("stepwise.run").length === 1);
+    const runSpan = named("stepwise.run")[0];
+    const calls = named("stepwise.call");
+    // the call that ran up to the sleep, and the one that woke from it
+    expect(calls.map((s) => s.attributes["stepwise.call.kind"])).toEqual(["discovery", "discovery"]);
+    expect(new Set(exporter.getFinishedSpans().map((s) => s.spanContext().traceId))).toEqual(new Set([runSpan?.spanContext().traceId]));
+    for (const call of calls) expect(parentId(call)).toBe(runSpan?.spanContext().spanId);
+    expect(named("stepwise.step").map((s) => s.attributes["stepwise.step.op"])).toEqual(["StepRun", "Sleep", "StepRun"]);
+    // the run span covers both calls
+    const ms = (t: [number, number]) => t[0] * 1000 + t[1] / 1e6;
+    expect(ms(runSpan?.startTime ?? [0, 0])).toBeLessThanOrEqual(ms(calls[0]?.startTime ?? [0, 0]));
+    expect(ms(runSpan?.endTime ?? [0, 0])).toBeGreaterThanOrEqual(ms(calls[1]?.endTime ?? [0, 0]) - 1);
+  });
+
+  it("puts a run started by client.send inside an active span into that span's trace, under it", async () => {
+    const c = client();
+    const fn = c.createFunction({ id: "child" }, { event: "otel/child" }, async ({ step }) => step.run("only", () => 1));
+    const { engine } = await startEngine({ client: c, functions: [fn], tracing });
+    const tracer = provider.getTracer("test");
+    const outer = tracer.startSpan("request");
+    const { ids } = await context.with(trace.setSpan(context.active(), outer), () => c.send({ name: "otel/child" }));
+    outer.end();
+    const [listed] = await engine.listRuns({ eventId: ids[0] });
+    expect(listed?.traceContext).toMatch(new RegExp(`^00-${outer.spanContext().traceId}-[0-9a-f]{16}-01/${outer.spanContext().spanId}$`));
+    await engine.waitForRun(listed?.id ?? "", { timeoutMs: 10_000 });
+    await until(() => named("stepwise.run").length === 1);
+    const runSpan = named("stepwise.run")[0];
+    expect(runSpan?.spanContext().traceId).toBe(outer.spanContext().traceId);
+    expect(parentId(runSpan as ReadableSpan)).toBe(outer.spanContext().spanId);
+  });
+
+  it("puts runs a step sends into the sending run's trace", async () => {
+    const c = client();
+    const parent = c.createFunction({ id: "parent" }, { event: "otel/parent" }, async ({ step }) => {
+      await step.sendEvent("fan-out", { name: "otel/leaf" });
+      return "sent";
+    });
+    const leaf = c.createFunction({ id: "leaf" }, { event: "otel/leaf" }, async () => "leaf");
+    const { engine } = await startEngine({ client: c, functions: [parent, leaf], tracing });
+    const run = await sendAndWait(engine, c, { name: "otel/parent" });
+    await until(() => named("stepwise.run").length === 2);
+    const runs = named("stepwise.run");
+    const parentSpan = runs.find((s) => s.attributes["stepwise.run.id"] === run.id);
+    const leafSpan = runs.find((s) => s.attributes["stepwise.function.id"] === "otel-leaf");
+    expect(leafSpan?.spanContext().traceId).toBe(parentSpan?.spanContext().traceId);
+    expect(parentId(leafSpan as ReadableSpan)).toBe(parentSpan?.spanContext().spanId);
+  });
+
+  it("marks a failed run's span as an error", async () => {
+    const c = client();
+    const fn = c.createFunction({ id: "fails", retries: 0 }, { event: "otel/fail" }, async () => {
+      throw new Error("no luck");
+    });
+    const { engine } = await startEngine({ client: c, functions: [fn], tracing });
+    const run = await sendAndWait(engine, c, { name: "otel/fail" });
+    expect(run.status).toBe("Failed");
+    await until(() => named("stepwise.run").length === 1);
+    const runSpan = named("stepwise.run")[0];
+    expect(runSpan?.status).toMatchObject({ code: 2, message: expect.stringContaining("no luck") });
+    expect(runSpan?.attributes["stepwise.run.status"]).toBe("Failed");
+    expect(named("stepwise.call")[0]?.status.code).toBe(2);
+  });
+
+  it("with tracing off, exports nothing and stores no trace context", async () => {
+    trace.setGlobalTracerProvider(provider);
+    try {
+      const c = client();
+      const fn = c.createFunction({ id: "plain" }, { event: "otel/plain" }, async ({ step }) => {
+        await step.run("a", () => 1);
+        await step.sleep("s", "10ms");
+        return 1;
+      });
+      const { engine } = await startEngine({ client: c, functions: [fn] });
+      const tracer = provider.getTracer("test");
+      const outer = tracer.startSpan("request");
+      const { ids } = await context.with(trace.setSpan(context.active(), outer), () => c.send({ name: "otel/plain" }));
+      outer.end();
+      const [listed] = await engine.listRuns({ eventId: ids[0] });
+      const run = await engine.waitForRun(listed?.id ?? "", { timeoutMs: 10_000 });
+      expect(run.status).toBe("Completed");
+      expect(run.traceContext).toBeUndefined();
+      expect(exporter.getFinishedSpans().map((s) => s.name)).toEqual(["request"]);
+    } finally {
+      trace.disable();
+    }
+  });
+});
