@@ -11,7 +11,7 @@ import { dirname, join, resolve } from "node:path";
 import { serve } from "@hono/node-server";
 import { Engine, type EngineOptions, type Notifier, type Store } from "@stepwise/engine";
 import { type ClientHandle, consoleLogger, type FunctionHandle, type Logger } from "@stepwise/protocol";
-import { createMetrics, createServer, type ServerOptions, type StepwiseServer, TokenStore, tokenFileFor } from "@stepwise/server";
+import { createMetrics, createServer, type ServerOptions, type StepwiseServer, startTracing, TokenStore, tokenFileFor } from "@stepwise/server";
 import { isPostgresUrl, PostgresStore, redactSecrets, redactUrl } from "@stepwise/store-postgres";
 import { SqliteStore } from "@stepwise/store-sqlite";
 import { defaultDiscoveryUrls, startDiscovery, startSyncing } from "./discovery.ts";
@@ -140,10 +140,14 @@ export async function runServer(options: RunServerOptions): Promise<RunningServe
   }
   const { store, notifier } = await openStore(options.db, options.migrate !== false, logger);
   const metrics = createMetrics();
+  // OpenTelemetry traces, when the OTEL_* variables configure an exporter (docs/operations.md, "Traces")
+  const tracing = await startTracing();
+  if (tracing.enabled) log("tracing: exporting spans as the OTEL_* variables configure");
   const engine = new Engine({
     store,
     logger,
     metrics: metrics.hooks,
+    ...(tracing.enabled ? { tracing: true } : {}),
     ...(options.drainTimeoutMs !== undefined ? { closeTimeoutMs: options.drainTimeoutMs } : {}),
     ...(notifier ? { notifier } : {}),
     ...(options.retryDelayScale !== undefined ? { retryDelayScale: options.retryDelayScale } : {}),
@@ -234,6 +238,7 @@ export async function runServer(options: RunServerOptions): Promise<RunningServe
       await engine.close();
       await server.connect.close();
       await httpClosed;
+      await tracing.shutdown();
       log("stopped");
     })();
     return closing;
