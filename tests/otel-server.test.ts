@@ -7,8 +7,12 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { context, trace } from "@opentelemetry/api";
+import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
+import { BasicTracerProvider } from "@opentelemetry/sdk-trace-base";
 import { Inngest } from "inngest";
 import { serve } from "inngest/node";
+import { Stepwise, silentLogger } from "stepwise";
 import { afterEach, describe, expect, it } from "vitest";
 import { tempDir } from "./helpers.ts";
 
@@ -206,6 +210,27 @@ describe("traces (stepwise dev, OTEL_* variables)", () => {
       const [, tid, parent] = /^00-([0-9a-f]{32})-([0-9a-f]{16})-01$/.exec(header ?? "") ?? [];
       expect(tid).toBe(traceId);
       expect(callIds.has(parent ?? "")).toBe(true);
+    }
+
+    // our SDK's client.send inside an active span sends its traceparent: that run is in the span's trace
+    const provider = new BasicTracerProvider();
+    context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+    try {
+      const sender = new Stepwise({ id: "sender", eventKey: "test-key", baseUrl: dev.base, logger: silentLogger });
+      const outer = provider.getTracer("test").startSpan("request");
+      const { ids } = await context.with(trace.setSpan(context.active(), outer), () => sender.send({ name: "otel/served" }));
+      outer.end();
+      const second = await completed(dev.runOf, ids[0] as string);
+      expect(second?.status).toBe("Completed");
+      await waitFor(
+        () => receiver.spans.some((s) => s.name === "stepwise.run" && s.attributes["stepwise.run.id"] === second?.run_id),
+        () => JSON.stringify(receiver.spans.map((s) => [s.name, s.traceId])),
+      );
+      const secondSpan = receiver.spans.find((s) => s.name === "stepwise.run" && s.attributes["stepwise.run.id"] === second?.run_id);
+      expect(secondSpan).toMatchObject({ traceId: outer.spanContext().traceId, parentSpanId: outer.spanContext().spanId });
+    } finally {
+      context.disable();
+      await provider.shutdown();
     }
   }, 90_000);
 
