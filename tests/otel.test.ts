@@ -3,12 +3,13 @@
  * uses `StepwiseIdGenerator`, spans collected by the SDK's in-memory exporter. Runs on
  * SQLite, or Postgres with STEPWISE_TEST_STORE=postgres.
  */
-import { context, type TracerProvider, trace } from "@opentelemetry/api";
+import { context, propagation, type TracerProvider, trace } from "@opentelemetry/api";
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
+import { W3CTraceContextPropagator } from "@opentelemetry/core";
 import { InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
 import { NodeTracerProvider } from "@opentelemetry/sdk-trace-node";
 import { StepwiseIdGenerator } from "@stepwise/engine";
-import { Stepwise, silentLogger } from "stepwise";
+import { createServeHandler, Stepwise, silentLogger } from "stepwise";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { sendAndWait, startEngine, until } from "./helpers.ts";
 
@@ -150,6 +151,35 @@ describe("traces (in-process)", () => {
     expect(runSpan?.status).toMatchObject({ code: 2, message: expect.stringContaining("no luck") });
     expect(runSpan?.attributes["stepwise.run.status"]).toBe("Failed");
     expect(named("stepwise.call")[0]?.status.code).toBe(2);
+  });
+
+  it("serve runs a served call inside the span its traceparent names (the app's spans join the run's trace)", async () => {
+    propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+    try {
+      const c = client();
+      let seen: string | undefined;
+      const fn = c.createFunction({ id: "served", triggers: [{ event: "otel/served" }] }, async () => {
+        const span = trace.getSpanContext(context.active());
+        seen = span && `${span.traceId}-${span.spanId}`;
+        return "ok";
+      });
+      const handler = createServeHandler({ client: c, functions: [fn], isDev: true, env: {} });
+      const event = { name: "otel/served", data: {}, id: "e1", ts: Date.now(), user: {} };
+      const request = (headers: Record<string, string>) => ({
+        method: "POST",
+        url: "http://app.local/api/inngest?fnId=otel-served&stepId=step",
+        headers,
+        body: JSON.stringify({ event, events: [event], steps: {}, ctx: { run_id: "r1" } }),
+      });
+      const traced = await handler.handle(request({ traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01" }));
+      expect(traced.status).toBe(200);
+      expect(seen).toBe("4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7");
+      seen = "unset";
+      expect((await handler.handle(request({}))).status).toBe(200);
+      expect(seen).toBeUndefined();
+    } finally {
+      propagation.disable();
+    }
   });
 
   it("with tracing off, exports nothing and stores no trace context", async () => {

@@ -10,7 +10,6 @@ import { PauseRouter } from "./events/pause-router.ts";
 import { Admission, pausedKey } from "./flow-control/admission.ts";
 import { concurrencyLabel } from "./flow-control/concurrency.ts";
 import { type EngineMetrics, safely, timedStore } from "./metrics.ts";
-import { RunTracing, type TracingOption } from "./tracing.ts";
 import { type Clock, systemClock } from "./ports/clock.ts";
 import { createInProcessNotifier, type Notifier } from "./ports/notifier.ts";
 import {
@@ -32,6 +31,7 @@ import { cancelReasons, cancelTransition, resumeTransition } from "./runs/resume
 import { type AppOutagePolicy, defaultAppOutagePolicy } from "./scheduler/backoff.ts";
 import { CronScheduler } from "./scheduler/cron.ts";
 import { fault } from "./testing/faults.ts";
+import { RunTracing, type TracingOption } from "./tracing.ts";
 
 export interface EngineOptions {
   store: Store;

@@ -18,7 +18,6 @@ export { findPauseCandidates } from "./events/pause-router.ts";
 export { type CompiledExpression, compileExpression } from "./expressions/cel.ts";
 export { newId } from "./ids.ts";
 export { type EngineMetrics, storeWriteMethods, timedStore } from "./metrics.ts";
-export { Attr as TraceAttribute, newTraceContext, parseTraceContext, SpanName, StepwiseIdGenerator, type TracingOption } from "./tracing.ts";
 export { type Clock, systemClock } from "./ports/clock.ts";
 export { createInProcessNotifier, type Notifier } from "./ports/notifier.ts";
 export * from "./ports/store.ts";
@@ -26,3 +25,4 @@ export { type AppOutagePolicy, defaultAppOutagePolicy, outageDelayMs, retryDelay
 export { nextTick, parseCron } from "./scheduler/cron.ts";
 export { FaultInjectedError } from "./testing/faults.ts";
 export { createManualClock, type ManualClock } from "./testing/manual-clock.ts";
+export { Attr as TraceAttribute, newTraceContext, parseTraceContext, SpanName, StepwiseIdGenerator, type TracingOption } from "./tracing.ts";
