@@ -3,15 +3,17 @@
  * uses `StepwiseIdGenerator`, spans collected by the SDK's in-memory exporter. Runs on
  * SQLite, or Postgres with STEPWISE_TEST_STORE=postgres.
  */
+
+import { join } from "node:path";
 import { context, propagation, type TracerProvider, trace } from "@opentelemetry/api";
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
 import { W3CTraceContextPropagator } from "@opentelemetry/core";
 import { InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
 import { NodeTracerProvider } from "@opentelemetry/sdk-trace-node";
-import { StepwiseIdGenerator } from "@stepwise/engine";
+import { parseTraceContext, StepwiseIdGenerator } from "@stepwise/engine";
 import { createServeHandler, Stepwise, silentLogger } from "stepwise";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { sendAndWait, startEngine, until } from "./helpers.ts";
+import { sendAndWait, startEngine, tempDir, until } from "./helpers.ts";
 
 const exporter = new InMemorySpanExporter();
 const provider = new NodeTracerProvider({ idGenerator: new StepwiseIdGenerator(), spanProcessors: [new SimpleSpanProcessor(exporter)] });
@@ -102,6 +104,45 @@ describe("traces (in-process)", () => {
     const ms = (t: [number, number]) => t[0] * 1000 + t[1] / 1e6;
     expect(ms(runSpan?.startTime ?? [0, 0])).toBeLessThanOrEqual(ms(calls[0]?.startTime ?? [0, 0]));
     expect(ms(runSpan?.endTime ?? [0, 0])).toBeGreaterThanOrEqual(ms(calls[1]?.endTime ?? [0, 0]) - 1);
+  });
+
+  it("keeps a run in one trace when another engine (another process, another node) finishes it", async () => {
+    const otherExporter = new InMemorySpanExporter();
+    const other = new NodeTracerProvider({ idGenerator: new StepwiseIdGenerator(), spanProcessors: [new SimpleSpanProcessor(otherExporter)] });
+    const database = join(tempDir(), "handover.db");
+    const define = (c: Stepwise) =>
+      c.createFunction({ id: "handover" }, { event: "otel/handover" }, async ({ step }) => {
+        await step.run("before", () => "a");
+        await step.sleep("nap", "300ms");
+        return step.run("after", () => "b");
+      });
+    const first = client();
+    const one = await startEngine({ database, client: first, functions: [define(first)], tracing });
+    const { ids } = await first.send({ name: "otel/handover" });
+    const [run] = await one.engine.listRuns({ eventId: ids[0] });
+    await until(async () => (await one.engine.getRun(run?.id ?? ""))?.steps.some((s) => s.status === "Sleeping") ?? false);
+    const stored = parseTraceContext((await one.engine.store.getRun(run?.id ?? ""))?.traceContext);
+    await one.engine.close();
+    expect(stored).toBeDefined();
+
+    const second = client();
+    const two = await startEngine({ database, client: second, functions: [define(second)], tracing: { tracerProvider: other } });
+    expect((await two.engine.waitForRun(run?.id ?? "", { timeoutMs: 10_000 })).status).toBe("Completed");
+    await until(() => otherExporter.getFinishedSpans().some((s) => s.name === "stepwise.run"));
+    const spans = otherExporter.getFinishedSpans();
+    const runSpan = spans.find((s) => s.name === "stepwise.run");
+    expect(runSpan?.spanContext()).toMatchObject({ traceId: stored?.traceId, spanId: stored?.runSpanId });
+    const calls = spans.filter((s) => s.name === "stepwise.call");
+    expect(calls.length).toBeGreaterThanOrEqual(1);
+    for (const span of [...calls, ...spans.filter((s) => s.name === "stepwise.step")]) {
+      expect(span.spanContext().traceId).toBe(stored?.traceId);
+      expect(parentId(span)).toBe(stored?.runSpanId);
+    }
+    // the first engine's call and step spans are in the same trace, under the same run span
+    const before = named("stepwise.call");
+    expect(before.length).toBeGreaterThanOrEqual(1);
+    for (const span of before) expect(parentId(span)).toBe(stored?.runSpanId);
+    await other.shutdown();
   });
 
   it("puts a run started by client.send inside an active span into that span's trace, under it", async () => {
