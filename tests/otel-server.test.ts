@@ -203,6 +203,7 @@ describe("traces (stepwise dev, OTEL_* variables)", () => {
       expect(span.traceId).toBe(traceId);
       expect(span.parentSpanId).toBe(runSpan?.spanId);
     }
+    for (const call of calls) expect(call.attributes).toMatchObject({ "url.full": dev.served.url, "http.response.status_code": expect.any(Number) });
     // each call to the app carried the call span as its parent
     const callIds = new Set(calls.map((s) => s.spanId));
     expect(dev.served.traceparents.length).toBe(calls.length);

@@ -90,3 +90,19 @@ export function injectTraceHeaders(headers: Record<string, string>): void {
   if (!trace.getSpanContext(active)) return;
   w3c.inject(active, headers, defaultTextMapSetter);
 }
+
+/**
+ * A served call about to be sent to `url` inside the active (call) span: its request gets
+ * `traceparent`, the span `url.full`; the returned function records the answer's status
+ * (`http.response.status_code`; none when no answer came). `undefined` without an active span.
+ */
+export function traceServedCall(headers: Record<string, string>, url: string): ((status: number | undefined) => void) | undefined {
+  const span = trace.getActiveSpan();
+  if (!span) return undefined;
+  injectTraceHeaders(headers);
+  if (!span.isRecording()) return undefined;
+  span.setAttribute("url.full", url);
+  return (status) => {
+    if (status !== undefined) span.setAttribute("http.response.status_code", status);
+  };
+}

@@ -36,7 +36,7 @@ import {
   type SerializedError,
   signBody,
 } from "@stepwise/protocol";
-import { injectTraceHeaders } from "../tracing.ts";
+import { traceServedCall } from "../tracing.ts";
 import { canonicalJson } from "./canonical-json.ts";
 
 export interface HttpFunctionOptions {
@@ -95,9 +95,10 @@ export class HttpFunction implements FunctionHandle {
     const jobId = input.callId?.slice(0, input.callId.lastIndexOf("."));
     if (jobId) headers["x-inngest-job-id"] = jobId;
     if (this.options.signingKey) headers["x-inngest-signature"] = signBody(body, this.options.signingKey);
-    injectTraceHeaders(headers);
     const where = `${url.origin}${url.pathname}`;
+    const traced = traceServedCall(headers, where);
     const reply = await post(url, headers, body, this.options.timeoutMs);
+    traced?.("failure" in reply ? undefined : reply.status);
     if ("failure" in reply) return reply.answered ? transportError(`${where}: ${reply.failure}`) : unreachable(`calling ${where} ${reply.failure}`);
     return classifyReply(reply, where, input.now?.() ?? Date.now(), input.checkpoint);
   }
