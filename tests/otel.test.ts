@@ -4,17 +4,20 @@
  * SQLite, or Postgres with STEPWISE_TEST_STORE=postgres.
  */
 
-import { join } from "node:path";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
 import { context, propagation, type TracerProvider, trace } from "@opentelemetry/api";
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
 import { W3CTraceContextPropagator } from "@opentelemetry/core";
 import { InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
 import { NodeTracerProvider } from "@opentelemetry/sdk-trace-node";
 import { parseTraceContext, StepwiseIdGenerator } from "@stepwise/engine";
+import { connectTraceContext, connectWire } from "@stepwise/server";
 import { createServeHandler, Stepwise, silentLogger } from "stepwise";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { sendAndWait, startEngine, tempDir, until } from "./helpers.ts";
 
+const require = createRequire(import.meta.url);
 const exporter = new InMemorySpanExporter();
 const provider = new NodeTracerProvider({ idGenerator: new StepwiseIdGenerator(), spanProcessors: [new SimpleSpanProcessor(exporter)] });
 const contextManager = new AsyncLocalStorageContextManager();
@@ -221,6 +224,26 @@ describe("traces (in-process)", () => {
     } finally {
       propagation.disable();
     }
+  });
+
+  it("a Connect call carries the active span as userTraceCtx, as the official worker reads it", () => {
+    const sdkDir = dirname(require.resolve("inngest"));
+    const { GatewayExecutorRequestData } = require(join(sdkDir, "proto/src/components/connect/protobuf/connect.cjs")) as {
+      GatewayExecutorRequestData: { decode(bytes: Uint8Array): { userTraceCtx: Uint8Array } };
+    };
+    const { parseTraceCtx } = require(join(sdkDir, "components/connect/util.cjs")) as {
+      parseTraceCtx(bytes: Uint8Array): { traceParent: string; traceState: string } | null;
+    };
+    const request = () =>
+      GatewayExecutorRequestData.decode(
+        connectWire.encode(connectWire.schemas.GatewayExecutorRequestData, { requestId: "r", appName: "a", userTraceCtx: connectTraceContext() }),
+      );
+    const span = provider.getTracer("test").startSpan("call");
+    const inside = context.with(trace.setSpan(context.active(), span), request);
+    span.end();
+    const { traceId, spanId } = span.spanContext();
+    expect(parseTraceCtx(inside.userTraceCtx)).toEqual({ traceParent: `00-${traceId}-${spanId}-01`, traceState: "" });
+    expect(request().userTraceCtx).toHaveLength(0);
   });
 
   it("with tracing off, exports nothing and stores no trace context", async () => {

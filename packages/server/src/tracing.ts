@@ -106,3 +106,17 @@ export function traceServedCall(headers: Record<string, string>, url: string): (
     if (status !== undefined) span.setAttribute("http.response.status_code", status);
   };
 }
+
+const noTraceContext = new Uint8Array(0);
+
+/**
+ * A Connect call's `userTraceCtx`: the active span's headers as JSON
+ * (`{"traceparent": …, "tracestate": …}`, which the official SDK's worker reads as the
+ * call's `traceparent`/`tracestate` headers); empty without an active span.
+ */
+export function connectTraceContext(): Uint8Array {
+  const headers: Record<string, string> = {};
+  injectTraceHeaders(headers);
+  if (!headers.traceparent) return noTraceContext;
+  return new TextEncoder().encode(JSON.stringify({ traceparent: headers.traceparent, tracestate: headers.tracestate ?? "" }));
+}
