@@ -9,6 +9,7 @@
  * start (through admission) and their follow-ups commit with it.
  */
 import {
+  type ExecutionInput,
   type ExecutionResult,
   type FunctionHandle,
   formatBytes,
@@ -435,7 +436,7 @@ export class CallRunner {
     this.callAborts.set(state.run.id, aborts);
     let result: ExecutionResult;
     try {
-      const input: Parameters<FunctionHandle["execute"]>[0] = {
+      const input: ExecutionInput = {
         runId: state.run.id,
         event: state.events[0] as RunState["events"][number],
         events: state.events,
