@@ -246,6 +246,21 @@ describe("traces (in-process)", () => {
     expect(request().userTraceCtx).toHaveLength(0);
   });
 
+  it("warns once when the tracer provider does not use StepwiseIdGenerator (the run span cannot take its recorded id)", async () => {
+    const plainExporter = new InMemorySpanExporter();
+    const plain = new NodeTracerProvider({ spanProcessors: [new SimpleSpanProcessor(plainExporter)] });
+    const warnings: string[] = [];
+    const logger = { ...silentLogger, warn: (message: string) => warnings.push(message) };
+    const c = client();
+    const fn = c.createFunction({ id: "plain-ids" }, { event: "otel/plain-ids" }, async () => 1);
+    const { engine } = await startEngine({ client: c, functions: [fn], tracing: { tracerProvider: plain }, logger });
+    await sendAndWait(engine, c, { name: "otel/plain-ids" });
+    await sendAndWait(engine, c, { name: "otel/plain-ids" });
+    await until(() => plainExporter.getFinishedSpans().filter((s) => s.name === "stepwise.run").length === 2);
+    expect(warnings.filter((w) => w.includes("StepwiseIdGenerator"))).toHaveLength(1);
+    await plain.shutdown();
+  });
+
   it("with tracing off, exports nothing and stores no trace context", async () => {
     trace.setGlobalTracerProvider(provider);
     try {
