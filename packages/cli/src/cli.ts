@@ -66,6 +66,10 @@ Environment:
   ${envKeys.drainTimeout.join(", ")}   as --drain-timeout
   ${envKeys.gatewayTimeout.join(", ")}   as --gateway-timeout
   ${envKeys.endpointOrigins.join(", ")}   as --endpoint-origins
+  OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, OTEL_TRACES_EXPORTER
+                         any set: export OpenTelemetry traces (OTLP); the other OTEL_*
+                         variables (OTEL_SERVICE_NAME, OTEL_EXPORTER_OTLP_PROTOCOL,
+                         OTEL_TRACES_SAMPLER, OTEL_SDK_DISABLED, ...) as the OTel SDK reads them
 `;
 
 export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<RunningServer | undefined> {

@@ -11,7 +11,16 @@ import { dirname, join, resolve } from "node:path";
 import { serve } from "@hono/node-server";
 import { Engine, type EngineOptions, type Notifier, type Store } from "@stepwise/engine";
 import { type ClientHandle, consoleLogger, type FunctionHandle, type Logger } from "@stepwise/protocol";
-import { createMetrics, createServer, DurableEndpoints, type ServerOptions, type StepwiseServer, TokenStore, tokenFileFor } from "@stepwise/server";
+import {
+  createMetrics,
+  createServer,
+  DurableEndpoints,
+  type ServerOptions,
+  type StepwiseServer,
+  startTracing,
+  TokenStore,
+  tokenFileFor,
+} from "@stepwise/server";
 import { isPostgresUrl, PostgresStore, redactSecrets, redactUrl } from "@stepwise/store-postgres";
 import { SqliteStore } from "@stepwise/store-sqlite";
 import { defaultDiscoveryUrls, startDiscovery, startSyncing } from "./discovery.ts";
@@ -152,11 +161,15 @@ export async function runServer(options: RunServerOptions): Promise<RunningServe
     ...(options.mode === "start" && options.signingKey ? { signingKey: options.signingKey } : {}),
     ...(options.endpointOrigins || options.mode === "start" ? { allowedOrigins: options.endpointOrigins ?? [] } : {}),
   });
+  // OpenTelemetry traces, when the OTEL_* variables configure an exporter (docs/operations.md, "Traces")
+  const tracing = await startTracing();
+  if (tracing.enabled) log("tracing: exporting spans as the OTEL_* variables configure");
   const engine = new Engine({
     durableEndpoints: endpoints.driver,
     store,
     logger,
     metrics: metrics.hooks,
+    ...(tracing.enabled ? { tracing: true } : {}),
     ...(options.drainTimeoutMs !== undefined ? { closeTimeoutMs: options.drainTimeoutMs } : {}),
     ...(notifier ? { notifier } : {}),
     ...(options.retryDelayScale !== undefined ? { retryDelayScale: options.retryDelayScale } : {}),
@@ -249,6 +262,7 @@ export async function runServer(options: RunServerOptions): Promise<RunningServe
       await engine.close();
       await server.connect.close();
       await httpClosed;
+      await tracing.shutdown();
       log("stopped");
     })();
     return closing;

@@ -32,6 +32,7 @@ import { cancelReasons, cancelTransition, resumeTransition } from "./runs/resume
 import { type AppOutagePolicy, defaultAppOutagePolicy } from "./scheduler/backoff.ts";
 import { CronScheduler } from "./scheduler/cron.ts";
 import { fault } from "./testing/faults.ts";
+import { RunTracing, type TracingOption } from "./tracing.ts";
 
 export interface EngineOptions {
   store: Store;
@@ -86,6 +87,14 @@ export interface EngineOptions {
    * it, such a run fails with `UnsupportedStepError`. (Default: none.)
    */
   durableEndpoints?: (functionId: string) => FunctionHandle | undefined;
+  /**
+   * OpenTelemetry spans for runs (`stepwise.run`), their calls (`stepwise.call`) and steps
+   * (`stepwise.step`), through `@opentelemetry/api`: `true` uses the global tracer provider,
+   * `{ tracerProvider }` a given one. Its SDK must use `StepwiseIdGenerator` (see
+   * `@stepwise/server`'s `startTracing`, which sets one up from the `OTEL_*` variables).
+   * Off, the engine creates no spans and stores no trace context. (Default: off.)
+   */
+  tracing?: TracingOption;
 }
 
 /** The outage policy from `EngineOptions.appOutage`: defaults filled in, each field checked. */
@@ -156,6 +165,7 @@ export class Engine {
   private readonly closeTimeoutMs: number;
   private state: "new" | "started" | "closed" = "new";
   private readonly metrics: EngineMetrics | undefined;
+  private readonly tracing: RunTracing | undefined;
   private drained: Promise<number> | undefined;
   private closing: Promise<void> | undefined;
 
@@ -164,6 +174,7 @@ export class Engine {
     this.store = options.metrics ? timedStore(options.store, options.metrics) : options.store;
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? consoleLogger;
+    this.tracing = options.tracing ? new RunTracing(options.tracing, this.logger) : undefined;
     this.maxEventBytes = options.maxEventBytes;
     this.closeTimeoutMs = options.closeTimeoutMs ?? 10_000;
     this.notifier = options.notifier ?? createInProcessNotifier();
@@ -179,6 +190,7 @@ export class Engine {
       outage: appOutagePolicy(options.appOutage),
       ...(options.metrics ? { metrics: options.metrics } : {}),
       ...(options.gateway ? { gateway: checkedGatewayOptions(options.gateway) } : {}),
+      ...(this.tracing ? { tracing: this.tracing } : {}),
       router: () => this.router,
       wake: () => this.notifier.notify(),
       sendSignal: (signal, data) => this.sendSignal(signal, data),
@@ -234,6 +246,8 @@ export class Engine {
    * copy each time (a retried transaction runs it again). `onDecided` sees the final plan.
    */
   private admissionScript(plan: IngestPlan, now: number, onDecided?: (decided: IngestPlan) => void): IngestScript {
+    // every ingest of new runs comes through here first: tracing on, each gets its trace context
+    this.tracing?.stampRuns(plan.runs);
     return {
       now,
       flowKeys: this.admission.flowKeys(plan),

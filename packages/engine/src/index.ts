@@ -26,3 +26,4 @@ export { type AppOutagePolicy, defaultAppOutagePolicy, outageDelayMs, retryDelay
 export { nextTick, parseCron } from "./scheduler/cron.ts";
 export { FaultInjectedError } from "./testing/faults.ts";
 export { createManualClock, type ManualClock } from "./testing/manual-clock.ts";
+export { Attr as TraceAttribute, newTraceContext, parseTraceContext, SpanName, StepwiseIdGenerator, type TracingOption } from "./tracing.ts";

@@ -25,3 +25,14 @@ export { decodeResponse, HttpFunction, type HttpFunctionOptions } from "./driver
 export { fromWire, type WireFunction } from "./driver/wire-config.ts";
 export { errorBody } from "./errors.ts";
 export { createMetrics, type StepwiseMetrics } from "./routes/metrics.ts";
+export {
+  connectTraceContext,
+  contextFromHeaders,
+  injectTraceHeaders,
+  startTracing,
+  type Tracing,
+  traceServedCall,
+  tracingConfigured,
+  tracingEnvVars,
+  withRequestContext,
+} from "./tracing.ts";

@@ -17,7 +17,7 @@ const sqlText = {
   eventsOfRun: "SELECT e.* FROM json_each(?) AS j JOIN events AS e ON e.internal_id = j.value ORDER BY j.key",
 
   insertRun:
-    "INSERT INTO runs (id, function_id, status, event_id, event_ids, created_at, waiting_on, pending_key, finish_after_ms) VALUES (@id, @functionId, @status, @eventId, @eventIds, @createdAt, @waitingOn, @pendingKey, @finishAfterMs)",
+    "INSERT INTO runs (id, function_id, status, event_id, event_ids, created_at, waiting_on, pending_key, finish_after_ms, trace_context) VALUES (@id, @functionId, @status, @eventId, @eventIds, @createdAt, @waitingOn, @pendingKey, @finishAfterMs, @traceContext)",
   getRun: "SELECT * FROM runs WHERE id = ?",
   markRunning:
     "UPDATE runs SET status = 'Running', started_at = ?, waiting_on = NULL WHERE id = ? AND status = 'Queued' RETURNING pending_key, finish_after_ms",

@@ -77,6 +77,12 @@ export interface RunRecord {
   finishAfterMs?: number;
   /** Served runs: the request version the app chose on the run's first call (sent back on later calls). */
   requestVersion?: number;
+  /**
+   * Tracing on: the run's trace context, a W3C `traceparent` naming the run's span (every
+   * call and step span of the run is its child, on any node), optionally followed by
+   * `/<span id>` of the span it was started inside (a sender's). Written when the run is created.
+   */
+  traceContext?: string;
 }
 
 /** Why a run is not executing yet (beyond Inngest). */

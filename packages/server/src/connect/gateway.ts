@@ -30,6 +30,7 @@ import type { Engine } from "@stepwise/engine";
 import { type ExecutionInput, type ExecutionResult, type Logger, StepwiseError } from "@stepwise/protocol";
 import { type WebSocket, WebSocketServer } from "ws";
 import { fromWire, type WireFunction } from "../driver/wire-config.ts";
+import { connectTraceContext } from "../tracing.ts";
 import { type ConnectDispatcher, ConnectFunction, decodeReply } from "./connect-function.ts";
 import { decode, encode, frame, type Message, MessageKind, schemas, WireError } from "./wire.ts";
 
@@ -472,6 +473,8 @@ export class ConnectGateway implements ConnectDispatcher {
           functionSlug: fn.config.id,
           stepId: input.targetStepId ?? "step",
           requestPayload: payload,
+          // the call's span, so the worker's spans join the run's trace
+          userTraceCtx: connectTraceContext(),
           runId: input.runId,
           leaseId,
           jobId: requestId,

@@ -14,7 +14,8 @@
  * checkpoint callback before the run completes.
  *
  * Every call carries `x-request-id` (new per request) and `x-inngest-job-id` (the queue
- * item), which the SDK shows to middleware as `ctx.requestId` and `ctx.jobId`.
+ * item), which the SDK shows to middleware as `ctx.requestId` and `ctx.jobId`; with
+ * tracing on, `traceparent` (the call's span), so the app's spans join the run's trace.
  *
  * Request version (§8.6): a run's first call sends -1 (the SDK chooses: v4 answers 2, v3
  * answers 1); the version in the answer's `x-inngest-req-version` is recorded for the run
@@ -35,6 +36,7 @@ import {
   type SerializedError,
   signBody,
 } from "@stepwise/protocol";
+import { traceServedCall } from "../tracing.ts";
 import { canonicalJson } from "./canonical-json.ts";
 
 export interface HttpFunctionOptions {
@@ -94,7 +96,9 @@ export class HttpFunction implements FunctionHandle {
     if (jobId) headers["x-inngest-job-id"] = jobId;
     if (this.options.signingKey) headers["x-inngest-signature"] = signBody(body, this.options.signingKey);
     const where = `${url.origin}${url.pathname}`;
+    const traced = traceServedCall(headers, where);
     const reply = await post(url, headers, body, this.options.timeoutMs);
+    traced?.("failure" in reply ? undefined : reply.status);
     if ("failure" in reply) return reply.answered ? transportError(`${where}: ${reply.failure}`) : unreachable(`calling ${where} ${reply.failure}`);
     return classifyReply(reply, where, input.now?.() ?? Date.now(), input.checkpoint);
   }
