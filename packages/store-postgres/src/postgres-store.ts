@@ -43,6 +43,7 @@ import {
   type QueueItem,
   QueueItemKind,
   type QueueStats,
+  type RunMetadataRecord,
   type RunRecord,
   type RunState,
   type RunStatus,
@@ -79,6 +80,9 @@ import {
   runParams,
   type StepRow,
   stepFromRow,
+  type RunMetadataRow,
+  runMetadataFromRow,
+  runMetadataParams,
   stepParams,
 } from "./rows.ts";
 import { listEventsQuery, listRunsQuery, type StatementName, statements, timePrefix } from "./statements.ts";
@@ -800,5 +804,15 @@ export class PostgresStore implements Store {
   async getEvent(internalId: string): Promise<EventRecord | undefined> {
     const [row] = await this.read<EventRow>("getEvent", [internalId]);
     return row ? eventFromRow(row) : undefined;
+  }
+
+  async addRunMetadata(record: RunMetadataRecord): Promise<boolean> {
+    const params = runMetadataParams(record);
+    // appending the same updates twice (an ambiguous commit, retried) folds to the same values
+    return this.retrying(async () => (await this.q(this.pool, "addRunMetadata", params)).length > 0, "retry");
+  }
+
+  async listRunMetadata(runId: string): Promise<RunMetadataRecord[]> {
+    return (await this.read<RunMetadataRow>("runMetadata", [runId])).map(runMetadataFromRow);
   }
 }

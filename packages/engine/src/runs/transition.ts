@@ -123,6 +123,7 @@ export function stepFromOp(runId: string, op: Op, status: StepRecord["status"], 
   if (op.error) step.error = op.error;
   const input = inputOf(op);
   if (input !== undefined) step.input = input;
+  if (op.metadata?.length) step.metadata = op.metadata;
   if (status === StepStatus.Errored || status === StepStatus.Failed || status === StepStatus.Completed) step.endedAt ??= now;
   return step;
 }
