@@ -27,6 +27,7 @@ import { createMetrics, metricsRoutes, type StepwiseMetrics } from "./routes/met
 import { registerRoutes } from "./routes/register.ts";
 import { parse, readJson, tokenBody } from "./routes/schemas.ts";
 import { v0Routes } from "./routes/v0.ts";
+import { metadataRoutes } from "./routes/metadata.ts";
 import { v1Routes } from "./routes/v1.ts";
 
 export interface ServerOptions {
@@ -199,6 +200,7 @@ export function createServer(options: ServerOptions): StepwiseServer {
   app.route("/", checkpointRoutes(ctx));
   const v1 = v1Routes(ctx);
   v1.route("/", dashboardRoutes(ctx));
+  v1.route("/", metadataRoutes(ctx));
   app.route("/", v1);
   // behind the same credentials as the rest of /v1
   app.get("/v1/connect/connections", (c) => c.json({ data: connect.list() }));

@@ -26,6 +26,8 @@ import {
   type Op,
   OpCode,
   parseDuration,
+  type EventMeta,
+  validateEventMeta,
   resolveInstant,
   type SerializedError,
   StepwiseError,
@@ -82,6 +84,7 @@ export interface PausePostCheck {
 export interface SystemEventInput {
   name: string;
   data: Record<string, unknown>;
+  meta?: EventMeta;
 }
 
 export interface Transition {
@@ -447,7 +450,8 @@ function planInvoke(op: Op, ctx: TransitionContext): PlannedPause {
   }
   const timeoutMs = opts.timeout === undefined ? defaultInvokeTimeoutMs : parseDuration(opts.timeout as string | number, `${where}.timeout`);
   const correlationId = `${ctx.state.run.id}.${op.id}`;
-  const payload = (opts.payload ?? {}) as { data?: Record<string, unknown> };
+  const payload = (opts.payload ?? {}) as { data?: Record<string, unknown>; meta?: unknown };
+  const meta = validateEventMeta(payload.meta, `${where}.payload`);
   const pause: PauseRecord = {
     id: `${ctx.state.run.id}:${op.id}`,
     runId: ctx.state.run.id,
@@ -462,7 +466,11 @@ function planInvoke(op: Op, ctx: TransitionContext): PlannedPause {
   };
   const invocation: Invocation = {
     functionId: target.id,
-    event: { name: SystemEvent.FunctionInvoked, data: { ...(payload.data ?? {}), _inngest: { fn_id: target.id, correlation_id: correlationId } } },
+    event: {
+      name: SystemEvent.FunctionInvoked,
+      data: { ...(payload.data ?? {}), _inngest: { fn_id: target.id, correlation_id: correlationId } },
+      ...(meta ? { meta } : {}),
+    },
   };
   return { pause, invocation };
 }

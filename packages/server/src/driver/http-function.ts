@@ -25,6 +25,7 @@ import { randomUUID } from "node:crypto";
 import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import {
+  eventForFunction,
   type ExecutionInput,
   type ExecutionResult,
   type FunctionConfig,
@@ -70,8 +71,9 @@ export class HttpFunction implements FunctionHandle {
     const checkpointing = input.checkpoint !== undefined && input.callId !== undefined && input.targetStepId === undefined;
     const requestId = randomUUID();
     const body = canonicalJson({
-      event: input.event,
-      events: input.events,
+      // `meta.sessions` with inherited sessions merged in: what the SDK reads for `ctx.sessions`
+      event: eventForFunction(input.event),
+      events: input.events.map(eventForFunction),
       steps: Object.fromEntries(input.memo),
       ctx: {
         run_id: input.runId,
