@@ -167,3 +167,23 @@ describe("official SDK: step metadata, run metadata and scores", () => {
     expect((await api("/v1/runs/01NOSUCHRUN0000000000000000/metadata")).status).toBe(404);
   });
 });
+
+describe("official SDK (cloud mode) against stepwise start: the metadata route is authenticated", () => {
+  it("takes the app's signing-key bearer, refuses a request without credentials", async () => {
+    const signingKey = "signkey-test-0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9";
+    const started = await runServer({ mode: "start", port: 0, db: ":memory:", signingKey, eventKey: "evt-meta", logRuns: false, logger: silentLogger });
+    try {
+      const cloud = new Inngest({ id: "meta-cloud", isDev: false, baseUrl: started.url, signingKey, eventKey: "evt-meta", logger: silentLogger });
+      const unauthenticated = await fetch(`${started.url}/v1/runs/whatever/metadata`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ metadata: [{ kind: "inngest.score", op: "merge", values: { q: { value: 1 } } }] }),
+      });
+      expect(unauthenticated.status).toBe(401);
+      // with the SDK's bearer the request reaches the route: an unknown run is a 404, not a 401
+      await expect(cloud.score({ runId: "01NOSUCHRUN0000000000000000", name: "q", value: 1 })).rejects.toThrow(/no run with id/);
+    } finally {
+      await started.close();
+    }
+  }, 30_000);
+});

@@ -286,6 +286,7 @@ export class Engine {
     if (this.state === "started") void this.cron.sync().catch((error) => this.logger.error(`stepwise: cron sync failed: ${(error as Error).message}`));
     if (params.client) {
       params.client.bindSender((events) => this.send(events));
+      params.client.bindMetadataWriter?.((runId, updates, target) => this.addRunMetadata(runId, updates, target));
       this.clients.add(params.client);
     }
     return this;

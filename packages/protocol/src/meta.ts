@@ -146,13 +146,14 @@ export function runSessions(events: ReadonlyArray<{ meta?: EventMeta }>): Record
 
 /**
  * The event as a function sees it: `meta.sessions` holds the sessions it is in (both
- * layers merged), so an SDK that reads `event.meta.sessions` finds inherited ones too.
- * Events without `meta` are returned as they are.
+ * layers merged, so `propagated_sessions` is left out), so an SDK that reads
+ * `event.meta.sessions` finds inherited ones too. Events without `meta` are returned as
+ * they are.
  */
 export function eventForFunction<E extends { meta?: EventMeta }>(event: E): E {
   if (!event.meta) return event;
   const sessions = eventSessions(event.meta);
-  const { sessions: _own, ...rest } = event.meta;
+  const { sessions: _own, propagated_sessions: _inherited, ...rest } = event.meta;
   return { ...event, meta: Object.keys(sessions).length ? { ...rest, sessions } : rest };
 }
 

@@ -15,6 +15,7 @@ import {
   type SerializedError,
   StepwiseError,
   SystemEvent,
+  runSessions,
   type Trigger,
   validateFunctionConfig,
 } from "@stepwise/protocol";
@@ -25,6 +26,7 @@ import type { MiddlewareStack } from "./middleware/index.ts";
 import { CallMiddleware, type RegisteredMiddleware, registerMiddleware, sendWithMiddleware } from "./middleware/runtime.ts";
 import { group } from "./step/group.ts";
 import { createStepTools, type StepTools } from "./step/index.ts";
+import { stampAll, stampInvoke } from "./step/sessions.ts";
 
 /**
  * What a handler receives. `Event` is the triggering event's type (the union over the
@@ -44,6 +46,12 @@ export interface Context<Event = ReceivedEvent, E extends EventMap = UntypedEven
   logger: Logger;
   /** Aborted when the engine gives this call up (its lease was lost); pass it to `fetch` and the like. */
   signal: AbortSignal;
+  /**
+   * The run's sessions (key → id): those all its triggering events are in (`meta.sessions`,
+   * with inherited ones). Events sent with `step.sendEvent` and runs started with
+   * `step.invoke` inherit them. Absent when there are none.
+   */
+  sessions?: Record<string, string>;
 }
 
 /** The data of the `inngest/function.failed` event: `event` is the failed run's triggering event. */
@@ -196,8 +204,16 @@ export class StepwiseFunction<Event = ReceivedEvent, Output = unknown> implement
         throw error;
       }
     };
-    const step = createStepTools((request) => call.step(request), send, this.client.eventSchemas, sendSignal);
+    const sessions = runSessions(input.events);
+    const inherit = Object.keys(sessions).length ? sessions : undefined;
+    const step = createStepTools(
+      (request) => call.step(inherit ? stampInvoke(request, inherit) : request),
+      inherit ? (events) => send(stampAll(events, inherit)) : send,
+      this.client.eventSchemas,
+      sendSignal,
+    );
     return {
+      ...(inherit ? { sessions: inherit } : {}),
       event: input.event as ReceivedEvent,
       events: input.events as ReceivedEvent[],
       step,

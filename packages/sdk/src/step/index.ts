@@ -11,6 +11,7 @@ import type { StepRequest } from "../execution/call.ts";
 import type { Jsonify } from "../execution/json.ts";
 import { currentParallelMode } from "./group.ts";
 import { createInvoke, type InvokeOptions, type InvokeResult, type InvokeTarget } from "./invoke.ts";
+import { createStepMetadataTools, type ScoreOptions, type StepMetadata } from "./metadata.ts";
 import { createRun, type StepRunOptions } from "./run.ts";
 import { createSendEvent } from "./send-event.ts";
 import { createSendSignal, type SendSignalOptions, type SignalSender } from "./send-signal.ts";
@@ -53,6 +54,10 @@ export interface StepTools<E extends EventMap = UntypedEvents> {
   sendSignal(id: StepIdInput, options: SendSignalOptions): Promise<{ runId: string | undefined }>;
   /** Runs another function and returns its (JSON) result; its failure throws. */
   invoke<const F extends InvokeTarget>(id: StepIdInput, options: InvokeOptions<F>): Promise<InvokeResult<F>>;
+  /** A durable step writing run metadata once: `step.metadata(id).set(values, kind?)` or `.update(...)` (kind `userland.<kind>`). */
+  metadata(id: StepIdInput): StepMetadata;
+  /** A durable step scoring the run once: `{ name, value }`, a finite number or a boolean (kind `inngest.score`). */
+  score(id: StepIdInput, options: Pick<ScoreOptions, "name" | "value">): Promise<void>;
 }
 
 export function createStepTools(
@@ -77,12 +82,14 @@ export function createStepTools(
     sendEvent: createSendEvent(request, send, schemas),
     invoke: createInvoke(request),
     sendSignal: createSendSignal(request, sendSignal),
+    ...createStepMetadataTools(request),
   };
   return tools as unknown as StepTools;
 }
 
 export { group, type ParallelOptions } from "./group.ts";
 export type { InvokeOptions, InvokeResult, InvokeTarget } from "./invoke.ts";
+export type { MetadataBuilder, ScoreOptions, StepMetadata } from "./metadata.ts";
 export { type StepBackoff, type StepRunOptions, StepTimeoutError } from "./run.ts";
 export type { SendSignalOptions } from "./send-signal.ts";
 export type { StepIdInput } from "./step-id.ts";
