@@ -95,7 +95,18 @@ describe("metadata and sessions in-process", () => {
 
   it("folds run metadata in write order: set replaces, merge merges", () => {
     const m = foldRunMetadata(
-      [{ runId: "r", id: "h", name: "s", op: "StepRun", status: "Completed", attempts: 1, endedAt: 10, metadata: [{ kind: "k", scope: "run", op: "set", values: { a: 1, b: 1 } }] }],
+      [
+        {
+          runId: "r",
+          id: "h",
+          name: "s",
+          op: "StepRun",
+          status: "Completed",
+          attempts: 1,
+          endedAt: 10,
+          metadata: [{ kind: "k", scope: "run", op: "set", values: { a: 1, b: 1 } }],
+        },
+      ],
       [
         { runId: "r", target: { run_id: "r" }, updates: [{ kind: "k", op: "merge", values: { b: 2 } }], createdAt: 20 },
         { runId: "r", target: { run_id: "r" }, updates: [{ kind: "k", op: "set", values: { c: 3 } }], createdAt: 5 },

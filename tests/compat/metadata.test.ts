@@ -80,6 +80,7 @@ async function runsOf(eventId: string | undefined, count = 1) {
 
 async function api(path: string, init?: RequestInit) {
   const res = await fetch(`${stepwise.url}${path}`, { ...init, headers: { "content-type": "application/json" } });
+  // biome-ignore lint/suspicious/noExplicitAny: response bodies of several shapes, asserted field by field
   return { status: res.status, body: (await res.json()) as { data?: any; error?: string } };
 }
 

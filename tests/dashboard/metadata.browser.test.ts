@@ -30,8 +30,18 @@ beforeAll(async () => {
     });
     await step.score("rate", { name: "quality", value: 0.75 });
   });
-  server = await runServer({ mode: "dev", port: 0, db: join(tempDir(), "ui.db"), logRuns: false, logger: silentLogger, inProcess: { client, functions: [scored] } });
-  browser = await chromium.launch({ executablePath: chromiumPath, args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"] });
+  server = await runServer({
+    mode: "dev",
+    port: 0,
+    db: join(tempDir(), "ui.db"),
+    logRuns: false,
+    logger: silentLogger,
+    inProcess: { client, functions: [scored] },
+  });
+  browser = await chromium.launch({
+    executablePath: chromiumPath,
+    args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"],
+  });
 }, 60_000);
 
 afterAll(async () => {

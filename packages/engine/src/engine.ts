@@ -15,7 +15,6 @@ import {
   validateEvents,
   validateMetadataUpdates,
 } from "@stepwise/protocol";
-import { foldRunMetadata, hasMetadata, type RunMetadata } from "./runs/metadata.ts";
 import { FunctionRegistry } from "./events/function-registry.ts";
 import { addRouteItems, clonePlan, type IngestPlan, planIngest, planRun, toEventRecord } from "./events/intake.ts";
 import { PauseRouter } from "./events/pause-router.ts";
@@ -39,6 +38,7 @@ import {
 import { CallRunner } from "./runner/call-runner.ts";
 import { SyncRuns } from "./runner/sync-runs.ts";
 import { Worker } from "./runner/worker.ts";
+import { foldRunMetadata, hasMetadata, type RunMetadata } from "./runs/metadata.ts";
 import { cancelReasons, cancelTransition, resumeTransition } from "./runs/resume.ts";
 import { type AppOutagePolicy, defaultAppOutagePolicy } from "./scheduler/backoff.ts";
 import { CronScheduler } from "./scheduler/cron.ts";

@@ -6,8 +6,8 @@
  * an `ExecutionResult`. The engine never sees user code, only this contract.
  */
 import type { StoredEvent } from "./event.ts";
-import type { MetadataTarget, MetadataUpdate } from "./meta.ts";
 import type { FunctionConfig } from "./function-config.ts";
+import type { MetadataTarget, MetadataUpdate } from "./meta.ts";
 import type { Memo, Op } from "./ops.ts";
 import type { SerializedError } from "./serialized-error.ts";
 

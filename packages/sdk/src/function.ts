@@ -12,10 +12,10 @@ import {
   type ExecutionResult,
   type FunctionConfig,
   type FunctionHandle,
+  runSessions,
   type SerializedError,
   StepwiseError,
   SystemEvent,
-  runSessions,
   type Trigger,
   validateFunctionConfig,
 } from "@stepwise/protocol";

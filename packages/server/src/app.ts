@@ -23,11 +23,11 @@ import type { ServerContext } from "./routes/context.ts";
 import { dashboardRoutes } from "./routes/dashboard-api.ts";
 import { eventRoutes } from "./routes/events.ts";
 import { healthRoutes } from "./routes/health.ts";
+import { metadataRoutes } from "./routes/metadata.ts";
 import { createMetrics, metricsRoutes, type StepwiseMetrics } from "./routes/metrics.ts";
 import { registerRoutes } from "./routes/register.ts";
 import { parse, readJson, tokenBody } from "./routes/schemas.ts";
 import { v0Routes } from "./routes/v0.ts";
-import { metadataRoutes } from "./routes/metadata.ts";
 import { v1Routes } from "./routes/v1.ts";
 
 export interface ServerOptions {

@@ -42,7 +42,12 @@ export function metadataSuite(factory: StoreFactory) {
       const r = run([e]);
       const other = run([e], "app-other");
       await store().ingestEvents({ events: [e], runs: [r, other], items: [] });
-      const first = { runId: r.id, target: { run_id: r.id }, updates: [{ kind: "inngest.score", op: "merge" as const, values: { a: { value: 1 } } }], createdAt: 5 };
+      const first = {
+        runId: r.id,
+        target: { run_id: r.id },
+        updates: [{ kind: "inngest.score", op: "merge" as const, values: { a: { value: 1 } } }],
+        createdAt: 5,
+      };
       const second = {
         runId: r.id,
         target: { run_id: r.id, step_id: "ask", step_attempt: 0 },

@@ -75,14 +75,14 @@ import {
   pauseFromRow,
   pauseParams,
   type QueueRow,
+  type RunMetadataRow,
   type RunRow,
   runFromRow,
+  runMetadataFromRow,
+  runMetadataParams,
   runParams,
   type StepRow,
   stepFromRow,
-  type RunMetadataRow,
-  runMetadataFromRow,
-  runMetadataParams,
   stepParams,
 } from "./rows.ts";
 import { listEventsQuery, listRunsQuery, type StatementName, statements, timePrefix } from "./statements.ts";

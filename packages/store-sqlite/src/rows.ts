@@ -2,7 +2,17 @@
  * @module rows
  * Row ↔ record mapping for the SQLite store. JSON columns are TEXT.
  */
-import type { ConcurrencyClaim, EventRecord, NewQueueItem, PauseRecord, QueueItem, RunMetadataRecord, RunRecord, StepRecord, StoredApp } from "@stepwise/engine";
+import type {
+  ConcurrencyClaim,
+  EventRecord,
+  NewQueueItem,
+  PauseRecord,
+  QueueItem,
+  RunMetadataRecord,
+  RunRecord,
+  StepRecord,
+  StoredApp,
+} from "@stepwise/engine";
 
 export interface EventRow {
   internal_id: string;

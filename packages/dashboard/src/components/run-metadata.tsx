@@ -50,8 +50,8 @@ export function StepMetadata({ metadata }: { metadata: Step["metadata"] | undefi
   return (
     <div data-testid="step-metadata">
       <h4>Metadata</h4>
-      {metadata.map((m, i) => (
-        <div key={`${m.kind}:${m.scope ?? ""}:${i}`}>
+      {metadata.map((m) => (
+        <div key={`${m.kind}:${m.scope ?? ""}`}>
           <div className="mono muted">
             {m.kind} · {m.op}
             {m.scope ? ` · ${m.scope}` : ""}

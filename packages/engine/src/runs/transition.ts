@@ -20,19 +20,19 @@
  *   past the outage budget → Failed with `AppUnreachableError`.
  */
 import {
+  type EventMeta,
   type ExecutionResult,
   type FunctionConfig,
   limits,
   type Op,
   OpCode,
   parseDuration,
-  type EventMeta,
-  validateEventMeta,
   resolveInstant,
   type SerializedError,
   StepwiseError,
   SystemEvent,
   serializeError,
+  validateEventMeta,
 } from "@stepwise/protocol";
 import type { EventInput } from "../events/intake.ts";
 import { preparePauseExpression } from "../expressions/pause-expression.ts";

@@ -60,7 +60,8 @@ export function checkScore(options: ScoreOptions, where: string): void {
     throw new TypeError(`${where}: "value" must be a finite number or a boolean`);
   }
   for (const field of ["runId", "stepId"] as const) {
-    if (options[field] !== undefined && (typeof options[field] !== "string" || options[field] === "")) throw new TypeError(`${where}: "${field}" must be a non-empty string`);
+    if (options[field] !== undefined && (typeof options[field] !== "string" || options[field] === ""))
+      throw new TypeError(`${where}: "${field}" must be a non-empty string`);
   }
 }
 

@@ -25,9 +25,9 @@ import { randomUUID } from "node:crypto";
 import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import {
-  eventForFunction,
   type ExecutionInput,
   type ExecutionResult,
+  eventForFunction,
   type FunctionConfig,
   type FunctionHandle,
   type Op,

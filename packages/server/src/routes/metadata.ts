@@ -22,7 +22,10 @@ const count = z.number({ error: "expected a non-negative integer" }).int("expect
 export const metadataBody = z.object(
   {
     target: z
-      .object({ run_id: id, step_id: id.optional(), step_index: count.optional(), step_attempt: count.optional(), span_id: id.optional() }, { error: "expected an object" })
+      .object(
+        { run_id: id, step_id: id.optional(), step_index: count.optional(), step_attempt: count.optional(), span_id: id.optional() },
+        { error: "expected an object" },
+      )
       .optional(),
     metadata: z
       .array(
