@@ -28,6 +28,9 @@ export interface EventMeta {
   [key: string]: unknown;
 }
 
+/** Bytes of JSON one metadata write may hold (all its updates). */
+export const maxMetadataBytes = 256 * 1024;
+
 /** Sessions per event, at most (Inngest's `MaxEventSessions`). */
 export const maxEventSessions = 5;
 
@@ -175,7 +178,7 @@ export function validateMetadataUpdates(input: unknown, field: string): Metadata
   const list = input as unknown[];
   if (list.length === 0) fail(`"${field}" must hold at least one update`);
   if (list.length > 100) fail(`"${field}" has ${list.length} updates; the limit is 100`);
-  return list.map((u, i) => {
+  const checked = list.map((u, i) => {
     const at = `${field}[${i}]`;
     if (!isPlainObject(u)) fail(`"${at}" must be an object { kind, op, values }`);
     const update = u as Record<string, unknown>;
@@ -192,6 +195,9 @@ export function validateMetadataUpdates(input: unknown, field: string): Metadata
     }
     return { kind: update.kind as string, op: update.op as MetadataOp, values: update.values as Record<string, unknown> };
   });
+  const size = Buffer.byteLength(JSON.stringify(checked));
+  if (size > maxMetadataBytes) throw new StepwiseError("limit_exceeded", `"${field}" is ${size} bytes of JSON; the limit is ${maxMetadataBytes}`);
+  return checked;
 }
 
 /** Applies one update to a kind's values: "set" replaces, "merge" merges key by key. */
