@@ -21,6 +21,7 @@ function defineFunctions(c: Stepwise, seen: Record<string, unknown>) {
         { name: "meta/child", data: { tag: "overrides" }, meta: { sessions: { chat: null, topic: "t9" } } },
       ]);
       const fromInvoke = await step.invoke("ask-invoked", { function: invoked });
+      await step.run("bare-send", () => c.send({ name: "meta/child", data: { tag: "bare" } }));
       return { sessions: sessions ?? null, fromInvoke };
     }),
     c.createFunction({ id: "child" }, { event: "meta/child" }, async ({ event, sessions }) => {
@@ -48,8 +49,9 @@ async function scenario(engine: Engine, c: Stepwise, seen: Record<string, unknow
   const done = await engine.waitForRun(parent!.id, { timeoutMs: 20_000 });
   expect(done).toMatchObject({ status: "Completed", output: { sessions: { chat: "c1", user: "7" }, fromInvoke: { chat: "c1", user: "7" } } });
   expect((await engine.store.getEvent(ids[0]!))?.meta).toEqual({ sessions: { chat: "c1", user: 7 } });
-  await until(() => seen.inherits !== undefined && seen.overrides !== undefined);
+  await until(() => seen.inherits !== undefined && seen.overrides !== undefined && seen.bare !== undefined);
   expect(seen.inherits).toEqual({ chat: "c1", user: "7" });
+  expect(seen.bare).toEqual({ chat: "c1", user: "7" });
   expect(seen.overrides).toEqual({ topic: "t9", user: "7" });
 
   // metadata and scores: the retried step keeps what its successful attempt wrote

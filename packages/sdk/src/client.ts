@@ -18,6 +18,7 @@ import { sendEvents } from "./http/send-events.ts";
 import type { MiddlewareContext, MiddlewareStack } from "./middleware/index.ts";
 import { type RegisteredMiddleware, registerMiddleware, sendWithMiddleware } from "./middleware/runtime.ts";
 import { createClientMetadata, type MetadataBuilder, type ScoreOptions } from "./step/metadata.ts";
+import { stampFromHandler } from "./step/sessions.ts";
 
 export interface ClientOptions<Schemas extends AnyEventSchemas | undefined = AnyEventSchemas | undefined, TMiddleware extends MiddlewareStack = MiddlewareStack>
   extends ConnectionOptions {
@@ -147,7 +148,9 @@ export class Stepwise<Schemas extends AnyEventSchemas | undefined = undefined, c
    * The client's middleware (`onSendEvent`, `transformSendEvent`, `wrapSendEvent`) runs
    * around the send: its payload transforms apply before validation and storage.
    */
-  send(payload: SendPayloadOf<ClientEvents<Schemas>> | readonly SendPayloadOf<ClientEvents<Schemas>>[]): Promise<{ ids: string[] }> {
+  send(events: SendPayloadOf<ClientEvents<Schemas>> | readonly SendPayloadOf<ClientEvents<Schemas>>[]): Promise<{ ids: string[] }> {
+    // sent while a handler runs: the run's sessions are inherited (docs/step-tools.md)
+    const payload = stampFromHandler(events);
     if (this.middleware.length === 0) return this.deliver(payload);
     return sendWithMiddleware(this.middleware, this, null, payload, (payloads) => this.deliver(payloads));
   }

@@ -26,7 +26,7 @@ import type { MiddlewareStack } from "./middleware/index.ts";
 import { CallMiddleware, type RegisteredMiddleware, registerMiddleware, sendWithMiddleware } from "./middleware/runtime.ts";
 import { group } from "./step/group.ts";
 import { createStepTools, type StepTools } from "./step/index.ts";
-import { stampAll, stampInvoke } from "./step/sessions.ts";
+import { stampAll, stampInvoke, withSessions } from "./step/sessions.ts";
 
 /**
  * What a handler receives. `Event` is the triggering event's type (the union over the
@@ -162,7 +162,7 @@ export class StepwiseFunction<Event = ReceivedEvent, Output = unknown> implement
     if (this.middleware.length === 0) {
       const call = new CallExecution(input);
       const ctx = this.decorate(this.baseContext(input, call, (events) => this.sendFromStep(input, events)));
-      return call.run(() => this.receive(ctx, () => this.handler(ctx)));
+      return call.run(() => withSessions(ctx.sessions, () => this.receive(ctx, () => this.handler(ctx))));
     }
     return this.executeWithMiddleware(input);
   }
@@ -181,7 +181,8 @@ export class StepwiseFunction<Event = ReceivedEvent, Output = unknown> implement
     }
     const hooks = mw;
     const ctx = hooks.ctx as unknown as Context;
-    const result = await call.run(hooks.wrapHandler(() => this.receive(ctx, () => this.handler(hooks.ctx as unknown as Context))));
+    const inherit = ctx.sessions;
+    const result = await call.run(hooks.wrapHandler(() => withSessions(inherit, () => this.receive(ctx, () => this.handler(hooks.ctx as unknown as Context)))));
     try {
       await hooks.beforeResponse();
     } catch (error) {
