@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { validateEvent } from "./event.ts";
-import { eventForFunction, eventSessions, runSessions, stampSessions, validateMetadataUpdates } from "./meta.ts";
+import { type EventMeta, eventForFunction, eventSessions, runSessions, stampSessions, validateMetadataUpdates } from "./meta.ts";
+
+const ev = (meta?: EventMeta): { name: string; meta?: EventMeta } => (meta ? { name: "a", meta } : { name: "a" });
 
 describe("event meta and sessions", () => {
   it("keeps meta exactly as sent, and refuses bad meta naming the field", () => {
@@ -37,10 +39,10 @@ describe("event meta and sessions", () => {
   it("delivers merged sessions to functions, and stamps inherited ones unless present", () => {
     const event = { name: "a", meta: { sessions: { a: null }, propagated_sessions: { a: "1", b: "2" }, x: 1 } };
     expect(eventForFunction(event).meta).toEqual({ sessions: { b: "2" }, x: 1 });
-    expect(eventForFunction({ name: "a" })).toEqual({ name: "a" });
-    expect(stampSessions({ name: "a" }, { s: "1" })).toEqual({ name: "a", meta: { propagated_sessions: { s: "1" } } });
-    expect(stampSessions({ name: "a", meta: { propagated_sessions: { s: "0" } } }, { s: "1" }).meta?.propagated_sessions).toEqual({ s: "0" });
-    expect(stampSessions({ name: "a" }, {})).toEqual({ name: "a" });
+    expect(eventForFunction(ev())).toEqual({ name: "a" });
+    expect(stampSessions(ev(), { s: "1" })).toEqual({ name: "a", meta: { propagated_sessions: { s: "1" } } });
+    expect(stampSessions(ev({ propagated_sessions: { s: "0" } }), { s: "1" }).meta?.propagated_sessions).toEqual({ s: "0" });
+    expect(stampSessions(ev(), {})).toEqual({ name: "a" });
   });
 });
 
