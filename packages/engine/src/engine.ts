@@ -3,7 +3,18 @@
  * The durable engine: registers functions, takes events, and drives runs through a
  * `Store`. It owns no database and no HTTP; stores and servers plug into it.
  */
-import { type ClientHandle, consoleLogger, type FunctionHandle, type Logger, type Op, StepwiseError, SystemEvent, validateEvents } from "@stepwise/protocol";
+import {
+  type ClientHandle,
+  consoleLogger,
+  type FunctionHandle,
+  type Logger,
+  type MetadataTarget,
+  type Op,
+  StepwiseError,
+  SystemEvent,
+  validateEvents,
+  validateMetadataUpdates,
+} from "@stepwise/protocol";
 import { FunctionRegistry } from "./events/function-registry.ts";
 import { addRouteItems, clonePlan, type IngestPlan, planIngest, planRun, toEventRecord } from "./events/intake.ts";
 import { PauseRouter } from "./events/pause-router.ts";
@@ -28,6 +39,7 @@ import { CallRunner } from "./runner/call-runner.ts";
 import { checkedGatewayOptions, type GatewayOptions } from "./runner/gateway.ts";
 import { SyncRuns } from "./runner/sync-runs.ts";
 import { Worker } from "./runner/worker.ts";
+import { foldRunMetadata, hasMetadata, type RunMetadata } from "./runs/metadata.ts";
 import { cancelReasons, cancelTransition, resumeTransition } from "./runs/resume.ts";
 import { type AppOutagePolicy, defaultAppOutagePolicy } from "./scheduler/backoff.ts";
 import { CronScheduler } from "./scheduler/cron.ts";
@@ -128,6 +140,8 @@ export interface RunDetails extends RunRecord {
    * served run whose app is not reachable (see `EngineOptions.appOutage`).
    */
   waitingOn?: WaitingOn;
+  /** Metadata and scores written by its steps or over the API (absent when none). */
+  metadata?: RunMetadata;
 }
 
 export type RunEndedListener = (runId: string, status: RunStatus) => void;
@@ -307,6 +321,7 @@ export class Engine {
     if (this.state === "started") void this.cron.sync().catch((error) => this.logger.error(`stepwise: cron sync failed: ${(error as Error).message}`));
     if (params.client) {
       params.client.bindSender((events) => this.send(events));
+      params.client.bindMetadataWriter?.((runId, updates, target) => this.addRunMetadata(runId, updates, target));
       this.clients.add(params.client);
     }
     return this;
@@ -627,7 +642,27 @@ export class Engine {
       waitingOn = slot ? { kind: "concurrency", key: concurrencyLabel(slot.key), limit: slot.limit } : run.waitingOn;
     } else if (run.status === RunStatus.Running && run.waitingOn?.kind === "app") waitingOn = run.waitingOn;
     const { waitingOn: _stored, pendingKey: _p, finishAfterMs: _f, ...rest } = run;
-    return { ...rest, steps, ...(waitingOn ? { waitingOn } : {}) };
+    const metadata = foldRunMetadata(steps, await this.store.listRunMetadata(runId));
+    return { ...rest, steps, ...(waitingOn ? { waitingOn } : {}), ...(hasMetadata(metadata) ? { metadata } : {}) };
+  }
+
+  /**
+   * Writes metadata for a run (or, with `target.step_id`, one of its steps), as
+   * `POST /v1/runs/:id/metadata` does: `updates` is `[{ kind, op: "set" | "merge", values }]`;
+   * scores are kind `inngest.score`, `{ [name]: { value } }`. Rejects with `invalid_argument`
+   * naming the field, or `not_found` for an unknown run.
+   */
+  async addRunMetadata(runId: string, updates: unknown, target: Omit<MetadataTarget, "run_id"> = {}): Promise<void> {
+    const checked = validateMetadataUpdates(updates, "metadata");
+    const record = { runId, target: { ...target, run_id: runId }, updates: checked, createdAt: this.clock.now() };
+    if (!(await this.store.addRunMetadata(record))) throw new StepwiseError("not_found", `no run with id ${runId}`);
+  }
+
+  /** A run's metadata and scores (empty when none was written); undefined for an unknown run. */
+  async runMetadata(runId: string): Promise<RunMetadata | undefined> {
+    const run = await this.store.getRun(runId);
+    if (!run) return undefined;
+    return foldRunMetadata(await this.store.listSteps(runId), await this.store.listRunMetadata(runId));
   }
 
   listRuns(filter: ListRunsFilter = {}): Promise<RunRecord[]> {

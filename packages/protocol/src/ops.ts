@@ -3,6 +3,7 @@
  * Op codes and the op shape a function call reports, exactly as the Inngest protocol
  * writes them (so the HTTP driver passes them through unchanged).
  */
+import type { OpMetadata } from "./meta.ts";
 import type { SerializedError } from "./serialized-error.ts";
 
 export const OpCode = {
@@ -34,6 +35,8 @@ export interface Op {
   data?: unknown;
   error?: SerializedError;
   timing?: { a: number; b: number };
+  /** Metadata the step wrote (AI calls, user metadata, scores), as the SDK sent it. */
+  metadata?: OpMetadata[];
 }
 
 /** A memoized step result as it is stored and replayed. */

@@ -24,6 +24,7 @@ import type { ServerContext } from "./routes/context.ts";
 import { dashboardRoutes } from "./routes/dashboard-api.ts";
 import { eventRoutes } from "./routes/events.ts";
 import { healthRoutes } from "./routes/health.ts";
+import { metadataRoutes } from "./routes/metadata.ts";
 import { createMetrics, metricsRoutes, type StepwiseMetrics } from "./routes/metrics.ts";
 import { registerRoutes } from "./routes/register.ts";
 import { parse, readJson, tokenBody } from "./routes/schemas.ts";
@@ -208,6 +209,7 @@ export function createServer(options: ServerOptions): StepwiseServer {
   app.route("/", checkpointRoutes(ctx));
   const v1 = v1Routes(ctx);
   v1.route("/", dashboardRoutes(ctx));
+  v1.route("/", metadataRoutes(ctx));
   app.route("/", v1);
   // behind the same credentials as the rest of /v1
   app.get("/v1/connect/connections", (c) => c.json({ data: connect.list() }));

@@ -4,7 +4,17 @@
  * columns arrive as numbers (the store's connection parses int8, whose values here are
  * epoch milliseconds and ids far below 2^53).
  */
-import type { ConcurrencyClaim, EventRecord, NewQueueItem, PauseRecord, QueueItem, RunRecord, StepRecord, StoredApp } from "@stepwise/engine";
+import type {
+  ConcurrencyClaim,
+  EventRecord,
+  NewQueueItem,
+  PauseRecord,
+  QueueItem,
+  RunMetadataRecord,
+  RunRecord,
+  StepRecord,
+  StoredApp,
+} from "@stepwise/engine";
 
 export interface EventRow {
   internal_id: string;
@@ -16,6 +26,7 @@ export interface EventRow {
   ts: number;
   received_at: number;
   duplicate: boolean;
+  meta: string | null;
 }
 export interface RunRow {
   id: string;
@@ -49,6 +60,13 @@ export interface StepRow {
   started_at: number | null;
   ended_at: number | null;
   wake_at: number | null;
+  metadata: string | null;
+}
+export interface RunMetadataRow {
+  run_id: string;
+  target: string;
+  updates: string;
+  created_at: number;
 }
 export interface QueueRow {
   id: number;
@@ -94,6 +112,7 @@ export const eventParams = (e: EventRecord) => [
   e.ts,
   e.receivedAt,
   e.duplicate === true,
+  json(e.meta),
 ];
 
 export function eventFromRow(row: EventRow): EventRecord {
@@ -108,6 +127,7 @@ export function eventFromRow(row: EventRow): EventRecord {
   };
   if (row.v !== null) event.v = row.v;
   if (row.duplicate) event.duplicate = true;
+  if (row.meta !== null && row.meta !== undefined) event.meta = JSON.parse(row.meta);
   return event;
 }
 
@@ -163,6 +183,7 @@ export const stepParams = (s: StepRecord) => [
   s.startedAt ?? null,
   s.endedAt ?? null,
   s.wakeAt ?? null,
+  s.metadata?.length ? JSON.stringify(s.metadata) : null,
 ];
 
 export function stepFromRow(row: StepRow): StepRecord {
@@ -174,8 +195,19 @@ export function stepFromRow(row: StepRow): StepRecord {
   if (row.started_at !== null) step.startedAt = row.started_at;
   if (row.ended_at !== null) step.endedAt = row.ended_at;
   if (row.wake_at !== null) step.wakeAt = row.wake_at;
+  if (row.metadata !== null && row.metadata !== undefined) step.metadata = JSON.parse(row.metadata);
   return step;
 }
+
+/** Parameters of `addRunMetadata`, in column order. */
+export const runMetadataParams = (m: RunMetadataRecord) => [m.runId, JSON.stringify(m.target), JSON.stringify(m.updates), m.createdAt];
+
+export const runMetadataFromRow = (row: RunMetadataRow): RunMetadataRecord => ({
+  runId: row.run_id,
+  target: JSON.parse(row.target),
+  updates: JSON.parse(row.updates),
+  createdAt: row.created_at,
+});
 
 /** Parameters of `enqueue`, in column order. */
 export const itemParams = (i: NewQueueItem) => [

@@ -2,7 +2,17 @@
  * @module rows
  * Row ↔ record mapping for the SQLite store. JSON columns are TEXT.
  */
-import type { ConcurrencyClaim, EventRecord, NewQueueItem, PauseRecord, QueueItem, RunRecord, StepRecord, StoredApp } from "@stepwise/engine";
+import type {
+  ConcurrencyClaim,
+  EventRecord,
+  NewQueueItem,
+  PauseRecord,
+  QueueItem,
+  RunMetadataRecord,
+  RunRecord,
+  StepRecord,
+  StoredApp,
+} from "@stepwise/engine";
 
 export interface EventRow {
   internal_id: string;
@@ -14,6 +24,7 @@ export interface EventRow {
   ts: number;
   received_at: number;
   duplicate: number;
+  meta: string | null;
 }
 export interface RunRow {
   id: string;
@@ -47,6 +58,14 @@ export interface StepRow {
   started_at: number | null;
   ended_at: number | null;
   wake_at: number | null;
+  metadata: string | null;
+}
+export interface RunMetadataRow {
+  seq: number;
+  run_id: string;
+  target: string;
+  updates: string;
+  created_at: number;
 }
 export interface QueueRow {
   id: number;
@@ -77,6 +96,7 @@ export const eventToRow = (e: EventRecord) => ({
   ts: e.ts,
   receivedAt: e.receivedAt,
   duplicate: e.duplicate ? 1 : 0,
+  meta: json(e.meta),
 });
 
 export function eventFromRow(row: EventRow): EventRecord {
@@ -91,6 +111,7 @@ export function eventFromRow(row: EventRow): EventRecord {
   };
   if (row.v !== null) event.v = row.v;
   if (row.duplicate) event.duplicate = true;
+  if (row.meta !== null && row.meta !== undefined) event.meta = JSON.parse(row.meta);
   return event;
 }
 
@@ -142,6 +163,7 @@ export const stepToRow = (s: StepRecord) => ({
   startedAt: s.startedAt ?? null,
   endedAt: s.endedAt ?? null,
   wakeAt: s.wakeAt ?? null,
+  metadata: s.metadata?.length ? JSON.stringify(s.metadata) : null,
 });
 
 export function stepFromRow(row: StepRow): StepRecord {
@@ -153,8 +175,23 @@ export function stepFromRow(row: StepRow): StepRecord {
   if (row.started_at !== null) step.startedAt = row.started_at;
   if (row.ended_at !== null) step.endedAt = row.ended_at;
   if (row.wake_at !== null) step.wakeAt = row.wake_at;
+  if (row.metadata !== null && row.metadata !== undefined) step.metadata = JSON.parse(row.metadata);
   return step;
 }
+
+export const runMetadataToRow = (m: RunMetadataRecord) => ({
+  runId: m.runId,
+  target: JSON.stringify(m.target),
+  updates: JSON.stringify(m.updates),
+  createdAt: m.createdAt,
+});
+
+export const runMetadataFromRow = (row: RunMetadataRow): RunMetadataRecord => ({
+  runId: row.run_id,
+  target: JSON.parse(row.target),
+  updates: JSON.parse(row.updates),
+  createdAt: row.created_at,
+});
 
 export const itemToRow = (i: NewQueueItem) => ({
   runId: i.runId,

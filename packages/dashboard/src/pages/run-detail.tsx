@@ -7,6 +7,7 @@ import { useState } from "react";
 import { api, type EventDetails, type RunDetails, type Step } from "../api.ts";
 import { AiStep } from "../components/ai-step.tsx";
 import { duration, ErrorNote, Json, Link, StatusBadge, when } from "../components/common.tsx";
+import { EventSessions, RunMetadataPanel, StepMetadata } from "../components/run-metadata.tsx";
 import { useLive } from "../components/use-live.ts";
 
 export function RunDetailPage({ id, navigate }: { id: string; navigate: (to: string) => void }) {
@@ -79,12 +80,14 @@ export function RunDetailPage({ id, navigate }: { id: string; navigate: (to: str
           <Json value={run.output} />
         </>
       ) : null}
+      <RunMetadataPanel metadata={run.metadata} />
       <h3>Trigger {events.length > 1 ? `events (${events.length})` : "event"}</h3>
       {events.map((e) => (
         <div key={e.internal_id}>
           <Link to={`/events/${e.internal_id}`} className="mono">
             {e.name} · {e.internal_id}
           </Link>
+          <EventSessions sessions={e.sessions} />
           <Json value={e.data} />
         </div>
       ))}
@@ -155,6 +158,7 @@ function StepPanel({ step }: { step: Step }) {
           <Json value={step.input} />
         </>
       ) : null}
+      <StepMetadata metadata={step.metadata} />
       <h4>{step.error ? "Error" : "Output"}</h4>
       {step.error ? (
         <pre className="json error">{`${step.error.name}: ${step.error.message}${step.error.stack ? `\n${step.error.stack}` : ""}`}</pre>

@@ -20,6 +20,7 @@
  *   past the outage budget → Failed with `AppUnreachableError`.
  */
 import {
+  type EventMeta,
   type ExecutionResult,
   type FunctionConfig,
   limits,
@@ -31,6 +32,7 @@ import {
   StepwiseError,
   SystemEvent,
   serializeError,
+  validateEventMeta,
 } from "@stepwise/protocol";
 import type { EventInput } from "../events/intake.ts";
 import { preparePauseExpression } from "../expressions/pause-expression.ts";
@@ -83,6 +85,7 @@ export interface PausePostCheck {
 export interface SystemEventInput {
   name: string;
   data: Record<string, unknown>;
+  meta?: EventMeta;
 }
 
 export interface Transition {
@@ -124,6 +127,7 @@ export function stepFromOp(runId: string, op: Op, status: StepRecord["status"], 
   if (op.error) step.error = op.error;
   const input = inputOf(op);
   if (input !== undefined) step.input = input;
+  if (op.metadata?.length) step.metadata = op.metadata;
   if (status === StepStatus.Errored || status === StepStatus.Failed || status === StepStatus.Completed) step.endedAt ??= now;
   return step;
 }
@@ -450,7 +454,8 @@ function planInvoke(op: Op, ctx: TransitionContext): PlannedPause {
   }
   const timeoutMs = opts.timeout === undefined ? defaultInvokeTimeoutMs : parseDuration(opts.timeout as string | number, `${where}.timeout`);
   const correlationId = `${ctx.state.run.id}.${op.id}`;
-  const payload = (opts.payload ?? {}) as { data?: Record<string, unknown> };
+  const payload = (opts.payload ?? {}) as { data?: Record<string, unknown>; meta?: unknown };
+  const meta = validateEventMeta(payload.meta, `${where}.payload`);
   const pause: PauseRecord = {
     id: `${ctx.state.run.id}:${op.id}`,
     runId: ctx.state.run.id,
@@ -465,7 +470,11 @@ function planInvoke(op: Op, ctx: TransitionContext): PlannedPause {
   };
   const invocation: Invocation = {
     functionId: target.id,
-    event: { name: SystemEvent.FunctionInvoked, data: { ...(payload.data ?? {}), _inngest: { fn_id: target.id, correlation_id: correlationId } } },
+    event: {
+      name: SystemEvent.FunctionInvoked,
+      data: { ...(payload.data ?? {}), _inngest: { fn_id: target.id, correlation_id: correlationId } },
+      ...(meta ? { meta } : {}),
+    },
   };
   return { pause, invocation };
 }

@@ -13,6 +13,7 @@ import { createAi, type StepAi } from "./ai.ts";
 import { createStepFetch, type StepFetch } from "./fetch.ts";
 import { currentParallelMode } from "./group.ts";
 import { createInvoke, type InvokeOptions, type InvokeResult, type InvokeTarget } from "./invoke.ts";
+import { createStepMetadataTools, type ScoreOptions, type StepMetadata } from "./metadata.ts";
 import { createRun, type StepRunOptions } from "./run.ts";
 import { createSendEvent } from "./send-event.ts";
 import { createSendSignal, type SendSignalOptions, type SignalSender } from "./send-signal.ts";
@@ -63,6 +64,10 @@ export interface StepTools<E extends EventMap = UntypedEvents> {
   fetch: StepFetch;
   /** `step.ai.infer` (a model call made by the engine) and `step.ai.wrap` (an AI call in your code, as a step). */
   ai: StepAi;
+  /** A durable step writing run metadata once: `step.metadata(id).set(values, kind?)` or `.update(...)` (kind `userland.<kind>`). */
+  metadata(id: StepIdInput): StepMetadata;
+  /** A durable step scoring the run once: `{ name, value }`, a finite number or a boolean (kind `inngest.score`). */
+  score(id: StepIdInput, options: Pick<ScoreOptions, "name" | "value">): Promise<void>;
 }
 
 export function createStepTools(
@@ -89,6 +94,7 @@ export function createStepTools(
     sendSignal: createSendSignal(request, sendSignal),
     fetch: createStepFetch(request),
     ai: createAi(request),
+    ...createStepMetadataTools(request),
   };
   return tools as unknown as StepTools;
 }
@@ -97,6 +103,7 @@ export type { InferOptions, StepAi } from "./ai.ts";
 export type { DurableFetch, GatewayResponse, StepFetch } from "./fetch.ts";
 export { group, type ParallelOptions } from "./group.ts";
 export type { InvokeOptions, InvokeResult, InvokeTarget } from "./invoke.ts";
+export type { MetadataBuilder, ScoreOptions, StepMetadata } from "./metadata.ts";
 export { type StepBackoff, type StepRunOptions, StepTimeoutError } from "./run.ts";
 export type { SendSignalOptions } from "./send-signal.ts";
 export type { StepIdInput } from "./step-id.ts";

@@ -28,6 +28,7 @@ import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import {
   type ExecutionInput,
   type ExecutionResult,
+  eventForFunction,
   type FunctionConfig,
   type FunctionHandle,
   type Op,
@@ -72,8 +73,9 @@ export class HttpFunction implements FunctionHandle {
     const checkpointing = input.checkpoint !== undefined && input.callId !== undefined && input.targetStepId === undefined;
     const requestId = randomUUID();
     const body = canonicalJson({
-      event: input.event,
-      events: input.events,
+      // `meta.sessions` with inherited sessions merged in: what the SDK reads for `ctx.sessions`
+      event: eventForFunction(input.event),
+      events: input.events.map(eventForFunction),
       steps: Object.fromEntries(input.memo),
       ctx: {
         run_id: input.runId,

@@ -41,6 +41,9 @@ const checkpointOp = z.object({
   data: z.unknown().optional(),
   error: serializedError.nullish(),
   timing: z.object({ a: z.number(), b: z.number() }).nullish(),
+  metadata: z
+    .array(z.object({ kind: z.string(), scope: z.string().optional(), op: z.enum(["set", "merge"]), values: z.record(z.string(), z.unknown()) }))
+    .nullish(),
 });
 
 /** `POST /v1/checkpoint/{runId}/async`, as the SDK's `checkpointStepsAsync` sends it. */
@@ -97,6 +100,7 @@ function toOp(raw: z.output<typeof checkpointOp>): Op {
   if ("data" in raw) op.data = raw.data;
   if (raw.error) op.error = { ...raw.error, name: raw.error.name ?? "Error", message: raw.error.message ?? "" } as Op["error"] & object;
   if (raw.timing) op.timing = raw.timing;
+  if (raw.metadata?.length) op.metadata = raw.metadata;
   return op;
 }
 

@@ -41,6 +41,7 @@ function sameEvent(record: EventRecord, event: Validated): boolean {
     sameJson(record.data, event.data) &&
     sameJson(record.user, event.user) &&
     (record.v ?? undefined) === event.v &&
+    sameJson(record.meta ?? null, event.meta ?? null) &&
     record.id === (event.id ?? record.internalId) &&
     (event.ts === undefined || record.ts === event.ts)
   );
