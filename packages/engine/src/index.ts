@@ -20,6 +20,7 @@ export { newId } from "./ids.ts";
 export { type EngineMetrics, storeWriteMethods, timedStore } from "./metrics.ts";
 export { type Clock, systemClock } from "./ports/clock.ts";
 export { createInProcessNotifier, type Notifier } from "./ports/notifier.ts";
+export { createInProcessRealtimeBus, InProcessRealtimeBus, type RealtimeBus, type RealtimeMessage } from "./ports/realtime.ts";
 export * from "./ports/store.ts";
 export { type AppOutagePolicy, defaultAppOutagePolicy, outageDelayMs, retryDelayMs } from "./scheduler/backoff.ts";
 export { nextTick, parseCron } from "./scheduler/cron.ts";

@@ -8,6 +8,7 @@
 import type { StoredEvent } from "./event.ts";
 import type { FunctionConfig } from "./function-config.ts";
 import type { Memo, Op } from "./ops.ts";
+import type { RealtimeBus } from "./realtime.ts";
 import type { SerializedError } from "./serialized-error.ts";
 
 export interface ExecutionInput {
@@ -107,4 +108,6 @@ export type EventSender = (events: unknown) => Promise<{ ids: string[] }>;
 export interface ClientHandle {
   readonly id: string;
   bindSender(sender: EventSender | undefined): void;
+  /** Where `realtime.publish` and `subscribe` go once bound to an engine in this process. */
+  bindRealtime?(bus: RealtimeBus | undefined): void;
 }

@@ -11,6 +11,7 @@ export * from "./function-config.ts";
 export * from "./limits.ts";
 export * from "./logger.ts";
 export * from "./ops.ts";
+export * from "./realtime.ts";
 export * from "./serialized-error.ts";
 export * from "./signing.ts";
 export * from "./step-id.ts";

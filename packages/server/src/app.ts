@@ -18,6 +18,9 @@ import { TokenStore } from "./auth/token-store.ts";
 import { ConnectGateway, type ConnectGatewayOptions } from "./connect/gateway.ts";
 import { connectRoutes } from "./connect/routes.ts";
 import { errorBody } from "./errors.ts";
+import { RealtimeHub } from "./realtime/hub.ts";
+import { realtimeRoutes, realtimeSsePath } from "./realtime/routes.ts";
+import { RealtimeTokens } from "./realtime/tokens.ts";
 import { checkpointRoutes } from "./routes/checkpoint.ts";
 import type { ServerContext } from "./routes/context.ts";
 import { dashboardRoutes } from "./routes/dashboard-api.ts";
@@ -74,6 +77,8 @@ export interface ServerOptions {
   metrics?: StepwiseMetrics;
   /** start mode: serve `/metrics` without a credential (for a scraper inside a private network). (Default: false.) */
   metricsPublic?: boolean;
+  /** Realtime subscriptions (docs/realtime.md): the lifetime of a subscription token, ms. (Default: 60,000.) */
+  realtime?: { tokenTtlMs?: number };
 }
 
 /** Serves the dashboard's files; any other non-API path gets index.html (client-side routes). */
@@ -106,6 +111,8 @@ export interface StepwiseServer {
   apps: AppRegistry;
   /** Connect workers' sockets: the HTTP server passes its `upgrade` events to `connect.handleUpgrade`. */
   connect: ConnectGateway;
+  /** Realtime subscribers' sockets: upgrades for `/v1/realtime/connect` go to `realtime.handleUpgrade`; `close()` ends every subscription. */
+  realtime: RealtimeHub;
 }
 
 export function createServer(options: ServerOptions): StepwiseServer {
@@ -178,7 +185,8 @@ export function createServer(options: ServerOptions): StepwiseServer {
     });
     app.use("/fn/*", requireCredential);
     app.use("/v0/*", requireCredential);
-    app.use("/v1/*", requireCredential);
+    // a realtime subscription carries its own subscription token instead of a credential
+    app.use("/v1/*", (c, next) => (c.req.path === realtimeSsePath ? next() : requireCredential(c, next)));
     if (!options.metricsPublic) app.use("/metrics", requireCredential);
     const eventKey = options.eventKey as string;
     app.use("/e/:eventKey", async (c, next) => {
@@ -197,6 +205,16 @@ export function createServer(options: ServerOptions): StepwiseServer {
   app.route("/", registerRoutes(ctx));
   app.route("/", v0Routes(ctx));
   app.route("/", checkpointRoutes(ctx));
+  const realtimeTokens = new RealtimeTokens({
+    signingKeys,
+    ...(options.realtime?.tokenTtlMs !== undefined ? { ttlMs: options.realtime.tokenTtlMs } : {}),
+  });
+  const realtime = new RealtimeHub({
+    bus: options.engine.realtime,
+    tokens: realtimeTokens,
+    ...(options.mode === "dev" && options.allowedHosts ? { allowedHosts: options.allowedHosts } : {}),
+  });
+  app.route("/", realtimeRoutes(ctx, realtime, realtimeTokens));
   const v1 = v1Routes(ctx);
   v1.route("/", dashboardRoutes(ctx));
   app.route("/", v1);
@@ -204,7 +222,7 @@ export function createServer(options: ServerOptions): StepwiseServer {
   app.get("/v1/connect/connections", (c) => c.json({ data: connect.list() }));
   if (options.dashboardDir) mountDashboard(app, options.dashboardDir);
   app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${c.req.path}`, code: "not_found", status: 404 }, 404));
-  return { app, apps, connect };
+  return { app, apps, connect, realtime };
 }
 
 /** `POST /v1/tokens {name}` → `{ data: { token, id, name, createdAt } }` (shown once), `GET /v1/tokens`, `DELETE /v1/tokens/:id`. */
