@@ -13,6 +13,7 @@ import { serve } from "inngest/node";
 import { channel, getSubscriptionToken, subscribe } from "inngest/realtime";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket as WsWebSocket } from "ws";
+import { z } from "zod";
 
 const g = globalThis as { WebSocket?: unknown };
 if (typeof g.WebSocket === "undefined") g.WebSocket = WsWebSocket;
@@ -24,7 +25,7 @@ let attempts = 0;
 
 const progress = channel({
   name: (orderId: string) => `order:${orderId}`,
-  topics: { status: {}, log: {} },
+  topics: { status: { schema: z.union([z.object({ state: z.string() }), z.string()]) }, log: { schema: z.string() } },
 });
 
 beforeAll(async () => {

@@ -175,6 +175,7 @@ export class Engine {
       router: () => this.router,
       wake: () => this.notifier.notify(),
       sendSignal: (signal, data) => this.sendSignal(signal, data),
+      realtime: this.realtime,
       runEnded: (runId, status) => {
         for (const listener of this.listeners) listener(runId, status);
       },

@@ -56,6 +56,8 @@ export interface ExecutionInput {
   sendEvents?: (events: unknown) => Promise<{ ids: string[] }>;
   /** Where `step.sendSignal` signals, in-process (the engine's `sendSignal`). Without it, the client's API is used. */
   sendSignal?: (signal: string, data: unknown) => Promise<{ runId: string }>;
+  /** Where `step.realtime.publish` publishes, in-process (the engine's bus). Without it, the client's. */
+  realtime?: RealtimeBus;
   /**
    * The engine's clock: the SDK dates a `RetryAfterError`'s retry with it, so a manual
    * clock in tests moves SDK time too. (Default: `Date.now`.)

@@ -5,7 +5,7 @@
  * `send` posts to a server over HTTP (a Stepwise server or Inngest's).
  */
 
-import { type ClientHandle, consoleLogger, type EventSender, type Logger, type Trigger } from "@stepwise/protocol";
+import { type ClientHandle, consoleLogger, type EventSender, type Logger, type RealtimeBus, type Trigger } from "@stepwise/protocol";
 import { isEventType } from "./events/event-type.ts";
 import type { AnyEventSchemas, EventsOf } from "./events/schemas.ts";
 import type { StandardSchemaV1 } from "./events/standard-schema.ts";
@@ -17,6 +17,9 @@ import { type Connection, type ConnectionOptions, resolveConnection } from "./ht
 import { sendEvents } from "./http/send-events.ts";
 import type { MiddlewareContext, MiddlewareStack } from "./middleware/index.ts";
 import { type RegisteredMiddleware, registerMiddleware, sendWithMiddleware } from "./middleware/runtime.ts";
+import type { TopicRef } from "./realtime/channel.ts";
+import { type ClientRealtime, createClientRealtime } from "./realtime/index.ts";
+import { publishTo } from "./realtime/publish.ts";
 
 export interface ClientOptions<Schemas extends AnyEventSchemas | undefined = AnyEventSchemas | undefined, TMiddleware extends MiddlewareStack = MiddlewareStack>
   extends ConnectionOptions {
@@ -74,6 +77,12 @@ export class Stepwise<Schemas extends AnyEventSchemas | undefined = undefined, c
   readonly middleware: readonly RegisteredMiddleware[];
   private readonly connectionOptions: ConnectionOptions;
   private sender: EventSender | undefined;
+  private bus: RealtimeBus | undefined;
+  /**
+   * Realtime (docs/realtime.md): `publish(channel.topic, data)` now (not durable),
+   * `token({ channel, topics })` and `subscribe({ channel, topics }, callback?)`.
+   */
+  readonly realtime: ClientRealtime = createClientRealtime({ connection: () => this.connection(), realtimeBus: () => this.bus });
 
   constructor(options: ClientOptions<Schemas, TMiddleware>) {
     if (!options || typeof options.id !== "string" || options.id === "") {
@@ -173,6 +182,21 @@ export class Stepwise<Schemas extends AnyEventSchemas | undefined = undefined, c
     if (!response.ok) throw new Error(`sendSignal: POST /v1/signals answered ${response.status}: ${(await response.text()).slice(0, 300)}`);
     const body = (await response.json()) as { data?: { run_id?: string } };
     return { runId: body.data?.run_id };
+  }
+
+  /** @internal Called by an engine to route realtime messages through its bus. */
+  bindRealtime(bus: RealtimeBus | undefined): void {
+    this.bus = bus;
+  }
+
+  /** @internal The bus of the engine this client is registered with, if any. */
+  realtimeBus(): RealtimeBus | undefined {
+    return this.bus;
+  }
+
+  /** @internal `step.realtime.publish`: the call's bus (in-process), else this client's. */
+  publishRealtime(ref: TopicRef, data: unknown, where: string, runId?: string, bus?: RealtimeBus): Promise<unknown> {
+    return publishTo({ bus: bus ?? this.bus, connection: () => this.connection() }, ref, data, where, runId);
   }
 
   /** @internal Called by an engine or server to route `send`. */

@@ -4,7 +4,7 @@
  * one call of the handler. Drivers (in-process or HTTP) call `execute`; users never do.
  */
 
-import type { Logger } from "@stepwise/protocol";
+import type { Logger, RealtimeBus } from "@stepwise/protocol";
 import {
   type CheckpointingOptions,
   deserializeError,
@@ -23,6 +23,7 @@ import { type SchemaRegistry, validateIncomingEvents } from "./events/validate.t
 import { CallExecution } from "./execution/call.ts";
 import type { MiddlewareStack } from "./middleware/index.ts";
 import { CallMiddleware, type RegisteredMiddleware, registerMiddleware, sendWithMiddleware } from "./middleware/runtime.ts";
+import type { TopicRef } from "./realtime/channel.ts";
 import { group } from "./step/group.ts";
 import { createStepTools, type StepTools } from "./step/index.ts";
 
@@ -104,6 +105,8 @@ export interface ClientLink {
   readonly eventSchemas?: SchemaRegistry;
   /** Sends a signal through the server's API (served `step.sendSignal`). */
   sendSignal?(options: { signal: string; data?: unknown }): Promise<{ runId: string | undefined }>;
+  /** Publishes a realtime message: the bound engine's bus, else the server's API. */
+  publishRealtime?(ref: TopicRef, data: unknown, where: string, runId?: string, bus?: RealtimeBus): Promise<unknown>;
 }
 
 /**
@@ -196,7 +199,11 @@ export class StepwiseFunction<Event = ReceivedEvent, Output = unknown> implement
         throw error;
       }
     };
-    const step = createStepTools((request) => call.step(request), send, this.client.eventSchemas, sendSignal);
+    const publish = (ref: TopicRef, data: unknown, where: string) => {
+      if (!this.client.publishRealtime) throw new Error(`${where}: this client cannot publish`);
+      return this.client.publishRealtime(ref, data, where, input.runId, input.realtime);
+    };
+    const step = createStepTools((request) => call.step(request), send, this.client.eventSchemas, sendSignal, publish);
     return {
       event: input.event as ReceivedEvent,
       events: input.events as ReceivedEvent[],

@@ -11,6 +11,7 @@ import type { StepRequest } from "../execution/call.ts";
 import type { Jsonify } from "../execution/json.ts";
 import { currentParallelMode } from "./group.ts";
 import { createInvoke, type InvokeOptions, type InvokeResult, type InvokeTarget } from "./invoke.ts";
+import { createRealtimeStep, type RealtimePublisher, type RealtimeStepTools } from "./realtime.ts";
 import { createRun, type StepRunOptions } from "./run.ts";
 import { createSendEvent } from "./send-event.ts";
 import { createSendSignal, type SendSignalOptions, type SignalSender } from "./send-signal.ts";
@@ -53,6 +54,8 @@ export interface StepTools<E extends EventMap = UntypedEvents> {
   sendSignal(id: StepIdInput, options: SendSignalOptions): Promise<{ runId: string | undefined }>;
   /** Runs another function and returns its (JSON) result; its failure throws. */
   invoke<const F extends InvokeTarget>(id: StepIdInput, options: InvokeOptions<F>): Promise<InvokeResult<F>>;
+  /** Realtime: `step.realtime.publish(id, channel.topic, data)`, a memoized publish (docs/realtime.md). */
+  realtime: RealtimeStepTools;
 }
 
 export function createStepTools(
@@ -60,6 +63,7 @@ export function createStepTools(
   send: (events: EventPayload | EventPayload[]) => Promise<{ ids: string[] }>,
   schemas?: SchemaRegistry,
   sendSignal?: SignalSender,
+  publish?: RealtimePublisher,
 ): StepTools {
   const plain = request;
   // steps started inside `group.parallel` carry its mode, as the official SDK's ops do
@@ -77,12 +81,14 @@ export function createStepTools(
     sendEvent: createSendEvent(request, send, schemas),
     invoke: createInvoke(request),
     sendSignal: createSendSignal(request, sendSignal),
+    realtime: createRealtimeStep(request, publish),
   };
   return tools as unknown as StepTools;
 }
 
 export { group, type ParallelOptions } from "./group.ts";
 export type { InvokeOptions, InvokeResult, InvokeTarget } from "./invoke.ts";
+export type { RealtimePublisher, RealtimeStepTools } from "./realtime.ts";
 export { type StepBackoff, type StepRunOptions, StepTimeoutError } from "./run.ts";
 export type { SendSignalOptions } from "./send-signal.ts";
 export type { StepIdInput } from "./step-id.ts";
