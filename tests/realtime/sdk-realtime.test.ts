@@ -119,7 +119,7 @@ describe("realtime served", () => {
     expect(token.key).toMatch(/^ey/);
     expect(token.apiBaseUrl).toBe(stepwise.url);
     // the token travels to a browser as JSON: subscribe needs only what survives that
-    const sub = await subscribe(JSON.parse(JSON.stringify({ ...token, channel: token.channel.name })) as typeof token);
+    const sub = await subscribe(JSON.parse(JSON.stringify({ ...token, channel: progress("9").name })) as typeof token);
     const reading = collect(sub, 3);
     const { ids } = await client.send({ name: "rt/order", data: { orderId: "9" } });
     const [run] = await stepwise.engine.listRuns({ eventId: ids[0] as string });

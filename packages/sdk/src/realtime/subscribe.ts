@@ -13,14 +13,14 @@
 import type { RealtimeBus, RealtimeMessage } from "@stepwise/protocol";
 import { callApi } from "../http/api.ts";
 import type { Connection } from "../http/env.ts";
-import type { ChannelDef, ChannelInstance, InferTopicData, TopicsConfig } from "./channel.ts";
+import type { ChannelDef, InferTopicData, TopicConfig, TopicsConfig } from "./channel.ts";
 
 /** What can be subscribed to: a channel (with its topics' types) or a channel name. */
-export type ChannelInput = string | ChannelInstance;
+export type ChannelInput = string | { readonly name: string; readonly topics: TopicsConfig };
 
-type TopicsOf<C> = C extends ChannelInstance<string, infer T> ? T : Record<string, unknown>;
-type NameOf<C> = C extends ChannelInstance<infer N, TopicsConfig> ? N : C extends string ? C : string;
-type TopicNames<C> = C extends ChannelInstance<string, infer T> ? string & keyof T : string;
+type TopicsOf<C> = C extends { readonly topics: infer T } ? T : Record<string, unknown>;
+type NameOf<C> = C extends { readonly name: infer N extends string } ? N : C extends string ? C : string;
+type TopicNames<C> = C extends { readonly topics: infer T } ? string & keyof T : string;
 
 /** A message as subscribers receive it. */
 export type Message<TChannel extends string = string, TTopics = Record<string, unknown>, TSelected extends string = string & keyof TTopics> = {
@@ -65,7 +65,7 @@ export interface RealtimeClientLink {
 const busOf = new WeakMap<object, RealtimeBus>();
 
 function channelName(channel: ChannelInput | ChannelDef | undefined, where: string): string {
-  const name = typeof channel === "string" ? channel : (channel as ChannelInstance | undefined)?.name;
+  const name = typeof channel === "string" ? channel : (channel as { name?: unknown } | undefined)?.name;
   if (typeof channel === "function") throw new TypeError(`${where}: "channel" is a channel definition with parameters; call it (progress("42"))`);
   if (typeof name !== "string" || name === "") throw new TypeError(`${where}: "channel" must be a channel or a non-empty channel name`);
   return name;
@@ -105,7 +105,7 @@ export async function getSubscriptionToken<const C extends ChannelInput, const T
 }
 
 function schemaOf(channel: ChannelInput, topic: string) {
-  return typeof channel === "string" ? undefined : channel.topics?.[topic]?.schema;
+  return typeof channel === "string" ? undefined : (channel.topics?.[topic] as TopicConfig | undefined)?.schema;
 }
 
 function toMessage(raw: RealtimeMessage): Message {
