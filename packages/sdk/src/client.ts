@@ -18,7 +18,7 @@ import { sendEvents } from "./http/send-events.ts";
 import type { MiddlewareContext, MiddlewareStack } from "./middleware/index.ts";
 import { type RegisteredMiddleware, registerMiddleware, sendWithMiddleware } from "./middleware/runtime.ts";
 import type { TopicRef } from "./realtime/channel.ts";
-import { type ClientRealtime, createClientRealtime } from "./realtime/index.ts";
+import { type ClientRealtime, createClientRealtime, requestSubscriptionKey } from "./realtime/index.ts";
 import { publishTo } from "./realtime/publish.ts";
 
 export interface ClientOptions<Schemas extends AnyEventSchemas | undefined = AnyEventSchemas | undefined, TMiddleware extends MiddlewareStack = MiddlewareStack>
@@ -192,6 +192,11 @@ export class Stepwise<Schemas extends AnyEventSchemas | undefined = undefined, c
   /** @internal The bus of the engine this client is registered with, if any. */
   realtimeBus(): RealtimeBus | undefined {
     return this.bus;
+  }
+
+  /** @internal A subscription key from this client's server (`getSubscriptionToken`, served). */
+  requestSubscriptionKey(channel: string, topics: string[]): Promise<{ key: string; apiBaseUrl: string }> {
+    return requestSubscriptionKey(this.connection(), channel, topics);
   }
 
   /** @internal `step.realtime.publish`: the call's bus (in-process), else this client's. */

@@ -5,6 +5,7 @@
  * `step.realtime.publish` (a memoized step), `getSubscriptionToken` and `subscribe`.
  */
 import type { RealtimeBus } from "@stepwise/protocol";
+import { callApi } from "../http/api.ts";
 import type { Connection } from "../http/env.ts";
 import type { TopicRef } from "./channel.ts";
 import { channel } from "./channel.ts";
@@ -49,7 +50,10 @@ export interface ClientRealtime {
 
 /** The client side of realtime, for `Stepwise`: a bound engine's bus, else the server of `connection()`. */
 export function createClientRealtime(link: { connection(): Connection; realtimeBus(): RealtimeBus | undefined }): ClientRealtime {
-  const clientLink: RealtimeClientLink = link;
+  const clientLink: RealtimeClientLink = {
+    realtimeBus: () => link.realtimeBus(),
+    requestSubscriptionKey: (channel, topics) => requestSubscriptionKey(link.connection(), channel, topics),
+  };
   return {
     async publish(topic: TopicRef, data: unknown) {
       await publishTo({ bus: link.realtimeBus(), connection: () => link.connection() }, topic, data, "realtime.publish");
@@ -64,4 +68,17 @@ export function createClientRealtime(link: { connection(): Connection; realtimeB
       return subscribe({ ...token, app: clientLink, ...(options.validate === false ? { validate: false } : {}) }, callback as never) as never;
     },
   } as ClientRealtime;
+}
+
+/** `POST /v1/realtime/token` with the client's signing key: a short-lived key for `channel`'s `topics`. */
+export async function requestSubscriptionKey(connection: Connection, channel: string, topics: string[]): Promise<{ key: string; apiBaseUrl: string }> {
+  const response = await callApi(connection, {
+    method: "POST",
+    path: "/v1/realtime/token",
+    body: JSON.stringify(topics.map((topic) => ({ channel, name: topic, kind: "run" }))),
+  });
+  if (!response.ok) throw new Error(`getSubscriptionToken: POST /v1/realtime/token answered ${response.status}: ${(await response.text()).slice(0, 300)}`);
+  const { jwt } = (await response.json()) as { jwt?: unknown };
+  if (typeof jwt !== "string") throw new Error("getSubscriptionToken: the server answered without a token");
+  return { key: jwt, apiBaseUrl: connection.apiBaseUrl };
 }

@@ -11,8 +11,6 @@
  *   `fetch`, so it runs in browsers and on Node 20 alike.
  */
 import type { RealtimeBus, RealtimeMessage } from "@stepwise/protocol";
-import { callApi } from "../http/api.ts";
-import type { Connection } from "../http/env.ts";
 import type { ChannelDef, InferTopicData, TopicConfig, TopicsConfig } from "./channel.ts";
 
 /** What can be subscribed to: a channel (with its topics' types) or a channel name. */
@@ -55,11 +53,12 @@ export type Subscription<TMessage> = ReadableStream<TMessage> & {
   unsubscribe(reason?: string): void;
 };
 
-/** What a client provides to realtime (its connection and, in-process, the engine's bus). */
+/** What `getSubscriptionToken` and `subscribe({ app })` need of a client: its bus (in-process), or a way to request a key. */
 export interface RealtimeClientLink {
-  connection(): Connection;
   /** @internal The bus of the engine this client is registered with, if any. */
   realtimeBus(): RealtimeBus | undefined;
+  /** @internal Asks the client's server for a subscription key (served). */
+  requestSubscriptionKey(channel: string, topics: string[]): Promise<{ key: string; apiBaseUrl: string }>;
 }
 
 const busOf = new WeakMap<object, RealtimeBus>();
@@ -86,22 +85,15 @@ export async function getSubscriptionToken<const C extends ChannelInput, const T
   const where = "getSubscriptionToken";
   const name = channelName(args?.channel, where);
   const topics = topicList(args?.topics, where);
+  if (typeof client?.realtimeBus !== "function") throw new TypeError(`${where}: the first argument must be a Stepwise (Inngest) client`);
   const bus = client.realtimeBus();
   if (bus) {
     const token: SubscriptionToken<C, T> = { channel: args.channel, topics: args.topics };
     busOf.set(token, bus);
     return token;
   }
-  const connection = client.connection();
-  const response = await callApi(connection, {
-    method: "POST",
-    path: "/v1/realtime/token",
-    body: JSON.stringify(topics.map((topic) => ({ channel: name, name: topic, kind: "run" }))),
-  });
-  if (!response.ok) throw new Error(`${where}: POST /v1/realtime/token answered ${response.status}: ${(await response.text()).slice(0, 300)}`);
-  const { jwt } = (await response.json()) as { jwt?: unknown };
-  if (typeof jwt !== "string") throw new Error(`${where}: the server answered without a token`);
-  return { channel: args.channel, topics: args.topics, key: jwt, apiBaseUrl: connection.apiBaseUrl };
+  const { key, apiBaseUrl } = await client.requestSubscriptionKey(name, topics);
+  return { channel: args.channel, topics: args.topics, key, apiBaseUrl };
 }
 
 function schemaOf(channel: ChannelInput, topic: string) {
