@@ -152,6 +152,21 @@ describe("subscription tokens", () => {
     expect(((await sse.json()) as { error: string }).error).toMatch(/another channel/);
     const none = await fetch(`${stepwise.url}/v1/realtime/sse`);
     expect(none.status).toBe(401);
+    // a page on another origin may subscribe with its token (CORS), and read a refusal
+    expect(none.headers.get("access-control-allow-origin")).toBe("*");
+    const preflight = await fetch(`${stepwise.url}/v1/realtime/sse`, {
+      method: "OPTIONS",
+      headers: { origin: "http://localhost:3000", "access-control-request-method": "GET", "access-control-request-headers": "authorization" },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get("access-control-allow-headers")).toMatch(/authorization/i);
+    const crossOrigin = await fetch(`${stepwise.url}/v1/realtime/sse`, { headers: { authorization: `Bearer ${jwt}`, origin: "http://localhost:3000" } });
+    expect(crossOrigin.status).toBe(200);
+    expect(crossOrigin.headers.get("access-control-allow-origin")).toBe("*");
+    await crossOrigin.body?.cancel();
+    // the token route is not open to other origins
+    const tokenCors = await post("/v1/realtime/token", [{ channel: "c1", name: "t1" }], { origin: "http://localhost:3000" });
+    expect(tokenCors.headers.get("access-control-allow-origin")).toBeNull();
   });
 
   it("an expired token is refused with 401", async () => {

@@ -7,10 +7,12 @@
  *   body is the message's data, published to each `topic` of the channel.
  * - `GET /v1/realtime/sse` (the subscription token, not a credential: `Authorization:
  *   Bearer <token>`, or `?token=` for `EventSource`): the channel's messages as server-sent
- *   events, `data: <frame>` each (the WebSocket's frames).
+ *   events, `data: <frame>` each (the WebSocket's frames). Open to any origin (CORS `*`,
+ *   no cookies), since the token is all that grants it.
  */
 import { maxRealtimeMessageBytes, StepwiseError } from "@stepwise/protocol";
 import { Hono } from "hono";
+import { cors } from "hono/cors";
 import { streamSSE } from "hono/streaming";
 import { errorBody } from "../errors.ts";
 import type { ServerContext } from "../routes/context.ts";
@@ -27,6 +29,10 @@ export function realtimeRoutes(ctx: ServerContext, hub: RealtimeHub, tokens: Rea
     if (e.status >= 500) ctx.logger.error(`stepwise: ${c.req.method} ${c.req.path}: ${(error as Error).stack}`);
     return c.json(e, e.status as 400);
   });
+
+  // a browser page on another origin subscribes with its token in a header: the token is
+  // the whole authority (no cookies are honoured here), so any origin may ask
+  app.use(realtimeSsePath, cors({ origin: "*", allowMethods: ["GET"], allowHeaders: ["authorization", "accept"], maxAge: 600 }));
 
   app.post("/v1/realtime/token", async (c) => {
     const entries = parse(realtimeTokenBody, await readJson(c.req));
