@@ -9,7 +9,7 @@
 import { createServer, type Server } from "node:http";
 import { type RunningServer, runServer } from "@stepwise/cli";
 import { silentLogger } from "@stepwise/protocol";
-import { type AnyStepwise, channel, getSubscriptionToken, Stepwise, subscribe, topic } from "stepwise";
+import { type AnyStepwise, channel, getSubscriptionToken, Middleware, Stepwise, subscribe, topic } from "stepwise";
 import { serve } from "stepwise/node";
 import { afterAll, describe, expect, it } from "vitest";
 import { z } from "zod";
@@ -87,6 +87,30 @@ describe("realtime in-process", () => {
     sub.close();
     otherSub.close();
   }, 30_000);
+
+  it('middleware sees the publishing step as stepType "realtime.publish", as the official SDK reports it', async () => {
+    const seen: [string, string][] = [];
+    class Watch extends Middleware.BaseMiddleware {
+      readonly id = "watch";
+      override onStepStart({ stepInfo }: Middleware.StepArgs) {
+        seen.push([stepInfo.options.id, String(stepInfo.stepType)]);
+      }
+    }
+    const client = new Stepwise({ id: "rt-mw", logger: silentLogger, middleware: [Watch] });
+    const ch = channel({ name: "mw", topics: { t: topic<number>() } });
+    const fn = client.createFunction({ id: "mw", triggers: [{ event: "rt/mw" }] }, async ({ step }) => {
+      await step.run("plain", () => 1);
+      return step.realtime.publish("pub", ch.t, 2);
+    });
+    const { engine } = await startEngine({ client, functions: [fn] });
+    const { ids } = await client.send({ name: "rt/mw" });
+    const [run] = await engine.listRuns({ eventId: ids[0] as string });
+    expect((await engine.waitForRun(run?.id as string, { timeoutMs: 10_000 })).output).toBe(2);
+    expect(seen).toEqual([
+      ["plain", "run"],
+      ["pub", "realtime.publish"],
+    ]);
+  });
 
   it("bad arguments are TypeErrors naming the field", async () => {
     expect(() => channel({ name: "", topics: {} })).toThrow(/channel name/);
