@@ -74,6 +74,8 @@ describe("realtime in-process", () => {
       ["status", { state: "done" }],
     ]);
     expect(messages[0]).toMatchObject({ kind: "data", channel: "order:1", runId: done.id });
+    // client.realtime.publish inside the handler carries the run too
+    expect(messages.map((m) => m.runId)).toEqual([done.id, done.id, done.id]);
     expect(messages[0]?.createdAt).toBeInstanceOf(Date);
     expect(done.steps.find((s) => s.name === "announce")).toMatchObject({ status: "Completed", attempts: 1 });
     expect(counter.attempts).toBe(2);
@@ -157,6 +159,7 @@ describe("realtime served", () => {
       ["status", { state: "done" }],
     ]);
     expect(messages[0]).toMatchObject({ channel: "order:9", runId: done.id, fnId: "rt-served-order" });
+    expect(messages.map((m) => m.runId)).toEqual([done.id, done.id, done.id]);
     expect(done.steps.find((s) => s.name === "announce")).toMatchObject({ status: "Completed", attempts: 1 });
     const next = collect(sub, 1);
     await client.realtime.publish(progress("9").status, { state: "marker" });

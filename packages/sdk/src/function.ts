@@ -24,6 +24,7 @@ import { CallExecution } from "./execution/call.ts";
 import type { MiddlewareStack } from "./middleware/index.ts";
 import { CallMiddleware, type RegisteredMiddleware, registerMiddleware, sendWithMiddleware } from "./middleware/runtime.ts";
 import type { TopicRef } from "./realtime/channel.ts";
+import { withRunContext } from "./realtime/run-context.ts";
 import { group } from "./step/group.ts";
 import { createStepTools, type StepTools } from "./step/index.ts";
 
@@ -157,7 +158,7 @@ export class StepwiseFunction<Event = ReceivedEvent, Output = unknown> implement
     if (this.middleware.length === 0) {
       const call = new CallExecution(input);
       const ctx = this.decorate(this.baseContext(input, call, (events) => this.sendFromStep(input, events)));
-      return call.run(() => this.receive(ctx, () => this.handler(ctx)));
+      return call.run(() => this.receive(ctx, () => withRunContext({ runId: input.runId, bus: input.realtime }, () => this.handler(ctx))));
     }
     return this.executeWithMiddleware(input);
   }
@@ -176,7 +177,11 @@ export class StepwiseFunction<Event = ReceivedEvent, Output = unknown> implement
     }
     const hooks = mw;
     const ctx = hooks.ctx as unknown as Context;
-    const result = await call.run(hooks.wrapHandler(() => this.receive(ctx, () => this.handler(hooks.ctx as unknown as Context))));
+    const result = await call.run(
+      hooks.wrapHandler(() =>
+        this.receive(ctx, () => withRunContext({ runId: input.runId, bus: input.realtime }, () => this.handler(hooks.ctx as unknown as Context))),
+      ),
+    );
     try {
       await hooks.beforeResponse();
     } catch (error) {

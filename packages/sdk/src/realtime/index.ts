@@ -10,6 +10,7 @@ import type { Connection } from "../http/env.ts";
 import type { TopicRef } from "./channel.ts";
 import { channel } from "./channel.ts";
 import { publishTo } from "./publish.ts";
+import { currentRunContext } from "./run-context.ts";
 import {
   type ChannelInput,
   getSubscriptionToken,
@@ -56,7 +57,9 @@ export function createClientRealtime(link: { connection(): Connection; realtimeB
   };
   return {
     async publish(topic: TopicRef, data: unknown) {
-      await publishTo({ bus: link.realtimeBus(), connection: () => link.connection() }, topic, data, "realtime.publish");
+      // inside a handler: the run's id on the message, and the call's bus
+      const run = currentRunContext();
+      await publishTo({ bus: run?.bus ?? link.realtimeBus(), connection: () => link.connection() }, topic, data, "realtime.publish", run?.runId);
     },
     token(options) {
       // biome-ignore lint/suspicious/noExplicitAny: the overload types it
