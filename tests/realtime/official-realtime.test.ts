@@ -11,6 +11,7 @@ import { silentLogger } from "@stepwise/protocol";
 import { Inngest } from "inngest";
 import { serve } from "inngest/node";
 import { channel, getSubscriptionToken, subscribe } from "inngest/realtime";
+import type { InProcessRealtimeBus } from "stepwise/engine";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket as WsWebSocket } from "ws";
 import { z } from "zod";
@@ -97,7 +98,12 @@ describe("official inngest/realtime against stepwise dev", () => {
     await inngest.realtime.publish(ch.status, "marker");
     await next;
     expect(more).toEqual(["marker"]);
+    const bus = stepwise.engine.realtime as InProcessRealtimeBus;
+    expect(bus.size).toBe(1);
     stream.close();
+    // the server drops the WebSocket's subscription once the client has closed it
+    await until(() => bus.size === 0);
+    expect(bus.size).toBe(0);
   }, 40_000);
 
   it("a subscriber of another channel receives nothing of this one", async () => {

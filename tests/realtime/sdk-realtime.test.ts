@@ -10,10 +10,11 @@ import { createServer, type Server } from "node:http";
 import { type RunningServer, runServer } from "@stepwise/cli";
 import { silentLogger } from "@stepwise/protocol";
 import { type AnyStepwise, channel, getSubscriptionToken, Middleware, Stepwise, subscribe, topic } from "stepwise";
+import type { InProcessRealtimeBus } from "stepwise/engine";
 import { serve } from "stepwise/node";
 import { afterAll, describe, expect, it } from "vitest";
 import { z } from "zod";
-import { startEngine } from "../helpers.ts";
+import { startEngine, until } from "../helpers.ts";
 
 const progress = channel({
   name: (orderId: string) => `order:${orderId}`,
@@ -164,9 +165,21 @@ describe("realtime served", () => {
     const next = collect(sub, 1);
     await client.realtime.publish(progress("9").status, { state: "marker" });
     expect((await next).map((m) => m.data)).toEqual([{ state: "marker" }]);
+    const bus = stepwise.engine.realtime as InProcessRealtimeBus;
+    expect(bus.size).toBe(1);
     sub.close();
+    // the server lets go of the subscription once the client has closed it
+    await until(() => bus.size === 0);
+    expect(bus.size).toBe(0);
 
     // a forged key is refused
     await expect(subscribe({ ...token, key: `${token.key}x` })).rejects.toThrow(/answered 401/);
+
+    // closing the server's realtime ends open subscriptions (their streams end) and refuses new ones
+    const open = await subscribe(await getSubscriptionToken(client, { channel: progress("9"), topics: ["status"] }));
+    const reader = open.getReader();
+    stepwise.server.realtime.close();
+    expect(await reader.read()).toEqual({ done: true, value: undefined });
+    await expect(subscribe(await getSubscriptionToken(client, { channel: progress("9"), topics: ["status"] }))).rejects.toThrow(/answered 503/);
   }, 30_000);
 });
