@@ -14,6 +14,11 @@ import type { RealtimeTokens, VerifiedToken } from "./tokens.ts";
 
 export const realtimeConnectPath = "/v1/realtime/connect";
 
+/** A subscriber with more than this much unsent is closed (WebSocket: bytes buffered; SSE: see routes). */
+export const maxBufferedBytes = 16 * 1024 * 1024;
+/** An SSE subscriber with more than this many messages not yet written is closed. */
+export const maxQueuedMessages = 10_000;
+
 /** A message as subscribers receive it (Inngest's realtime frame). */
 export function wireMessage(message: RealtimeMessage): Record<string, unknown> {
   return {
@@ -113,7 +118,13 @@ export class RealtimeHub {
   private accept(ws: WebSocket, token: VerifiedToken) {
     let alive = true;
     const unsubscribe = this.subscribe(token, (frame) => {
-      if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(frame));
+      if (ws.readyState !== ws.OPEN) return;
+      // a subscriber that does not keep up is let go rather than buffered without bound
+      if (ws.bufferedAmount > maxBufferedBytes) {
+        ws.close(1013, "subscriber too slow");
+        return;
+      }
+      ws.send(JSON.stringify(frame));
     });
     const ping = setInterval(() => {
       if (!alive) {

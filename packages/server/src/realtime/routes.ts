@@ -17,7 +17,7 @@ import { streamSSE } from "hono/streaming";
 import { errorBody } from "../errors.ts";
 import type { ServerContext } from "../routes/context.ts";
 import { parse, readJson, readText, realtimePublishQuery, realtimeTokenBody } from "../routes/schemas.ts";
-import { checkScope, type RealtimeHub } from "./hub.ts";
+import { checkScope, maxQueuedMessages, type RealtimeHub } from "./hub.ts";
 import type { RealtimeTokens } from "./tokens.ts";
 
 export const realtimeSsePath = "/v1/realtime/sse";
@@ -103,15 +103,17 @@ export function realtimeRoutes(ctx: ServerContext, hub: RealtimeHub, tokens: Rea
     return streamSSE(c, async (stream) => {
       const queue: string[] = [];
       let wake: (() => void) | undefined;
-      const unsubscribe = hub.subscribe(scope.token, (frame) => {
-        queue.push(JSON.stringify(frame));
-        wake?.();
-      });
       let ended = false;
       const end = () => {
         ended = true;
         wake?.();
       };
+      const unsubscribe = hub.subscribe(scope.token, (frame) => {
+        // a subscriber that does not keep up is let go rather than buffered without bound
+        if (queue.length >= maxQueuedMessages) return end();
+        queue.push(JSON.stringify(frame));
+        wake?.();
+      });
       const untrack = hub.track(end);
       stream.onAbort(end);
       await stream.writeSSE({ event: "ready", data: JSON.stringify({ channel: scope.token.channel, topics: scope.token.topics }) });
