@@ -21,9 +21,11 @@ describe("realtime in the test kit", () => {
     const bus = createInProcessRealtimeBus();
     const got: RealtimeMessage[] = [];
     bus.subscribe("kit", (m) => got.push(m));
-    const { result, error } = await new InngestTestEngine({ function: fn, realtime: bus }).execute();
+    const { result, error, ctx } = await new InngestTestEngine({ function: fn, realtime: bus }).execute();
     expect(error).toBeUndefined();
     expect(result).toBe("one");
+    // step.realtime.publish is a mock too, as every step tool is
+    expect(ctx.step.realtime.publish).toHaveBeenCalledWith("durable", ch.t, "one");
     expect(got.map((m) => [m.topic, m.data])).toEqual([
       ["t", "one"],
       ["t", "two"],
