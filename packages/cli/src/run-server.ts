@@ -9,7 +9,7 @@ import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { serve } from "@hono/node-server";
-import { Engine, type EngineOptions, type Notifier, type Store } from "@stepwise/engine";
+import { Engine, type EngineOptions, type Notifier, type RealtimeBus, type Store } from "@stepwise/engine";
 import { type ClientHandle, consoleLogger, type FunctionHandle, type Logger } from "@stepwise/protocol";
 import {
   createMetrics,
@@ -112,7 +112,7 @@ export function tokenFileForDb(db: string): string | undefined {
 }
 
 /** Opens (and, unless told not to, migrates) the store `db` names; failures are CLIErrors without the password. */
-export async function openStore(db: string, migrate = true, logger?: Logger): Promise<{ store: Store; notifier?: Notifier }> {
+export async function openStore(db: string, migrate = true, logger?: Logger): Promise<{ store: Store; notifier?: Notifier; realtime?: RealtimeBus }> {
   const shown = redactUrl(db);
   if (isPostgresUrl(db)) {
     let store: PostgresStore;
@@ -136,7 +136,7 @@ export async function openStore(db: string, migrate = true, logger?: Logger): Pr
           : "run `stepwise migrate --db <url>` first, or start without --no-migrate",
       );
     }
-    return store.notifier ? { store, notifier: store.notifier } : { store };
+    return store.notifier ? { store, notifier: store.notifier, realtime: store.realtime } : { store, realtime: store.realtime };
   }
   if (!migrate) throw new CLIError("--no-migrate needs a Postgres database", "a SQLite file is always migrated when it is opened");
   const store = new SqliteStore({ filename: db });
@@ -154,7 +154,7 @@ export async function runServer(options: RunServerOptions): Promise<RunningServe
   if (options.mode === "start" && options.dashboardToken && [options.signingKey, options.signingKeyFallback].includes(options.dashboardToken)) {
     throw new CLIError("the dashboard token must not be the signing key", "pick another secret for --dashboard-token, or omit it to have one generated");
   }
-  const { store, notifier } = await openStore(options.db, options.migrate !== false, logger);
+  const { store, notifier, realtime } = await openStore(options.db, options.migrate !== false, logger);
   const metrics = createMetrics();
   const endpoints = new DurableEndpoints({
     serverKind: options.mode === "dev" ? "dev" : "cloud",
@@ -172,6 +172,7 @@ export async function runServer(options: RunServerOptions): Promise<RunningServe
     ...(tracing.enabled ? { tracing: true } : {}),
     ...(options.drainTimeoutMs !== undefined ? { closeTimeoutMs: options.drainTimeoutMs } : {}),
     ...(notifier ? { notifier } : {}),
+    ...(realtime ? { realtime } : {}),
     ...(options.retryDelayScale !== undefined ? { retryDelayScale: options.retryDelayScale } : {}),
     ...(options.appOutage ? { appOutage: options.appOutage } : {}),
     ...(options.gateway ? { gateway: options.gateway } : {}),
@@ -225,8 +226,8 @@ export async function runServer(options: RunServerOptions): Promise<RunningServe
       reject(error.code === "EADDRINUSE" ? new CLIError(`port ${options.port} is already in use`, "stop the other process or pass --port <n>") : error),
     );
   });
-  // Connect workers' WebSockets (GET /v0/connect/gateway)
-  http.on("upgrade", (req, socket, head) => server.connect.handleUpgrade(req, socket, head));
+  // Connect workers' WebSockets (GET /v0/connect/gateway), realtime subscribers' (GET /v1/realtime/connect)
+  http.on("upgrade", (req, socket, head) => server.connect.handleUpgrade(req, socket, head, () => server.realtime.handleUpgrade(req, socket, head)));
   const address = http.address();
   const port = typeof address === "object" && address ? address.port : options.port;
   const url = `http://${host === "0.0.0.0" ? "127.0.0.1" : host}:${port}`;
@@ -259,6 +260,7 @@ export async function runServer(options: RunServerOptions): Promise<RunningServe
       setTimeout(() => {
         if ("closeAllConnections" in http) http.closeAllConnections();
       }, 1_000).unref();
+      server.realtime.close();
       await engine.close();
       await server.connect.close();
       await httpClosed;

@@ -23,6 +23,7 @@ import { concurrencyLabel } from "./flow-control/concurrency.ts";
 import { type EngineMetrics, safely, timedStore } from "./metrics.ts";
 import { type Clock, systemClock } from "./ports/clock.ts";
 import { createInProcessNotifier, type Notifier } from "./ports/notifier.ts";
+import { createInProcessRealtimeBus, type RealtimeBus } from "./ports/realtime.ts";
 import {
   type EventRecord,
   type IngestScript,
@@ -74,6 +75,11 @@ export interface EngineOptions {
   maxEventBytes?: number;
   /** Wake-ups for new work; pass one shared by processes (e.g. Postgres LISTEN/NOTIFY). (Default: in-process.) */
   notifier?: Notifier;
+  /**
+   * Realtime messages (`realtime.publish`, `step.realtime.publish`, `subscribe`): pass one
+   * shared by processes (`PostgresStore.realtime`) for subscribers on other nodes. (Default: in-process.)
+   */
+  realtime?: RealtimeBus;
   /**
    * Longest a worker waits before looking at the queue again, for work that other
    * processes enqueued without a notifier reaching this one. (Default: 1,000 ms.)
@@ -167,6 +173,8 @@ export class Engine {
   private unsubscribeNotifier: (() => void) | undefined;
   private cancelSweep: (() => void) | undefined;
   private readonly notifier: Notifier;
+  /** Realtime messages of this engine's functions and subscribers (`EngineOptions.realtime`). */
+  readonly realtime: RealtimeBus;
   private readonly listeners = new Set<RunEndedListener>();
   private readonly startListeners = new Set<RunStartedListener>();
   private readonly activityListeners = new Set<ActivityListener>();
@@ -192,6 +200,7 @@ export class Engine {
     this.maxEventBytes = options.maxEventBytes;
     this.closeTimeoutMs = options.closeTimeoutMs ?? 10_000;
     this.notifier = options.notifier ?? createInProcessNotifier();
+    this.realtime = options.realtime ?? createInProcessRealtimeBus();
     this.admission = new Admission({ registry: this.registry });
     this.runner = new CallRunner({
       admission: this.admission,
@@ -208,6 +217,7 @@ export class Engine {
       router: () => this.router,
       wake: () => this.notifier.notify(),
       sendSignal: (signal, data) => this.sendSignal(signal, data),
+      realtime: this.realtime,
       runEnded: (runId, status) => {
         for (const listener of this.listeners) listener(runId, status);
       },
@@ -322,6 +332,7 @@ export class Engine {
     if (params.client) {
       params.client.bindSender((events) => this.send(events));
       params.client.bindMetadataWriter?.((runId, updates, target) => this.addRunMetadata(runId, updates, target));
+      params.client.bindRealtime?.(this.realtime);
       this.clients.add(params.client);
     }
     return this;
@@ -541,7 +552,10 @@ export class Engine {
     this.closing ??= (async () => {
       if (this.state === "started") await this.drain();
       this.state = "closed";
-      for (const client of this.clients) client.bindSender(undefined);
+      for (const client of this.clients) {
+        client.bindSender(undefined);
+        client.bindRealtime?.(undefined);
+      }
       await this.store.close();
     })();
     return this.closing;

@@ -20,6 +20,7 @@ export { newId } from "./ids.ts";
 export { type EngineMetrics, storeWriteMethods, timedStore } from "./metrics.ts";
 export { type Clock, systemClock } from "./ports/clock.ts";
 export { createInProcessNotifier, type Notifier } from "./ports/notifier.ts";
+export { createInProcessRealtimeBus, InProcessRealtimeBus, type RealtimeBus, type RealtimeMessage } from "./ports/realtime.ts";
 export * from "./ports/store.ts";
 export { defaultGatewayTimeoutMs, type GatewayOptions, redactUrl } from "./runner/gateway.ts";
 export { foldRunMetadata, type MetadataByKind, type RunMetadata } from "./runs/metadata.ts";

@@ -9,6 +9,7 @@ import type { StoredEvent } from "./event.ts";
 import type { FunctionConfig } from "./function-config.ts";
 import type { MetadataTarget, MetadataUpdate } from "./meta.ts";
 import type { Memo, Op } from "./ops.ts";
+import type { RealtimeBus } from "./realtime.ts";
 import type { SerializedError } from "./serialized-error.ts";
 
 export interface ExecutionInput {
@@ -56,6 +57,8 @@ export interface ExecutionInput {
   sendEvents?: (events: unknown) => Promise<{ ids: string[] }>;
   /** Where `step.sendSignal` signals, in-process (the engine's `sendSignal`). Without it, the client's API is used. */
   sendSignal?: (signal: string, data: unknown) => Promise<{ runId: string }>;
+  /** Where `step.realtime.publish` publishes, in-process (the engine's bus). Without it, the client's. */
+  realtime?: RealtimeBus;
   /**
    * The engine's clock: the SDK dates a `RetryAfterError`'s retry with it, so a manual
    * clock in tests moves SDK time too. (Default: `Date.now`.)
@@ -110,6 +113,8 @@ export interface ClientHandle {
   bindSender(sender: EventSender | undefined): void;
   /** Where `client.score` / `client.metadata` write outside a step: the engine the client is registered with. */
   bindMetadataWriter?(writer: MetadataWriter | undefined): void;
+  /** Where `realtime.publish` and `subscribe` go once bound to an engine in this process. */
+  bindRealtime?(bus: RealtimeBus | undefined): void;
 }
 
 /** Writes metadata updates for a run (`target`: a step of it, or the run itself). */

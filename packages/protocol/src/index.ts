@@ -12,6 +12,7 @@ export * from "./limits.ts";
 export * from "./logger.ts";
 export * from "./meta.ts";
 export * from "./ops.ts";
+export * from "./realtime.ts";
 export * from "./serialized-error.ts";
 export * from "./signing.ts";
 export * from "./step-id.ts";

@@ -5,7 +5,7 @@
  * `send` posts to a server over HTTP (a Stepwise server or Inngest's).
  */
 
-import { type ClientHandle, consoleLogger, type EventSender, type Logger, type MetadataWriter, type Trigger } from "@stepwise/protocol";
+import { type ClientHandle, consoleLogger, type EventSender, type Logger, type MetadataWriter, type RealtimeBus, type Trigger } from "@stepwise/protocol";
 import { isEventType } from "./events/event-type.ts";
 import type { AnyEventSchemas, EventsOf } from "./events/schemas.ts";
 import type { StandardSchemaV1 } from "./events/standard-schema.ts";
@@ -19,6 +19,9 @@ import type { MiddlewareContext, MiddlewareStack } from "./middleware/index.ts";
 import { type RegisteredMiddleware, registerMiddleware, sendWithMiddleware } from "./middleware/runtime.ts";
 import { createClientMetadata, type MetadataBuilder, type ScoreOptions } from "./step/metadata.ts";
 import { stampFromHandler } from "./step/sessions.ts";
+import type { TopicRef } from "./realtime/channel.ts";
+import { type ClientRealtime, createClientRealtime, requestSubscriptionKey } from "./realtime/index.ts";
+import { publishTo } from "./realtime/publish.ts";
 
 export interface ClientOptions<Schemas extends AnyEventSchemas | undefined = AnyEventSchemas | undefined, TMiddleware extends MiddlewareStack = MiddlewareStack>
   extends ConnectionOptions {
@@ -78,6 +81,12 @@ export class Stepwise<Schemas extends AnyEventSchemas | undefined = undefined, c
   private sender: EventSender | undefined;
   private metadataWriter: MetadataWriter | undefined;
   private readonly metadataTools = createClientMetadata(() => this.metadataWriter ?? ((runId, updates, target) => this.postMetadata(runId, updates, target)));
+  private bus: RealtimeBus | undefined;
+  /**
+   * Realtime (docs/realtime.md): `publish(channel.topic, data)` now (not durable),
+   * `token({ channel, topics })` and `subscribe({ channel, topics }, callback?)`.
+   */
+  readonly realtime: ClientRealtime = createClientRealtime({ connection: () => this.connection(), realtimeBus: () => this.bus });
 
   constructor(options: ClientOptions<Schemas, TMiddleware>) {
     if (!options || typeof options.id !== "string" || options.id === "") {
@@ -179,6 +188,26 @@ export class Stepwise<Schemas extends AnyEventSchemas | undefined = undefined, c
     if (!response.ok) throw new Error(`sendSignal: POST /v1/signals answered ${response.status}: ${(await response.text()).slice(0, 300)}`);
     const body = (await response.json()) as { data?: { run_id?: string } };
     return { runId: body.data?.run_id };
+  }
+
+  /** @internal Called by an engine to route realtime messages through its bus. */
+  bindRealtime(bus: RealtimeBus | undefined): void {
+    this.bus = bus;
+  }
+
+  /** @internal The bus of the engine this client is registered with, if any. */
+  realtimeBus(): RealtimeBus | undefined {
+    return this.bus;
+  }
+
+  /** @internal A subscription key from this client's server (`getSubscriptionToken`, served). */
+  requestSubscriptionKey(channel: string, topics: string[]): Promise<{ key: string; apiBaseUrl: string }> {
+    return requestSubscriptionKey(this.connection(), channel, topics);
+  }
+
+  /** @internal `step.realtime.publish`: the call's bus (in-process), else this client's. */
+  publishRealtime(ref: TopicRef, data: unknown, where: string, runId?: string, bus?: RealtimeBus): Promise<unknown> {
+    return publishTo({ bus: bus ?? this.bus, connection: () => this.connection() }, ref, data, where, runId);
   }
 
   /** @internal Called by an engine or server to route `send`. */

@@ -4,7 +4,7 @@
  * one call of the handler. Drivers (in-process or HTTP) call `execute`; users never do.
  */
 
-import type { Logger } from "@stepwise/protocol";
+import type { Logger, RealtimeBus } from "@stepwise/protocol";
 import {
   type CheckpointingOptions,
   deserializeError,
@@ -25,6 +25,8 @@ import { CallExecution } from "./execution/call.ts";
 import type { MiddlewareStack } from "./middleware/index.ts";
 import { CallMiddleware, type RegisteredMiddleware, registerMiddleware, sendWithMiddleware } from "./middleware/runtime.ts";
 import { withStepFetch } from "./step/fetch.ts";
+import type { TopicRef } from "./realtime/channel.ts";
+import { withRunContext } from "./realtime/run-context.ts";
 import { group } from "./step/group.ts";
 import { createStepTools, type StepTools } from "./step/index.ts";
 import { stampAll, stampInvoke, withSessions } from "./step/sessions.ts";
@@ -113,6 +115,8 @@ export interface ClientLink {
   readonly eventSchemas?: SchemaRegistry;
   /** Sends a signal through the server's API (served `step.sendSignal`). */
   sendSignal?(options: { signal: string; data?: unknown }): Promise<{ runId: string | undefined }>;
+  /** Publishes a realtime message: the bound engine's bus, else the server's API. */
+  publishRealtime?(ref: TopicRef, data: unknown, where: string, runId?: string, bus?: RealtimeBus): Promise<unknown>;
 }
 
 /**
@@ -163,7 +167,11 @@ export class StepwiseFunction<Event = ReceivedEvent, Output = unknown> implement
     if (this.middleware.length === 0) {
       const call = new CallExecution(input);
       const ctx = this.decorate(this.baseContext(input, call, (events) => this.sendFromStep(input, events)));
-      return call.run(() => withSessions(ctx.sessions, () => this.receive(ctx, () => withStepFetch(ctx.step.fetch, () => this.handler(ctx)))));
+      return call.run(() =>
+        withSessions(ctx.sessions, () =>
+          this.receive(ctx, () => withRunContext({ runId: input.runId, bus: input.realtime }, () => withStepFetch(ctx.step.fetch, () => this.handler(ctx)))),
+        ),
+      );
     }
     return this.executeWithMiddleware(input);
   }
@@ -185,7 +193,11 @@ export class StepwiseFunction<Event = ReceivedEvent, Output = unknown> implement
     const inherit = ctx.sessions;
     const result = await call.run(
       hooks.wrapHandler(() =>
-        withSessions(inherit, () => this.receive(ctx, () => withStepFetch(ctx.step.fetch, () => this.handler(hooks.ctx as unknown as Context)))),
+        withSessions(inherit, () =>
+          this.receive(ctx, () =>
+            withRunContext({ runId: input.runId, bus: input.realtime }, () => withStepFetch(ctx.step.fetch, () => this.handler(hooks.ctx as unknown as Context))),
+          ),
+        ),
       ),
     );
     try {
@@ -212,11 +224,16 @@ export class StepwiseFunction<Event = ReceivedEvent, Output = unknown> implement
     };
     const sessions = runSessions(input.events);
     const inherit = Object.keys(sessions).length ? sessions : undefined;
+    const publish = (ref: TopicRef, data: unknown, where: string) => {
+      if (!this.client.publishRealtime) throw new Error(`${where}: this client cannot publish`);
+      return this.client.publishRealtime(ref, data, where, input.runId, input.realtime);
+    };
     const step = createStepTools(
       (request) => call.step(inherit ? stampInvoke(request, inherit) : request),
       inherit ? (events) => send(stampAll(events, inherit)) : send,
       this.client.eventSchemas,
       sendSignal,
+      publish,
     );
     return {
       ...(inherit ? { sessions: inherit } : {}),

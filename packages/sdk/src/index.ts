@@ -47,6 +47,25 @@ export { type Context, type FailureContext, type FailureEventData, type Function
 export { type ConnectionOptions, envVars } from "./http/env.ts";
 export * from "./middleware/index.ts";
 export { MiddlewareError } from "./middleware/runtime.ts";
+export {
+  type ChannelDef,
+  type ChannelInput,
+  type ChannelInstance,
+  type ClientRealtime,
+  channel,
+  getSubscriptionToken,
+  type InferTopicData,
+  type Message as RealtimeMessage,
+  realtime,
+  type Subscription,
+  type SubscriptionToken,
+  subscribe,
+  type TokenMessage,
+  type TopicConfig,
+  type TopicRef,
+  type TopicsConfig,
+  topic,
+} from "./realtime/index.ts";
 export { createServeHandler, type ServeHandler, type ServeOptions, type ServeRequest, type ServeResponse } from "./serve/handler.ts";
 export { fetch } from "./step/fetch.ts";
 export { group, type ParallelOptions } from "./step/group.ts";
@@ -59,6 +78,8 @@ export type {
   InvokeTarget,
   MetadataBuilder,
   ScoreOptions,
+  RealtimePublisher,
+  RealtimeStepTools,
   SendSignalOptions,
   StepAi,
   StepFetch,

@@ -19,6 +19,9 @@ import { ConnectGateway, type ConnectGatewayOptions } from "./connect/gateway.ts
 import { connectRoutes } from "./connect/routes.ts";
 import type { DurableEndpoints } from "./driver/endpoint-function.ts";
 import { errorBody } from "./errors.ts";
+import { RealtimeHub } from "./realtime/hub.ts";
+import { realtimeRoutes, realtimeSsePath } from "./realtime/routes.ts";
+import { RealtimeTokens } from "./realtime/tokens.ts";
 import { checkpointRoutes } from "./routes/checkpoint.ts";
 import type { ServerContext } from "./routes/context.ts";
 import { dashboardRoutes } from "./routes/dashboard-api.ts";
@@ -81,6 +84,8 @@ export interface ServerOptions {
   endpoints?: DurableEndpoints;
   /** start mode: serve `/metrics` without a credential (for a scraper inside a private network). (Default: false.) */
   metricsPublic?: boolean;
+  /** Realtime subscriptions (docs/realtime.md): the lifetime of a subscription token, ms. (Default: 60,000.) */
+  realtime?: { tokenTtlMs?: number };
 }
 
 /** Serves the dashboard's files; any other non-API path gets index.html (client-side routes). */
@@ -113,6 +118,8 @@ export interface StepwiseServer {
   apps: AppRegistry;
   /** Connect workers' sockets: the HTTP server passes its `upgrade` events to `connect.handleUpgrade`. */
   connect: ConnectGateway;
+  /** Realtime subscribers' sockets: upgrades for `/v1/realtime/connect` go to `realtime.handleUpgrade`; `close()` ends every subscription. */
+  realtime: RealtimeHub;
 }
 
 export function createServer(options: ServerOptions): StepwiseServer {
@@ -186,9 +193,12 @@ export function createServer(options: ServerOptions): StepwiseServer {
     });
     app.use("/fn/*", requireCredential);
     app.use("/v0/*", requireCredential);
-    // a durable endpoint's output is read with its run's token (the SDK's proxy and redirected clients send no credential)
+    // credentials of their own: a durable endpoint's output is read with its run's token (the SDK's
+    // proxy and redirected clients send no credential); a realtime subscription carries its token
     const runOutput = /^\/v1\/http\/runs\/[^/]+\/output$/;
-    app.use("/v1/*", (c, next) => (c.req.method === "GET" && runOutput.test(c.req.path) ? next() : requireCredential(c, next)));
+    app.use("/v1/*", (c, next) =>
+      c.req.path === realtimeSsePath || (c.req.method === "GET" && runOutput.test(c.req.path)) ? next() : requireCredential(c, next),
+    );
     if (!options.metricsPublic) app.use("/metrics", requireCredential);
     const eventKey = options.eventKey as string;
     app.use("/e/:eventKey", async (c, next) => {
@@ -207,6 +217,16 @@ export function createServer(options: ServerOptions): StepwiseServer {
   app.route("/", registerRoutes(ctx));
   app.route("/", v0Routes(ctx));
   app.route("/", checkpointRoutes(ctx));
+  const realtimeTokens = new RealtimeTokens({
+    signingKeys,
+    ...(options.realtime?.tokenTtlMs !== undefined ? { ttlMs: options.realtime.tokenTtlMs } : {}),
+  });
+  const realtime = new RealtimeHub({
+    bus: options.engine.realtime,
+    tokens: realtimeTokens,
+    ...(options.mode === "dev" && options.allowedHosts ? { allowedHosts: options.allowedHosts } : {}),
+  });
+  app.route("/", realtimeRoutes(ctx, realtime, realtimeTokens));
   const v1 = v1Routes(ctx);
   v1.route("/", dashboardRoutes(ctx));
   v1.route("/", metadataRoutes(ctx));
@@ -215,7 +235,7 @@ export function createServer(options: ServerOptions): StepwiseServer {
   app.get("/v1/connect/connections", (c) => c.json({ data: connect.list() }));
   if (options.dashboardDir) mountDashboard(app, options.dashboardDir);
   app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${c.req.path}`, code: "not_found", status: 404 }, 404));
-  return { app, apps, connect };
+  return { app, apps, connect, realtime };
 }
 
 /** `POST /v1/tokens {name}` → `{ data: { token, id, name, createdAt } }` (shown once), `GET /v1/tokens`, `DELETE /v1/tokens/:id`. */

@@ -24,6 +24,8 @@ export { DurableEndpoints, type EndpointDriverOptions } from "./driver/endpoint-
 export { decodeResponse, HttpFunction, type HttpFunctionOptions } from "./driver/http-function.ts";
 export { fromWire, type WireFunction } from "./driver/wire-config.ts";
 export { errorBody } from "./errors.ts";
+export { checkScope, RealtimeHub, type RealtimeHubOptions, realtimeConnectPath, wireMessage } from "./realtime/hub.ts";
+export { RealtimeTokens, type RealtimeTokensOptions, type SubscriptionScope } from "./realtime/tokens.ts";
 export { createMetrics, type StepwiseMetrics } from "./routes/metrics.ts";
 export {
   connectTraceContext,

@@ -66,7 +66,12 @@ export async function createEngine(options: CreateEngineOptions = {}): Promise<E
       if (error instanceof Error) error.message = redactSecrets(error.message, target);
       throw error;
     }
-    return new Engine({ ...rest, store, ...(rest.notifier || !store.notifier ? {} : { notifier: store.notifier }) });
+    return new Engine({
+      ...rest,
+      store,
+      ...(rest.notifier || !store.notifier ? {} : { notifier: store.notifier }),
+      ...(rest.realtime ? {} : { realtime: store.realtime }),
+    });
   }
   if (migrate === false) throw new TypeError("migrate: false needs a Postgres database; a SQLite file is always migrated when it is opened");
   if (poolSize !== undefined) throw new TypeError("poolSize: applies to a Postgres database only");

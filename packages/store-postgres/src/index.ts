@@ -6,4 +6,5 @@
 export { listMigrations, type Migration } from "./migrate.ts";
 export { PostgresNotifier, type PostgresNotifierOptions } from "./notifier.ts";
 export { defaultPoolSize, PostgresStore, type PostgresStoreOptions } from "./postgres-store.ts";
+export { PostgresRealtimeBus, type PostgresRealtimeBusOptions } from "./realtime-bus.ts";
 export { isPostgresUrl, redactSecrets, redactUrl } from "./redact.ts";

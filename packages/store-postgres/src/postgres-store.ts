@@ -59,6 +59,7 @@ import {
 import pg from "pg";
 import { type Migration, migrate, pendingMigrations, type Queryable } from "./migrate.ts";
 import { PostgresNotifier } from "./notifier.ts";
+import { PostgresRealtimeBus } from "./realtime-bus.ts";
 import { redactSecrets, redactUrl } from "./redact.ts";
 import { isConnectionLost, withRetry } from "./retry.ts";
 import {
@@ -168,6 +169,8 @@ class Reads {
 export class PostgresStore implements Store {
   /** Wake-ups across nodes (LISTEN/NOTIFY); pass it to the engine as `notifier`. Undefined with `notify: false`. */
   readonly notifier: PostgresNotifier | undefined;
+  /** Realtime messages across nodes (LISTEN/NOTIFY); pass it to the engine as `realtime`. */
+  readonly realtime: PostgresRealtimeBus;
   private readonly pool: pg.Pool;
   private readonly retryForMs: number;
   private readonly warn: (message: string) => void;
@@ -188,6 +191,7 @@ export class PostgresStore implements Store {
     // an idle connection that dies (a restart, a terminated backend) is dropped by the pool and reported here; the next checkout opens a new one
     this.pool.on("error", this.onRetry);
     this.notifier = options.notify === false ? undefined : new PostgresNotifier({ url: options.url, pool: this.pool, onWarning: this.warn });
+    this.realtime = new PostgresRealtimeBus({ url: options.url, pool: this.pool, onWarning: this.warn });
   }
 
   /** The URL with its password hidden, for logs. */
@@ -208,6 +212,7 @@ export class PostgresStore implements Store {
     if (this.closed) return;
     this.closed = true;
     await this.notifier?.close();
+    await this.realtime.close();
     await this.pool.end();
   }
 

@@ -32,6 +32,7 @@ import { concurrencyClaims } from "../flow-control/concurrency.ts";
 import { newId } from "../ids.ts";
 import { type EngineMetrics, safely } from "../metrics.ts";
 import type { Clock } from "../ports/clock.ts";
+import type { RealtimeBus } from "../ports/realtime.ts";
 import {
   abandonedError,
   type ConcurrencyClaim,
@@ -75,6 +76,8 @@ export interface CallRunnerDeps {
   runEnded(runId: string, status: RunStatus): void;
   /** `step.sendSignal` in-process: the engine's `sendSignal`. */
   sendSignal?(signal: string, data: unknown): Promise<{ runId: string }>;
+  /** `step.realtime.publish` in-process: the engine's realtime bus. */
+  realtime?: RealtimeBus;
   runStarted(runId: string, functionId: string): void;
   /** Instrumentation hooks (optional). */
   metrics?: EngineMetrics;
@@ -453,6 +456,7 @@ export class CallRunner {
         ...(this.deps.sendSignal
           ? { sendSignal: (name: string, data: unknown) => (this.deps.sendSignal as NonNullable<CallRunnerDeps["sendSignal"]>)(name, data) }
           : {}),
+        ...(this.deps.realtime ? { realtime: this.deps.realtime } : {}),
         now: () => this.deps.clock.now(),
         ...(state.run.requestVersion !== undefined ? { requestVersion: state.run.requestVersion } : {}),
         ...(item.kind === QueueItemKind.Step && item.stepId ? { targetStepId: item.stepId } : {}),

@@ -399,7 +399,8 @@ const stepTypes: Partial<Record<OpCode, CallStep["stepType"]>> = {
 /** The step as middleware sees it. */
 function callStep(step: Omit<FoundStep, "resolve" | "reject">): CallStep {
   const { id: _id, ...op } = toOp(step as FoundStep, step.fn ? OpCode.StepRun : step.op);
-  const stepType = step.fn ? (step.name === "sendEvent" ? "sendEvent" : "run") : (stepTypes[step.op] ?? step.op);
+  const planned = step.opts?.type === "step.realtime.publish" ? "realtime.publish" : step.name === "sendEvent" ? "sendEvent" : "run";
+  const stepType = step.fn ? planned : (stepTypes[step.op] ?? step.op);
   return { hashedId: step.hash, id: step.id, displayName: step.displayName ?? step.id, stepType, op };
 }
 

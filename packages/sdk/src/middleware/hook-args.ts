@@ -7,7 +7,7 @@ import type { Context } from "../function.ts";
 import type { MiddlewareClient } from "./middleware.ts";
 
 /** The kind of step a hook is about. */
-export type StepType = "run" | "sendEvent" | "sleep" | "waitForEvent" | "waitForSignal" | "invoke" | (string & {});
+export type StepType = "run" | "sendEvent" | "sleep" | "waitForEvent" | "waitForSignal" | "invoke" | "realtime.publish" | (string & {});
 
 /** A step as v4 hooks see it. */
 export interface StepInfo {

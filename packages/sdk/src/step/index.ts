@@ -14,6 +14,7 @@ import { createStepFetch, type StepFetch } from "./fetch.ts";
 import { currentParallelMode } from "./group.ts";
 import { createInvoke, type InvokeOptions, type InvokeResult, type InvokeTarget } from "./invoke.ts";
 import { createStepMetadataTools, type ScoreOptions, type StepMetadata } from "./metadata.ts";
+import { createRealtimeStep, type RealtimePublisher, type RealtimeStepTools } from "./realtime.ts";
 import { createRun, type StepRunOptions } from "./run.ts";
 import { createSendEvent } from "./send-event.ts";
 import { createSendSignal, type SendSignalOptions, type SignalSender } from "./send-signal.ts";
@@ -68,6 +69,8 @@ export interface StepTools<E extends EventMap = UntypedEvents> {
   metadata(id: StepIdInput): StepMetadata;
   /** A durable step scoring the run once: `{ name, value }`, a finite number or a boolean (kind `inngest.score`). */
   score(id: StepIdInput, options: Pick<ScoreOptions, "name" | "value">): Promise<void>;
+  /** Realtime: `step.realtime.publish(id, channel.topic, data)`, a memoized publish (docs/realtime.md). */
+  realtime: RealtimeStepTools;
 }
 
 export function createStepTools(
@@ -75,6 +78,7 @@ export function createStepTools(
   send: (events: EventPayload | EventPayload[]) => Promise<{ ids: string[] }>,
   schemas?: SchemaRegistry,
   sendSignal?: SignalSender,
+  publish?: RealtimePublisher,
 ): StepTools {
   const plain = request;
   // steps started inside `group.parallel` carry its mode, as the official SDK's ops do
@@ -95,6 +99,7 @@ export function createStepTools(
     fetch: createStepFetch(request),
     ai: createAi(request),
     ...createStepMetadataTools(request),
+    realtime: createRealtimeStep(request, publish),
   };
   return tools as unknown as StepTools;
 }
@@ -104,6 +109,7 @@ export type { DurableFetch, GatewayResponse, StepFetch } from "./fetch.ts";
 export { group, type ParallelOptions } from "./group.ts";
 export type { InvokeOptions, InvokeResult, InvokeTarget } from "./invoke.ts";
 export type { MetadataBuilder, ScoreOptions, StepMetadata } from "./metadata.ts";
+export type { RealtimePublisher, RealtimeStepTools } from "./realtime.ts";
 export { type StepBackoff, type StepRunOptions, StepTimeoutError } from "./run.ts";
 export type { SendSignalOptions } from "./send-signal.ts";
 export type { StepIdInput } from "./step-id.ts";

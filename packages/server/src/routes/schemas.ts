@@ -170,3 +170,24 @@ export const registerBody = z.object(
 export const tokenBody = z.object({ name: z.string().optional() });
 
 export const eventPayloadShape = z.union([object, z.array(z.unknown())], { error: "expected an event object or an array of events" });
+
+const realtimeName = (what: string) =>
+  z
+    .string({ error: `${what}: expected a non-empty string` })
+    .min(1, { error: `${what}: expected a non-empty string` })
+    .max(256, { error: `${what}: at most 256 characters` });
+
+/** `POST /v1/realtime/token`: the official SDK's body, one entry per topic of one channel. */
+export const realtimeTokenBody = z
+  .array(z.object({ channel: realtimeName("channel"), name: realtimeName("topic name"), kind: z.string().optional() }), {
+    error: "expected an array of { channel, name } (one per topic)",
+  })
+  .min(1, { error: "at least one topic is required" })
+  .max(100, { error: "at most 100 topics per token" });
+
+/** `POST /v1/realtime/publish?channel=…&topic=…&run_id=…`. */
+export const realtimePublishQuery = z.object({
+  channel: realtimeName("channel"),
+  topic: z.array(realtimeName("topic")).min(1, { error: "topic: at least one is required" }).max(100),
+  run_id: z.string().max(256).optional(),
+});

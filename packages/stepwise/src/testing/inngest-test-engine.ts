@@ -19,7 +19,7 @@
  * Every execution's context is passed through `transformCtx` (default `mockCtx`: step
  * tools as mock functions); the returned `ctx` is the last call's.
  */
-import { newId } from "@stepwise/engine";
+import { createInProcessRealtimeBus, newId, type RealtimeBus } from "@stepwise/engine";
 import {
   type EventPayload,
   type ExecutionInput,
@@ -57,6 +57,12 @@ export interface InngestTestEngineOptions {
   transformCtx?: (ctx: Context<any>) => Context<any> | MockContext<any>;
   /** Accepted for compatibility with `@inngest/test` (serve-handler arguments for middleware); unused. */
   reqArgs?: unknown[];
+  /**
+   * Where `step.realtime.publish` and `client.realtime.publish` publish during the test
+   * (subscribe to it to assert on messages). (Default: a bus of the execution's own, so
+   * nothing leaves the process.)
+   */
+  realtime?: RealtimeBus;
 }
 
 /** Options of one `execute`/`executeStep`, over the engine's own. */
@@ -87,6 +93,7 @@ class Execution {
   private readonly mocks = new Map<string, MockedStep>();
   private readonly events: StoredEvent[];
   private readonly runId = newId();
+  private readonly realtime: RealtimeBus;
   disableImmediateExecution = false;
   // biome-ignore lint/suspicious/noExplicitAny: the context of any function
   ctx: MockContext<any> | undefined;
@@ -108,6 +115,7 @@ class Execution {
       if (!mock.idIsHashed) this.ids.set(hash, mock.id);
     }
     this.events = (options.events ?? [createMockEvent()]).map((event) => ({ ...createMockEvent(), ...event }) as StoredEvent);
+    this.realtime = options.realtime ?? createInProcessRealtimeBus();
   }
 
   /** One call of the handler; `targetStepId` runs that planned step alone. */
@@ -125,6 +133,7 @@ class Execution {
       ...(targetStepId !== undefined ? { targetStepId } : {}),
       ...(this.disableImmediateExecution ? { disableImmediateExecution: true } : {}),
       sendEvents: async (events: unknown) => ({ ids: (Array.isArray(events) ? events : [events]).map(() => newId()) }),
+      realtime: this.realtime,
     };
     const result = await withContext(this.options.function, (ctx) => {
       // biome-ignore lint/suspicious/noExplicitAny: the context of any function

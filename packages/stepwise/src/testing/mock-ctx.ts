@@ -14,8 +14,23 @@ import { fn, type Mock } from "@vitest/spy";
 // biome-ignore lint/suspicious/noExplicitAny: the step tools are generic functions; a mock keeps their call signature
 type Procedure = (...args: any[]) => any;
 
-/** `ctx.step` with every tool a mock function. */
-export type MockedStepTools = { [K in keyof StepTools]: StepTools[K] extends Procedure ? Mock<StepTools[K]> & StepTools[K] : StepTools[K] };
+type Mocked<T> = T extends Procedure ? Mock<T> & T : T;
+
+/** `ctx.step` with every tool a mock function (also those grouped under one name: `step.realtime.publish`). */
+export type MockedStepTools = {
+  [K in keyof StepTools]: StepTools[K] extends Procedure
+    ? Mocked<StepTools[K]>
+    : StepTools[K] extends object
+      ? { [P in keyof StepTools[K]]: Mocked<StepTools[K][P]> }
+      : StepTools[K];
+};
+
+function mockTool(tool: unknown): unknown {
+  if (typeof tool === "function") return fn(tool as Procedure);
+  if (tool && typeof tool === "object")
+    return Object.fromEntries(Object.entries(tool).map(([name, inner]) => [name, typeof inner === "function" ? fn(inner as Procedure) : inner]));
+  return tool;
+}
 
 /** A handler context whose step tools are mock functions. */
 export interface MockContext<Data = Record<string, unknown>> extends Omit<Context<Data>, "step"> {
@@ -30,9 +45,7 @@ export interface MockContext<Data = Record<string, unknown>> extends Omit<Contex
  * new InngestTestEngine({ function: fn, transformCtx: (ctx) => ({ ...mockCtx(ctx), event: custom }) });
  */
 export function mockCtx<Data>(ctx: Readonly<Context<Data>>): MockContext<Data> {
-  const step = Object.fromEntries(
-    Object.entries(ctx.step).map(([name, tool]) => [name, typeof tool === "function" ? fn(tool as Procedure) : tool]),
-  ) as MockedStepTools;
+  const step = Object.fromEntries(Object.entries(ctx.step).map(([name, tool]) => [name, mockTool(tool)])) as MockedStepTools;
   return { ...ctx, step };
 }
 
