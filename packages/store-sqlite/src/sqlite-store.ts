@@ -30,6 +30,8 @@ import {
   type StepRecord,
   type Store,
   type StoredApp,
+  type SweepParams,
+  type SweepResult,
   type TransitionParams,
   type TransitionScript,
   type TxView,
@@ -148,6 +150,7 @@ export class SqliteStore implements Store {
       if (run.status === "Skipped")
         sql.insertSkippedRun.run({ ...runToRow(run), error: JSON.stringify(run.error ?? null), endedAt: run.endedAt ?? run.createdAt });
       else sql.insertRun.run(runToRow(run));
+      for (const eventId of run.eventIds.slice(1)) sql.insertRunEvent.run(eventId, run.id);
     }
     for (const entry of params.flowState ?? []) {
       if (entry.value === null) sql.deleteFlow.run(entry.key);
@@ -157,7 +160,8 @@ export class SqliteStore implements Store {
     for (const pause of params.pauses ?? []) if (!dropped.has(pause.runId)) this.insertPause(pause);
     // after the runs and items above, so updates may target runs of this same ingest
     for (const update of params.runUpdates ?? []) {
-      if (update.eventIds) sql.setRunEvents.run(JSON.stringify(update.eventIds), update.eventIds[0] ?? "", update.runId);
+      if (update.eventIds && sql.setRunEvents.run(JSON.stringify(update.eventIds), update.eventIds[0] ?? "", update.runId).changes > 0)
+        for (const eventId of update.eventIds.slice(1)) sql.insertRunEvent.run(eventId, update.runId);
       if (update.startAt !== undefined) sql.setRunStart.run(update.startAt, update.runId);
       if (update.waitingOn) sql.setRunWaitingOn.run(JSON.stringify(update.waitingOn), update.runId);
     }
@@ -409,6 +413,53 @@ export class SqliteStore implements Store {
         removed = this.sql.sweepFlow.run(now, limit).changes;
       })
       .then(() => removed);
+  }
+
+  /**
+   * Retention, one batch per kind, each in its own short write transaction: expired
+   * finished runs with their steps and pauses, then events nothing refers to any more,
+   * then expired flow state. Freed pages go to SQLite's free list and are reused by later
+   * writes, so under steady load the file stops growing (it does not shrink).
+   */
+  async sweep(params: SweepParams): Promise<SweepResult> {
+    const sql = this.sql;
+    const result: SweepResult = { runs: 0, steps: 0, pauses: 0, events: 0, flowRows: 0, idempotencyKeys: 0 };
+    const overrides = params.functions ?? [];
+    if (params.runsEndedBefore !== undefined || overrides.some((f) => f.runsEndedBefore !== null)) {
+      await retryBusy(() =>
+        this.db
+          .transaction(() => {
+            const ids: string[] = [];
+            for (const f of overrides) {
+              if (f.runsEndedBefore === null || ids.length >= params.limit) continue;
+              const rows = sql.expiredRunsOf.all({ functionId: f.functionId, before: f.runsEndedBefore, limit: params.limit - ids.length }) as { id: string }[];
+              for (const row of rows) ids.push(row.id);
+            }
+            if (params.runsEndedBefore !== undefined && ids.length < params.limit) {
+              const except = JSON.stringify(overrides.map((f) => f.functionId));
+              const rows = sql.expiredRuns.all({ before: params.runsEndedBefore, except, limit: params.limit - ids.length }) as { id: string }[];
+              for (const row of rows) ids.push(row.id);
+            }
+            for (const id of ids) {
+              result.steps += sql.deleteRunSteps.run(id).changes;
+              result.pauses += sql.deleteRunPauses.run(id).changes;
+              sql.deleteRunEvents.run(id);
+              result.runs += sql.deleteRun.run(id).changes;
+            }
+          })
+          .immediate(),
+      );
+    }
+    if (params.eventsReceivedBefore !== undefined) {
+      const before = params.eventsReceivedBefore;
+      result.events = await retryBusy(() => this.db.transaction(() => sql.sweepEvents.run({ before, limit: params.limit }).changes).immediate());
+    }
+    const keys = await retryBusy(() => this.db.transaction(() => sql.sweepFlowKeys.all(params.now, params.limit) as { key: string }[]).immediate());
+    for (const { key } of keys) {
+      if (key.startsWith("idempotency|")) result.idempotencyKeys++;
+      else result.flowRows++;
+    }
+    return result;
   }
 
   async getFlowState(keys: readonly string[], now: number): Promise<Map<string, unknown>> {

@@ -59,6 +59,24 @@ const sqlText = {
   pausesOnName: "SELECT 1 FROM pauses WHERE event_name = ? LIMIT 1",
   eventsSince: "SELECT 1 FROM events WHERE name = ? AND received_at >= ? LIMIT 1",
   sweepFlow: "DELETE FROM flow_state WHERE key IN (SELECT key FROM flow_state WHERE expires_at <= ? LIMIT ?)",
+  // retention: finished runs without queue items that ended before a cutoff, oldest first
+  expiredRuns: `SELECT id FROM runs WHERE ended_at < @before AND status IN ('Completed', 'Failed', 'Cancelled', 'Skipped')
+    AND function_id NOT IN (SELECT value FROM json_each(@except)) AND NOT EXISTS (SELECT 1 FROM queue AS q WHERE q.run_id = runs.id)
+    ORDER BY ended_at LIMIT @limit`,
+  expiredRunsOf: `SELECT id FROM runs WHERE function_id = @functionId AND ended_at < @before AND status IN ('Completed', 'Failed', 'Cancelled', 'Skipped')
+    AND NOT EXISTS (SELECT 1 FROM queue AS q WHERE q.run_id = runs.id)
+    ORDER BY ended_at LIMIT @limit`,
+  deleteRunSteps: "DELETE FROM steps WHERE run_id = ?",
+  deleteRunEvents: "DELETE FROM run_events WHERE run_id = ?",
+  deleteRun: "DELETE FROM runs WHERE id = ?",
+  insertRunEvent: "INSERT OR IGNORE INTO run_events (event_id, run_id) VALUES (?, ?)",
+  // old events no stored run (first event or batch member) and no pending route item refers to
+  sweepEvents: `DELETE FROM events WHERE internal_id IN (SELECT e.internal_id FROM events AS e WHERE e.received_at < @before
+    AND NOT EXISTS (SELECT 1 FROM runs AS r WHERE r.event_id = e.internal_id)
+    AND NOT EXISTS (SELECT 1 FROM run_events AS re WHERE re.event_id = e.internal_id)
+    AND NOT EXISTS (SELECT 1 FROM queue AS q WHERE q.run_id = '' AND q.kind = 'route' AND json_extract(q.payload, '$.eventId') = e.internal_id)
+    ORDER BY e.received_at LIMIT @limit)`,
+  sweepFlowKeys: "DELETE FROM flow_state WHERE key IN (SELECT key FROM flow_state WHERE expires_at <= ? LIMIT ?) RETURNING key",
   deleteItem: "DELETE FROM queue WHERE id = ?",
   clearRunQueue: "DELETE FROM queue WHERE run_id = ?",
   cancelItems: "DELETE FROM queue WHERE run_id = ? AND kind = ? AND step_id = ?",
