@@ -5,6 +5,7 @@
  * messages and hints.
  */
 import { parseArgs } from "node:util";
+import { type RetentionOptions, type RetentionPeriod, retentionPolicy } from "@stepwise/engine";
 import { parseDuration } from "@stepwise/protocol";
 import { TokenStore } from "@stepwise/server";
 import { isPostgresUrl } from "@stepwise/store-postgres";
@@ -47,6 +48,9 @@ Flags:
                          like /v1; dev serves it openly on loopback).
       --drain-timeout <ms>  dev, start: on SIGTERM/SIGINT, how long calls in flight may finish
                          before the process exits leaving them leased (default 10000).
+      --retention <r>    dev, start: how long finished runs and events are kept: a duration for
+                         both (e.g. 7d, 12h), runs=<d>,events=<d> to set them apart, or off to keep
+                         everything (default 7d; a function's retention.runs overrides runs).
       --name <n>         tokens create: a label for the token.
   -h, --help             Show this help.
 
@@ -60,7 +64,39 @@ Environment:
   ${envKeys.appOutageBudget.join(", ")}   app outage budget (as --app-outage-budget)
   ${envKeys.metricsPublic.join(", ")}   1 or true: as --metrics-public
   ${envKeys.drainTimeout.join(", ")}   as --drain-timeout
+  ${envKeys.retention.join(", ")}   as --retention
 `;
+
+/**
+ * `--retention` / `STEPWISE_RETENTION`: `7d` (runs and events), `off`, or
+ * `runs=3d,events=1d` (either may be `off`); checked as the engine checks it.
+ */
+export function parseRetention(text: string): RetentionOptions | RetentionPeriod {
+  const value = (part: string): RetentionPeriod => {
+    const trimmed = part.trim();
+    if (trimmed.toLowerCase() === "off") return false;
+    return /^\d+$/.test(trimmed) ? Number(trimmed) : trimmed;
+  };
+  let parsed: RetentionOptions | RetentionPeriod;
+  if (text.includes("=")) {
+    const options: RetentionOptions = {};
+    for (const part of text.split(",")) {
+      const [key, given, extra] = part.split("=");
+      const name = key?.trim();
+      if ((name !== "runs" && name !== "events") || given === undefined || extra !== undefined) {
+        throw new CLIError(`--retention: expected runs=<duration>,events=<duration>, received ${JSON.stringify(text)}`, "e.g. --retention runs=3d,events=1d");
+      }
+      options[name] = value(given);
+    }
+    parsed = options;
+  } else parsed = value(text);
+  try {
+    retentionPolicy(parsed);
+  } catch (cause) {
+    throw new CLIError(`--retention: ${(cause as Error).message}`, "e.g. --retention 7d, --retention runs=3d,events=1d, or --retention off");
+  }
+  return parsed;
+}
 
 export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<RunningServer | undefined> {
   const [command, ...rest] = argv;
@@ -117,6 +153,8 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
   if (drainTimeoutMs !== undefined && (!/^\d+$/.test(drainText ?? "") || !Number.isSafeInteger(drainTimeoutMs))) {
     throw new CLIError(`--drain-timeout: expected milliseconds (a whole number, e.g. 30000), received ${JSON.stringify(drainText)}`);
   }
+  const retentionText = values.retention ?? readEnv(envKeys.retention, env);
+  const retention = retentionText === undefined ? undefined : parseRetention(retentionText);
   const metricsPublicText = readEnv(envKeys.metricsPublic, env);
   if (metricsPublicText !== undefined && !["1", "true", "0", "false"].includes(metricsPublicText.toLowerCase())) {
     throw new CLIError(`${envKeys.metricsPublic[0]}: expected 1, true, 0 or false, received ${JSON.stringify(metricsPublicText)}`);
@@ -137,6 +175,7 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
     ...(values["no-migrate"] ? { migrate: false } : {}),
     ...(values.host ? { host: values.host } : {}),
     ...(appOutageBudgetMs !== undefined ? { appOutage: { budgetMs: appOutageBudgetMs } } : {}),
+    ...(retention !== undefined ? { retention } : {}),
     ...(command === "start" && signingKey ? { signingKey } : {}),
     ...(command === "start" && signingKeyFallback ? { signingKeyFallback } : {}),
     ...(command === "start" && eventKey ? { eventKey } : {}),
@@ -196,6 +235,7 @@ function parse(args: string[]) {
       "app-outage-budget": { type: "string" },
       "metrics-public": { type: "boolean" },
       "drain-timeout": { type: "string" },
+      retention: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });

@@ -16,6 +16,8 @@ export const envKeys = {
   metricsPublic: ["STEPWISE_METRICS_PUBLIC"],
   /** Milliseconds in-flight calls may run after SIGTERM (as --drain-timeout). */
   drainTimeout: ["STEPWISE_DRAIN_TIMEOUT_MS"],
+  /** How long finished runs and events are kept (as --retention). */
+  retention: ["STEPWISE_RETENTION"],
 } as const;
 
 export function readEnv(names: readonly string[], env: NodeJS.ProcessEnv = process.env): string | undefined {

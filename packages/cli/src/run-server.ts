@@ -52,6 +52,8 @@ export interface RunServerOptions {
   metricsPublic?: boolean;
   /** On shutdown, how long in-flight calls may run before the process leaves them leased, in ms. (Default: 10,000.) */
   drainTimeoutMs?: number;
+  /** How long finished runs and events are kept (`EngineOptions.retention`). (Default: 7 days.) */
+  retention?: EngineOptions["retention"];
 }
 
 export interface RunningServer {
@@ -148,6 +150,7 @@ export async function runServer(options: RunServerOptions): Promise<RunningServe
     ...(notifier ? { notifier } : {}),
     ...(options.retryDelayScale !== undefined ? { retryDelayScale: options.retryDelayScale } : {}),
     ...(options.appOutage ? { appOutage: options.appOutage } : {}),
+    ...(options.retention !== undefined ? { retention: options.retention } : {}),
   });
   if (options.inProcess)
     engine.register(

@@ -21,6 +21,7 @@ export { type EngineMetrics, storeWriteMethods, timedStore } from "./metrics.ts"
 export { type Clock, systemClock } from "./ports/clock.ts";
 export { createInProcessNotifier, type Notifier } from "./ports/notifier.ts";
 export * from "./ports/store.ts";
+export { defaultRetentionMs, type RetentionOptions, type RetentionPeriod, retentionPolicy } from "./retention.ts";
 export { type AppOutagePolicy, defaultAppOutagePolicy, outageDelayMs, retryDelayMs } from "./scheduler/backoff.ts";
 export { nextTick, parseCron } from "./scheduler/cron.ts";
 export { FaultInjectedError } from "./testing/faults.ts";
