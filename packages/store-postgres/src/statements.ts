@@ -137,21 +137,23 @@ export const statements = {
     "DELETE FROM flow_state AS f USING unnest($1::text[], $2::text[]) AS p(key, run_id) WHERE f.key = p.key AND (f.value::jsonb ->> 'runId') = p.run_id",
   // retention: finished runs without queue items that ended before a cutoff, oldest first; rows another
   // transaction holds are left for the next batch
-  expiredRuns: `SELECT id FROM runs WHERE ended_at < $1 AND status IN ('Completed', 'Failed', 'Cancelled', 'Skipped') AND function_id <> ALL($2::text[])
+  expiredRuns: `SELECT id FROM runs WHERE ended_at IS NOT NULL AND ended_at < $1 AND status IN ('Completed', 'Failed', 'Cancelled', 'Skipped') AND function_id <> ALL($2::text[])
     AND NOT EXISTS (SELECT 1 FROM queue AS q WHERE q.run_id = runs.id) ORDER BY ended_at LIMIT $3 FOR UPDATE SKIP LOCKED`,
-  expiredRunsOf: `SELECT id FROM runs WHERE function_id = $1 AND ended_at < $2 AND status IN ('Completed', 'Failed', 'Cancelled', 'Skipped')
+  expiredRunsOf: `SELECT id FROM runs WHERE function_id = $1 AND ended_at IS NOT NULL AND ended_at < $2 AND status IN ('Completed', 'Failed', 'Cancelled', 'Skipped')
     AND NOT EXISTS (SELECT 1 FROM queue AS q WHERE q.run_id = runs.id) ORDER BY ended_at LIMIT $3 FOR UPDATE SKIP LOCKED`,
   deleteStepsOfRuns: "WITH d AS (DELETE FROM steps WHERE run_id = ANY($1::text[]) RETURNING 1) SELECT COUNT(*)::int AS n FROM d",
   deletePausesOfRuns: "WITH d AS (DELETE FROM pauses WHERE run_id = ANY($1::text[]) RETURNING 1) SELECT COUNT(*)::int AS n FROM d",
   deleteRunEventsOfRuns: "DELETE FROM run_events WHERE run_id = ANY($1::text[])",
   deleteRuns: "WITH d AS (DELETE FROM runs WHERE id = ANY($1::text[]) RETURNING 1) SELECT COUNT(*)::int AS n FROM d",
   // old events no stored run (first event or batch member) and no pending route item refers to
-  sweepEvents: `WITH d AS (DELETE FROM events WHERE internal_id IN (SELECT e.internal_id FROM events AS e WHERE e.received_at < $1
+  // (`= ANY(ARRAY(…))`: the picked rows are deleted by key; `IN (…)` plans a scan of the whole table)
+  sweepEvents: `WITH d AS (DELETE FROM events WHERE internal_id = ANY(ARRAY(SELECT e.internal_id FROM events AS e WHERE e.received_at < $1
     AND NOT EXISTS (SELECT 1 FROM runs AS r WHERE r.event_id = e.internal_id)
     AND NOT EXISTS (SELECT 1 FROM run_events AS re WHERE re.event_id = e.internal_id)
     AND NOT EXISTS (SELECT 1 FROM queue AS q WHERE q.run_id = '' AND q.kind = 'route' AND (q.payload::jsonb ->> 'eventId') = e.internal_id)
-    ORDER BY e.received_at LIMIT $2 FOR UPDATE OF e SKIP LOCKED) RETURNING 1) SELECT COUNT(*)::int AS n FROM d`,
-  sweepFlowKeys: "DELETE FROM flow_state WHERE key IN (SELECT key FROM flow_state WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING key",
+    ORDER BY e.received_at LIMIT $2 FOR UPDATE OF e SKIP LOCKED)) RETURNING 1) SELECT COUNT(*)::int AS n FROM d`,
+  sweepFlowKeys:
+    "DELETE FROM flow_state WHERE key = ANY(ARRAY(SELECT key FROM flow_state WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)) RETURNING key",
   sweepFlow: "DELETE FROM flow_state WHERE key IN (SELECT key FROM flow_state WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
 
   insertCron: "INSERT INTO cron_schedules (function_id, expression, next_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
