@@ -136,6 +136,58 @@ describe("retention", () => {
     expect(Date.now() - started).toBeLessThan(30_000);
   });
 
+  it("two nodes on one database sweep at once while runs execute: every run completes, each row is deleted once", { timeout: 30_000 }, async () => {
+    const clock = createManualClock(Date.parse("2026-06-01T00:00:00Z"));
+    const c = new Stepwise({ id: "pair", logger: silentLogger });
+    const fn = c.createFunction({ id: "work" }, { event: "pair/work" }, async ({ step }) => {
+      const a = await step.run("a", () => 1);
+      return step.run("b", () => a + 1);
+    });
+    const warnings: string[] = [];
+    const logger = { ...silentLogger, warn: (m: string) => warnings.push(m), error: (m: string) => warnings.push(m) };
+    let ended = 0;
+    let failed = 0;
+    const deleted = { runs: 0, steps: 0, events: 0 };
+    const metrics = {
+      runEnded: (_fn: string, status: string) => {
+        ended++;
+        if (status !== "Completed") failed++;
+      },
+      retentionDeleted: (kind: string, count: number) => {
+        if (kind in deleted) deleted[kind as keyof typeof deleted] += count;
+      },
+    };
+    const sweeps = [0, 0];
+    const node = (i: number) => ({ ...metrics, storeWrite: (operation: string) => void (operation === "sweep" && sweeps[i]!++) });
+    // leases outlast the clock moves, so a call in flight across a move keeps its lease
+    const options = { functions: [fn], clock, logger, retention: "90s", leaseMs: 600_000 };
+    const first = await startEngine({ ...options, client: c, metrics: node(0) });
+    await startEngine({ ...options, database: first.database, metrics: node(1) });
+    const perRound = 40;
+    let sent = 0;
+    for (let round = 1; round <= 8; round++) {
+      // this round's runs execute while the move below fires both nodes' sweeps
+      await c.send(Array.from({ length: perRound }, () => ({ name: "pair/work", data: {} })));
+      sent += perRound;
+      clock.advance(61_000);
+      await until(() => ended === sent, 15_000);
+      expect(ended).toBe(sent);
+    }
+    // let the last sweeps finish
+    clock.advance(61_000);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(failed).toBe(0);
+    expect(warnings).toEqual([]);
+    expect(sweeps[0]).toBeGreaterThanOrEqual(8);
+    expect(sweeps[1]).toBeGreaterThanOrEqual(8);
+    const { counts } = await inspect(first.database);
+    expect(deleted.runs).toBeGreaterThanOrEqual(5 * perRound);
+    // nothing deleted twice, nothing lost: what is left plus what both nodes deleted is what ran
+    expect(counts.runs + deleted.runs).toBe(sent);
+    expect(counts.steps + deleted.steps).toBe(sent * 2);
+    expect(counts.events + deleted.events).toBeGreaterThanOrEqual(sent);
+  });
+
   it("retention: false keeps finished runs however old", async () => {
     const clock = createManualClock(Date.parse("2026-06-01T00:00:00Z"));
     const c = new Stepwise({ id: "keep", logger: silentLogger });

@@ -491,7 +491,8 @@ export class Engine {
         try {
           await this.sweep();
         } catch (error) {
-          this.logger.warn(`stepwise: retention sweep failed: ${(error as Error).message}`);
+          // a pass cut short by close() is no failure: the next start goes on
+          if (this.state === "started") this.logger.warn(`stepwise: retention sweep failed: ${(error as Error).message}`);
         }
         if (this.state === "started") this.scheduleSweep();
       })();
