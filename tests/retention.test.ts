@@ -12,6 +12,7 @@ import { Stepwise, silentLogger } from "stepwise";
 import { createManualClock } from "stepwise/engine";
 import { describe, expect, it } from "vitest";
 import { parseRetention } from "../packages/cli/src/cli.ts";
+import { toFunctionDefinition } from "../packages/sdk/src/serve/function-definition.ts";
 import { startEngine, tempDir, testDatabase, until } from "./helpers.ts";
 
 const tables = ["runs", "steps", "events", "pauses", "queue", "flow_state", "run_events"] as const;
@@ -233,6 +234,12 @@ describe("retention", () => {
     expect(parseRetention("runs=3d, events=off")).toEqual({ runs: "3d", events: false });
     expect(() => parseRetention("runs=3d,steps=1d")).toThrow(/--retention: expected runs=<duration>,events=<duration>/);
     expect(() => parseRetention("500ms")).toThrow(/--retention: retention: must be at least 1s/);
+    // the Stepwise SDK's sync carries it, and the server reads it back
+    const app = new Stepwise({ id: "app", logger: silentLogger });
+    const served = app.createFunction({ id: "f", retention: { runs: "3d" } }, { event: "x" }, async () => 1);
+    const definition = toFunctionDefinition(served.config, new URL("http://localhost:3000/api/inngest"));
+    expect(definition.retention).toEqual({ runs: "3d" });
+    expect(fromWire(definition as never, "app").config).toMatchObject({ slug: "f", retention: { runs: "3d" } });
     const step = { step: { id: "step", name: "step", runtime: { type: "http", url: "http://localhost:3000/api/inngest?fnId=app-f&stepId=step" } } };
     expect(fromWire({ id: "app-f", triggers: [{ event: "x" }], steps: step, retention: { runs: "3d" } }, "app").config.retention).toEqual({ runs: "3d" });
     expect(() => fromWire({ id: "app-f", triggers: [{ event: "x" }], steps: step, retention: { runs: "nope" } }, "app")).toThrow(
