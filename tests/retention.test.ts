@@ -5,13 +5,14 @@
  * background, so once warmed up the row counts (and the SQLite file's page count) stop
  * growing while runs keep completing; a run still waiting, and its event, stay.
  */
+import { existsSync } from "node:fs";
 import { createMetrics, fromWire } from "@stepwise/server";
 import Database from "better-sqlite3";
 import pg from "pg";
 import { Stepwise, silentLogger } from "stepwise";
 import { createManualClock } from "stepwise/engine";
 import { describe, expect, it } from "vitest";
-import { parseRetention } from "../packages/cli/src/cli.ts";
+import { parseRetention, runCli } from "../packages/cli/src/cli.ts";
 import { toFunctionDefinition } from "../packages/sdk/src/serve/function-definition.ts";
 import { startEngine, tempDir, testDatabase, until } from "./helpers.ts";
 
@@ -225,6 +226,14 @@ describe("retention", () => {
     expect(() => c.createFunction({ id: "g", retention: { steps: "1d" } as never }, { event: "x" }, async () => 1)).toThrow(
       /function "g": retention: unknown option "steps"/,
     );
+  });
+
+  it("the CLI refuses a malformed --retention or STEPWISE_RETENTION before it opens anything", async () => {
+    const db = `${tempDir()}/cli.db`;
+    const args = ["dev", "--no-discovery", "--port", "0", "--db", db];
+    await expect(runCli([...args, "--retention", "soon"], {})).rejects.toThrow(/^--retention: retention: cannot parse duration "soon"/);
+    await expect(runCli(args, { STEPWISE_RETENTION: "runs=1d,events" })).rejects.toThrow(/^--retention: expected runs=<duration>,events=<duration>/);
+    expect(existsSync(db)).toBe(false);
   });
 
   it("the CLI's --retention and a served function's synced retention", () => {
