@@ -171,6 +171,8 @@ export class PostgresStore implements Store {
   private readonly warn: (message: string) => void;
   private readonly url: string;
   private closed = false;
+  /** Where the next retention batch of events goes on (see `sweep`); reset when a batch comes back short. */
+  private eventsCursor: { at: number; id: string } | undefined;
   private warnedAt = 0;
 
   constructor(options: PostgresStoreOptions) {
@@ -754,7 +756,13 @@ export class PostgresStore implements Store {
       Object.assign(result, removed);
     }
     if (params.eventsReceivedBefore !== undefined) {
-      result.events = count(await this.read<{ n: number }>("sweepEvents", [params.eventsReceivedBefore, params.limit]));
+      // within a pass each batch goes on after the last: old events still referenced are read once per pass, not once per batch
+      const from = this.eventsCursor ?? { at: Number.MIN_SAFE_INTEGER, id: "" };
+      const rows = await this.read<{ internal_id: string; received_at: number }>("sweepEvents", [params.eventsReceivedBefore, params.limit, from.at, from.id]);
+      result.events = rows.length;
+      // newest first: the first row is where the next batch goes on
+      const last = rows[0];
+      this.eventsCursor = rows.length >= params.limit && last ? { at: last.received_at, id: last.internal_id } : undefined;
     }
     for (const { key } of await this.read<{ key: string }>("sweepFlowKeys", [params.now, params.limit])) {
       if (key.startsWith("idempotency|")) result.idempotencyKeys++;

@@ -145,13 +145,15 @@ export const statements = {
   deletePausesOfRuns: "WITH d AS (DELETE FROM pauses WHERE run_id = ANY($1::text[]) RETURNING 1) SELECT COUNT(*)::int AS n FROM d",
   deleteRunEventsOfRuns: "DELETE FROM run_events WHERE run_id = ANY($1::text[])",
   deleteRuns: "WITH d AS (DELETE FROM runs WHERE id = ANY($1::text[]) RETURNING 1) SELECT COUNT(*)::int AS n FROM d",
-  // old events no stored run (first event or batch member) and no pending route item refers to
+  // old events after a cursor that no stored run (first event or batch member) and no pending route item refers to
   // (`= ANY(ARRAY(…))`: the picked rows are deleted by key; `IN (…)` plans a scan of the whole table)
-  sweepEvents: `WITH d AS (DELETE FROM events WHERE internal_id = ANY(ARRAY(SELECT e.internal_id FROM events AS e WHERE e.received_at < $1
+  sweepEvents: `WITH d AS (DELETE FROM events WHERE internal_id = ANY(ARRAY(SELECT e.internal_id FROM events AS e
+    WHERE e.received_at < $1 AND (e.received_at, e.internal_id) > ($3, $4)
     AND NOT EXISTS (SELECT 1 FROM runs AS r WHERE r.event_id = e.internal_id)
     AND NOT EXISTS (SELECT 1 FROM run_events AS re WHERE re.event_id = e.internal_id)
     AND NOT EXISTS (SELECT 1 FROM queue AS q WHERE q.run_id = '' AND q.kind = 'route' AND (q.payload::jsonb ->> 'eventId') = e.internal_id)
-    ORDER BY e.received_at LIMIT $2 FOR UPDATE OF e SKIP LOCKED)) RETURNING 1) SELECT COUNT(*)::int AS n FROM d`,
+    ORDER BY e.received_at, e.internal_id LIMIT $2 FOR UPDATE OF e SKIP LOCKED)) RETURNING internal_id, received_at)
+    SELECT internal_id, received_at FROM d ORDER BY received_at DESC, internal_id DESC`,
   sweepFlowKeys:
     "DELETE FROM flow_state WHERE key = ANY(ARRAY(SELECT key FROM flow_state WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)) RETURNING key",
   sweepFlow: "DELETE FROM flow_state WHERE key IN (SELECT key FROM flow_state WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",

@@ -2,7 +2,7 @@
 -- events by when they arrived.
 CREATE INDEX runs_ended_at ON runs (ended_at) WHERE ended_at IS NOT NULL;
 CREATE INDEX runs_function_ended_at ON runs (function_id, ended_at) WHERE ended_at IS NOT NULL;
-CREATE INDEX events_received_at ON events (received_at);
+CREATE INDEX events_received_at ON events (received_at, internal_id);
 
 -- The events of a run after its first (`runs.event_id`): the members of a batch. An event
 -- is kept while a stored run refers to it, and this is how a batch member is looked up.

@@ -87,6 +87,8 @@ export class SqliteStore implements Store {
   private readonly writes: GroupCommit;
   private readonly options: SqliteStoreOptions;
   private checkpointer: BackgroundCheckpointer | undefined;
+  /** Where the next retention batch of events goes on (see `sweep`); reset when a batch comes back short. */
+  private eventsCursor: { at: number; id: string } | undefined;
 
   constructor(options: SqliteStoreOptions) {
     this.db = new Database(options.filename);
@@ -416,43 +418,63 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * Retention, one batch per kind, each in its own short write transaction: expired
-   * finished runs with their steps and pauses, then events nothing refers to any more,
-   * then expired flow state. Freed pages go to SQLite's free list and are reused by later
-   * writes, so under steady load the file stops growing (it does not shrink).
+   * Retention, one batch per kind. What to delete is read first, outside the write lock
+   * (a reader in WAL mode blocks no writer); the deletes then run in a short write
+   * transaction that checks each row again. Freed pages go to SQLite's free list and are
+   * reused by later writes, so under steady load the file stops growing (it does not shrink).
    */
   async sweep(params: SweepParams): Promise<SweepResult> {
     const sql = this.sql;
     const result: SweepResult = { runs: 0, steps: 0, pauses: 0, events: 0, flowRows: 0, idempotencyKeys: 0 };
     const overrides = params.functions ?? [];
     if (params.runsEndedBefore !== undefined || overrides.some((f) => f.runsEndedBefore !== null)) {
-      await retryBusy(() =>
-        this.db
-          .transaction(() => {
-            const ids: string[] = [];
-            for (const f of overrides) {
-              if (f.runsEndedBefore === null || ids.length >= params.limit) continue;
-              const rows = sql.expiredRunsOf.all({ functionId: f.functionId, before: f.runsEndedBefore, limit: params.limit - ids.length }) as { id: string }[];
-              for (const row of rows) ids.push(row.id);
-            }
-            if (params.runsEndedBefore !== undefined && ids.length < params.limit) {
-              const except = JSON.stringify(overrides.map((f) => f.functionId));
-              const rows = sql.expiredRuns.all({ before: params.runsEndedBefore, except, limit: params.limit - ids.length }) as { id: string }[];
-              for (const row of rows) ids.push(row.id);
-            }
-            for (const id of ids) {
-              result.steps += sql.deleteRunSteps.run(id).changes;
-              result.pauses += sql.deleteRunPauses.run(id).changes;
-              sql.deleteRunEvents.run(id);
-              result.runs += sql.deleteRun.run(id).changes;
-            }
-          })
-          .immediate(),
-      );
+      const ids: string[] = [];
+      for (const f of overrides) {
+        if (f.runsEndedBefore === null || ids.length >= params.limit) continue;
+        const rows = sql.expiredRunsOf.all({ functionId: f.functionId, before: f.runsEndedBefore, limit: params.limit - ids.length }) as { id: string }[];
+        for (const row of rows) ids.push(row.id);
+      }
+      if (params.runsEndedBefore !== undefined && ids.length < params.limit) {
+        const except = JSON.stringify(overrides.map((f) => f.functionId));
+        const rows = sql.expiredRuns.all({ before: params.runsEndedBefore, except, limit: params.limit - ids.length }) as { id: string }[];
+        for (const row of rows) ids.push(row.id);
+      }
+      if (ids.length) {
+        await retryBusy(() =>
+          this.db
+            .transaction(() => {
+              for (const id of ids) {
+                if (sql.deleteExpiredRun.run(id).changes === 0) continue;
+                result.runs++;
+                result.steps += sql.deleteRunSteps.run(id).changes;
+                result.pauses += sql.deleteRunPauses.run(id).changes;
+                sql.deleteRunEvents.run(id);
+              }
+            })
+            .immediate(),
+        );
+      }
     }
     if (params.eventsReceivedBefore !== undefined) {
-      const before = params.eventsReceivedBefore;
-      result.events = await retryBusy(() => this.db.transaction(() => sql.sweepEvents.run({ before, limit: params.limit }).changes).immediate());
+      // within a pass each batch goes on after the last: old events still referenced are read once per pass, not once per batch
+      const from = this.eventsCursor ?? { at: Number.MIN_SAFE_INTEGER, id: "" };
+      const rows = sql.expiredEvents.all({ before: params.eventsReceivedBefore, at: from.at, id: from.id, limit: params.limit }) as Array<{
+        internal_id: string;
+        received_at: number;
+      }>;
+      const last = rows.at(-1);
+      this.eventsCursor = rows.length >= params.limit && last ? { at: last.received_at, id: last.internal_id } : undefined;
+      if (rows.length) {
+        result.events = await retryBusy(() =>
+          this.db
+            .transaction(() => {
+              let n = 0;
+              for (const row of rows) n += sql.deleteExpiredEvent.run({ id: row.internal_id }).changes;
+              return n;
+            })
+            .immediate(),
+        );
+      }
     }
     const keys = await retryBusy(() => this.db.transaction(() => sql.sweepFlowKeys.all(params.now, params.limit) as { key: string }[]).immediate());
     for (const { key } of keys) {
