@@ -58,10 +58,11 @@ describe("Postgres migrations", () => {
   });
 
   it("the retention migration lists the later events of existing batch runs in run_events", async () => {
+    const retentionVersion = listMigrations().find((m) => m.name.endsWith("_retention.sql"))!.version;
     const url = await emptyDatabase();
     const sql = connect(url);
     await sql.query("CREATE TABLE stepwise_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)");
-    for (const m of listMigrations().filter((m) => m.name < "0003_retention.sql")) {
+    for (const m of listMigrations().filter((m) => m.version < retentionVersion)) {
       await sql.query(m.sql);
       await sql.query("INSERT INTO stepwise_migrations (version, name, applied_at) VALUES ($1, $2, 0)", [m.version, m.name]);
     }

@@ -58,11 +58,12 @@ describe("SQLite migrations", () => {
   });
 
   it("the retention migration lists the later events of existing batch runs in run_events", async () => {
+    const retentionVersion = listMigrations().find((m) => m.name.endsWith("_retention.sql"))!.version;
     const dir = mkdtempSync(join(tmpdir(), "stepwise-migrate-"));
     const file = join(dir, "r.db");
     const raw = new Database(file);
     raw.exec("CREATE TABLE stepwise_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)");
-    for (const m of listMigrations().filter((m) => m.name < "0007_retention.sql")) {
+    for (const m of listMigrations().filter((m) => m.version < retentionVersion)) {
       raw.exec(m.sql);
       raw.prepare("INSERT INTO stepwise_migrations (version, name, applied_at) VALUES (?, ?, 0)").run(m.version, m.name);
     }
