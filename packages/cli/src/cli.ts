@@ -5,6 +5,7 @@
  * messages and hints.
  */
 import { parseArgs } from "node:util";
+import { type RetentionOptions, type RetentionPeriod, retentionPolicy } from "@stepwise/engine";
 import { parseDuration } from "@stepwise/protocol";
 import { TokenStore } from "@stepwise/server";
 import { isPostgresUrl } from "@stepwise/store-postgres";
@@ -51,6 +52,9 @@ Flags:
                          makes may take; a timeout is a step error, retried (default 120000).
       --endpoint-origins <o,...>  Origins (https://api.example.com) where durable endpoints that
                          go async are called back (default: any in dev, none in start).
+      --retention <r>    dev, start: how long finished runs and events are kept: a duration for
+                         both (e.g. 7d, 12h), runs=<d>,events=<d> to set them apart, or off to keep
+                         everything (default 7d; a function's retention.runs overrides runs).
       --name <n>         tokens create: a label for the token.
   -h, --help             Show this help.
 
@@ -70,7 +74,39 @@ Environment:
                          any set: export OpenTelemetry traces (OTLP); the other OTEL_*
                          variables (OTEL_SERVICE_NAME, OTEL_EXPORTER_OTLP_PROTOCOL,
                          OTEL_TRACES_SAMPLER, OTEL_SDK_DISABLED, ...) as the OTel SDK reads them
+  ${envKeys.retention.join(", ")}   as --retention
 `;
+
+/**
+ * `--retention` / `STEPWISE_RETENTION`: `7d` (runs and events), `off`, or
+ * `runs=3d,events=1d` (either may be `off`); checked as the engine checks it.
+ */
+export function parseRetention(text: string): RetentionOptions | RetentionPeriod {
+  const value = (part: string): RetentionPeriod => {
+    const trimmed = part.trim();
+    if (trimmed.toLowerCase() === "off") return false;
+    return /^\d+$/.test(trimmed) ? Number(trimmed) : trimmed;
+  };
+  let parsed: RetentionOptions | RetentionPeriod;
+  if (text.includes("=")) {
+    const options: RetentionOptions = {};
+    for (const part of text.split(",")) {
+      const [key, given, extra] = part.split("=");
+      const name = key?.trim();
+      if ((name !== "runs" && name !== "events") || given === undefined || extra !== undefined) {
+        throw new CLIError(`--retention: expected runs=<duration>,events=<duration>, received ${JSON.stringify(text)}`, "e.g. --retention runs=3d,events=1d");
+      }
+      options[name] = value(given);
+    }
+    parsed = options;
+  } else parsed = value(text);
+  try {
+    retentionPolicy(parsed);
+  } catch (cause) {
+    throw new CLIError(`--retention: ${(cause as Error).message}`, "e.g. --retention 7d, --retention runs=3d,events=1d, or --retention off");
+  }
+  return parsed;
+}
 
 export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<RunningServer | undefined> {
   const [command, ...rest] = argv;
@@ -132,6 +168,8 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
   if (gatewayTimeoutMs !== undefined && (!/^\d+$/.test(gatewayText ?? "") || !Number.isSafeInteger(gatewayTimeoutMs) || gatewayTimeoutMs < 1)) {
     throw new CLIError(`--gateway-timeout: expected milliseconds (a whole number ≥ 1, e.g. 60000), received ${JSON.stringify(gatewayText)}`);
   }
+  const retentionText = values.retention ?? readEnv(envKeys.retention, env);
+  const retention = retentionText === undefined ? undefined : parseRetention(retentionText);
   const metricsPublicText = readEnv(envKeys.metricsPublic, env);
   if (metricsPublicText !== undefined && !["1", "true", "0", "false"].includes(metricsPublicText.toLowerCase())) {
     throw new CLIError(`${envKeys.metricsPublic[0]}: expected 1, true, 0 or false, received ${JSON.stringify(metricsPublicText)}`);
@@ -154,6 +192,7 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
     ...(values["no-migrate"] ? { migrate: false } : {}),
     ...(values.host ? { host: values.host } : {}),
     ...(appOutageBudgetMs !== undefined ? { appOutage: { budgetMs: appOutageBudgetMs } } : {}),
+    ...(retention !== undefined ? { retention } : {}),
     ...(command === "start" && signingKey ? { signingKey } : {}),
     ...(command === "start" && signingKeyFallback ? { signingKeyFallback } : {}),
     ...(command === "start" && eventKey ? { eventKey } : {}),
@@ -240,6 +279,7 @@ function parse(args: string[]) {
       "drain-timeout": { type: "string" },
       "gateway-timeout": { type: "string" },
       "endpoint-origins": { type: "string" },
+      retention: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });

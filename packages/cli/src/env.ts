@@ -19,6 +19,8 @@ export const envKeys = {
   gatewayTimeout: ["STEPWISE_GATEWAY_TIMEOUT_MS"],
   /** Comma-separated origins durable endpoints may be re-entered at (as --endpoint-origins). */
   endpointOrigins: ["STEPWISE_ENDPOINT_ORIGINS"],
+  /** How long finished runs and events are kept (as --retention). */
+  retention: ["STEPWISE_RETENTION"],
 } as const;
 
 export function readEnv(names: readonly string[], env: NodeJS.ProcessEnv = process.env): string | undefined {

@@ -68,6 +68,8 @@ export interface RunServerOptions {
    * the app's request). (Default: any in dev; none in start.)
    */
   endpointOrigins?: string[];
+  /** How long finished runs and events are kept (`EngineOptions.retention`). (Default: 7 days.) */
+  retention?: EngineOptions["retention"];
 }
 
 export interface RunningServer {
@@ -176,6 +178,7 @@ export async function runServer(options: RunServerOptions): Promise<RunningServe
     ...(options.retryDelayScale !== undefined ? { retryDelayScale: options.retryDelayScale } : {}),
     ...(options.appOutage ? { appOutage: options.appOutage } : {}),
     ...(options.gateway ? { gateway: options.gateway } : {}),
+    ...(options.retention !== undefined ? { retention: options.retention } : {}),
   });
   if (options.inProcess)
     engine.register(

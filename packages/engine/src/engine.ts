@@ -32,10 +32,12 @@ import {
   RunStatus,
   type StepRecord,
   type Store,
+  type SweepResult,
   signalEventName,
   terminalStatuses,
   type WaitingOn,
 } from "./ports/store.ts";
+import { type RetentionOptions, type RetentionPeriod, type RetentionPolicy, retentionPolicy, sweepParams, sweptKinds } from "./retention.ts";
 import { CallRunner } from "./runner/call-runner.ts";
 import { checkedGatewayOptions, type GatewayOptions } from "./runner/gateway.ts";
 import { SyncRuns } from "./runner/sync-runs.ts";
@@ -113,6 +115,14 @@ export interface EngineOptions {
    * Off, the engine creates no spans and stores no trace context. (Default: off.)
    */
   tracing?: TracingOption;
+  /**
+   * How long finished runs (with their steps and pauses) and events are kept: a duration
+   * for both (`"7d"`, `"12h"`, or ms, at least 1s), `{ runs, events }` to set them apart,
+   * or `false` to keep everything. A function's `retention: { runs }` overrides `runs` for
+   * its runs. An event stays while any stored run refers to it. Deleted in the background,
+   * every minute, in batches of 500 rows. (Default: "7d" for both.)
+   */
+  retention?: RetentionOptions | RetentionPeriod;
 }
 
 /** The outage policy from `EngineOptions.appOutage`: defaults filled in, each field checked. */
@@ -133,9 +143,10 @@ function appOutagePolicy(given: Partial<AppOutagePolicy> | undefined): AppOutage
   return policy;
 }
 
-/** How often expired flow-control state is swept, and how much per sweep. */
+/** How often retention and expired flow-control state are swept, rows per kind per batch, and how long one pass may take. */
 const sweepEveryMs = 60_000;
 const sweepBatch = 500;
+const sweepBudgetMs = 10_000;
 
 export interface RunDetails extends RunRecord {
   steps: StepRecord[];
@@ -188,11 +199,13 @@ export class Engine {
   private state: "new" | "started" | "closed" = "new";
   private readonly metrics: EngineMetrics | undefined;
   private readonly tracing: RunTracing | undefined;
+  private readonly retention: RetentionPolicy;
   private drained: Promise<number> | undefined;
   private closing: Promise<void> | undefined;
 
   constructor(options: EngineOptions) {
     this.metrics = options.metrics;
+    this.retention = retentionPolicy(options.retention);
     this.store = options.metrics ? timedStore(options.store, options.metrics) : options.store;
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? consoleLogger;
@@ -529,18 +542,43 @@ export class Engine {
     await this.cron.start();
   }
 
-  /** Deletes expired flow-control state (throttle clocks, idempotency keys, …) in small batches, in the background. */
+  /**
+   * Every `sweepEveryMs`, applies retention (finished runs, events) and deletes expired
+   * flow-control state (throttle clocks, idempotency keys, …) in the background.
+   */
   private scheduleSweep() {
     this.cancelSweep = this.clock.setTimer(this.clock.now() + sweepEveryMs, () => {
       void (async () => {
         try {
-          while ((await this.store.sweepExpired(this.clock.now(), sweepBatch)) === sweepBatch && this.state === "started") {}
+          await this.sweep();
         } catch (error) {
-          this.logger.warn(`stepwise: sweeping expired flow-control state failed: ${(error as Error).message}`);
+          // a pass cut short by close() is no failure: the next start goes on
+          if (this.state === "started") this.logger.warn(`stepwise: retention sweep failed: ${(error as Error).message}`);
         }
         if (this.state === "started") this.scheduleSweep();
       })();
     });
+  }
+
+  /**
+   * One retention pass: batches of at most `sweepBatch` rows per kind, each its own short
+   * transaction, yielding to other work between batches, until nothing expired is left or
+   * `sweepBudgetMs` is spent (the next pass goes on). Returns what it deleted.
+   */
+  private async sweep(): Promise<SweepResult> {
+    const totals: SweepResult = { runs: 0, steps: 0, pauses: 0, events: 0, flowRows: 0, idempotencyKeys: 0 };
+    const deadline = performance.now() + sweepBudgetMs;
+    for (;;) {
+      const configs = this.registry.all().map((fn) => fn.config);
+      const result = await this.store.sweep(sweepParams(this.retention, configs, this.clock.now(), sweepBatch));
+      for (const [field, kind] of sweptKinds) {
+        totals[field] += result[field];
+        if (result[field] > 0) safely(() => this.metrics?.retentionDeleted?.(kind, result[field]));
+      }
+      const more = result.runs >= sweepBatch || result.events >= sweepBatch || result.flowRows + result.idempotencyKeys >= sweepBatch;
+      if (!more || this.state !== "started" || performance.now() > deadline) return totals;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
   }
 
   /**

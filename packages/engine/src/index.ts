@@ -22,6 +22,7 @@ export { type Clock, systemClock } from "./ports/clock.ts";
 export { createInProcessNotifier, type Notifier } from "./ports/notifier.ts";
 export { createInProcessRealtimeBus, InProcessRealtimeBus, type RealtimeBus, type RealtimeMessage } from "./ports/realtime.ts";
 export * from "./ports/store.ts";
+export { defaultRetentionMs, type RetentionOptions, type RetentionPeriod, retentionPolicy } from "./retention.ts";
 export { defaultGatewayTimeoutMs, type GatewayOptions, redactUrl } from "./runner/gateway.ts";
 export { foldRunMetadata, type MetadataByKind, type RunMetadata } from "./runs/metadata.ts";
 export { type AppOutagePolicy, defaultAppOutagePolicy, outageDelayMs, retryDelayMs } from "./scheduler/backoff.ts";

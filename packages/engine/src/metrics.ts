@@ -22,6 +22,12 @@ export interface EngineMetrics {
   flowControlWait?(kind: string): void;
   /** A store write (`operation`: the `Store` method) took `seconds`, whether it succeeded or threw. */
   storeWrite?(operation: string, seconds: number): void;
+  /**
+   * Retention deleted `count` rows of `kind`: `runs`, `steps`, `pauses`, `events`,
+   * `flow_state` (expired throttle, rate-limit, debounce, batch, singleton rows) or
+   * `idempotency_keys`.
+   */
+  retentionDeleted?(kind: string, count: number): void;
 }
 
 /** The `Store` methods that write, timed by `EngineMetrics.storeWrite`. */
@@ -34,6 +40,7 @@ export const storeWriteMethods: ReadonlySet<string> = new Set([
   "commitTransition",
   "transition",
   "sweepExpired",
+  "sweep",
   "advanceCronSchedule",
   "ensureCronSchedule",
   "saveApp",

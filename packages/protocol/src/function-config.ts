@@ -68,6 +68,12 @@ export interface FunctionConfig {
   cancelOn?: Array<{ event: string; if?: string; match?: string; timeout?: string | number }>;
   timeouts?: { start?: string | number; finish?: string | number };
   checkpointing?: CheckpointingOptions;
+  /**
+   * Stepwise extension: how long this function's finished runs (with their steps) are kept
+   * after they end, overriding the engine's `retention.runs` (e.g. `{ runs: "3d" }`, at
+   * least 1s). Served apps send it in their sync; the server applies it when present.
+   */
+  retention?: { runs?: string | number };
 }
 
 type Issue = (field: string, message: string) => never;
@@ -181,6 +187,13 @@ export function validateFunctionConfig(config: FunctionConfig): FunctionConfig {
     if (checkpointing.maxRuntime !== undefined) checkPeriod(fail, "checkpointing.maxRuntime", checkpointing.maxRuntime);
     if (checkpointing.bufferedSteps !== undefined) checkPositiveInt(fail, "checkpointing.bufferedSteps", checkpointing.bufferedSteps);
     if (checkpointing.maxInterval !== undefined) checkPeriod(fail, "checkpointing.maxInterval", checkpointing.maxInterval);
+  }
+  const retention = config.retention;
+  if (retention !== undefined) {
+    if (typeof retention !== "object" || retention === null || Array.isArray(retention))
+      fail("retention", `expected { runs: "7d" }, received ${JSON.stringify(retention)}`);
+    for (const key of Object.keys(retention)) if (key !== "runs") fail("retention", `unknown option ${JSON.stringify(key)}; expected runs`);
+    if (retention.runs !== undefined) checkPeriod(fail, "retention.runs", retention.runs, 1000);
   }
   return config;
 }

@@ -17,11 +17,11 @@ import { type Connection, type ConnectionOptions, resolveConnection } from "./ht
 import { sendEvents } from "./http/send-events.ts";
 import type { MiddlewareContext, MiddlewareStack } from "./middleware/index.ts";
 import { type RegisteredMiddleware, registerMiddleware, sendWithMiddleware } from "./middleware/runtime.ts";
-import { createClientMetadata, type MetadataBuilder, type ScoreOptions } from "./step/metadata.ts";
-import { stampFromHandler } from "./step/sessions.ts";
 import type { TopicRef } from "./realtime/channel.ts";
 import { type ClientRealtime, createClientRealtime, requestSubscriptionKey } from "./realtime/index.ts";
 import { publishTo } from "./realtime/publish.ts";
+import { createClientMetadata, type MetadataBuilder, type ScoreOptions } from "./step/metadata.ts";
+import { stampFromHandler } from "./step/sessions.ts";
 
 export interface ClientOptions<Schemas extends AnyEventSchemas | undefined = AnyEventSchemas | undefined, TMiddleware extends MiddlewareStack = MiddlewareStack>
   extends ConnectionOptions {

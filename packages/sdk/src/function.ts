@@ -24,9 +24,9 @@ import { type SchemaRegistry, validateIncomingEvents } from "./events/validate.t
 import { CallExecution } from "./execution/call.ts";
 import type { MiddlewareStack } from "./middleware/index.ts";
 import { CallMiddleware, type RegisteredMiddleware, registerMiddleware, sendWithMiddleware } from "./middleware/runtime.ts";
-import { withStepFetch } from "./step/fetch.ts";
 import type { TopicRef } from "./realtime/channel.ts";
 import { withRunContext } from "./realtime/run-context.ts";
+import { withStepFetch } from "./step/fetch.ts";
 import { group } from "./step/group.ts";
 import { createStepTools, type StepTools } from "./step/index.ts";
 import { stampAll, stampInvoke, withSessions } from "./step/sessions.ts";
@@ -195,7 +195,9 @@ export class StepwiseFunction<Event = ReceivedEvent, Output = unknown> implement
       hooks.wrapHandler(() =>
         withSessions(inherit, () =>
           this.receive(ctx, () =>
-            withRunContext({ runId: input.runId, bus: input.realtime }, () => withStepFetch(ctx.step.fetch, () => this.handler(hooks.ctx as unknown as Context))),
+            withRunContext({ runId: input.runId, bus: input.realtime }, () =>
+              withStepFetch(ctx.step.fetch, () => this.handler(hooks.ctx as unknown as Context)),
+            ),
           ),
         ),
       ),

@@ -66,18 +66,32 @@ export async function createEngine(options: CreateEngineOptions = {}): Promise<E
       if (error instanceof Error) error.message = redactSecrets(error.message, target);
       throw error;
     }
-    return new Engine({
-      ...rest,
+    return engineOn(
       store,
-      ...(rest.notifier || !store.notifier ? {} : { notifier: store.notifier }),
-      ...(rest.realtime ? {} : { realtime: store.realtime }),
-    });
+      () =>
+        new Engine({
+          ...rest,
+          store,
+          ...(rest.notifier || !store.notifier ? {} : { notifier: store.notifier }),
+          ...(rest.realtime ? {} : { realtime: store.realtime }),
+        }),
+    );
   }
   if (migrate === false) throw new TypeError("migrate: false needs a Postgres database; a SQLite file is always migrated when it is opened");
   if (poolSize !== undefined) throw new TypeError("poolSize: applies to a Postgres database only");
   const store = new SqliteStore({ filename: target, ...(durability ? { durability } : {}) });
   await store.migrate();
-  return new Engine({ ...rest, store });
+  return engineOn(store, () => new Engine({ ...rest, store }));
+}
+
+/** Builds the engine on a store this function opened, closing the store when an option is refused. */
+async function engineOn(store: Store, build: () => Engine): Promise<Engine> {
+  try {
+    return build();
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
 }
 
 /** With `migrate: false`: the schema must already be current. */

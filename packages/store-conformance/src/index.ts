@@ -2,7 +2,7 @@
  * @module @stepwise/store-conformance
  * One suite, written once, that every `Store` runs (SQLite on a file, SQLite in memory,
  * Postgres): the transitions the engine relies on, checked against the real database.
- * Split by domain: queue, runs and steps, events, pauses and cron, and races (concurrent
+ * Split by domain: queue, runs and steps, events, pauses and cron, retention, and races (concurrent
  * calls on one instance and, when the factory can open one, on a second instance).
  */
 import { describe } from "vitest";
@@ -12,6 +12,7 @@ import { metadataSuite } from "./metadata.ts";
 import { pausesSuite } from "./pauses.ts";
 import { queueSuite } from "./queue.ts";
 import { racesSuite } from "./races.ts";
+import { retentionSuite } from "./retention.ts";
 import { runsSuite } from "./runs.ts";
 
 export type { StoreFactory } from "./fixtures.ts";
@@ -24,5 +25,6 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
     pausesSuite(factory);
     racesSuite(factory);
     metadataSuite(factory);
+    retentionSuite(factory);
   });
 }

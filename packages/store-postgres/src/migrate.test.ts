@@ -57,6 +57,28 @@ describe("Postgres migrations", () => {
     await store.close();
   });
 
+  it("the retention migration lists the later events of existing batch runs in run_events", async () => {
+    const retentionVersion = listMigrations().find((m) => m.name.endsWith("_retention.sql"))!.version;
+    const url = await emptyDatabase();
+    const sql = connect(url);
+    await sql.query("CREATE TABLE stepwise_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)");
+    for (const m of listMigrations().filter((m) => m.version < retentionVersion)) {
+      await sql.query(m.sql);
+      await sql.query("INSERT INTO stepwise_migrations (version, name, applied_at) VALUES ($1, $2, 0)", [m.version, m.name]);
+    }
+    await sql.query(`INSERT INTO runs (id, function_id, status, event_id, event_ids, created_at) VALUES
+      ('r1', 'f', 'Queued', 'e1', '["e1","e2","e3"]', 1), ('r2', 'f', 'Completed', 'e4', '["e4"]', 1)`);
+    const store = new PostgresStore({ url, notify: false });
+    await store.migrate();
+    await store.close();
+    const { rows } = await sql.query("SELECT event_id, run_id FROM run_events ORDER BY event_id");
+    expect(rows).toEqual([
+      { event_id: "e2", run_id: "r1" },
+      { event_id: "e3", run_id: "r1" },
+    ]);
+    await sql.end();
+  });
+
   it("a running node keeps reading after a newer node adds columns (a rolling upgrade)", async () => {
     const url = await emptyDatabase();
     const store = new PostgresStore({ url, notify: false, poolSize: 1 });

@@ -51,6 +51,8 @@ import {
   type StepRecord,
   type Store,
   type StoredApp,
+  type SweepParams,
+  type SweepResult,
   type TransitionParams,
   type TransitionScript,
   type TxView,
@@ -176,6 +178,8 @@ export class PostgresStore implements Store {
   private readonly warn: (message: string) => void;
   private readonly url: string;
   private closed = false;
+  /** Where the next retention batch of events goes on (see `sweep`); reset when a batch comes back short. */
+  private eventsCursor: { at: number; id: string } | undefined;
   private warnedAt = 0;
 
   constructor(options: PostgresStoreOptions) {
@@ -387,7 +391,10 @@ export class PostgresStore implements Store {
     const dropped = new Set<string>();
     if (duplicates.size > 0) for (const run of params.runs) if (duplicates.has(run.eventIds[0] ?? "")) dropped.add(run.id);
     const writes: Promise<unknown>[] = [];
-    writes.push(this.insertMany(tx, "insertRun", "insertRuns", params.runs.filter((r) => !dropped.has(r.id)).map(runParams)));
+    const runs = params.runs.filter((r) => !dropped.has(r.id));
+    writes.push(this.insertMany(tx, "insertRun", "insertRuns", runs.map(runParams)));
+    const members = runs.flatMap((r) => r.eventIds.slice(1).map((eventId) => [eventId, r.id]));
+    if (members.length) writes.push(this.q(tx, "insertRunEvents", [members.map((m) => m[0]), members.map((m) => m[1])]));
     for (const entry of params.flowState ?? []) {
       if (entry.value === null) writes.push(this.q(tx, "deleteFlow", [entry.key]));
       else writes.push(this.q(tx, "putFlow", [entry.key, JSON.stringify(entry.value), entry.expiresAt]));
@@ -406,7 +413,8 @@ export class PostgresStore implements Store {
     );
     // after the runs and items above, so updates may target runs of this same ingest
     for (const update of params.runUpdates ?? []) {
-      if (update.eventIds) writes.push(this.q(tx, "setRunEvents", [JSON.stringify(update.eventIds), update.eventIds[0] ?? "", update.runId]));
+      if (update.eventIds)
+        writes.push(this.q(tx, "setRunEvents", [JSON.stringify(update.eventIds), update.eventIds[0] ?? "", update.runId, update.eventIds.slice(1)]));
       if (update.startAt !== undefined) writes.push(this.q(tx, "setRunStart", [update.startAt, update.runId]));
       if (update.waitingOn) writes.push(this.q(tx, "setRunWaitingOn", [JSON.stringify(update.waitingOn), update.runId]));
     }
@@ -720,6 +728,57 @@ export class PostgresStore implements Store {
       async () => (await this.pool.query({ name: "stepwise_sweepFlow", text: statements.sweepFlow, values: [now, limit] })).rowCount ?? 0,
       "retry",
     );
+  }
+
+  /**
+   * Retention, one batch per kind, each in its own short transaction: expired finished
+   * runs with their steps and pauses, then events nothing refers to any more, then
+   * expired flow state. Rows are picked with `FOR UPDATE SKIP LOCKED`, so nodes sweeping
+   * at once split the work and never wait on each other or on a running transition.
+   */
+  async sweep(params: SweepParams): Promise<SweepResult> {
+    const result: SweepResult = { runs: 0, steps: 0, pauses: 0, events: 0, flowRows: 0, idempotencyKeys: 0 };
+    const overrides = params.functions ?? [];
+    const count = (rows: Array<{ n: number }>) => rows[0]?.n ?? 0;
+    if (params.runsEndedBefore !== undefined || overrides.some((f) => f.runsEndedBefore !== null)) {
+      const removed = await this.transaction(async (tx) => {
+        const ids: string[] = [];
+        for (const f of overrides) {
+          if (f.runsEndedBefore === null || ids.length >= params.limit) continue;
+          const rows = await this.q<{ id: string }>(tx, "expiredRunsOf", [f.functionId, f.runsEndedBefore, params.limit - ids.length]);
+          for (const row of rows) ids.push(row.id);
+        }
+        if (params.runsEndedBefore !== undefined && ids.length < params.limit) {
+          const except = overrides.map((f) => f.functionId);
+          const rows = await this.q<{ id: string }>(tx, "expiredRuns", [params.runsEndedBefore, except, params.limit - ids.length]);
+          for (const row of rows) ids.push(row.id);
+        }
+        if (!ids.length) return { runs: 0, steps: 0, pauses: 0 };
+        const [steps, pauses, , runs] = await Promise.all([
+          this.q<{ n: number }>(tx, "deleteStepsOfRuns", [ids]),
+          this.q<{ n: number }>(tx, "deletePausesOfRuns", [ids]),
+          this.q(tx, "deleteRunEventsOfRuns", [ids]),
+          this.q<{ n: number }>(tx, "deleteRuns", [ids]),
+          this.q(tx, "deleteRunMetadataOfRuns", [ids]),
+        ]);
+        return { runs: count(runs), steps: count(steps), pauses: count(pauses) };
+      }, "retry");
+      Object.assign(result, removed);
+    }
+    if (params.eventsReceivedBefore !== undefined) {
+      // within a pass each batch goes on after the last: old events still referenced are read once per pass, not once per batch
+      const from = this.eventsCursor ?? { at: Number.MIN_SAFE_INTEGER, id: "" };
+      const rows = await this.read<{ internal_id: string; received_at: number }>("sweepEvents", [params.eventsReceivedBefore, params.limit, from.at, from.id]);
+      result.events = rows.length;
+      // newest first: the first row is where the next batch goes on
+      const last = rows[0];
+      this.eventsCursor = rows.length >= params.limit && last ? { at: last.received_at, id: last.internal_id } : undefined;
+    }
+    for (const { key } of await this.read<{ key: string }>("sweepFlowKeys", [params.now, params.limit])) {
+      if (key.startsWith("idempotency|")) result.idempotencyKeys++;
+      else result.flowRows++;
+    }
+    return result;
   }
 
   async getFlowState(keys: readonly string[], now: number): Promise<Map<string, unknown>> {

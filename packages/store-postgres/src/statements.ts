@@ -51,7 +51,10 @@ export const statements = {
   countLeaseExpiries:
     "UPDATE runs SET lease_expiries = runs.lease_expiries + c.n FROM (SELECT id, COUNT(*)::int AS n FROM unnest($1::text[]) AS id GROUP BY id) AS c WHERE runs.id = c.id",
   endRun: "UPDATE runs SET status = $2, output = $3, error = $4, ended_at = $5 WHERE id = $1",
-  setRunEvents: "UPDATE runs SET event_ids = $1, event_id = $2 WHERE id = $3 AND status = 'Queued'",
+  // a batch run's members after its first event are listed in run_events, so retention finds them
+  setRunEvents: `WITH u AS (UPDATE runs SET event_ids = $1, event_id = $2 WHERE id = $3 AND status = 'Queued' RETURNING id)
+    INSERT INTO run_events (event_id, run_id) SELECT e, u.id FROM u, unnest($4::text[]) AS e ON CONFLICT DO NOTHING`,
+  insertRunEvents: "INSERT INTO run_events (event_id, run_id) SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING",
   setRunWaitingOn: "UPDATE runs SET waiting_on = $1 WHERE id = $2 AND status = 'Queued'",
   countRuns: "SELECT status, COUNT(*)::int AS n FROM runs WHERE function_id = $1 AND id >= $2 GROUP BY status",
 
@@ -137,6 +140,28 @@ export const statements = {
   // (once a batch filled, the key may already gather the next batch, for another run)
   releasePendingKeys:
     "DELETE FROM flow_state AS f USING unnest($1::text[], $2::text[]) AS p(key, run_id) WHERE f.key = p.key AND (f.value::jsonb ->> 'runId') = p.run_id",
+  // retention: finished runs without queue items that ended before a cutoff, oldest first; rows another
+  // transaction holds are left for the next batch
+  expiredRuns: `SELECT id FROM runs WHERE ended_at IS NOT NULL AND ended_at < $1 AND status IN ('Completed', 'Failed', 'Cancelled', 'Skipped') AND function_id <> ALL($2::text[])
+    AND NOT EXISTS (SELECT 1 FROM queue AS q WHERE q.run_id = runs.id) ORDER BY ended_at LIMIT $3 FOR UPDATE SKIP LOCKED`,
+  expiredRunsOf: `SELECT id FROM runs WHERE function_id = $1 AND ended_at IS NOT NULL AND ended_at < $2 AND status IN ('Completed', 'Failed', 'Cancelled', 'Skipped')
+    AND NOT EXISTS (SELECT 1 FROM queue AS q WHERE q.run_id = runs.id) ORDER BY ended_at LIMIT $3 FOR UPDATE SKIP LOCKED`,
+  deleteStepsOfRuns: "WITH d AS (DELETE FROM steps WHERE run_id = ANY($1::text[]) RETURNING 1) SELECT COUNT(*)::int AS n FROM d",
+  deletePausesOfRuns: "WITH d AS (DELETE FROM pauses WHERE run_id = ANY($1::text[]) RETURNING 1) SELECT COUNT(*)::int AS n FROM d",
+  deleteRunEventsOfRuns: "DELETE FROM run_events WHERE run_id = ANY($1::text[])",
+  deleteRunMetadataOfRuns: "DELETE FROM run_metadata WHERE run_id = ANY($1::text[])",
+  deleteRuns: "WITH d AS (DELETE FROM runs WHERE id = ANY($1::text[]) RETURNING 1) SELECT COUNT(*)::int AS n FROM d",
+  // old events after a cursor that no stored run (first event or batch member) and no pending route item refers to
+  // (`= ANY(ARRAY(…))`: the picked rows are deleted by key; `IN (…)` plans a scan of the whole table)
+  sweepEvents: `WITH d AS (DELETE FROM events WHERE internal_id = ANY(ARRAY(SELECT e.internal_id FROM events AS e
+    WHERE e.received_at < $1 AND (e.received_at, e.internal_id) > ($3, $4)
+    AND NOT EXISTS (SELECT 1 FROM runs AS r WHERE r.event_id = e.internal_id)
+    AND NOT EXISTS (SELECT 1 FROM run_events AS re WHERE re.event_id = e.internal_id)
+    AND NOT EXISTS (SELECT 1 FROM queue AS q WHERE q.run_id = '' AND q.kind = 'route' AND (q.payload::jsonb ->> 'eventId') = e.internal_id)
+    ORDER BY e.received_at, e.internal_id LIMIT $2 FOR UPDATE OF e SKIP LOCKED)) RETURNING internal_id, received_at)
+    SELECT internal_id, received_at FROM d ORDER BY received_at DESC, internal_id DESC`,
+  sweepFlowKeys:
+    "DELETE FROM flow_state WHERE key = ANY(ARRAY(SELECT key FROM flow_state WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)) RETURNING key",
   sweepFlow: "DELETE FROM flow_state WHERE key IN (SELECT key FROM flow_state WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
 
   insertCron: "INSERT INTO cron_schedules (function_id, expression, next_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",

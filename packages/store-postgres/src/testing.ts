@@ -43,7 +43,7 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
-const tables = ["events", "runs", "steps", "queue", "pauses", "pause_paths", "cron_schedules", "flow_state"];
+const tables = ["events", "runs", "steps", "queue", "pauses", "pause_paths", "cron_schedules", "flow_state", "run_events"];
 
 function templateName(): string {
   const hash = createHash("sha256");

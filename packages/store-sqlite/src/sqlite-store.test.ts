@@ -57,6 +57,31 @@ describe("SQLite migrations", () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  it("the retention migration lists the later events of existing batch runs in run_events", async () => {
+    const retentionVersion = listMigrations().find((m) => m.name.endsWith("_retention.sql"))!.version;
+    const dir = mkdtempSync(join(tmpdir(), "stepwise-migrate-"));
+    const file = join(dir, "r.db");
+    const raw = new Database(file);
+    raw.exec("CREATE TABLE stepwise_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)");
+    for (const m of listMigrations().filter((m) => m.version < retentionVersion)) {
+      raw.exec(m.sql);
+      raw.prepare("INSERT INTO stepwise_migrations (version, name, applied_at) VALUES (?, ?, 0)").run(m.version, m.name);
+    }
+    raw.exec(`INSERT INTO runs (id, function_id, status, event_id, event_ids, created_at) VALUES
+      ('r1', 'f', 'Queued', 'e1', '["e1","e2","e3"]', 1), ('r2', 'f', 'Completed', 'e4', '["e4"]', 1)`);
+    raw.close();
+    const store = new SqliteStore({ filename: file });
+    await store.migrate();
+    await store.close();
+    const db = new Database(file, { readonly: true });
+    expect(db.prepare("SELECT event_id, run_id FROM run_events ORDER BY event_id").all()).toEqual([
+      { event_id: "e2", run_id: "r1" },
+      { event_id: "e3", run_id: "r1" },
+    ]);
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
   it("refuse a database from a newer schema with a message that says what to do", async () => {
     const dir = mkdtempSync(join(tmpdir(), "stepwise-migrate-"));
     const file = join(dir, "f.db");

@@ -31,6 +31,8 @@ import {
   type StepRecord,
   type Store,
   type StoredApp,
+  type SweepParams,
+  type SweepResult,
   type TransitionParams,
   type TransitionScript,
   type TxView,
@@ -89,6 +91,8 @@ export class SqliteStore implements Store {
   private readonly writes: GroupCommit;
   private readonly options: SqliteStoreOptions;
   private checkpointer: BackgroundCheckpointer | undefined;
+  /** Where the next retention batch of events goes on (see `sweep`); reset when a batch comes back short. */
+  private eventsCursor: { at: number; id: string } | undefined;
 
   constructor(options: SqliteStoreOptions) {
     this.db = new Database(options.filename);
@@ -152,6 +156,7 @@ export class SqliteStore implements Store {
       if (run.status === "Skipped")
         sql.insertSkippedRun.run({ ...runToRow(run), error: JSON.stringify(run.error ?? null), endedAt: run.endedAt ?? run.createdAt });
       else sql.insertRun.run(runToRow(run));
+      for (const eventId of run.eventIds.slice(1)) sql.insertRunEvent.run(eventId, run.id);
     }
     for (const entry of params.flowState ?? []) {
       if (entry.value === null) sql.deleteFlow.run(entry.key);
@@ -161,7 +166,8 @@ export class SqliteStore implements Store {
     for (const pause of params.pauses ?? []) if (!dropped.has(pause.runId)) this.insertPause(pause);
     // after the runs and items above, so updates may target runs of this same ingest
     for (const update of params.runUpdates ?? []) {
-      if (update.eventIds) sql.setRunEvents.run(JSON.stringify(update.eventIds), update.eventIds[0] ?? "", update.runId);
+      if (update.eventIds && sql.setRunEvents.run(JSON.stringify(update.eventIds), update.eventIds[0] ?? "", update.runId).changes > 0)
+        for (const eventId of update.eventIds.slice(1)) sql.insertRunEvent.run(eventId, update.runId);
       if (update.startAt !== undefined) sql.setRunStart.run(update.startAt, update.runId);
       if (update.waitingOn) sql.setRunWaitingOn.run(JSON.stringify(update.waitingOn), update.runId);
     }
@@ -413,6 +419,74 @@ export class SqliteStore implements Store {
         removed = this.sql.sweepFlow.run(now, limit).changes;
       })
       .then(() => removed);
+  }
+
+  /**
+   * Retention, one batch per kind. What to delete is read first, outside the write lock
+   * (a reader in WAL mode blocks no writer); the deletes then run in a short write
+   * transaction that checks each row again. Freed pages go to SQLite's free list and are
+   * reused by later writes, so under steady load the file stops growing (it does not shrink).
+   */
+  async sweep(params: SweepParams): Promise<SweepResult> {
+    const sql = this.sql;
+    const result: SweepResult = { runs: 0, steps: 0, pauses: 0, events: 0, flowRows: 0, idempotencyKeys: 0 };
+    const overrides = params.functions ?? [];
+    if (params.runsEndedBefore !== undefined || overrides.some((f) => f.runsEndedBefore !== null)) {
+      const ids: string[] = [];
+      for (const f of overrides) {
+        if (f.runsEndedBefore === null || ids.length >= params.limit) continue;
+        const rows = sql.expiredRunsOf.all({ functionId: f.functionId, before: f.runsEndedBefore, limit: params.limit - ids.length }) as { id: string }[];
+        for (const row of rows) ids.push(row.id);
+      }
+      if (params.runsEndedBefore !== undefined && ids.length < params.limit) {
+        const except = JSON.stringify(overrides.map((f) => f.functionId));
+        const rows = sql.expiredRuns.all({ before: params.runsEndedBefore, except, limit: params.limit - ids.length }) as { id: string }[];
+        for (const row of rows) ids.push(row.id);
+      }
+      if (ids.length) {
+        await retryBusy(() =>
+          this.db
+            .transaction(() => {
+              for (const id of ids) {
+                if (sql.deleteExpiredRun.run(id).changes === 0) continue;
+                result.runs++;
+                result.steps += sql.deleteRunSteps.run(id).changes;
+                result.pauses += sql.deleteRunPauses.run(id).changes;
+                sql.deleteRunEvents.run(id);
+                sql.deleteRunMetadata.run(id);
+              }
+            })
+            .immediate(),
+        );
+      }
+    }
+    if (params.eventsReceivedBefore !== undefined) {
+      // within a pass each batch goes on after the last: old events still referenced are read once per pass, not once per batch
+      const from = this.eventsCursor ?? { at: Number.MIN_SAFE_INTEGER, id: "" };
+      const rows = sql.expiredEvents.all({ before: params.eventsReceivedBefore, at: from.at, id: from.id, limit: params.limit }) as Array<{
+        internal_id: string;
+        received_at: number;
+      }>;
+      const last = rows.at(-1);
+      this.eventsCursor = rows.length >= params.limit && last ? { at: last.received_at, id: last.internal_id } : undefined;
+      if (rows.length) {
+        result.events = await retryBusy(() =>
+          this.db
+            .transaction(() => {
+              let n = 0;
+              for (const row of rows) n += sql.deleteExpiredEvent.run({ id: row.internal_id }).changes;
+              return n;
+            })
+            .immediate(),
+        );
+      }
+    }
+    const keys = await retryBusy(() => this.db.transaction(() => sql.sweepFlowKeys.all(params.now, params.limit) as { key: string }[]).immediate());
+    for (const { key } of keys) {
+      if (key.startsWith("idempotency|")) result.idempotencyKeys++;
+      else result.flowRows++;
+    }
+    return result;
   }
 
   async getFlowState(keys: readonly string[], now: number): Promise<Map<string, unknown>> {

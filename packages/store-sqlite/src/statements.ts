@@ -10,6 +10,11 @@ function timePrefix(ms: number): string {
   return encodeTime(Math.max(0, Math.floor(ms)), 10);
 }
 
+/** No stored run refers to event `e` (as its first event or a batch member), and no pending route item names it. */
+const unreferencedEvent = `NOT EXISTS (SELECT 1 FROM runs AS r WHERE r.event_id = e.internal_id)
+    AND NOT EXISTS (SELECT 1 FROM run_events AS re WHERE re.event_id = e.internal_id)
+    AND NOT EXISTS (SELECT 1 FROM queue AS q WHERE q.run_id = '' AND q.kind = 'route' AND json_extract(q.payload, '$.eventId') = e.internal_id)`;
+
 const sqlText = {
   insertEvent:
     "INSERT INTO events (internal_id, id, name, data, user, v, ts, received_at, duplicate, meta) VALUES (@internalId, @id, @name, @data, @user, @v, @ts, @receivedAt, @duplicate, @meta) ON CONFLICT (internal_id) DO NOTHING",
@@ -64,6 +69,27 @@ const sqlText = {
   pausesOnName: "SELECT 1 FROM pauses WHERE event_name = ? LIMIT 1",
   eventsSince: "SELECT 1 FROM events WHERE name = ? AND received_at >= ? LIMIT 1",
   sweepFlow: "DELETE FROM flow_state WHERE key IN (SELECT key FROM flow_state WHERE expires_at <= ? LIMIT ?)",
+  // retention: finished runs without queue items that ended before a cutoff, oldest first (`+status`: found by
+  // the ended_at indexes, not by the status index, which would sort every finished run)
+  expiredRuns: `SELECT id FROM runs WHERE ended_at IS NOT NULL AND ended_at < @before AND +status IN ('Completed', 'Failed', 'Cancelled', 'Skipped')
+    AND function_id NOT IN (SELECT value FROM json_each(@except)) AND NOT EXISTS (SELECT 1 FROM queue AS q WHERE q.run_id = runs.id)
+    ORDER BY ended_at LIMIT @limit`,
+  expiredRunsOf: `SELECT id FROM runs WHERE function_id = @functionId AND ended_at IS NOT NULL AND ended_at < @before AND +status IN ('Completed', 'Failed', 'Cancelled', 'Skipped')
+    AND NOT EXISTS (SELECT 1 FROM queue AS q WHERE q.run_id = runs.id)
+    ORDER BY ended_at LIMIT @limit`,
+  deleteRunSteps: "DELETE FROM steps WHERE run_id = ?",
+  deleteRunEvents: "DELETE FROM run_events WHERE run_id = ?",
+  deleteRunMetadata: "DELETE FROM run_metadata WHERE run_id = ?",
+  // checked again in the deleting transaction: still finished, still without queue items
+  deleteExpiredRun:
+    "DELETE FROM runs WHERE id = ? AND status IN ('Completed', 'Failed', 'Cancelled', 'Skipped') AND NOT EXISTS (SELECT 1 FROM queue AS q WHERE q.run_id = runs.id)",
+  insertRunEvent: "INSERT OR IGNORE INTO run_events (event_id, run_id) VALUES (?, ?)",
+  // old events after a cursor that no stored run (first event or batch member) and no pending route item refers to
+  expiredEvents: `SELECT e.internal_id, e.received_at FROM events AS e WHERE e.received_at < @before AND (e.received_at, e.internal_id) > (@at, @id)
+    AND ${unreferencedEvent} ORDER BY e.received_at, e.internal_id LIMIT @limit`,
+  // one of them, checked again in the deleting transaction
+  deleteExpiredEvent: `DELETE FROM events AS e WHERE e.internal_id = @id AND ${unreferencedEvent}`,
+  sweepFlowKeys: "DELETE FROM flow_state WHERE key IN (SELECT key FROM flow_state WHERE expires_at <= ? LIMIT ?) RETURNING key",
   deleteItem: "DELETE FROM queue WHERE id = ?",
   clearRunQueue: "DELETE FROM queue WHERE run_id = ?",
   cancelItems: "DELETE FROM queue WHERE run_id = ? AND kind = ? AND step_id = ?",

@@ -413,6 +413,42 @@ export interface TransitionParams {
   readonly emit?: IngestParams;
 }
 
+/**
+ * One batch of retention (`Store.sweep`). Each kind is deleted in its own short
+ * transaction of at most `limit` rows, so a sweep never holds long locks; repeating a
+ * batch (another node sweeping at once) deletes nothing twice.
+ */
+export interface SweepParams {
+  readonly now: number;
+  /** Most runs, events and flow-state rows each deleted by this call (a run's steps and pauses go with it). */
+  readonly limit: number;
+  /**
+   * Finished runs (Completed, Failed, Cancelled, Skipped) that ended before this instant
+   * are deleted with their steps and pauses; undefined keeps them. Runs that are not
+   * finished, or still have queue items, are never deleted.
+   */
+  readonly runsEndedBefore?: number;
+  /** Per-function cutoffs, replacing `runsEndedBefore` for these functions (`null`: keep that function's runs). */
+  readonly functions?: ReadonlyArray<{ readonly functionId: string; readonly runsEndedBefore: number | null }>;
+  /**
+   * Events received before this instant are deleted unless a stored run (finished or not,
+   * batches included) or a pending route item still refers to them; undefined keeps them.
+   */
+  readonly eventsReceivedBefore?: number;
+}
+
+/** What one `Store.sweep` call deleted, by kind. */
+export interface SweepResult {
+  runs: number;
+  steps: number;
+  pauses: number;
+  events: number;
+  /** Expired flow-control rows (throttle, rate-limit, debounce, batch and singleton leftovers). */
+  flowRows: number;
+  /** Expired idempotency keys (flow-state rows of `idempotency` keys). */
+  idempotencyKeys: number;
+}
+
 export interface ListRunsFilter {
   /** The internal event id `send` returned. */
   eventId?: string;
@@ -469,6 +505,12 @@ export interface Store {
   concurrencyWait(runId: string, now: number): Promise<ConcurrencyClaim | undefined>;
   /** Deletes up to `limit` expired flow-state rows; returns how many. */
   sweepExpired(now: number, limit: number): Promise<number>;
+  /**
+   * Retention, one batch: deletes up to `limit` expired finished runs (with their steps
+   * and pauses), up to `limit` expired events no stored run needs, and up to `limit`
+   * expired flow-state rows. Call again while a kind returns `limit`.
+   */
+  sweep(params: SweepParams): Promise<SweepResult>;
 
   /** Flow-control state of these keys that has not expired at `now`. */
   getFlowState(keys: readonly string[], now: number): Promise<Map<string, unknown>>;

@@ -38,7 +38,7 @@ export function toFunctionDefinition(config: FunctionConfig, serveUrl: URL): Fun
       step: { id: "step", name: "step", runtime: { type: "http", url: stepUrl(serveUrl, config.id) }, retries: { attempts: config.retries } },
     },
   };
-  const { concurrency, throttle, rateLimit, debounce, priority, batchEvents, idempotency, singleton, cancelOn, timeouts } = config;
+  const { concurrency, throttle, rateLimit, debounce, priority, batchEvents, idempotency, singleton, cancelOn, timeouts, retention } = config;
   if (idempotency !== undefined) definition.idempotency = idempotency;
   if (batchEvents !== undefined) definition.batchEvents = batchEvents;
   if (rateLimit !== undefined) definition.rateLimit = rateLimit;
@@ -47,6 +47,8 @@ export function toFunctionDefinition(config: FunctionConfig, serveUrl: URL): Fun
   if (debounce !== undefined) definition.debounce = debounce;
   if (priority !== undefined) definition.priority = priority;
   if (singleton !== undefined) definition.singleton = singleton;
+  // a Stepwise extension: the Stepwise server reads it, Inngest ignores it
+  if (retention !== undefined) definition.retention = retention;
   if (timeouts !== undefined) {
     definition.timeouts = Object.fromEntries(Object.entries(timeouts).map(([key, value]) => [key, toTimeString(value as string | number)]));
   }

@@ -21,6 +21,8 @@ export interface WireFunction {
   timeouts?: { start?: string; finish?: string };
   singleton?: FunctionConfig["singleton"];
   cancel?: Array<{ event: string; if?: string; timeout?: string }>;
+  /** Stepwise extension (`FunctionConfig.retention`); other SDKs omit it. */
+  retention?: FunctionConfig["retention"];
 }
 
 export interface ResolvedWireFunction {
@@ -54,7 +56,7 @@ export function fromWire(wire: WireFunction, appName: string): ResolvedWireFunct
     triggers,
     retries: step?.retries?.attempts ?? 4,
   };
-  const copy = ["idempotency", "batchEvents", "rateLimit", "throttle", "concurrency", "debounce", "priority", "timeouts", "singleton"] as const;
+  const copy = ["idempotency", "batchEvents", "rateLimit", "throttle", "concurrency", "debounce", "priority", "timeouts", "singleton", "retention"] as const;
   for (const key of copy) if (wire[key] !== undefined) (config as unknown as Record<string, unknown>)[key] = wire[key];
   if (wire.cancel) config.cancelOn = wire.cancel.map((c) => ({ event: c.event, ...(c.if ? { if: c.if } : {}), ...(c.timeout ? { timeout: c.timeout } : {}) }));
   // the wire id keeps characters the SDK allows in slugs; validate the rest of the config

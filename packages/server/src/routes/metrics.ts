@@ -72,6 +72,12 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Stepw
     buckets: storeBuckets,
     registers,
   });
+  const retentionDeleted = new Counter({
+    name: "stepwise_retention_deleted_total",
+    help: "Rows deleted by retention on this node, by kind (runs, steps, pauses, events, flow_state, idempotency_keys)",
+    labelNames: ["kind"],
+    registers,
+  });
 
   let engine: Engine | undefined;
   let log: Logger | undefined;
@@ -165,6 +171,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Stepw
     eventsStored: (count) => eventsStored.inc(count),
     flowControlWait: (kind) => flowWaits.inc({ kind }),
     storeWrite: (operation, seconds) => storeWrite.observe({ operation }, seconds),
+    retentionDeleted: (kind, count) => retentionDeleted.inc({ kind }, count),
   };
   return {
     registry,

@@ -13,6 +13,7 @@
 import {
   createManualClock,
   type Engine,
+  type EngineOptions,
   type ListRunsFilter,
   type ManualClock,
   type RunDetails,
@@ -36,6 +37,11 @@ export interface TestEngineOptions {
   logger?: Logger;
   /** Real milliseconds a settle may take before it fails with `timeout` (a step awaiting real I/O counts). (Default: 10,000.) */
   settleTimeoutMs?: number;
+  /**
+   * `EngineOptions.retention` on the manual clock. (Default: false, everything is kept, so
+   * a test that moves the clock by weeks still finds its earlier runs.)
+   */
+  retention?: EngineOptions["retention"];
 }
 
 export interface WaitForRunOptions {
@@ -105,6 +111,7 @@ export async function createTestEngine(options: TestEngineOptions): Promise<Test
     clock,
     logger: options.logger ?? silentLogger,
     retryDelayScale: options.retryDelayScale ?? 1,
+    retention: options.retention ?? false,
   });
   engine.register({ functions: options.functions, ...(options.client ? { client: options.client } : {}) });
   await engine.start();
