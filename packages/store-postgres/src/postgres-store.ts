@@ -26,6 +26,7 @@
  * later. See retry.ts for which writes are retried when the COMMIT itself was cut off.
  */
 import {
+  type ConnectConnectionRecord,
   type ClaimParams,
   type ClaimResult,
   type ConcurrencyClaim,
@@ -62,6 +63,8 @@ import { redactSecrets, redactUrl } from "./redact.ts";
 import { isConnectionLost, withRetry } from "./retry.ts";
 import {
   type AppRow,
+  type ConnectConnectionRow,
+  connectConnectionFromRow,
   appFromRow,
   claimsOfRow,
   type EventRow,
@@ -765,6 +768,37 @@ export class PostgresStore implements Store {
 
   async listApps(): Promise<StoredApp[]> {
     return (await this.read<AppRow>("listApps")).map(appFromRow);
+  }
+
+  async saveConnectConnections(rows: readonly ConnectConnectionRecord[]): Promise<void> {
+    if (!rows.length) return;
+    // sorted: two nodes refreshing overlapping rows lock them in the same order
+    const sorted = [...rows].sort((a, b) => (a.connectionId + a.appName < b.connectionId + b.appName ? -1 : 1));
+    const columns = [
+      sorted.map((r) => r.connectionId),
+      sorted.map((r) => r.appName),
+      sorted.map((r) => r.nodeId),
+      sorted.map((r) => r.nodeUrl),
+      sorted.map((r) => r.state),
+      sorted.map((r) => r.lastSeenAt),
+    ];
+    await this.retrying(() => this.q(this.pool, "saveConnectConnections", columns), "retry");
+  }
+
+  async deleteConnectConnections(params: { connectionId?: string; seenBefore?: number }): Promise<number> {
+    let n = 0;
+    if (params.connectionId !== undefined)
+      n += await this.retrying(async () => (await this.pool.query({ name: "stepwise_deleteConnectConnection", text: statements.deleteConnectConnection, values: [params.connectionId] })).rowCount ?? 0, "retry");
+    if (params.seenBefore !== undefined)
+      n += await this.retrying(
+        async () => (await this.pool.query({ name: "stepwise_deleteConnectConnectionsSeenBefore", text: statements.deleteConnectConnectionsSeenBefore, values: [params.seenBefore] })).rowCount ?? 0,
+        "retry",
+      );
+    return n;
+  }
+
+  async listConnectConnections(params: { appName: string; seenSince: number }): Promise<ConnectConnectionRecord[]> {
+    return (await this.read<ConnectConnectionRow>("listConnectConnections", [params.appName, params.seenSince])).map(connectConnectionFromRow);
   }
 
   advanceCronSchedule(

@@ -4,7 +4,7 @@
  * columns arrive as numbers (the store's connection parses int8, whose values here are
  * epoch milliseconds and ids far below 2^53).
  */
-import type { ConcurrencyClaim, EventRecord, NewQueueItem, PauseRecord, QueueItem, RunRecord, StepRecord, StoredApp } from "@stepwise/engine";
+import type { ConcurrencyClaim, ConnectConnectionRecord, EventRecord, NewQueueItem, PauseRecord, QueueItem, RunRecord, StepRecord, StoredApp } from "@stepwise/engine";
 
 export interface EventRow {
   internal_id: string;
@@ -246,4 +246,24 @@ export function appFromRow(row: AppRow): StoredApp {
   if (row.sdk !== null) app.sdk = row.sdk;
   if (row.framework !== null) app.framework = row.framework;
   return app;
+}
+
+export interface ConnectConnectionRow {
+  connection_id: string;
+  app_name: string;
+  node_id: string;
+  node_url: string;
+  state: string;
+  last_seen_at: number;
+}
+
+export function connectConnectionFromRow(row: ConnectConnectionRow): ConnectConnectionRecord {
+  return {
+    connectionId: row.connection_id,
+    appName: row.app_name,
+    nodeId: row.node_id,
+    nodeUrl: row.node_url,
+    state: row.state === "draining" ? "draining" : "ready",
+    lastSeenAt: Number(row.last_seen_at),
+  };
 }
