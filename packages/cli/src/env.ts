@@ -16,6 +16,10 @@ export const envKeys = {
   metricsPublic: ["STEPWISE_METRICS_PUBLIC"],
   /** Milliseconds in-flight calls may run after SIGTERM (as --drain-timeout). */
   drainTimeout: ["STEPWISE_DRAIN_TIMEOUT_MS"],
+  /** Where other nodes reach this one, for Connect calls forwarded between nodes (as --node-url). */
+  nodeUrl: ["STEPWISE_NODE_URL"],
+  /** The secret node-to-node forwards are signed with (start: the signing key unless set). Environment only: never on a command line. */
+  nodeSecret: ["STEPWISE_NODE_SECRET"],
 } as const;
 
 export function readEnv(names: readonly string[], env: NodeJS.ProcessEnv = process.env): string | undefined {
