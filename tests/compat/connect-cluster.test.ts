@@ -11,6 +11,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { createServer as createNetServer, type Server, connect as tcpConnect } from "node:net";
 import { join } from "node:path";
+import { CLIError, type RunningServer, runCli } from "@stepwise/cli";
 import { hashSigningKey } from "@stepwise/protocol";
 import { signForward } from "@stepwise/server";
 import { PostgresStore } from "@stepwise/store-postgres";
@@ -142,7 +143,10 @@ function executions(worker: Proc): Execution[] {
 async function nodeInfo(port: number) {
   const res = await fetch(`http://127.0.0.1:${port}/v1/connect/connections`, { headers: bearer });
   expect(res.status).toBe(200);
-  return (await res.json()) as { data: Array<{ state: string; apps: string[] }>; node: { id: string; forwards: { sent: number; served: number; failed: number } } };
+  return (await res.json()) as {
+    data: Array<{ state: string; apps: string[] }>;
+    node: { id: string; forwards: { sent: number; served: number; failed: number } };
+  };
 }
 
 let portA: number;
@@ -151,33 +155,33 @@ let nodeA: Proc;
 let nodeB: Proc;
 let worker: Proc;
 
-beforeAll(async () => {
-  db = await createTestDatabase();
-  store = new PostgresStore({ url: db.url, notify: false });
-  await store.migrate();
-  [portA, portB] = [await freePort(), await freePort()];
-  nodeA = startNode(portA);
-  nodeB = startNode(portB);
-  await until(() => nodeA.lines.includes("ready") && nodeB.lines.includes("ready"), 20_000, "both nodes ready");
-  const proxyPort = await startProxy([portB, portA]);
-  worker = start(["--experimental-websocket", "--no-warnings", "--conditions=stepwise-source", "--import", "tsx", workerFile], {
-    STEPWISE_URL: `http://127.0.0.1:${proxyPort}`,
-    SIGNING_KEY: signingKey,
-  });
-  await until(() => worker.lines.some((l) => l.includes('"ready"')), 20_000, "the worker connected");
-}, 45_000);
-
-afterAll(async () => {
-  for (const p of procs.reverse()) {
-    if (p.proc.exitCode === null && p.proc.signalCode === null) p.proc.kill("SIGKILL");
-    await p.exited;
-  }
-  await new Promise<void>((resolve) => (proxy ? proxy.close(() => resolve()) : resolve()));
-  await store?.close();
-  await db?.drop();
-});
-
 describe("Connect on several nodes sharing one Postgres database", () => {
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    store = new PostgresStore({ url: db.url, notify: false });
+    await store.migrate();
+    [portA, portB] = [await freePort(), await freePort()];
+    nodeA = startNode(portA);
+    nodeB = startNode(portB);
+    await until(() => nodeA.lines.includes("ready") && nodeB.lines.includes("ready"), 20_000, "both nodes ready");
+    const proxyPort = await startProxy([portB, portA]);
+    worker = start(["--experimental-websocket", "--no-warnings", "--conditions=stepwise-source", "--import", "tsx", workerFile], {
+      STEPWISE_URL: `http://127.0.0.1:${proxyPort}`,
+      SIGNING_KEY: signingKey,
+    });
+    await until(() => worker.lines.some((l) => l.includes('"ready"')), 20_000, "the worker connected");
+  }, 45_000);
+
+  afterAll(async () => {
+    for (const p of procs.reverse()) {
+      if (p.proc.exitCode === null && p.proc.signalCode === null) p.proc.kill("SIGKILL");
+      await p.exited;
+    }
+    await new Promise<void>((resolve) => (proxy ? proxy.close(() => resolve()) : resolve()));
+    await store?.close();
+    await db?.drop();
+  });
+
   it("node A forwards its calls to node B, which holds the worker: every run completes, each step once", async () => {
     // the worker is on B only, and B advertises it in the registry
     expect((await nodeInfo(portB)).data).toMatchObject([{ state: "ready", apps: ["cluster-app"] }]);
@@ -292,4 +296,39 @@ describe("Connect on several nodes sharing one Postgres database", () => {
       expect(repeated).toBeLessThanOrEqual(1);
     }
   }, 55_000);
+});
+
+describe("--node-url and STEPWISE_NODE_SECRET", () => {
+  const dev = ["dev", "--port", "0", "--db", ":memory:", "--no-discovery"];
+  it("refuses a node URL that is not an http(s) origin, a short secret, and dev's --node-url without a secret", async () => {
+    for (const url of ["10.0.0.5:8288", "http://u:p@10.0.0.5:8288", "http://10.0.0.5:8288/x?secret=1", "ftp://h"]) {
+      await expect(runCli([...dev, "--node-url", url], { STEPWISE_NODE_SECRET: "s".repeat(16) })).rejects.toThrow(/--node-url: expected/);
+    }
+    await expect(runCli(dev, { STEPWISE_NODE_SECRET: "short" })).rejects.toThrow(/STEPWISE_NODE_SECRET: expected at least 16/);
+    await expect(runCli([...dev, "--node-url", "http://127.0.0.1:1"], {})).rejects.toThrow(CLIError);
+  });
+
+  it("advertises the node URL and forwards with the secret from the environment", async () => {
+    const server = (await runCli([...dev, "--node-url", "http://127.0.0.1:9/"], { STEPWISE_NODE_SECRET: "a-node-secret-of-length" })) as RunningServer;
+    try {
+      expect(server.server.connect.node()).toMatchObject({ url: "http://127.0.0.1:9/", forwarding: true });
+      const call = JSON.stringify({ appName: "nobody", functionId: "f", stepId: "step", runId: "r", payload: "{}" });
+      const res = await fetch(`${server.url}/v0/connect/forward`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-stepwise-node-signature": signForward(call, "a-node-secret-of-length") },
+        body: call,
+      });
+      expect(res.status).toBe(503);
+    } finally {
+      await server.close();
+    }
+    const plain = (await runCli(dev, {})) as RunningServer;
+    try {
+      expect(plain.server.connect.node()).toMatchObject({ url: null, forwarding: false });
+      const res = await fetch(`${plain.url}/v0/connect/forward`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
+      expect(res.status).toBe(401);
+    } finally {
+      await plain.close();
+    }
+  }, 20_000);
 });

@@ -169,7 +169,8 @@ export function createServer(options: ServerOptions): StepwiseServer {
       throw new Error(`createServer: cluster.nodeUrl must be an http(s) URL without credentials or query, received ${JSON.stringify(options.cluster.nodeUrl)}`);
     }
   }
-  if (options.cluster?.nodeSecret !== undefined && options.cluster.nodeSecret.length < 16) throw new Error("createServer: cluster.nodeSecret must be at least 16 characters");
+  if (options.cluster?.nodeSecret !== undefined && options.cluster.nodeSecret.length < 16)
+    throw new Error("createServer: cluster.nodeSecret must be at least 16 characters");
   const connect = new ConnectGateway({
     engine: options.engine,
     logger,

@@ -26,10 +26,10 @@
  * later. See retry.ts for which writes are retried when the COMMIT itself was cut off.
  */
 import {
-  type ConnectConnectionRecord,
   type ClaimParams,
   type ClaimResult,
   type ConcurrencyClaim,
+  type ConnectConnectionRecord,
   type CronSchedule,
   type EventRecord,
   type IngestParams,
@@ -63,10 +63,10 @@ import { redactSecrets, redactUrl } from "./redact.ts";
 import { isConnectionLost, withRetry } from "./retry.ts";
 import {
   type AppRow,
-  type ConnectConnectionRow,
-  connectConnectionFromRow,
   appFromRow,
+  type ConnectConnectionRow,
   claimsOfRow,
+  connectConnectionFromRow,
   type EventRow,
   eventFromRow,
   eventParams,
@@ -788,10 +788,22 @@ export class PostgresStore implements Store {
   async deleteConnectConnections(params: { connectionId?: string; seenBefore?: number }): Promise<number> {
     let n = 0;
     if (params.connectionId !== undefined)
-      n += await this.retrying(async () => (await this.pool.query({ name: "stepwise_deleteConnectConnection", text: statements.deleteConnectConnection, values: [params.connectionId] })).rowCount ?? 0, "retry");
+      n += await this.retrying(
+        async () =>
+          (await this.pool.query({ name: "stepwise_deleteConnectConnection", text: statements.deleteConnectConnection, values: [params.connectionId] }))
+            .rowCount ?? 0,
+        "retry",
+      );
     if (params.seenBefore !== undefined)
       n += await this.retrying(
-        async () => (await this.pool.query({ name: "stepwise_deleteConnectConnectionsSeenBefore", text: statements.deleteConnectConnectionsSeenBefore, values: [params.seenBefore] })).rowCount ?? 0,
+        async () =>
+          (
+            await this.pool.query({
+              name: "stepwise_deleteConnectConnectionsSeenBefore",
+              text: statements.deleteConnectConnectionsSeenBefore,
+              values: [params.seenBefore],
+            })
+          ).rowCount ?? 0,
         "retry",
       );
     return n;

@@ -4,7 +4,17 @@
  * columns arrive as numbers (the store's connection parses int8, whose values here are
  * epoch milliseconds and ids far below 2^53).
  */
-import type { ConcurrencyClaim, ConnectConnectionRecord, EventRecord, NewQueueItem, PauseRecord, QueueItem, RunRecord, StepRecord, StoredApp } from "@stepwise/engine";
+import type {
+  ConcurrencyClaim,
+  ConnectConnectionRecord,
+  EventRecord,
+  NewQueueItem,
+  PauseRecord,
+  QueueItem,
+  RunRecord,
+  StepRecord,
+  StoredApp,
+} from "@stepwise/engine";
 
 export interface EventRow {
   internal_id: string;

@@ -2,7 +2,17 @@
  * @module rows
  * Row ↔ record mapping for the SQLite store. JSON columns are TEXT.
  */
-import type { ConcurrencyClaim, ConnectConnectionRecord, EventRecord, NewQueueItem, PauseRecord, QueueItem, RunRecord, StepRecord, StoredApp } from "@stepwise/engine";
+import type {
+  ConcurrencyClaim,
+  ConnectConnectionRecord,
+  EventRecord,
+  NewQueueItem,
+  PauseRecord,
+  QueueItem,
+  RunRecord,
+  StepRecord,
+  StoredApp,
+} from "@stepwise/engine";
 
 export interface EventRow {
   internal_id: string;

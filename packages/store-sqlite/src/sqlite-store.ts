@@ -9,10 +9,10 @@
  * crash or power loss can drop the last few. `durability: "full"` fsyncs every commit.
  */
 import {
-  type ConnectConnectionRecord,
   type ClaimParams,
   type ClaimResult,
   type ConcurrencyClaim,
+  type ConnectConnectionRecord,
   type CronSchedule,
   type EventRecord,
   type IngestParams,
@@ -43,10 +43,10 @@ import { GroupCommit, retryBusy } from "./group-commit.ts";
 import { migrate } from "./migrate.ts";
 import {
   type AppRow,
-  type ConnectConnectionRow,
-  connectConnectionFromRow,
   appFromRow,
+  type ConnectConnectionRow,
   claimsOfRow,
+  connectConnectionFromRow,
   type EventRow,
   eventFromRow,
   eventToRow,

@@ -224,7 +224,14 @@ export class ConnectGateway implements ConnectDispatcher {
 
   private rowsOf(conn: Connection, now: number): ConnectConnectionRecord[] {
     const state = conn.state === "draining" ? "draining" : "ready";
-    return [...conn.apps].map((appName) => ({ connectionId: conn.id, appName, nodeId: this.nodeId, nodeUrl: this.options.nodeUrl as string, state, lastSeenAt: now }));
+    return [...conn.apps].map((appName) => ({
+      connectionId: conn.id,
+      appName,
+      nodeId: this.nodeId,
+      nodeUrl: this.options.nodeUrl as string,
+      state,
+      lastSeenAt: now,
+    }));
   }
 
   /** Writes one connection's rows now (at `WORKER_READY` and `WORKER_PAUSE`). */
@@ -572,7 +579,12 @@ export class ConnectGateway implements ConnectDispatcher {
   }
 
   /** A call sent to the node holding a worker; its answer relayed as this node's result. */
-  private async forward(row: ConnectConnectionRecord, call: ForwardCall | Omit<ForwardCall, "payload">, payload: string, signal: AbortSignal | undefined): Promise<ExecutionResult> {
+  private async forward(
+    row: ConnectConnectionRecord,
+    call: ForwardCall | Omit<ForwardCall, "payload">,
+    payload: string,
+    signal: AbortSignal | undefined,
+  ): Promise<ExecutionResult> {
     const secret = this.options.nodeSecret as string;
     const body = JSON.stringify({ ...call, payload });
     const where = `node ${row.nodeId} (${row.nodeUrl})`;
