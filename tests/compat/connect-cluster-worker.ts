@@ -1,6 +1,6 @@
 /**
  * A Connect worker for tests/compat/connect-cluster.test.ts: the official SDK's `connect()`
- * (Node 20: `--experimental-websocket`), app `cluster-app`, one function of three steps.
+ * (Node 20: `--experimental-websocket`), app `cluster-app`: `chain` (three steps), `fragile` (one step, no retries).
  * Environment: `STEPWISE_URL`, `SIGNING_KEY`. Prints one JSON line per step execution:
  * `{ step, runId, at }` (`at`: when the step body began, epoch ms), and `{ ready }`.
  */
@@ -29,7 +29,12 @@ const chain = inngest.createFunction({ id: "chain", retries: 3, triggers: [{ eve
   return step.run("s3", stepBody("s3", runId, b));
 });
 
-const connection = await connect({ apps: [{ client: inngest, functions: [chain] }], instanceId: "cluster-worker", isolateExecution: false });
+// no retries: a call that spent an attempt on a failed forward would fail the run
+const fragile = inngest.createFunction({ id: "fragile", retries: 0, triggers: [{ event: "cluster/fragile" }] }, async ({ step, runId }) =>
+  step.run("only", stepBody("only", runId, 41)),
+);
+
+const connection = await connect({ apps: [{ client: inngest, functions: [chain, fragile] }], instanceId: "cluster-worker", isolateExecution: false });
 say({ ready: connection.connectionId });
 await connection.closed;
 process.exit(0);

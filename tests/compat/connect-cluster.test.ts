@@ -11,8 +11,8 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { createServer as createNetServer, type Server, connect as tcpConnect } from "node:net";
 import { join } from "node:path";
-import { CLIError, type RunningServer, runCli } from "@stepwise/cli";
-import { hashSigningKey } from "@stepwise/protocol";
+import { CLIError, type RunningServer, runCli, runServer } from "@stepwise/cli";
+import { hashSigningKey, silentLogger } from "@stepwise/protocol";
 import { signForward } from "@stepwise/server";
 import { PostgresStore } from "@stepwise/store-postgres";
 import { createTestDatabase, type TestDatabase } from "@stepwise/store-postgres/testing";
@@ -298,6 +298,75 @@ describe("Connect on several nodes sharing one Postgres database", () => {
   }, 55_000);
 });
 
+describe("a forward to a node that is gone", () => {
+  it("is an app outage: the run waits without spending its retries, then completes on a worker that connects", async () => {
+    const own = await createTestDatabase();
+    const ghost = await freePort(); // nothing listens there
+    let refresh: NodeJS.Timeout | undefined;
+    let server: RunningServer | undefined;
+    const registry = new PostgresStore({ url: own.url, notify: false });
+    try {
+      server = await runServer({
+        mode: "start",
+        port: 0,
+        db: own.url,
+        signingKey,
+        eventKey,
+        dashboardToken: "dashboard-secret-for-tests",
+        logRuns: false,
+        dashboard: false,
+        logger: silentLogger,
+        retryDelayScale: 0.01,
+        appOutage: { minDelayMs: 100, maxDelayMs: 300 },
+        connect: { heartbeatIntervalMs: 1_000, extendLeaseIntervalMs: 1_000, leaseTimeoutMs: 3_000, noWorkerWaitMs: 3_000, registryIntervalMs: 500 },
+      });
+      const stored = server;
+      // a worker syncs once (the app is stored and registered), then leaves
+      const first = start(["--experimental-websocket", "--no-warnings", "--conditions=stepwise-source", "--import", "tsx", workerFile], {
+        STEPWISE_URL: server.url,
+        SIGNING_KEY: signingKey,
+      });
+      await until(() => first.lines.some((l) => l.includes('"ready"')), 20_000, "the worker connected");
+      first.proc.kill("SIGKILL");
+      await first.exited;
+      await until(() => stored.server.connect.list().length === 0, 5_000, "the connection closed");
+      // the registry says another node holds a worker; that node is gone (its port refuses)
+      const row = { connectionId: "ghost-conn", appName: "cluster-app", nodeId: "ghost", nodeUrl: `http://127.0.0.1:${ghost}`, state: "ready" as const };
+      await registry.saveConnectConnections([{ ...row, lastSeenAt: Date.now() }]);
+      refresh = setInterval(() => void registry.saveConnectConnections([{ ...row, lastSeenAt: Date.now() }]), 100);
+      const { ids } = await stored.engine.send({ name: "cluster/fragile", data: {} });
+      const runId = await until(async () => (await stored.engine.listRuns({ eventId: ids[0] as string }))[0]?.id, 5_000, "the run");
+      const waiting = await until(
+        async () => {
+          const run = await stored.engine.getRun(runId);
+          return run?.waitingOn?.kind === "app" && (run.waitingOn.failures ?? 0) >= 2 ? run : undefined;
+        },
+        10_000,
+        "the run to wait for its app",
+      );
+      expect(waiting.status).toBe("Running");
+      expect(waiting.waitingOn).toMatchObject({ kind: "app", reason: expect.stringMatching(/forwarding to node ghost .*ECONNREFUSED/) });
+      expect(stored.server.connect.node().forwards.failed).toBeGreaterThanOrEqual(2);
+      // the ghost's rows stop being refreshed; a worker connects here
+      clearInterval(refresh);
+      refresh = undefined;
+      const second = start(["--experimental-websocket", "--no-warnings", "--conditions=stepwise-source", "--import", "tsx", workerFile], {
+        STEPWISE_URL: server.url,
+        SIGNING_KEY: signingKey,
+      });
+      const ended = await stored.engine.waitForRun(runId, { timeoutMs: 20_000 });
+      expect({ status: ended.status, output: ended.output, error: ended.error }).toEqual({ status: "Completed", output: 42, error: undefined });
+      expect(ended.steps.map((s) => [s.name, s.attempts])).toEqual([["only", 1]]);
+      expect(executions(second).filter((e) => e.runId === runId)).toHaveLength(1);
+    } finally {
+      if (refresh) clearInterval(refresh);
+      await server?.close();
+      await registry.close();
+      await own.drop();
+    }
+  }, 50_000);
+});
+
 describe("--node-url and STEPWISE_NODE_SECRET", () => {
   const dev = ["dev", "--port", "0", "--db", ":memory:", "--no-discovery"];
   it("refuses a node URL that is not an http(s) origin, a short secret, and dev's --node-url without a secret", async () => {
@@ -331,4 +400,37 @@ describe("--node-url and STEPWISE_NODE_SECRET", () => {
       await plain.close();
     }
   }, 20_000);
+
+  it("start mode signs with the signing key and accepts the fallback key's signature (rotation); an explicit secret replaces both", async () => {
+    const fallback = `signkey-test-${"cd34".repeat(16)}`;
+    const call = JSON.stringify({ appName: "nobody", functionId: "f", stepId: "step", runId: "r", payload: "{}" });
+    const base = {
+      mode: "start" as const,
+      port: 0,
+      db: ":memory:",
+      signingKey,
+      signingKeyFallback: fallback,
+      eventKey,
+      dashboardToken: "dashboard-secret-for-tests",
+    };
+    const post = (url: string, secret: string) =>
+      fetch(`${url}/v0/connect/forward`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-stepwise-node-signature": signForward(call, secret) },
+        body: call,
+      }).then((r) => r.status);
+    const quiet = { logRuns: false, dashboard: false, logger: silentLogger };
+    const keyed = await runServer({ ...base, ...quiet });
+    try {
+      expect([await post(keyed.url, signingKey), await post(keyed.url, fallback), await post(keyed.url, "a-node-secret-of-length")]).toEqual([503, 503, 401]);
+    } finally {
+      await keyed.close();
+    }
+    const own = await runServer({ ...base, ...quiet, cluster: { nodeSecret: "a-node-secret-of-length" } });
+    try {
+      expect([await post(own.url, "a-node-secret-of-length"), await post(own.url, signingKey), await post(own.url, fallback)]).toEqual([503, 401, 401]);
+    } finally {
+      await own.close();
+    }
+  });
 });

@@ -186,7 +186,10 @@ export function createServer(options: ServerOptions): StepwiseServer {
     connectRoutes({
       gateway: connect,
       mode: options.mode,
-      ...(nodeSecret ? { nodeSecret } : {}),
+      // start mode without its own node secret: forwards signed with the fallback key (nodes mid-rotation) are accepted too
+      ...(nodeSecret
+        ? { nodeSecrets: options.cluster?.nodeSecret || !options.signingKeyFallback ? [nodeSecret] : [nodeSecret, options.signingKeyFallback] }
+        : {}),
       signingKeys,
       ...(options.mode === "dev" && options.allowedHosts ? { allowedHosts: options.allowedHosts } : {}),
     }),

@@ -29,8 +29,8 @@ export function signForward(body: string, secret: string, t?: number): string {
   return signBody(context + body, secret, t);
 }
 
-export function verifyForward(header: string | undefined, body: string, secret: string): boolean {
-  return verifySignature(header, context + body, [secret]);
+export function verifyForward(header: string | undefined, body: string, secrets: readonly string[]): boolean {
+  return verifySignature(header, context + body, secrets);
 }
 
 /** The forwarded call in a body, or a message naming what is wrong with it. */

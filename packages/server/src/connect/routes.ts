@@ -20,8 +20,8 @@ export interface ConnectRoutesOptions {
   signingKeys: readonly string[];
   /** dev mode: the `Host` names answered, or `"any"`. */
   allowedHosts?: readonly string[] | "any";
-  /** The cluster's node secret: `POST /v0/connect/forward` needs a body signed with it (401 otherwise, and always without one). */
-  nodeSecret?: string;
+  /** The cluster's node secrets: `POST /v0/connect/forward` needs a body signed with one (401 otherwise, and always without any). */
+  nodeSecrets?: readonly string[];
 }
 
 const protobuf = { "content-type": "application/protobuf" };
@@ -32,12 +32,12 @@ export function connectRoutes(options: ConnectRoutesOptions): Hono {
   // node to node: authenticated by the HMAC of its body, not by the worker credentials below
   app.post(forwardPath, async (c) => {
     const body = await c.req.text();
-    if (!options.nodeSecret || !verifyForward(c.req.header(forwardSignatureHeader), body, options.nodeSecret)) {
+    if (!options.nodeSecrets?.length || !verifyForward(c.req.header(forwardSignatureHeader), body, options.nodeSecrets)) {
       return refuse(
         c,
         401,
         "unauthorized",
-        options.nodeSecret
+        options.nodeSecrets?.length
           ? `a forward needs ${forwardSignatureHeader}: the HMAC of its body with the cluster's node secret`
           : "this node takes no forwarded calls (no node secret configured)",
       );
