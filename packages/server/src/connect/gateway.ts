@@ -813,6 +813,8 @@ export class ConnectGateway implements ConnectDispatcher {
    */
   async close(): Promise<void> {
     if (this.closed) return;
+    // without a stopAccepting() first (runServer calls it): this node's rows go now
+    if (this.accepting) void this.stopAccepting();
     this.closed = true;
     clearInterval(this.timer);
     this.wake();
