@@ -221,7 +221,15 @@ describe("Connect on several nodes sharing one Postgres database", () => {
     );
     expect(runs.map((r) => r.output)).toEqual(Array(20).fill(3));
     const seen = executions(worker);
-    for (const run of runs) for (const step of ["s1", "s2", "s3"]) expect(seen.filter((e) => e.runId === run.id && e.step === step)).toHaveLength(1);
+    const twice = runs.flatMap((run) =>
+      ["s1", "s2", "s3"].filter((step) => seen.filter((e) => e.runId === run.id && e.step === step).length !== 1).map((step) => `${run.id}/${step}`),
+    );
+    if (twice.length) {
+      const steps = await Promise.all(twice.map((t) => store.listSteps(t.split("/")[0] as string)));
+      throw new Error(
+        `not executed exactly once: ${twice.join(", ")}\nexecutions: ${JSON.stringify(seen.filter((e) => twice.some((t) => t.startsWith(e.runId))))}\nsteps: ${JSON.stringify(steps)}\nA: ${JSON.stringify((await nodeInfo(portA)).node)} ${nodeA.stderr()}\nB: ${JSON.stringify((await nodeInfo(portB)).node)} ${nodeB.stderr()}`,
+      );
+    }
     expect(seen).toHaveLength(60);
     const [a, b] = [(await nodeInfo(portA)).node.forwards, (await nodeInfo(portB)).node.forwards];
     // A claimed some of the calls and had no worker of its own: those went to B
@@ -277,8 +285,17 @@ describe("Connect on several nodes sharing one Postgres database", () => {
       "30 runs ended",
     );
     expect(runs.map((r) => [r.status, r.output])).toEqual(Array(30).fill(["Completed", 3]));
-    // the worker is now connected to A
+    // the worker is now connected to A; B's row, no longer refreshed, is dead (older than 3 intervals)
     expect((await nodeInfo(portA)).data).toMatchObject([{ state: "ready", apps: ["cluster-app"] }]);
+    const live = await until(
+      async () => {
+        const rows = await store.listConnectConnections({ appName: "cluster-app", seenSince: Date.now() - 1_500 });
+        return rows.length === 1 && rows[0]?.nodeUrl === `http://127.0.0.1:${portA}` ? rows : undefined;
+      },
+      5_000,
+      "only node A's row live",
+    );
+    expect(live).toMatchObject([{ state: "ready", nodeId: (await nodeInfo(portA)).node.id }]);
     const seen = executions(worker);
     for (const run of runs) {
       let repeated = 0;
