@@ -37,6 +37,8 @@ export const storeWriteMethods: ReadonlySet<string> = new Set([
   "advanceCronSchedule",
   "ensureCronSchedule",
   "saveApp",
+  "saveConnectConnections",
+  "deleteConnectConnections",
 ]);
 
 /**
