@@ -13,12 +13,13 @@ import { core } from "./scenarios/core.ts";
 import { dashboard } from "./scenarios/dashboard.ts";
 import { flow } from "./scenarios/flow.ts";
 import { served } from "./scenarios/served.ts";
+import { servedFloor } from "./scenarios/served-floor.ts";
 import { shapes } from "./scenarios/shapes.ts";
 import { sleeping, waits } from "./scenarios/waits.ts";
 
 const scenarios: Record<string, () => Promise<Row[]>> = { core, shapes, waits, served, flow, dashboard };
 /** Parts of scenarios that can be run alone. */
-const parts: Record<string, () => Promise<Row[]>> = { sleeps: sleeping, postgres, connect: connectServed };
+const parts: Record<string, () => Promise<Row[]>> = { sleeps: sleeping, postgres, connect: connectServed, "served-floor": servedFloor };
 
 const wanted = process.argv.slice(2);
 const unknown = wanted.filter((name) => !(name in scenarios) && !(name in parts));

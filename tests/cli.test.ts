@@ -44,6 +44,13 @@ describe("stepwise CLI", () => {
     expect(noEvent.stderr).toMatch(/needs an event key/);
     const badFlag = spawnSync(process.execPath, [bin, "dev", "--port", "nope"], { encoding: "utf8" });
     expect(badFlag.stderr).toMatch(/--port: expected a port number, received "nope"/);
+    const badOrigin = spawnSync(
+      process.execPath,
+      [bin, "dev", "--db", ":memory:", "--endpoint-origins", "https://ok.example.com,https://api.example.com/path"],
+      { encoding: "utf8" },
+    );
+    expect(badOrigin.status).toBe(2);
+    expect(badOrigin.stderr).toMatch(/--endpoint-origins: "https:\/\/api.example.com\/path" is not an origin/);
   });
 
   it("tokens create, list and revoke edit <db>.tokens.json (0600, hashes only)", () => {

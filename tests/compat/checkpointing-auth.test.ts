@@ -5,7 +5,8 @@
 import { createServer, type Server } from "node:http";
 import { type RunningServer, runServer } from "@stepwise/cli";
 import { hashSigningKey, silentLogger } from "@stepwise/protocol";
-import { Inngest } from "inngest";
+import { Inngest, step } from "inngest";
+import { endpointAdapter } from "inngest/edge";
 import { serve } from "inngest/node";
 import { afterAll, describe, expect, it } from "vitest";
 
@@ -70,5 +71,59 @@ describe("checkpoint routes in start mode", () => {
     const run = await stepwise.engine.waitForRun(runId as string, { timeoutMs: 10_000 });
     expect(run).toMatchObject({ status: "Completed", output: 2 });
     expect(statuses).toEqual([200, 200]);
+  }, 30_000);
+
+  it("continue a durable endpoint that went async with signed re-entries, at an allowed origin, its output read with the run's token", async () => {
+    let handler: (req: Request) => Promise<Response> = async () => new Response("not ready", { status: 503 });
+    let reentries = 0;
+    const endpointApp = createServer(async (req, res) => {
+      if (req.headers["x-run-id"]) reentries++;
+      const headers = Object.entries(req.headers).flatMap(([k, v]) => (typeof v === "string" ? [[k, v] as [string, string]] : []));
+      const out = await handler(new Request(`http://127.0.0.1:${(endpointApp.address() as { port: number }).port}${req.url}`, { headers }));
+      res.writeHead(out.status, Object.fromEntries(out.headers));
+      res.end(Buffer.from(await out.arrayBuffer()));
+    });
+    await new Promise<void>((resolve) => endpointApp.listen(0, "127.0.0.1", () => resolve()));
+    const origin = `http://127.0.0.1:${(endpointApp.address() as { port: number }).port}`;
+    const server = await runServer({
+      mode: "start",
+      port: 0,
+      db: ":memory:",
+      signingKey,
+      eventKey: "evt-cp",
+      dashboardToken: "dash-ep-secret",
+      endpointOrigins: [origin],
+      logRuns: false,
+      logger: silentLogger,
+    });
+    const quiet = { info() {}, warn() {}, error() {}, debug() {} };
+    const inngest = new Inngest({ id: "ep-signed", isDev: false, baseUrl: server.url, signingKey, eventKey: "evt-cp", endpointAdapter, logger: quiet });
+    let ran = 0;
+    handler = inngest.endpoint(async () => {
+      const n = await step.run("one", () => ++ran);
+      await step.sleep("pause", "100ms");
+      return { n };
+    }) as unknown as (req: Request) => Promise<Response>;
+    try {
+      const response = await realFetch(`${origin}/api/signed`, { redirect: "manual" });
+      expect(response.status).toBe(302);
+      const location = new URL(response.headers.get("location") as string);
+      const runId = location.pathname.split("/")[4] as string;
+      const run = await server.engine.waitForRun(runId, { timeoutMs: 10_000 });
+      expect(run).toMatchObject({ status: "Completed" });
+      expect(ran).toBe(1);
+      expect(reentries).toBeGreaterThanOrEqual(1);
+      // the redirected client holds no credential, only the run's token
+      const output = await realFetch(location.href);
+      expect(output.status).toBe(200);
+      expect(await output.json()).toMatchObject({ status: 200 });
+      const forged = await realFetch(`${server.url}/v1/http/runs/${runId}/output?token=forged`);
+      expect(forged.status).toBe(401);
+      const listing = await realFetch(`${server.url}/v1/runs/${runId}`);
+      expect(listing.status).toBe(401); // the rest of /v1 still needs the credential
+    } finally {
+      await server.close();
+      await new Promise<void>((resolve) => endpointApp.close(() => resolve()));
+    }
   }, 30_000);
 });

@@ -3,10 +3,14 @@
  * HTTP handler (the edge adapter: a plain `Request` → `Response` function), runs its steps
  * in the request and checkpoints them to `POST /v1/checkpoint` and
  * `POST /v1/checkpoint/{runId}/steps`; the run, its steps and its output are recorded by
- * the Stepwise dev server and readable at `GET /v1/http/runs/{runId}/output`.
+ * the Stepwise dev server and readable at `GET /v1/http/runs/{runId}/output`. A route that
+ * cannot finish in its request (a sleep, a step to retry) redirects its client to that
+ * output and the server finishes the run by calling the route again.
  */
+import { createServer, type Server } from "node:http";
 import { type RunningServer, runServer } from "@stepwise/cli";
 import { silentLogger } from "@stepwise/protocol";
+import { DurableEndpoints } from "@stepwise/server";
 import { Inngest, step } from "inngest";
 import { endpointAdapter } from "inngest/edge";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -18,7 +22,7 @@ const realFetch = globalThis.fetch;
 const tokens = new Map<string, string>();
 
 beforeAll(async () => {
-  stepwise = await runServer({ mode: "dev", port: 0, db: ":memory:", logRuns: false, logger: silentLogger });
+  stepwise = await runServer({ mode: "dev", port: 0, db: ":memory:", logRuns: false, logger: silentLogger, retryDelayScale: 0.01 });
   // keep the tokens the server hands out, to read the output as the SDK's proxy does
   globalThis.fetch = async (input, init) => {
     const response = await realFetch(input, init);
@@ -31,6 +35,28 @@ beforeAll(async () => {
   };
   inngest = new Inngest({ id: "endpoints", isDev: true, baseUrl: stepwise.url, endpointAdapter, logger: { info() {}, warn() {}, error() {}, debug() {} } });
 }, 30_000);
+
+/** Serves an endpoint handler on a real port, as an app would: the server calls it back there. */
+async function listen(handler: (req: Request) => Promise<Response>): Promise<{ url: string; calls: () => number; close: () => Promise<void> }> {
+  let calls = 0;
+  const server: Server = createServer(async (req, res) => {
+    calls++;
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const headers = Object.entries(req.headers).flatMap(([k, v]) => (typeof v === "string" ? [[k, v] as [string, string]] : []));
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}${req.url}`;
+    const hasBody = req.method !== "GET" && req.method !== "HEAD";
+    const out = await handler(new Request(url, { method: req.method, headers, ...(hasBody ? { body: Buffer.concat(chunks) } : {}) }));
+    res.writeHead(out.status, Object.fromEntries(out.headers));
+    res.end(Buffer.from(await out.arrayBuffer()));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
+  return {
+    url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
+    calls: () => calls,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
 
 afterAll(async () => {
   globalThis.fetch = realFetch;
@@ -88,6 +114,100 @@ describe("durable endpoints with the official SDK", () => {
     expect(run?.steps.map((s) => [s.name, s.output])).toEqual([["count", 41]]);
     const output = await realFetch(`${stepwise.url}/v1/http/runs/${runId}/output?token=${tokens.get(runId)}`);
     expect(await output.json()).toMatchObject({ status: 200, body: JSON.stringify({ answer: 42 }) });
+  });
+
+  it("goes async at a sleep: the client is redirected to the output, the server re-enters the route and finishes the run", async () => {
+    const ran = { greet: 0, shout: 0 };
+    const app = await listen(
+      inngest.endpoint(async (req: Request) => {
+        const name = new URL(req.url).searchParams.get("name") ?? "?";
+        const greeting = await step.run("greet", () => {
+          ran.greet++;
+          return `hello ${name}`;
+        });
+        await step.sleep("nap", "200ms");
+        const shout = await step.run("shout", () => {
+          ran.shout++;
+          return greeting.toUpperCase();
+        });
+        return new Response(JSON.stringify({ shout }), { headers: { "content-type": "application/json" } });
+      }) as (req: Request) => Promise<Response>,
+    );
+    try {
+      const response = await realFetch(`${app.url}/api/nap?name=ada`, { redirect: "manual" });
+      expect(response.status).toBe(302);
+      const location = new URL(response.headers.get("location") as string);
+      expect(location.origin).toBe(stepwise.url);
+      const runId = location.pathname.split("/")[4] as string;
+      await until(async () => (await stepwise.engine.getRun(runId))?.status === "Completed", 10_000);
+      const run = await stepwise.engine.getRun(runId);
+      expect(run?.steps.map((s) => [s.name, s.status])).toEqual([
+        ["greet", "Completed"],
+        ["nap", "Completed"],
+        ["shout", "Completed"],
+      ]);
+      // each step ran once: the re-entries replayed "greet" from the server's memo
+      expect(ran).toEqual({ greet: 1, shout: 1 });
+      expect(app.calls()).toBeGreaterThanOrEqual(3); // the client's request, then the server's re-entries
+      const output = await realFetch(location.href);
+      expect(output.status).toBe(200);
+      expect(await output.json()).toMatchObject({ status: 200, body: JSON.stringify(JSON.stringify({ shout: "HELLO ADA" })) });
+    } finally {
+      await app.close();
+    }
+  });
+
+  it("retries a step that failed in the request: the run goes async and the retry succeeds", async () => {
+    let attempts = 0;
+    const app = await listen(
+      inngest.endpoint(async () => {
+        const value = await step.run("flaky", () => {
+          attempts++;
+          if (attempts === 1) throw new Error("first attempt fails");
+          return attempts;
+        });
+        return { value };
+      }) as unknown as (req: Request) => Promise<Response>,
+    );
+    try {
+      const response = await realFetch(`${app.url}/api/flaky`, {
+        method: "POST",
+        body: "{}",
+        headers: { "content-type": "application/json" },
+        redirect: "manual",
+      });
+      expect(response.status).toBe(302);
+      const runId = new URL(response.headers.get("location") as string).pathname.split("/")[4] as string;
+      await until(async () => (await stepwise.engine.getRun(runId))?.status === "Completed", 10_000);
+      const run = await stepwise.engine.getRun(runId);
+      expect(attempts).toBe(2);
+      expect(run?.steps.map((s) => [s.name, s.status, s.output])).toEqual([["flaky", "Completed", 2]]);
+      expect(run?.output).toMatchObject({ status: 200 });
+    } finally {
+      await app.close();
+    }
+  });
+
+  it("re-enters only endpoint runs, and only at allowed origins (start mode allows none unless told)", async () => {
+    const app = await listen(async () => new Response("should not be called", { status: 500 }));
+    try {
+      const endpoints = new DurableEndpoints({ serverKind: "cloud", allowedOrigins: ["https://api.example.com"] });
+      expect(endpoints.driver("app-some-function")).toBeUndefined();
+      const driver = endpoints.driver("endpoint GET /api/x");
+      const event = {
+        id: "e1",
+        name: "inngest/http.request",
+        data: { domain: app.url, path: "/api/x", method: "GET", query_params: "", body: "" },
+        user: {},
+        ts: 0,
+      };
+      const result = await driver?.execute({ runId: "r1", event, events: [event], memo: new Map(), attempt: 0, maxAttempts: 4 });
+      expect(result).toMatchObject({ type: "function-rejected", retriable: false, error: { name: "EndpointError" } });
+      expect((result as { error: { message: string } }).error.message).toContain("--endpoint-origins");
+      expect(app.calls()).toBe(0);
+    } finally {
+      await app.close();
+    }
   });
 
   it("refuses sync checkpoints for unknown or ended runs, and bad bodies, with 4xx naming the field", async () => {

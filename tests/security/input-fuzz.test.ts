@@ -81,6 +81,8 @@ const routes: Array<[string, string]> = [
   ["POST", "/v1/functions/:p/resume"],
   ["POST", "/v1/signals"],
   ["POST", "/v1/runs/:p/rerun"],
+  ["POST", "/v1/runs/:p/metadata"],
+  ["GET", "/v1/runs/:p/metadata"],
   ["POST", "/v1/runs/cancel"],
   ["POST", "/v1/runs/replay"],
   ["GET", "/v1/stream"],

@@ -51,6 +51,10 @@ Flags:
                          (e.g. http://10.0.0.5:8288); Connect calls claimed by a node without
                          the app's worker are forwarded to the node holding it. Needs a node
                          secret: ${envKeys.nodeSecret[0]} (start: the signing key by default).
+      --gateway-timeout <ms>  dev, start: longest one step.fetch / step.ai.infer request the server
+                         makes may take; a timeout is a step error, retried (default 120000).
+      --endpoint-origins <o,...>  Origins (https://api.example.com) where durable endpoints that
+                         go async are called back (default: any in dev, none in start).
       --name <n>         tokens create: a label for the token.
   -h, --help             Show this help.
 
@@ -67,6 +71,12 @@ Environment:
   ${envKeys.nodeUrl.join(", ")}   as --node-url
   ${envKeys.nodeSecret.join(", ")}   the secret Connect forwards between nodes are signed with (16+ characters;
                          start: the signing key unless set)
+  ${envKeys.gatewayTimeout.join(", ")}   as --gateway-timeout
+  ${envKeys.endpointOrigins.join(", ")}   as --endpoint-origins
+  OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, OTEL_TRACES_EXPORTER
+                         any set: export OpenTelemetry traces (OTLP); the other OTEL_*
+                         variables (OTEL_SERVICE_NAME, OTEL_EXPORTER_OTLP_PROTOCOL,
+                         OTEL_TRACES_SAMPLER, OTEL_SDK_DISABLED, ...) as the OTel SDK reads them
 `;
 
 export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<RunningServer | undefined> {
@@ -124,11 +134,18 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
   if (drainTimeoutMs !== undefined && (!/^\d+$/.test(drainText ?? "") || !Number.isSafeInteger(drainTimeoutMs))) {
     throw new CLIError(`--drain-timeout: expected milliseconds (a whole number, e.g. 30000), received ${JSON.stringify(drainText)}`);
   }
+  const gatewayText = values["gateway-timeout"] ?? readEnv(envKeys.gatewayTimeout, env);
+  const gatewayTimeoutMs = gatewayText === undefined ? undefined : Number(gatewayText);
+  if (gatewayTimeoutMs !== undefined && (!/^\d+$/.test(gatewayText ?? "") || !Number.isSafeInteger(gatewayTimeoutMs) || gatewayTimeoutMs < 1)) {
+    throw new CLIError(`--gateway-timeout: expected milliseconds (a whole number ≥ 1, e.g. 60000), received ${JSON.stringify(gatewayText)}`);
+  }
   const metricsPublicText = readEnv(envKeys.metricsPublic, env);
   if (metricsPublicText !== undefined && !["1", "true", "0", "false"].includes(metricsPublicText.toLowerCase())) {
     throw new CLIError(`${envKeys.metricsPublic[0]}: expected 1, true, 0 or false, received ${JSON.stringify(metricsPublicText)}`);
   }
   const metricsPublic = values["metrics-public"] === true || ["1", "true"].includes(metricsPublicText?.toLowerCase() ?? "");
+  const originsText = values["endpoint-origins"] ?? readEnv(envKeys.endpointOrigins, env);
+  const endpointOrigins = originsText === undefined ? undefined : parseOrigins(originsText);
   const db = values.db ?? readEnv(envKeys.db, env) ?? (command === "dev" ? ".stepwise/dev.db" : "stepwise.db");
   const nodeUrl = values["node-url"] ?? readEnv(envKeys.nodeUrl, env);
   if (nodeUrl !== undefined && !/^https?:\/\/[^/?#@]+\/?$/.test(nodeUrl)) {
@@ -160,8 +177,33 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
     ...(command === "start" && metricsPublic ? { metricsPublic: true } : {}),
     ...(drainTimeoutMs !== undefined ? { drainTimeoutMs } : {}),
     ...(nodeUrl || nodeSecret ? { cluster: { ...(nodeUrl ? { nodeUrl } : {}), ...(nodeSecret ? { nodeSecret } : {}) } } : {}),
+    ...(gatewayTimeoutMs !== undefined ? { gateway: { timeoutMs: gatewayTimeoutMs } } : {}),
+    ...(endpointOrigins ? { endpointOrigins } : {}),
   });
   return server;
+}
+
+/** `--endpoint-origins`: comma-separated `scheme://host[:port]`, each checked. */
+function parseOrigins(text: string): string[] {
+  return text
+    .split(",")
+    .map((part) => part.trim())
+    .filter((part) => part !== "")
+    .map((part) => {
+      let url: URL | undefined;
+      try {
+        url = new URL(part);
+      } catch {
+        // reported below
+      }
+      if (!url || !["http:", "https:"].includes(url.protocol) || url.origin !== part.replace(/\/$/, "")) {
+        throw new CLIError(
+          `--endpoint-origins: ${JSON.stringify(part)} is not an origin`,
+          "give scheme://host[:port] without a path, e.g. https://api.example.com",
+        );
+      }
+      return url.origin;
+    });
 }
 
 /** `stepwise tokens create|list|revoke`: edits `<db>.tokens.json`; a running server sees changes at once. */
@@ -214,6 +256,8 @@ function parse(args: string[]) {
       "metrics-public": { type: "boolean" },
       "drain-timeout": { type: "string" },
       "node-url": { type: "string" },
+      "gateway-timeout": { type: "string" },
+      "endpoint-origins": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });

@@ -20,6 +20,9 @@ export const envKeys = {
   nodeUrl: ["STEPWISE_NODE_URL"],
   /** The secret node-to-node forwards are signed with (start: the signing key unless set). Environment only: never on a command line. */
   nodeSecret: ["STEPWISE_NODE_SECRET"],
+  gatewayTimeout: ["STEPWISE_GATEWAY_TIMEOUT_MS"],
+  /** Comma-separated origins durable endpoints may be re-entered at (as --endpoint-origins). */
+  endpointOrigins: ["STEPWISE_ENDPOINT_ORIGINS"],
 } as const;
 
 export function readEnv(names: readonly string[], env: NodeJS.ProcessEnv = process.env): string | undefined {

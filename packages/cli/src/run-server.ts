@@ -11,7 +11,16 @@ import { dirname, join, resolve } from "node:path";
 import { serve } from "@hono/node-server";
 import { Engine, type EngineOptions, type Notifier, type Store } from "@stepwise/engine";
 import { type ClientHandle, consoleLogger, type FunctionHandle, type Logger } from "@stepwise/protocol";
-import { createMetrics, createServer, type ServerOptions, type StepwiseServer, TokenStore, tokenFileFor } from "@stepwise/server";
+import {
+  createMetrics,
+  createServer,
+  DurableEndpoints,
+  type ServerOptions,
+  type StepwiseServer,
+  startTracing,
+  TokenStore,
+  tokenFileFor,
+} from "@stepwise/server";
 import { isPostgresUrl, PostgresStore, redactSecrets, redactUrl } from "@stepwise/store-postgres";
 import { SqliteStore } from "@stepwise/store-sqlite";
 import { defaultDiscoveryUrls, startDiscovery, startSyncing } from "./discovery.ts";
@@ -54,6 +63,13 @@ export interface RunServerOptions {
   cluster?: ServerOptions["cluster"];
   /** On shutdown, how long in-flight calls may run before the process leaves them leased, in ms. (Default: 10,000.) */
   drainTimeoutMs?: number;
+  /** `step.fetch` / `step.ai.infer` requests the server makes (`EngineOptions.gateway`: `timeoutMs`). */
+  gateway?: EngineOptions["gateway"];
+  /**
+   * Origins where durable endpoints that go async are called back (the address comes from
+   * the app's request). (Default: any in dev; none in start.)
+   */
+  endpointOrigins?: string[];
 }
 
 export interface RunningServer {
@@ -142,14 +158,25 @@ export async function runServer(options: RunServerOptions): Promise<RunningServe
   }
   const { store, notifier } = await openStore(options.db, options.migrate !== false, logger);
   const metrics = createMetrics();
+  const endpoints = new DurableEndpoints({
+    serverKind: options.mode === "dev" ? "dev" : "cloud",
+    ...(options.mode === "start" && options.signingKey ? { signingKey: options.signingKey } : {}),
+    ...(options.endpointOrigins || options.mode === "start" ? { allowedOrigins: options.endpointOrigins ?? [] } : {}),
+  });
+  // OpenTelemetry traces, when the OTEL_* variables configure an exporter (docs/operations.md, "Traces")
+  const tracing = await startTracing();
+  if (tracing.enabled) log("tracing: exporting spans as the OTEL_* variables configure");
   const engine = new Engine({
+    durableEndpoints: endpoints.driver,
     store,
     logger,
     metrics: metrics.hooks,
+    ...(tracing.enabled ? { tracing: true } : {}),
     ...(options.drainTimeoutMs !== undefined ? { closeTimeoutMs: options.drainTimeoutMs } : {}),
     ...(notifier ? { notifier } : {}),
     ...(options.retryDelayScale !== undefined ? { retryDelayScale: options.retryDelayScale } : {}),
     ...(options.appOutage ? { appOutage: options.appOutage } : {}),
+    ...(options.gateway ? { gateway: options.gateway } : {}),
   });
   if (options.inProcess)
     engine.register(
@@ -165,6 +192,7 @@ export async function runServer(options: RunServerOptions): Promise<RunningServe
     logger,
     mode: options.mode,
     metrics,
+    endpoints,
     ...(options.metricsPublic ? { metricsPublic: true } : {}),
     ...(options.signingKey ? { signingKey: options.signingKey } : {}),
     ...(options.signingKeyFallback ? { signingKeyFallback: options.signingKeyFallback } : {}),
@@ -242,6 +270,7 @@ export async function runServer(options: RunServerOptions): Promise<RunningServe
       await engine.close();
       await server.connect.close();
       await httpClosed;
+      await tracing.shutdown();
       log("stopped");
     })();
     return closing;

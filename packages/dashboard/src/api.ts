@@ -30,12 +30,20 @@ export interface Step {
   started_at: string | null;
   ended_at: string | null;
   wake_at: string | null;
+  /** What the step's op carried: AI calls, user metadata, scores. */
+  metadata?: Array<{ kind: string; scope?: string; op: "set" | "merge"; values: Record<string, unknown> }>;
 }
 
 export interface RunDetails extends Run {
   steps: Step[];
   /** `kind: "app"`: the app is unreachable; the call is retried at `until` (`failures` in a row, `reason` the last). */
   waiting_on: { kind: string; key?: string; limit?: number; until?: number; since?: number; failures?: number; reason?: string } | null;
+  /** Metadata by kind (run, and per step) and scores by name. */
+  metadata?: {
+    run: Record<string, Record<string, unknown>>;
+    steps: Record<string, Record<string, Record<string, unknown>>>;
+    scores: Record<string, number | boolean>;
+  };
 }
 
 export interface StoredEvent {
@@ -47,6 +55,9 @@ export interface StoredEvent {
   ts: number;
   received_at: string;
   duplicate: boolean;
+  /** The event's `meta` as sent, and the sessions it is in. */
+  meta?: Record<string, unknown> | null;
+  sessions?: Record<string, string>;
 }
 
 export interface EventDetails extends StoredEvent {

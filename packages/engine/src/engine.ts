@@ -3,7 +3,18 @@
  * The durable engine: registers functions, takes events, and drives runs through a
  * `Store`. It owns no database and no HTTP; stores and servers plug into it.
  */
-import { type ClientHandle, consoleLogger, type FunctionHandle, type Logger, type Op, StepwiseError, SystemEvent, validateEvents } from "@stepwise/protocol";
+import {
+  type ClientHandle,
+  consoleLogger,
+  type FunctionHandle,
+  type Logger,
+  type MetadataTarget,
+  type Op,
+  StepwiseError,
+  SystemEvent,
+  validateEvents,
+  validateMetadataUpdates,
+} from "@stepwise/protocol";
 import { FunctionRegistry } from "./events/function-registry.ts";
 import { addRouteItems, clonePlan, type IngestPlan, planIngest, planRun, toEventRecord } from "./events/intake.ts";
 import { PauseRouter } from "./events/pause-router.ts";
@@ -25,12 +36,15 @@ import {
   type WaitingOn,
 } from "./ports/store.ts";
 import { CallRunner } from "./runner/call-runner.ts";
+import { checkedGatewayOptions, type GatewayOptions } from "./runner/gateway.ts";
 import { SyncRuns } from "./runner/sync-runs.ts";
 import { Worker } from "./runner/worker.ts";
+import { foldRunMetadata, hasMetadata, type RunMetadata } from "./runs/metadata.ts";
 import { cancelReasons, cancelTransition, resumeTransition } from "./runs/resume.ts";
 import { type AppOutagePolicy, defaultAppOutagePolicy } from "./scheduler/backoff.ts";
 import { CronScheduler } from "./scheduler/cron.ts";
 import { fault } from "./testing/faults.ts";
+import { RunTracing, type TracingOption } from "./tracing.ts";
 
 export interface EngineOptions {
   store: Store;
@@ -71,6 +85,28 @@ export interface EngineOptions {
    * library; `@stepwise/server` wires these to prom-client. (Default: none.)
    */
   metrics?: EngineMetrics;
+  /**
+   * `step.fetch` and `step.ai.infer` requests, which the engine makes between calls:
+   * `timeoutMs` per request (default 120,000; a timeout is a step error, retried), and the
+   * `fetch` implementation (default: the global one).
+   */
+  gateway?: GatewayOptions;
+  /**
+   * Drivers for durable-endpoint runs (`startSyncRun`) that cannot finish in their
+   * request: given a run's function id, the handle that calls the endpoint again (the
+   * server's re-entry request), or `undefined` for ids it does not own. With it, an
+   * endpoint that sleeps, waits or has a step to retry goes on asynchronously; without
+   * it, such a run fails with `UnsupportedStepError`. (Default: none.)
+   */
+  durableEndpoints?: (functionId: string) => FunctionHandle | undefined;
+  /**
+   * OpenTelemetry spans for runs (`stepwise.run`), their calls (`stepwise.call`) and steps
+   * (`stepwise.step`), through `@opentelemetry/api`: `true` uses the global tracer provider,
+   * `{ tracerProvider }` a given one. Its SDK must use `StepwiseIdGenerator` (see
+   * `@stepwise/server`'s `startTracing`, which sets one up from the `OTEL_*` variables).
+   * Off, the engine creates no spans and stores no trace context. (Default: off.)
+   */
+  tracing?: TracingOption;
 }
 
 /** The outage policy from `EngineOptions.appOutage`: defaults filled in, each field checked. */
@@ -104,6 +140,8 @@ export interface RunDetails extends RunRecord {
    * served run whose app is not reachable (see `EngineOptions.appOutage`).
    */
   waitingOn?: WaitingOn;
+  /** Metadata and scores written by its steps or over the API (absent when none). */
+  metadata?: RunMetadata;
 }
 
 export type RunEndedListener = (runId: string, status: RunStatus) => void;
@@ -141,6 +179,7 @@ export class Engine {
   private readonly closeTimeoutMs: number;
   private state: "new" | "started" | "closed" = "new";
   private readonly metrics: EngineMetrics | undefined;
+  private readonly tracing: RunTracing | undefined;
   private drained: Promise<number> | undefined;
   private closing: Promise<void> | undefined;
 
@@ -149,6 +188,7 @@ export class Engine {
     this.store = options.metrics ? timedStore(options.store, options.metrics) : options.store;
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? consoleLogger;
+    this.tracing = options.tracing ? new RunTracing(options.tracing, this.logger) : undefined;
     this.maxEventBytes = options.maxEventBytes;
     this.closeTimeoutMs = options.closeTimeoutMs ?? 10_000;
     this.notifier = options.notifier ?? createInProcessNotifier();
@@ -163,6 +203,8 @@ export class Engine {
       retryDelayScale: options.retryDelayScale ?? 1,
       outage: appOutagePolicy(options.appOutage),
       ...(options.metrics ? { metrics: options.metrics } : {}),
+      ...(options.gateway ? { gateway: checkedGatewayOptions(options.gateway) } : {}),
+      ...(this.tracing ? { tracing: this.tracing } : {}),
       router: () => this.router,
       wake: () => this.notifier.notify(),
       sendSignal: (signal, data) => this.sendSignal(signal, data),
@@ -173,10 +215,15 @@ export class Engine {
         for (const listener of this.startListeners) listener(runId, functionId);
       },
     });
+    const endpoints = options.durableEndpoints;
+    this.registry.setAdopter(endpoints);
     this.syncRuns = new SyncRuns({
       store: this.store,
       clock: this.clock,
+      retryDelayScale: options.retryDelayScale ?? 1,
       isRegistered: (functionId) => this.registry.get(functionId) !== undefined,
+      canContinue: (functionId) => endpoints?.(functionId) !== undefined,
+      wake: () => this.notifier.notify(),
       runEnded: (runId, status) => {
         for (const listener of this.listeners) listener(runId, status);
       },
@@ -213,6 +260,8 @@ export class Engine {
    * copy each time (a retried transaction runs it again). `onDecided` sees the final plan.
    */
   private admissionScript(plan: IngestPlan, now: number, onDecided?: (decided: IngestPlan) => void): IngestScript {
+    // every ingest of new runs comes through here first: tracing on, each gets its trace context
+    this.tracing?.stampRuns(plan.runs);
     return {
       now,
       flowKeys: this.admission.flowKeys(plan),
@@ -272,6 +321,7 @@ export class Engine {
     if (this.state === "started") void this.cron.sync().catch((error) => this.logger.error(`stepwise: cron sync failed: ${(error as Error).message}`));
     if (params.client) {
       params.client.bindSender((events) => this.send(events));
+      params.client.bindMetadataWriter?.((runId, updates, target) => this.addRunMetadata(runId, updates, target));
       this.clients.add(params.client);
     }
     return this;
@@ -592,7 +642,27 @@ export class Engine {
       waitingOn = slot ? { kind: "concurrency", key: concurrencyLabel(slot.key), limit: slot.limit } : run.waitingOn;
     } else if (run.status === RunStatus.Running && run.waitingOn?.kind === "app") waitingOn = run.waitingOn;
     const { waitingOn: _stored, pendingKey: _p, finishAfterMs: _f, ...rest } = run;
-    return { ...rest, steps, ...(waitingOn ? { waitingOn } : {}) };
+    const metadata = foldRunMetadata(steps, await this.store.listRunMetadata(runId));
+    return { ...rest, steps, ...(waitingOn ? { waitingOn } : {}), ...(hasMetadata(metadata) ? { metadata } : {}) };
+  }
+
+  /**
+   * Writes metadata for a run (or, with `target.step_id`, one of its steps), as
+   * `POST /v1/runs/:id/metadata` does: `updates` is `[{ kind, op: "set" | "merge", values }]`;
+   * scores are kind `inngest.score`, `{ [name]: { value } }`. Rejects with `invalid_argument`
+   * naming the field, or `not_found` for an unknown run.
+   */
+  async addRunMetadata(runId: string, updates: unknown, target: Omit<MetadataTarget, "run_id"> = {}): Promise<void> {
+    const checked = validateMetadataUpdates(updates, "metadata");
+    const record = { runId, target: { ...target, run_id: runId }, updates: checked, createdAt: this.clock.now() };
+    if (!(await this.store.addRunMetadata(record))) throw new StepwiseError("not_found", `no run with id ${runId}`);
+  }
+
+  /** A run's metadata and scores (empty when none was written); undefined for an unknown run. */
+  async runMetadata(runId: string): Promise<RunMetadata | undefined> {
+    const run = await this.store.getRun(runId);
+    if (!run) return undefined;
+    return foldRunMetadata(await this.store.listSteps(runId), await this.store.listRunMetadata(runId));
   }
 
   listRuns(filter: ListRunsFilter = {}): Promise<RunRecord[]> {

@@ -21,7 +21,10 @@ export { type EngineMetrics, storeWriteMethods, timedStore } from "./metrics.ts"
 export { type Clock, systemClock } from "./ports/clock.ts";
 export { createInProcessNotifier, type Notifier } from "./ports/notifier.ts";
 export * from "./ports/store.ts";
+export { defaultGatewayTimeoutMs, type GatewayOptions, redactUrl } from "./runner/gateway.ts";
+export { foldRunMetadata, type MetadataByKind, type RunMetadata } from "./runs/metadata.ts";
 export { type AppOutagePolicy, defaultAppOutagePolicy, outageDelayMs, retryDelayMs } from "./scheduler/backoff.ts";
 export { nextTick, parseCron } from "./scheduler/cron.ts";
 export { FaultInjectedError } from "./testing/faults.ts";
 export { createManualClock, type ManualClock } from "./testing/manual-clock.ts";
+export { Attr as TraceAttribute, newTraceContext, parseTraceContext, SpanName, StepwiseIdGenerator, type TracingOption } from "./tracing.ts";

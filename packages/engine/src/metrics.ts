@@ -39,6 +39,7 @@ export const storeWriteMethods: ReadonlySet<string> = new Set([
   "saveApp",
   "saveConnectConnections",
   "deleteConnectConnections",
+  "addRunMetadata",
 ]);
 
 /**

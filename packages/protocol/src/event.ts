@@ -5,6 +5,7 @@
  */
 import { StepwiseError } from "./errors.ts";
 import { formatBytes, limits } from "./limits.ts";
+import { type EventMeta, validateEventMeta } from "./meta.ts";
 
 /** What a sender passes to `send`. */
 export interface EventPayload<Data = Record<string, unknown>> {
@@ -16,6 +17,8 @@ export interface EventPayload<Data = Record<string, unknown>> {
   /** Unix ms; defaults to the time the event is received. A future `ts` delays the runs it starts. */
   ts?: number;
   v?: string;
+  /** Sessions and other event metadata, kept as sent (see `meta.ts`). */
+  meta?: EventMeta;
 }
 
 /** An event as stored and as functions see it. */
@@ -27,6 +30,7 @@ export interface StoredEvent<Data = Record<string, unknown>> {
   user: Record<string, unknown>;
   ts: number;
   v?: string;
+  meta?: EventMeta;
 }
 
 /** Reserved prefix for events the engine emits itself. */
@@ -141,6 +145,7 @@ export function validateEvent(
     if ((event.ts as number) < minTs || (event.ts as number) > maxTs) fail(`"ts" ${event.ts} is outside 1980-01-01..2100-01-01 (expected unix milliseconds)`);
   }
   if (event.v !== undefined && event.v !== null && typeof event.v !== "string") fail(`"v" must be a string`);
+  const meta = validateEventMeta(event.meta, where);
   const out = {
     name,
     data,
@@ -148,6 +153,7 @@ export function validateEvent(
     ...(typeof event.id === "string" ? { id: event.id } : {}),
     ...(typeof event.ts === "number" ? { ts: event.ts } : {}),
     ...(typeof event.v === "string" ? { v: event.v } : {}),
+    ...(meta ? { meta: jsonObject(meta, "meta", fail) as EventMeta } : {}),
   };
   let size: number;
   try {

@@ -7,6 +7,7 @@
  */
 import type { StoredEvent } from "./event.ts";
 import type { FunctionConfig } from "./function-config.ts";
+import type { MetadataTarget, MetadataUpdate } from "./meta.ts";
 import type { Memo, Op } from "./ops.ts";
 import type { SerializedError } from "./serialized-error.ts";
 
@@ -107,4 +108,9 @@ export type EventSender = (events: unknown) => Promise<{ ids: string[] }>;
 export interface ClientHandle {
   readonly id: string;
   bindSender(sender: EventSender | undefined): void;
+  /** Where `client.score` / `client.metadata` write outside a step: the engine the client is registered with. */
+  bindMetadataWriter?(writer: MetadataWriter | undefined): void;
 }
+
+/** Writes metadata updates for a run (`target`: a step of it, or the run itself). */
+export type MetadataWriter = (runId: string, updates: MetadataUpdate[], target: Omit<MetadataTarget, "run_id">) => Promise<void>;

@@ -10,6 +10,7 @@ export * from "./execution.ts";
 export * from "./function-config.ts";
 export * from "./limits.ts";
 export * from "./logger.ts";
+export * from "./meta.ts";
 export * from "./ops.ts";
 export * from "./serialized-error.ts";
 export * from "./signing.ts";

@@ -3,6 +3,7 @@
  * Op codes and the op shape a function call reports, exactly as the Inngest protocol
  * writes them (so the HTTP driver passes them through unchanged).
  */
+import type { OpMetadata } from "./meta.ts";
 import type { SerializedError } from "./serialized-error.ts";
 
 export const OpCode = {
@@ -14,6 +15,10 @@ export const OpCode = {
   WaitForEvent: "WaitForEvent",
   WaitForSignal: "WaitForSignal",
   InvokeFunction: "InvokeFunction",
+  /** `step.fetch`: the engine performs the HTTP request (`opts: {url, method, headers, body}`). */
+  Gateway: "Gateway",
+  /** `step.ai.infer`: the engine calls the model provider (`opts: {url, headers, auth_key, format, body}`). */
+  AIGateway: "AIGateway",
   RunComplete: "RunComplete",
 } as const;
 export type OpCode = (typeof OpCode)[keyof typeof OpCode];
@@ -30,6 +35,8 @@ export interface Op {
   data?: unknown;
   error?: SerializedError;
   timing?: { a: number; b: number };
+  /** Metadata the step wrote (AI calls, user metadata, scores), as the SDK sent it. */
+  metadata?: OpMetadata[];
 }
 
 /** A memoized step result as it is stored and replayed. */

@@ -5,7 +5,7 @@
  * `send` posts to a server over HTTP (a Stepwise server or Inngest's).
  */
 
-import { type ClientHandle, consoleLogger, type EventSender, type Logger, type Trigger } from "@stepwise/protocol";
+import { type ClientHandle, consoleLogger, type EventSender, type Logger, type MetadataWriter, type Trigger } from "@stepwise/protocol";
 import { isEventType } from "./events/event-type.ts";
 import type { AnyEventSchemas, EventsOf } from "./events/schemas.ts";
 import type { StandardSchemaV1 } from "./events/standard-schema.ts";
@@ -17,6 +17,8 @@ import { type Connection, type ConnectionOptions, resolveConnection } from "./ht
 import { sendEvents } from "./http/send-events.ts";
 import type { MiddlewareContext, MiddlewareStack } from "./middleware/index.ts";
 import { type RegisteredMiddleware, registerMiddleware, sendWithMiddleware } from "./middleware/runtime.ts";
+import { createClientMetadata, type MetadataBuilder, type ScoreOptions } from "./step/metadata.ts";
+import { stampFromHandler } from "./step/sessions.ts";
 
 export interface ClientOptions<Schemas extends AnyEventSchemas | undefined = AnyEventSchemas | undefined, TMiddleware extends MiddlewareStack = MiddlewareStack>
   extends ConnectionOptions {
@@ -74,6 +76,8 @@ export class Stepwise<Schemas extends AnyEventSchemas | undefined = undefined, c
   readonly middleware: readonly RegisteredMiddleware[];
   private readonly connectionOptions: ConnectionOptions;
   private sender: EventSender | undefined;
+  private metadataWriter: MetadataWriter | undefined;
+  private readonly metadataTools = createClientMetadata(() => this.metadataWriter ?? ((runId, updates, target) => this.postMetadata(runId, updates, target)));
 
   constructor(options: ClientOptions<Schemas, TMiddleware>) {
     if (!options || typeof options.id !== "string" || options.id === "") {
@@ -144,7 +148,9 @@ export class Stepwise<Schemas extends AnyEventSchemas | undefined = undefined, c
    * The client's middleware (`onSendEvent`, `transformSendEvent`, `wrapSendEvent`) runs
    * around the send: its payload transforms apply before validation and storage.
    */
-  send(payload: SendPayloadOf<ClientEvents<Schemas>> | readonly SendPayloadOf<ClientEvents<Schemas>>[]): Promise<{ ids: string[] }> {
+  send(events: SendPayloadOf<ClientEvents<Schemas>> | readonly SendPayloadOf<ClientEvents<Schemas>>[]): Promise<{ ids: string[] }> {
+    // sent while a handler runs: the run's sessions are inherited (docs/step-tools.md)
+    const payload = stampFromHandler(events);
     if (this.middleware.length === 0) return this.deliver(payload);
     return sendWithMiddleware(this.middleware, this, null, payload, (payloads) => this.deliver(payloads));
   }
@@ -178,6 +184,36 @@ export class Stepwise<Schemas extends AnyEventSchemas | undefined = undefined, c
   /** @internal Called by an engine or server to route `send`. */
   bindSender(sender: EventSender | undefined): void {
     this.sender = sender;
+  }
+
+  bindMetadataWriter(writer: MetadataWriter | undefined): void {
+    this.metadataWriter = writer;
+  }
+
+  /**
+   * Run and step metadata: inside a `step.run` callback `client.metadata.set(values, kind?)`
+   * goes with the step's result; elsewhere name the run, `client.metadata.run(runId).set(...)`.
+   */
+  get metadata(): MetadataBuilder {
+    return this.metadataTools.metadata;
+  }
+
+  /**
+   * Scores a run (or, with `stepId`, one of its steps): `{ name, value, runId? }`, a finite
+   * number or a boolean. Inside a `step.run` callback it scores the current run with the
+   * step's result; elsewhere it writes at once (`runId` required).
+   */
+  score(options: ScoreOptions): Promise<void> {
+    return this.metadataTools.score(options);
+  }
+
+  private async postMetadata(runId: string, updates: unknown[], target: Record<string, unknown>): Promise<void> {
+    const response = await callApi(this.connection(), {
+      method: "POST",
+      path: `/v1/runs/${encodeURIComponent(runId)}/metadata`,
+      body: JSON.stringify({ target: { ...target, run_id: runId }, metadata: updates }),
+    });
+    if (!response.ok) throw new Error(`score/metadata: POST /v1/runs/${runId}/metadata answered ${response.status}: ${(await response.text()).slice(0, 300)}`);
   }
 }
 

@@ -12,6 +12,7 @@ import {
   type ExecutionResult,
   type FunctionConfig,
   type FunctionHandle,
+  runSessions,
   type SerializedError,
   StepwiseError,
   SystemEvent,
@@ -23,8 +24,10 @@ import { type SchemaRegistry, validateIncomingEvents } from "./events/validate.t
 import { CallExecution } from "./execution/call.ts";
 import type { MiddlewareStack } from "./middleware/index.ts";
 import { CallMiddleware, type RegisteredMiddleware, registerMiddleware, sendWithMiddleware } from "./middleware/runtime.ts";
+import { withStepFetch } from "./step/fetch.ts";
 import { group } from "./step/group.ts";
 import { createStepTools, type StepTools } from "./step/index.ts";
+import { stampAll, stampInvoke, withSessions } from "./step/sessions.ts";
 
 /**
  * What a handler receives. `Event` is the triggering event's type (the union over the
@@ -44,6 +47,12 @@ export interface Context<Event = ReceivedEvent, E extends EventMap = UntypedEven
   logger: Logger;
   /** Aborted when the engine gives this call up (its lease was lost); pass it to `fetch` and the like. */
   signal: AbortSignal;
+  /**
+   * The run's sessions (key → id): those all its triggering events are in (`meta.sessions`,
+   * with inherited ones). Events sent with `step.sendEvent` and runs started with
+   * `step.invoke` inherit them. Absent when there are none.
+   */
+  sessions?: Record<string, string>;
 }
 
 /** The data of the `inngest/function.failed` event: `event` is the failed run's triggering event. */
@@ -154,7 +163,7 @@ export class StepwiseFunction<Event = ReceivedEvent, Output = unknown> implement
     if (this.middleware.length === 0) {
       const call = new CallExecution(input);
       const ctx = this.decorate(this.baseContext(input, call, (events) => this.sendFromStep(input, events)));
-      return call.run(() => this.receive(ctx, () => this.handler(ctx)));
+      return call.run(() => withSessions(ctx.sessions, () => this.receive(ctx, () => withStepFetch(ctx.step.fetch, () => this.handler(ctx)))));
     }
     return this.executeWithMiddleware(input);
   }
@@ -173,7 +182,12 @@ export class StepwiseFunction<Event = ReceivedEvent, Output = unknown> implement
     }
     const hooks = mw;
     const ctx = hooks.ctx as unknown as Context;
-    const result = await call.run(hooks.wrapHandler(() => this.receive(ctx, () => this.handler(hooks.ctx as unknown as Context))));
+    const inherit = ctx.sessions;
+    const result = await call.run(
+      hooks.wrapHandler(() =>
+        withSessions(inherit, () => this.receive(ctx, () => withStepFetch(ctx.step.fetch, () => this.handler(hooks.ctx as unknown as Context)))),
+      ),
+    );
     try {
       await hooks.beforeResponse();
     } catch (error) {
@@ -196,8 +210,16 @@ export class StepwiseFunction<Event = ReceivedEvent, Output = unknown> implement
         throw error;
       }
     };
-    const step = createStepTools((request) => call.step(request), send, this.client.eventSchemas, sendSignal);
+    const sessions = runSessions(input.events);
+    const inherit = Object.keys(sessions).length ? sessions : undefined;
+    const step = createStepTools(
+      (request) => call.step(inherit ? stampInvoke(request, inherit) : request),
+      inherit ? (events) => send(stampAll(events, inherit)) : send,
+      this.client.eventSchemas,
+      sendSignal,
+    );
     return {
+      ...(inherit ? { sessions: inherit } : {}),
       event: input.event as ReceivedEvent,
       events: input.events as ReceivedEvent[],
       step,

@@ -4,6 +4,7 @@
  */
 
 export { consoleLogger, type EventPayload, type Logger, StepwiseError, type StoredEvent, silentLogger, type Trigger } from "@stepwise/protocol";
+export { type AiModel, type AnthropicOptions, anthropic, gemini, type ModelOptions, models, openai } from "./ai/models.ts";
 export { type AnyStepwise, type ClientEvents, type ClientOptions, type EventsOfClient, Inngest, type SendPayload, Stepwise } from "./client.ts";
 export { EventValidationError, NonRetriableError, RetryAfterError, StepError } from "./errors.ts";
 export {
@@ -47,13 +48,22 @@ export { type ConnectionOptions, envVars } from "./http/env.ts";
 export * from "./middleware/index.ts";
 export { MiddlewareError } from "./middleware/runtime.ts";
 export { createServeHandler, type ServeHandler, type ServeOptions, type ServeRequest, type ServeResponse } from "./serve/handler.ts";
+export { fetch } from "./step/fetch.ts";
 export { group, type ParallelOptions } from "./step/group.ts";
 export type {
+  DurableFetch,
+  GatewayResponse,
+  InferOptions,
   InvokeOptions,
   InvokeResult,
   InvokeTarget,
+  MetadataBuilder,
+  ScoreOptions,
   SendSignalOptions,
+  StepAi,
+  StepFetch,
   StepIdInput,
+  StepMetadata,
   StepTools,
   WaitForEventOptions,
   WaitForSignalOptions,

@@ -17,12 +17,14 @@ import { startAuth } from "./auth/start-auth.ts";
 import { TokenStore } from "./auth/token-store.ts";
 import { ConnectGateway, type ConnectGatewayOptions } from "./connect/gateway.ts";
 import { connectRoutes } from "./connect/routes.ts";
+import type { DurableEndpoints } from "./driver/endpoint-function.ts";
 import { errorBody } from "./errors.ts";
 import { checkpointRoutes } from "./routes/checkpoint.ts";
 import type { ServerContext } from "./routes/context.ts";
 import { dashboardRoutes } from "./routes/dashboard-api.ts";
 import { eventRoutes } from "./routes/events.ts";
 import { healthRoutes } from "./routes/health.ts";
+import { metadataRoutes } from "./routes/metadata.ts";
 import { createMetrics, metricsRoutes, type StepwiseMetrics } from "./routes/metrics.ts";
 import { registerRoutes } from "./routes/register.ts";
 import { parse, readJson, tokenBody } from "./routes/schemas.ts";
@@ -81,6 +83,11 @@ export interface ServerOptions {
    * process metrics: only the store-backed gauges.)
    */
   metrics?: StepwiseMetrics;
+  /**
+   * The drivers of durable-endpoint runs that go async: the same object whose `driver` the
+   * engine was given as `EngineOptions.durableEndpoints`. (Default: none; such runs fail.)
+   */
+  endpoints?: DurableEndpoints;
   /** start mode: serve `/metrics` without a credential (for a scraper inside a private network). (Default: false.) */
   metricsPublic?: boolean;
 }
@@ -140,6 +147,7 @@ export function createServer(options: ServerOptions): StepwiseServer {
     signingKeys,
     ...(options.mode === "start" ? { eventKey: options.eventKey } : {}),
     ...(options.clusterPollMs !== undefined ? { clusterPollMs: options.clusterPollMs } : {}),
+    ...(options.endpoints ? { endpoints: options.endpoints } : {}),
   };
   const maxBodyBytes = options.maxBodyBytes ?? 10 * 1024 * 1024;
 
@@ -205,7 +213,9 @@ export function createServer(options: ServerOptions): StepwiseServer {
     });
     app.use("/fn/*", requireCredential);
     app.use("/v0/*", requireCredential);
-    app.use("/v1/*", requireCredential);
+    // a durable endpoint's output is read with its run's token (the SDK's proxy and redirected clients send no credential)
+    const runOutput = /^\/v1\/http\/runs\/[^/]+\/output$/;
+    app.use("/v1/*", (c, next) => (c.req.method === "GET" && runOutput.test(c.req.path) ? next() : requireCredential(c, next)));
     if (!options.metricsPublic) app.use("/metrics", requireCredential);
     const eventKey = options.eventKey as string;
     app.use("/e/:eventKey", async (c, next) => {
@@ -226,6 +236,7 @@ export function createServer(options: ServerOptions): StepwiseServer {
   app.route("/", checkpointRoutes(ctx));
   const v1 = v1Routes(ctx);
   v1.route("/", dashboardRoutes(ctx));
+  v1.route("/", metadataRoutes(ctx));
   app.route("/", v1);
   // behind the same credentials as the rest of /v1
   app.get("/v1/connect/connections", (c) => c.json({ data: connect.list(), node: connect.node() }));

@@ -25,7 +25,19 @@ export {
 /** The Connect protocol's protobuf messages (for tests and tools speaking it directly). */
 export * as connectWire from "./connect/wire.ts";
 export { canonicalJson } from "./driver/canonical-json.ts";
+export { DurableEndpoints, type EndpointDriverOptions } from "./driver/endpoint-function.ts";
 export { decodeResponse, HttpFunction, type HttpFunctionOptions } from "./driver/http-function.ts";
 export { fromWire, type WireFunction } from "./driver/wire-config.ts";
 export { errorBody } from "./errors.ts";
 export { createMetrics, type StepwiseMetrics } from "./routes/metrics.ts";
+export {
+  connectTraceContext,
+  contextFromHeaders,
+  injectTraceHeaders,
+  startTracing,
+  type Tracing,
+  traceServedCall,
+  tracingConfigured,
+  tracingEnvVars,
+  withRequestContext,
+} from "./tracing.ts";

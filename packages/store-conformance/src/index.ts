@@ -9,6 +9,7 @@ import { describe } from "vitest";
 import { connectSuite } from "./connect.ts";
 import { eventsSuite } from "./events.ts";
 import type { StoreFactory } from "./fixtures.ts";
+import { metadataSuite } from "./metadata.ts";
 import { pausesSuite } from "./pauses.ts";
 import { queueSuite } from "./queue.ts";
 import { racesSuite } from "./races.ts";
@@ -24,5 +25,6 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
     pausesSuite(factory);
     racesSuite(factory);
     connectSuite(factory);
+    metadataSuite(factory);
   });
 }

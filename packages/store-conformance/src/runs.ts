@@ -108,6 +108,25 @@ export function runsSuite(factory: StoreFactory) {
       expect((await store().getRun(run.id))?.requestVersion).toBe(1);
     });
 
+    it("keeps a run's trace context, written with the run (ingested or emitted by a transition), and none for a run without", async () => {
+      const e1 = event("a");
+      const e2 = event("b");
+      const traced = { ...run([e1]), traceContext: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01/00f067aa0ba902b7" };
+      const plain = run([e2]);
+      await store().ingestEvents({ events: [e1, e2], runs: [traced, plain], items: [] });
+      expect((await store().getRun(traced.id))?.traceContext).toBe(traced.traceContext);
+      expect((await store().loadRunState(traced.id))?.run.traceContext).toBe(traced.traceContext);
+      expect(await store().getRun(plain.id)).not.toHaveProperty("traceContext");
+      expect((await store().listRuns({})).find((r) => r.id === traced.id)?.traceContext).toBe(traced.traceContext);
+      const emitted = event("child");
+      const child = { ...run([emitted], "app-child"), traceContext: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01" };
+      await store().commitTransition({ runId: traced.id, emit: { events: [emitted], runs: [child], items: [] } });
+      expect((await store().getRun(child.id))?.traceContext).toBe(child.traceContext);
+      // the run's other writes leave it alone
+      await store().commitTransition({ runId: traced.id, run: { status: "Completed", output: 1, endedAt: 2 }, clearQueue: true });
+      expect((await store().getRun(traced.id))?.traceContext).toBe(traced.traceContext);
+    });
+
     it("returns undefined for unknown ids", async () => {
       expect(await store().getRun("nope")).toBeUndefined();
       expect(await store().loadRunState("nope")).toBeUndefined();

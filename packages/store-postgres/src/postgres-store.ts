@@ -44,6 +44,7 @@ import {
   type QueueItem,
   QueueItemKind,
   type QueueStats,
+  type RunMetadataRecord,
   type RunRecord,
   type RunState,
   type RunStatus,
@@ -77,8 +78,11 @@ import {
   pauseFromRow,
   pauseParams,
   type QueueRow,
+  type RunMetadataRow,
   type RunRow,
   runFromRow,
+  runMetadataFromRow,
+  runMetadataParams,
   runParams,
   type StepRow,
   stepFromRow,
@@ -846,5 +850,15 @@ export class PostgresStore implements Store {
   async getEvent(internalId: string): Promise<EventRecord | undefined> {
     const [row] = await this.read<EventRow>("getEvent", [internalId]);
     return row ? eventFromRow(row) : undefined;
+  }
+
+  async addRunMetadata(record: RunMetadataRecord): Promise<boolean> {
+    const params = runMetadataParams(record);
+    // appending the same updates twice (an ambiguous commit, retried) folds to the same values
+    return this.retrying(async () => (await this.q(this.pool, "addRunMetadata", params)).length > 0, "retry");
+  }
+
+  async listRunMetadata(runId: string): Promise<RunMetadataRecord[]> {
+    return (await this.read<RunMetadataRow>("runMetadata", [runId])).map(runMetadataFromRow);
   }
 }

@@ -11,6 +11,7 @@ import type {
   NewQueueItem,
   PauseRecord,
   QueueItem,
+  RunMetadataRecord,
   RunRecord,
   StepRecord,
   StoredApp,
@@ -26,6 +27,7 @@ export interface EventRow {
   ts: number;
   received_at: number;
   duplicate: boolean;
+  meta: string | null;
 }
 export interface RunRow {
   id: string;
@@ -43,6 +45,7 @@ export interface RunRow {
   pending_key: string | null;
   finish_after_ms: number | null;
   request_version?: number | null;
+  trace_context?: string | null;
 }
 export interface StepRow {
   run_id: string;
@@ -58,6 +61,13 @@ export interface StepRow {
   started_at: number | null;
   ended_at: number | null;
   wake_at: number | null;
+  metadata: string | null;
+}
+export interface RunMetadataRow {
+  run_id: string;
+  target: string;
+  updates: string;
+  created_at: number;
 }
 export interface QueueRow {
   id: number;
@@ -103,6 +113,7 @@ export const eventParams = (e: EventRecord) => [
   e.ts,
   e.receivedAt,
   e.duplicate === true,
+  json(e.meta),
 ];
 
 export function eventFromRow(row: EventRow): EventRecord {
@@ -117,6 +128,7 @@ export function eventFromRow(row: EventRow): EventRecord {
   };
   if (row.v !== null) event.v = row.v;
   if (row.duplicate) event.duplicate = true;
+  if (row.meta !== null && row.meta !== undefined) event.meta = JSON.parse(row.meta);
   return event;
 }
 
@@ -133,6 +145,7 @@ export const runParams = (r: RunRecord) => [
   r.finishAfterMs ?? null,
   r.status === "Skipped" ? JSON.stringify(r.error ?? null) : null,
   r.status === "Skipped" ? (r.endedAt ?? r.createdAt) : null,
+  r.traceContext ?? null,
 ];
 
 export function runFromRow(row: RunRow): RunRecord {
@@ -152,6 +165,7 @@ export function runFromRow(row: RunRow): RunRecord {
   if (row.pending_key !== null) run.pendingKey = row.pending_key;
   if (row.finish_after_ms !== null) run.finishAfterMs = row.finish_after_ms;
   if (row.request_version !== null && row.request_version !== undefined) run.requestVersion = row.request_version;
+  if (row.trace_context) run.traceContext = row.trace_context;
   return run;
 }
 
@@ -170,6 +184,7 @@ export const stepParams = (s: StepRecord) => [
   s.startedAt ?? null,
   s.endedAt ?? null,
   s.wakeAt ?? null,
+  s.metadata?.length ? JSON.stringify(s.metadata) : null,
 ];
 
 export function stepFromRow(row: StepRow): StepRecord {
@@ -181,8 +196,19 @@ export function stepFromRow(row: StepRow): StepRecord {
   if (row.started_at !== null) step.startedAt = row.started_at;
   if (row.ended_at !== null) step.endedAt = row.ended_at;
   if (row.wake_at !== null) step.wakeAt = row.wake_at;
+  if (row.metadata !== null && row.metadata !== undefined) step.metadata = JSON.parse(row.metadata);
   return step;
 }
+
+/** Parameters of `addRunMetadata`, in column order. */
+export const runMetadataParams = (m: RunMetadataRecord) => [m.runId, JSON.stringify(m.target), JSON.stringify(m.updates), m.createdAt];
+
+export const runMetadataFromRow = (row: RunMetadataRow): RunMetadataRecord => ({
+  runId: row.run_id,
+  target: JSON.parse(row.target),
+  updates: JSON.parse(row.updates),
+  createdAt: row.created_at,
+});
 
 /** Parameters of `enqueue`, in column order. */
 export const itemParams = (i: NewQueueItem) => [

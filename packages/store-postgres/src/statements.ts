@@ -10,24 +10,24 @@ function timePrefix(ms: number): string {
   return encodeTime(Math.max(0, Math.floor(ms)), 10);
 }
 
-const runColumns = "id, function_id, status, event_id, event_ids, created_at, waiting_on, pending_key, finish_after_ms, error, ended_at";
+const runColumns = "id, function_id, status, event_id, event_ids, created_at, waiting_on, pending_key, finish_after_ms, error, ended_at, trace_context";
 
 // Reads name their columns (never `SELECT *`): a prepared statement's result type then
 // survives a newer node adding a column during a rolling upgrade (Postgres refuses to run
 // a cached plan whose result type changed).
-const events = "internal_id, id, name, data, user_data, v, ts, received_at, duplicate";
+const events = "internal_id, id, name, data, user_data, v, ts, received_at, duplicate, meta";
 const runs =
-  "id, function_id, status, event_id, event_ids, output, error, created_at, started_at, ended_at, waiting_on, lease_expiries, pending_key, finish_after_ms, request_version";
-const steps = "run_id, id, name, display_name, op, status, attempts, output, error, input, started_at, ended_at, wake_at";
+  "id, function_id, status, event_id, event_ids, output, error, created_at, started_at, ended_at, waiting_on, lease_expiries, pending_key, finish_after_ms, request_version, trace_context";
+const steps = "run_id, id, name, display_name, op, status, attempts, output, error, input, started_at, ended_at, wake_at, metadata";
 const queue = "id, run_id, kind, step_id, attempt, lane, available_at, leased, token, ckey1, climit1, ckey2, climit2, payload";
 const pauses = "id, run_id, kind, step_id, event_name, expression, index_path, index_value, exact, created_at, expires_at";
 
 export const statements = {
   insertEvent:
-    "INSERT INTO events (internal_id, id, name, data, user_data, v, ts, received_at, duplicate) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (internal_id) DO NOTHING RETURNING internal_id",
+    "INSERT INTO events (internal_id, id, name, data, user_data, v, ts, received_at, duplicate, meta) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (internal_id) DO NOTHING RETURNING internal_id",
   // many events in one statement: one array per column
-  insertEvents: `INSERT INTO events (internal_id, id, name, data, user_data, v, ts, received_at, duplicate)
-    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::bigint[], $9::boolean[])
+  insertEvents: `INSERT INTO events (internal_id, id, name, data, user_data, v, ts, received_at, duplicate, meta)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::bigint[], $9::boolean[], $10::text[])
     ON CONFLICT (internal_id) DO NOTHING RETURNING internal_id`,
   // an event with this sender id already received in the de-duplication window
   duplicateEvent: "SELECT 1 FROM events WHERE id = $1 AND received_at >= $2 AND internal_id <> $3 LIMIT 1",
@@ -37,9 +37,9 @@ export const statements = {
   eventsByName: `SELECT ${events} FROM events WHERE name = $1 AND received_at <= $2 AND (received_at, internal_id) > ($3, $4) ORDER BY received_at, internal_id LIMIT $5`,
   eventsSince: "SELECT 1 FROM events WHERE name = $1 AND received_at >= $2 LIMIT 1",
 
-  insertRun: `INSERT INTO runs (${runColumns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+  insertRun: `INSERT INTO runs (${runColumns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
   insertRuns: `INSERT INTO runs (${runColumns})
-    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::text[], $9::bigint[], $10::text[], $11::bigint[])`,
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::text[], $9::bigint[], $10::text[], $11::bigint[], $12::text[])`,
   getRun: `SELECT ${runs} FROM runs WHERE id = $1`,
   lockRun: `SELECT ${runs} FROM runs WHERE id = $1 FOR UPDATE`,
   runStatus: "SELECT status FROM runs WHERE id = $1",
@@ -55,16 +55,21 @@ export const statements = {
   setRunWaitingOn: "UPDATE runs SET waiting_on = $1 WHERE id = $2 AND status = 'Queued'",
   countRuns: "SELECT status, COUNT(*)::int AS n FROM runs WHERE function_id = $1 AND id >= $2 GROUP BY status",
 
-  upsertStep: `INSERT INTO steps (run_id, id, name, display_name, op, status, attempts, output, error, input, started_at, ended_at, wake_at, seq)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, (SELECT COALESCE(MAX(seq), 0) + 1 FROM steps WHERE run_id = $1))
+  upsertStep: `INSERT INTO steps (run_id, id, name, display_name, op, status, attempts, output, error, input, started_at, ended_at, wake_at, metadata, seq)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, (SELECT COALESCE(MAX(seq), 0) + 1 FROM steps WHERE run_id = $1))
        ON CONFLICT (run_id, id) DO UPDATE SET
          name = excluded.name, display_name = excluded.display_name, op = excluded.op, status = excluded.status,
          attempts = excluded.attempts, output = excluded.output, error = excluded.error, input = COALESCE(excluded.input, steps.input),
          started_at = COALESCE(steps.started_at, excluded.started_at), ended_at = excluded.ended_at, wake_at = excluded.wake_at,
+         metadata = COALESCE(excluded.metadata, steps.metadata),
          seq = CASE WHEN excluded.status IN ('Completed', 'Failed') AND steps.status NOT IN ('Completed', 'Failed') THEN excluded.seq ELSE steps.seq END
        WHERE steps.status NOT IN ('Completed', 'Failed')`,
   settleStep: "UPDATE steps SET status = $3, output = $4, error = $5, ended_at = $6, attempts = $7, wake_at = NULL WHERE run_id = $1 AND id = $2",
   stepsOfRun: `SELECT ${steps} FROM steps WHERE run_id = $1 ORDER BY seq, id`,
+
+  addRunMetadata:
+    "INSERT INTO run_metadata (run_id, target, updates, created_at) SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM runs WHERE id = $1) RETURNING seq",
+  runMetadata: "SELECT run_id, target, updates, created_at FROM run_metadata WHERE run_id = $1 ORDER BY seq",
 
   enqueue: `INSERT INTO queue (run_id, kind, step_id, attempt, lane, available_at, ckey1, climit1, ckey2, climit2, payload)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,

@@ -9,6 +9,7 @@ import type {
   NewQueueItem,
   PauseRecord,
   QueueItem,
+  RunMetadataRecord,
   RunRecord,
   StepRecord,
   StoredApp,
@@ -24,6 +25,7 @@ export interface EventRow {
   ts: number;
   received_at: number;
   duplicate: number;
+  meta: string | null;
 }
 export interface RunRow {
   id: string;
@@ -41,6 +43,7 @@ export interface RunRow {
   pending_key: string | null;
   finish_after_ms: number | null;
   request_version: number | null;
+  trace_context?: string | null;
 }
 export interface StepRow {
   run_id: string;
@@ -56,6 +59,14 @@ export interface StepRow {
   started_at: number | null;
   ended_at: number | null;
   wake_at: number | null;
+  metadata: string | null;
+}
+export interface RunMetadataRow {
+  seq: number;
+  run_id: string;
+  target: string;
+  updates: string;
+  created_at: number;
 }
 export interface QueueRow {
   id: number;
@@ -86,6 +97,7 @@ export const eventToRow = (e: EventRecord) => ({
   ts: e.ts,
   receivedAt: e.receivedAt,
   duplicate: e.duplicate ? 1 : 0,
+  meta: json(e.meta),
 });
 
 export function eventFromRow(row: EventRow): EventRecord {
@@ -100,6 +112,7 @@ export function eventFromRow(row: EventRow): EventRecord {
   };
   if (row.v !== null) event.v = row.v;
   if (row.duplicate) event.duplicate = true;
+  if (row.meta !== null && row.meta !== undefined) event.meta = JSON.parse(row.meta);
   return event;
 }
 
@@ -113,6 +126,7 @@ export const runToRow = (r: RunRecord) => ({
   waitingOn: r.waitingOn ? JSON.stringify(r.waitingOn) : null,
   pendingKey: r.pendingKey ?? null,
   finishAfterMs: r.finishAfterMs ?? null,
+  traceContext: r.traceContext ?? null,
 });
 
 export function runFromRow(row: RunRow): RunRecord {
@@ -132,6 +146,7 @@ export function runFromRow(row: RunRow): RunRecord {
   if (row.pending_key !== null) run.pendingKey = row.pending_key;
   if (row.finish_after_ms !== null) run.finishAfterMs = row.finish_after_ms;
   if (row.request_version !== null && row.request_version !== undefined) run.requestVersion = row.request_version;
+  if (row.trace_context) run.traceContext = row.trace_context;
   return run;
 }
 
@@ -149,6 +164,7 @@ export const stepToRow = (s: StepRecord) => ({
   startedAt: s.startedAt ?? null,
   endedAt: s.endedAt ?? null,
   wakeAt: s.wakeAt ?? null,
+  metadata: s.metadata?.length ? JSON.stringify(s.metadata) : null,
 });
 
 export function stepFromRow(row: StepRow): StepRecord {
@@ -160,8 +176,23 @@ export function stepFromRow(row: StepRow): StepRecord {
   if (row.started_at !== null) step.startedAt = row.started_at;
   if (row.ended_at !== null) step.endedAt = row.ended_at;
   if (row.wake_at !== null) step.wakeAt = row.wake_at;
+  if (row.metadata !== null && row.metadata !== undefined) step.metadata = JSON.parse(row.metadata);
   return step;
 }
+
+export const runMetadataToRow = (m: RunMetadataRecord) => ({
+  runId: m.runId,
+  target: JSON.stringify(m.target),
+  updates: JSON.stringify(m.updates),
+  createdAt: m.createdAt,
+});
+
+export const runMetadataFromRow = (row: RunMetadataRow): RunMetadataRecord => ({
+  runId: row.run_id,
+  target: JSON.parse(row.target),
+  updates: JSON.parse(row.updates),
+  createdAt: row.created_at,
+});
 
 export const itemToRow = (i: NewQueueItem) => ({
   runId: i.runId,

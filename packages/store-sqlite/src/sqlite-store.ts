@@ -25,6 +25,7 @@ import {
   type QueueItem,
   QueueItemKind,
   type QueueStats,
+  type RunMetadataRecord,
   type RunRecord,
   type RunState,
   type RunStatus,
@@ -56,8 +57,11 @@ import {
   pauseFromRow,
   pauseToRow,
   type QueueRow,
+  type RunMetadataRow,
   type RunRow,
   runFromRow,
+  runMetadataFromRow,
+  runMetadataToRow,
   runToRow,
   type StepRow,
   stepFromRow,
@@ -532,5 +536,19 @@ export class SqliteStore implements Store {
   async getEvent(internalId: string): Promise<EventRecord | undefined> {
     const row = this.sql.getEvent.get(internalId) as EventRow | undefined;
     return row ? eventFromRow(row) : undefined;
+  }
+
+  addRunMetadata(record: RunMetadataRecord): Promise<boolean> {
+    const row = runMetadataToRow(record);
+    let added = false;
+    return this.writes
+      .write(() => {
+        added = this.sql.addRunMetadata.run(row).changes > 0;
+      })
+      .then(() => added);
+  }
+
+  async listRunMetadata(runId: string): Promise<RunMetadataRecord[]> {
+    return (this.sql.runMetadata.all(runId) as RunMetadataRow[]).map(runMetadataFromRow);
   }
 }

@@ -12,12 +12,12 @@ function timePrefix(ms: number): string {
 
 const sqlText = {
   insertEvent:
-    "INSERT INTO events (internal_id, id, name, data, user, v, ts, received_at, duplicate) VALUES (@internalId, @id, @name, @data, @user, @v, @ts, @receivedAt, @duplicate) ON CONFLICT (internal_id) DO NOTHING",
+    "INSERT INTO events (internal_id, id, name, data, user, v, ts, received_at, duplicate, meta) VALUES (@internalId, @id, @name, @data, @user, @v, @ts, @receivedAt, @duplicate, @meta) ON CONFLICT (internal_id) DO NOTHING",
   getEvent: "SELECT * FROM events WHERE internal_id = ?",
   eventsOfRun: "SELECT e.* FROM json_each(?) AS j JOIN events AS e ON e.internal_id = j.value ORDER BY j.key",
 
   insertRun:
-    "INSERT INTO runs (id, function_id, status, event_id, event_ids, created_at, waiting_on, pending_key, finish_after_ms) VALUES (@id, @functionId, @status, @eventId, @eventIds, @createdAt, @waitingOn, @pendingKey, @finishAfterMs)",
+    "INSERT INTO runs (id, function_id, status, event_id, event_ids, created_at, waiting_on, pending_key, finish_after_ms, trace_context) VALUES (@id, @functionId, @status, @eventId, @eventIds, @createdAt, @waitingOn, @pendingKey, @finishAfterMs, @traceContext)",
   getRun: "SELECT * FROM runs WHERE id = ?",
   markRunning:
     "UPDATE runs SET status = 'Running', started_at = ?, waiting_on = NULL WHERE id = ? AND status = 'Queued' RETURNING pending_key, finish_after_ms",
@@ -26,16 +26,21 @@ const sqlText = {
   countLeaseExpiry: "UPDATE runs SET lease_expiries = lease_expiries + 1 WHERE id = ?",
   endRun: "UPDATE runs SET status = @status, output = @output, error = @error, ended_at = @endedAt WHERE id = @id",
 
-  upsertStep: `INSERT INTO steps (run_id, id, name, display_name, op, status, attempts, output, error, input, started_at, ended_at, wake_at, seq)
-       VALUES (@runId, @id, @name, @displayName, @op, @status, @attempts, @output, @error, @input, @startedAt, @endedAt, @wakeAt,
+  upsertStep: `INSERT INTO steps (run_id, id, name, display_name, op, status, attempts, output, error, input, started_at, ended_at, wake_at, metadata, seq)
+       VALUES (@runId, @id, @name, @displayName, @op, @status, @attempts, @output, @error, @input, @startedAt, @endedAt, @wakeAt, @metadata,
                (SELECT COALESCE(MAX(seq), 0) + 1 FROM steps WHERE run_id = @runId))
        ON CONFLICT (run_id, id) DO UPDATE SET
          name = excluded.name, display_name = excluded.display_name, op = excluded.op, status = excluded.status,
          attempts = excluded.attempts, output = excluded.output, error = excluded.error, input = COALESCE(excluded.input, steps.input),
          started_at = COALESCE(steps.started_at, excluded.started_at), ended_at = excluded.ended_at, wake_at = excluded.wake_at,
+         metadata = COALESCE(excluded.metadata, steps.metadata),
          seq = CASE WHEN excluded.status IN ('Completed', 'Failed') AND steps.status NOT IN ('Completed', 'Failed') THEN excluded.seq ELSE steps.seq END
        WHERE steps.status NOT IN ('Completed', 'Failed')`,
   stepsOfRun: "SELECT * FROM steps WHERE run_id = ? ORDER BY seq",
+
+  addRunMetadata:
+    "INSERT INTO run_metadata (run_id, target, updates, created_at) SELECT @runId, @target, @updates, @createdAt WHERE EXISTS (SELECT 1 FROM runs WHERE id = @runId)",
+  runMetadata: "SELECT * FROM run_metadata WHERE run_id = ? ORDER BY seq",
 
   enqueue: `INSERT INTO queue (run_id, kind, step_id, attempt, lane, available_at, ckey1, climit1, ckey2, climit2, payload)
     VALUES (@runId, @kind, @stepId, @attempt, @lane, @availableAt, @ckey1, @climit1, @ckey2, @climit2, @payload)`,

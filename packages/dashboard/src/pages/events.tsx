@@ -101,7 +101,7 @@ export function EventDetailPage({ id }: { id: string }) {
         </p>
       )}
       <h3>Payload</h3>
-      <Json value={{ name: event.name, data: event.data, user: event.user, id: event.id, ts: event.ts }} />
+      <Json value={{ name: event.name, data: event.data, user: event.user, id: event.id, ts: event.ts, ...(event.meta ? { meta: event.meta } : {}) }} />
     </section>
   );
 }

@@ -5,7 +5,9 @@
  */
 import { useState } from "react";
 import { api, type EventDetails, type RunDetails, type Step } from "../api.ts";
+import { AiStep } from "../components/ai-step.tsx";
 import { duration, ErrorNote, Json, Link, StatusBadge, when } from "../components/common.tsx";
+import { EventSessions, RunMetadataPanel, StepMetadata } from "../components/run-metadata.tsx";
 import { useLive } from "../components/use-live.ts";
 
 export function RunDetailPage({ id, navigate }: { id: string; navigate: (to: string) => void }) {
@@ -78,12 +80,14 @@ export function RunDetailPage({ id, navigate }: { id: string; navigate: (to: str
           <Json value={run.output} />
         </>
       ) : null}
+      <RunMetadataPanel metadata={run.metadata} />
       <h3>Trigger {events.length > 1 ? `events (${events.length})` : "event"}</h3>
       {events.map((e) => (
         <div key={e.internal_id}>
           <Link to={`/events/${e.internal_id}`} className="mono">
             {e.name} · {e.internal_id}
           </Link>
+          <EventSessions sessions={e.sessions} />
           <Json value={e.data} />
         </div>
       ))}
@@ -147,12 +151,14 @@ function StepPanel({ step }: { step: Step }) {
           </>
         ) : null}
       </dl>
+      <AiStep step={step} />
       {step.input !== null && step.input !== undefined ? (
         <>
           <h4>Input</h4>
           <Json value={step.input} />
         </>
       ) : null}
+      <StepMetadata metadata={step.metadata} />
       <h4>{step.error ? "Error" : "Output"}</h4>
       {step.error ? (
         <pre className="json error">{`${step.error.name}: ${step.error.message}${step.error.stack ? `\n${step.error.stack}` : ""}`}</pre>

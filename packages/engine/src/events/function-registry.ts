@@ -99,6 +99,18 @@ export class FunctionRegistry {
     return this.byId.get(id);
   }
 
+  /** Drives runs no registered function owns but the engine still calls (durable endpoints gone async). */
+  private adopter: ((id: string) => FunctionHandle | undefined) | undefined;
+
+  setAdopter(adopter: ((id: string) => FunctionHandle | undefined) | undefined) {
+    this.adopter = adopter;
+  }
+
+  /** What executes runs of `id`: its registered function, else an adopted driver (never matched by events). */
+  driverFor(id: string): FunctionHandle | undefined {
+    return this.byId.get(id) ?? this.adopter?.(id);
+  }
+
   all(): FunctionHandle[] {
     return [...this.byId.values()];
   }

@@ -4,7 +4,7 @@
  * with its first queue item, its cancelOn pauses and its start timeout. Pure: the caller
  * writes the result in one transaction.
  */
-import { type FunctionConfig, limits, parseDuration, type StoredEvent } from "@stepwise/protocol";
+import { type EventMeta, type FunctionConfig, limits, parseDuration, type StoredEvent } from "@stepwise/protocol";
 import { preparePauseExpression } from "../expressions/pause-expression.ts";
 import { concurrencyClaims } from "../flow-control/concurrency.ts";
 import { newId } from "../ids.ts";
@@ -28,6 +28,7 @@ export interface EventInput {
   id?: string;
   ts?: number;
   v?: string;
+  meta?: EventMeta;
 }
 
 /** How long a sender's event id suppresses duplicates. */
@@ -44,12 +45,14 @@ export function toEventRecord(input: EventInput, now: number, internalId = newId
     receivedAt: now,
   };
   if (input.v !== undefined) record.v = input.v;
+  if (input.meta !== undefined) record.meta = input.meta;
   return record;
 }
 
 export function toStoredEvent(record: EventRecord): StoredEvent {
   const event: StoredEvent = { id: record.id, name: record.name, data: record.data, user: record.user, ts: record.ts };
   if (record.v !== undefined) event.v = record.v;
+  if (record.meta !== undefined) event.meta = record.meta;
   return event;
 }
 

@@ -34,7 +34,7 @@
  *    releases its `pendingKey` (the batch or debounce key it gathered events under) and
  *    enqueues its finish timeout, all in the claim's transaction.
  */
-import { type SerializedError, StepwiseError, type StoredEvent } from "@stepwise/protocol";
+import { type MetadataTarget, type MetadataUpdate, type OpMetadata, type SerializedError, StepwiseError, type StoredEvent } from "@stepwise/protocol";
 
 export const RunStatus = {
   Queued: "Queued",
@@ -77,6 +77,12 @@ export interface RunRecord {
   finishAfterMs?: number;
   /** Served runs: the request version the app chose on the run's first call (sent back on later calls). */
   requestVersion?: number;
+  /**
+   * Tracing on: the run's trace context, a W3C `traceparent` naming the run's span (every
+   * call and step span of the run is its child, on any node), optionally followed by
+   * `/<span id>` of the span it was started inside (a sender's). Written when the run is created.
+   */
+  traceContext?: string;
 }
 
 /** Why a run is not executing yet (beyond Inngest). */
@@ -141,6 +147,17 @@ export interface StepRecord {
   endedAt?: number;
   /** When a sleeping or waiting step is due. */
   wakeAt?: number;
+  /** The metadata its op carried (AI calls, user metadata, scores), as sent. */
+  metadata?: OpMetadata[];
+}
+
+/** Metadata written for a run over the API (`POST /v1/runs/:id/metadata`), in the order received. */
+export interface RunMetadataRecord {
+  runId: string;
+  /** The run, or one of its steps (`step_id`, …), as the writer named it. */
+  target: MetadataTarget;
+  updates: MetadataUpdate[];
+  createdAt: number;
 }
 
 export const QueueItemKind = {
@@ -511,4 +528,9 @@ export interface Store {
   getEvent(internalId: string): Promise<EventRecord | undefined>;
   /** Events newest first, optionally of one name, received before `before` (an internal id, for paging). */
   listEvents(filter: { name?: string; limit: number; before?: string }): Promise<EventRecord[]>;
+
+  /** Appends metadata written for a run; false (storing nothing) when the run does not exist. */
+  addRunMetadata(record: RunMetadataRecord): Promise<boolean>;
+  /** The run's API-written metadata, oldest first. */
+  listRunMetadata(runId: string): Promise<RunMetadataRecord[]>;
 }

@@ -9,6 +9,7 @@
  * start (through admission) and their follow-ups commit with it.
  */
 import {
+  type ExecutionInput,
   type ExecutionResult,
   type FunctionHandle,
   formatBytes,
@@ -40,6 +41,7 @@ import {
   type PauseRecord,
   type QueueItem,
   QueueItemKind,
+  type RunRecord,
   type RunState,
   type RunStatus,
   RunStatus as Status,
@@ -54,6 +56,8 @@ import { cancelReasons, cancelTransition, pauseTimeoutTransition, sleepEndedStep
 import { stepFromOp, type Transition, transitionFor } from "../runs/transition.ts";
 import type { AppOutagePolicy } from "../scheduler/backoff.ts";
 import { fault } from "../testing/faults.ts";
+import type { CallTrace, RunTracing } from "../tracing.ts";
+import { type GatewayOptions, isGatewayOp, performGateways } from "./gateway.ts";
 
 export interface CallRunnerDeps {
   store: Store;
@@ -74,6 +78,10 @@ export interface CallRunnerDeps {
   runStarted(runId: string, functionId: string): void;
   /** Instrumentation hooks (optional). */
   metrics?: EngineMetrics;
+  /** How `step.fetch` / `step.ai.infer` requests are made. */
+  gateway?: GatewayOptions;
+  /** OpenTelemetry spans (optional: absent, tracing is off). */
+  tracing?: RunTracing;
 }
 
 export type { WaitingOn };
@@ -219,6 +227,7 @@ export class CallRunner {
         this.active.delete(item.runId);
         this.cancelled.delete(item.runId);
         this.functionOf.delete(item.runId);
+        this.deps.tracing?.forget(item.runId);
       }
     }
   }
@@ -247,7 +256,7 @@ export class CallRunner {
       return;
     }
     if (this.deps.metrics) this.functionOf.set(state.run.id, state.run.functionId);
-    const fn = registry.get(state.run.functionId);
+    const fn = registry.driverFor(state.run.functionId);
     if (!fn) {
       this.deps.logger.warn(`stepwise: run ${state.run.id} belongs to function "${state.run.functionId}", which is not registered here; retrying in 60s`);
       await store.commitTransition({
@@ -312,9 +321,24 @@ export class CallRunner {
     const { fn, state, item, lease, claims, signal } = claimed;
     let checkpointed = false;
     const sent: SentEvents = { inputs: [], ids: [] };
-    const result = await this.call(claimed, sent, () => {
-      checkpointed = true;
-    });
+    const traced = this.deps.tracing?.startCall(state.run, state.events[0]?.name, item);
+    let called: ExecutionResult;
+    try {
+      called = await this.call(
+        claimed,
+        sent,
+        () => {
+          checkpointed = true;
+        },
+        traced,
+      );
+    } catch (error) {
+      traced?.fail(error);
+      throw error;
+    }
+    traced?.end(called, item.attempt);
+    // step.fetch / step.ai.infer: the engine makes the request now, while the function is not running
+    const result = signal.aborted ? called : await performGateways(called, this.deps.gateway ?? {}, signal);
     if (signal.aborted) return; // the lease is gone: another worker has this call; report nothing
     const transition = transitionFor(result, {
       state,
@@ -343,7 +367,7 @@ export class CallRunner {
     if (await this.commit(cancelTransition(state, fn.config, this.deps.clock.now(), reason, { item }), lease)) this.markCancelled(state.run.id);
   }
 
-  private async call(claimed: ClaimedCall, sent: SentEvents, onCheckpoint: () => void): Promise<ExecutionResult> {
+  private async call(claimed: ClaimedCall, sent: SentEvents, onCheckpoint: () => void, traced?: CallTrace): Promise<ExecutionResult> {
     const { fn, state, item, lease, claims, signal } = claimed;
     const memo = new Map<string, Memo>();
     let stateBytes = 0;
@@ -390,6 +414,7 @@ export class CallRunner {
             } else await this.deps.store.saveStep(step, lease);
             fault("after-step-commit");
             stepDone();
+            traced?.step(op, step.attempts);
             state.steps.push(step);
             attempt = 0;
             onCheckpoint();
@@ -416,7 +441,7 @@ export class CallRunner {
     this.callAborts.set(state.run.id, aborts);
     let result: ExecutionResult;
     try {
-      result = await fn.execute({
+      const input: ExecutionInput = {
         runId: state.run.id,
         event: state.events[0] as RunState["events"][number],
         events: state.events,
@@ -433,7 +458,9 @@ export class CallRunner {
         ...(item.kind === QueueItemKind.Step && item.stepId ? { targetStepId: item.stepId } : {}),
         callId: callIdOf(lease),
         ...(checkpoint ? { checkpoint } : {}),
-      });
+      };
+      // traced: the call's span is the active one while the function runs (served: its request carries it)
+      result = await (traced ? traced.within(() => fn.execute(input)) : fn.execute(input));
     } catch (error) {
       return { type: "function-rejected", error: serializeError(error), retriable: true };
     } finally {
@@ -448,7 +475,10 @@ export class CallRunner {
       if (LeaseLostError.isLeaseLost(failure)) throw failure;
       // a cancelled run's outcome is skipped by the store; a limit is final; anything else is retried
       if (failure !== undefined) return { type: "function-rejected", error: serializeError(failure), retriable: !StepwiseError.is(failure) };
-      if (inflight.unsupported.length) return unsupportedOps(inflight.unsupported);
+      if (inflight.unsupported.length) {
+        // a checkpointed step.fetch / step.ai.infer is performed like a reported one
+        return inflight.unsupported.every(isGatewayOp) ? { type: "steps", ops: [...inflight.unsupported] } : unsupportedOps(inflight.unsupported);
+      }
     }
     // results reported rather than checkpointed (served functions, parallel branches) count too
     if (result.type === "steps") {
@@ -497,6 +527,7 @@ export class CallRunner {
     const now = clock.now();
     const inputs = [...events, ...(sent?.inputs ?? [])];
     const base = planIngest(inputs, registry, now, [...events.map(() => newId()), ...(sent?.ids ?? [])]);
+    // runs this one starts (sent, invoked, its finish/failure events) are in its trace
     for (const invocation of invocations) {
       const target = registry.get(invocation.functionId);
       if (!target) continue;
@@ -504,6 +535,7 @@ export class CallRunner {
       base.events.push(record);
       addRun(base, planRun(target.config, [record], now));
     }
+    this.deps.tracing?.stampRuns(base.runs, undefined, params.runId);
     const enqueues = [...(params.enqueue ?? []), ...(discoverWhenIdle ? [discoverWhenIdle] : []), ...(discoverSoon ? [discoverSoon] : [])];
     const runClaims = enqueues.some((i) => executingKinds.has(i.kind) && !i.concurrency) ? (claims ?? (await this.claimsOf(params.runId))) : [];
     const withClaims = (item: NewQueueItem): NewQueueItem =>
@@ -574,6 +606,7 @@ export class CallRunner {
     if (ended) {
       this.deps.runEnded(params.runId, ended);
       this.reportEnded(params.runId, ended);
+      this.deps.tracing?.runEnded(params.runId, ended, params.run?.error, () => this.loadForTrace(params.runId));
     }
     const stored = emitted as IngestPlan | undefined;
     if (this.deps.metrics && stored) {
@@ -601,6 +634,14 @@ export class CallRunner {
       .getRun(runId)
       .then((run) => run && this.hook((m) => m.runEnded?.(run.functionId, status)))
       .catch(() => {});
+  }
+
+  /** A run and its trigger's name, for its span (its end was committed where no call of it is in flight). */
+  private async loadForTrace(runId: string): Promise<{ run: RunRecord; eventName?: string } | undefined> {
+    const run = await this.deps.store.getRun(runId);
+    if (!run) return undefined;
+    const event = await this.deps.store.getEvent(run.eventIds[0] ?? "");
+    return { run, ...(event ? { eventName: event.name } : {}) };
   }
 
   /** For each signal a new `step.waitForSignal` of this result waits on: the live waits on it already (its `onConflict`). */

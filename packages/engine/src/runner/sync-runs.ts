@@ -4,20 +4,34 @@
  * inngest-protocol §10.5): an HTTP route wrapped by `inngest.endpoint()` runs its steps
  * in the request and checkpoints them here. The engine records such a run (its
  * `inngest/http.request` event, its steps, its end) but never calls anything for it: the
- * run has no queue items. Continuing one asynchronously (a sleep, a retried step) is not
- * supported yet; an op that would need it ends the run with an error naming it.
+ * run has no queue items while the app runs it.
+ *
+ * When the app cannot finish in its request (a sleep, a wait, an invoke, a step that
+ * failed and will be retried) it checkpoints that op and answers its client with a
+ * redirect to the run's output; from then on the engine drives the run like any other,
+ * through the driver `EngineOptions.durableEndpoints` gives for its function (the
+ * server's re-entry request to the endpoint). The engine enqueues a discovery call, so
+ * the app itself reports the op again in the first async call and the usual transition
+ * rules apply to it; a failed step's call waits for its retry backoff first. Without a
+ * driver, such an op ends the run with an error naming it.
  */
 import { type Op, OpCode, type SerializedError, StepwiseError } from "@stepwise/protocol";
 import { type EventInput, toEventRecord } from "../events/intake.ts";
 import type { Clock } from "../ports/clock.ts";
-import { RunStatus, StepStatus, type Store, terminalStatuses } from "../ports/store.ts";
+import { QueueItemKind, RunStatus, StepStatus, type Store, terminalStatuses } from "../ports/store.ts";
 import { stepFromOp } from "../runs/transition.ts";
+import { retryDelayMs } from "../scheduler/backoff.ts";
 
 export interface SyncRunDeps {
   store: Store;
   clock: Clock;
   /** True for functions the engine runs (such runs never take sync checkpoints). */
   isRegistered(functionId: string): boolean;
+  /** True when the engine can call this function's endpoint again (a run of it may go async). */
+  canContinue(functionId: string): boolean;
+  retryDelayScale: number;
+  /** New work was enqueued. */
+  wake(): void;
   runEnded(runId: string, status: RunStatus): void;
 }
 
@@ -66,6 +80,7 @@ export class SyncRuns {
         case OpCode.RunComplete:
           return this.end(runId, RunStatus.Completed, { output: op.data ?? null });
         default: {
+          if (this.deps.canContinue(run.functionId)) return this.continueAsync(runId, op);
           const cause: SerializedError | undefined = op.error;
           return this.end(runId, RunStatus.Failed, {
             error: {
@@ -76,6 +91,24 @@ export class SyncRuns {
         }
       }
     }
+  }
+
+  /** Hands the run to the engine: its next call (now, or after a failed step's backoff) re-enters the endpoint. */
+  private async continueAsync(runId: string, op: Op): Promise<void> {
+    const now = this.deps.clock.now();
+    const failedStep = op.op === OpCode.StepError;
+    await this.deps.store.commitTransition({
+      runId,
+      enqueue: [
+        {
+          runId,
+          kind: QueueItemKind.Discovery,
+          attempt: failedStep ? 1 : 0,
+          availableAt: failedStep ? now + retryDelayMs(0, this.deps.retryDelayScale) : now,
+        },
+      ],
+    });
+    this.deps.wake();
   }
 
   private async end(runId: string, status: RunStatus, result: { output?: unknown; error?: SerializedError }) {

@@ -20,6 +20,7 @@
  *   past the outage budget → Failed with `AppUnreachableError`.
  */
 import {
+  type EventMeta,
   type ExecutionResult,
   type FunctionConfig,
   limits,
@@ -31,6 +32,7 @@ import {
   StepwiseError,
   SystemEvent,
   serializeError,
+  validateEventMeta,
 } from "@stepwise/protocol";
 import type { EventInput } from "../events/intake.ts";
 import { preparePauseExpression } from "../expressions/pause-expression.ts";
@@ -47,6 +49,7 @@ import {
   signalEventName,
   type TransitionParams,
 } from "../ports/store.ts";
+import { gatewayInput, gatewayOpCode } from "../runner/gateway.ts";
 import { type AppOutagePolicy, clampRetryAt, outageDelayMs, retryDelayMs } from "../scheduler/backoff.ts";
 
 export interface TransitionContext {
@@ -82,6 +85,7 @@ export interface PausePostCheck {
 export interface SystemEventInput {
   name: string;
   data: Record<string, unknown>;
+  meta?: EventMeta;
 }
 
 export interface Transition {
@@ -110,7 +114,7 @@ export function stepFromOp(runId: string, op: Op, status: StepRecord["status"], 
     runId,
     id: op.id,
     name: op.userland?.index !== undefined ? `${userId}:${op.userland.index}` : userId,
-    op: op.op,
+    op: gatewayOpCode(op) ?? op.op,
     status,
     attempts,
   };
@@ -123,6 +127,7 @@ export function stepFromOp(runId: string, op: Op, status: StepRecord["status"], 
   if (op.error) step.error = op.error;
   const input = inputOf(op);
   if (input !== undefined) step.input = input;
+  if (op.metadata?.length) step.metadata = op.metadata;
   if (status === StepStatus.Errored || status === StepStatus.Failed || status === StepStatus.Completed) step.endedAt ??= now;
   return step;
 }
@@ -139,7 +144,7 @@ export function inputOf(op: Op): unknown {
     case OpCode.InvokeFunction:
       return opts;
     default:
-      return opts.input !== undefined ? { args: opts.input } : undefined;
+      return gatewayInput(op) ?? (opts.input !== undefined ? { args: opts.input } : undefined);
   }
 }
 
@@ -353,6 +358,9 @@ function stepsTransition(ops: Op[], retryAt: number | undefined, ctx: Transition
     ...(pauses.length ? { pauses } : {}),
     ...(cancelItems.length ? { cancelItems } : {}),
   };
+  // a result settled beside work it planned (a step.fetch beside a parallel step.run): that work's end discovers;
+  // a discovery now could run the planned step inline as well
+  if (!discoverNow && enqueue.length > 0) discover = false;
   return {
     params,
     events: [],
@@ -446,7 +454,8 @@ function planInvoke(op: Op, ctx: TransitionContext): PlannedPause {
   }
   const timeoutMs = opts.timeout === undefined ? defaultInvokeTimeoutMs : parseDuration(opts.timeout as string | number, `${where}.timeout`);
   const correlationId = `${ctx.state.run.id}.${op.id}`;
-  const payload = (opts.payload ?? {}) as { data?: Record<string, unknown> };
+  const payload = (opts.payload ?? {}) as { data?: Record<string, unknown>; meta?: unknown };
+  const meta = validateEventMeta(payload.meta, `${where}.payload`);
   const pause: PauseRecord = {
     id: `${ctx.state.run.id}:${op.id}`,
     runId: ctx.state.run.id,
@@ -461,7 +470,11 @@ function planInvoke(op: Op, ctx: TransitionContext): PlannedPause {
   };
   const invocation: Invocation = {
     functionId: target.id,
-    event: { name: SystemEvent.FunctionInvoked, data: { ...(payload.data ?? {}), _inngest: { fn_id: target.id, correlation_id: correlationId } } },
+    event: {
+      name: SystemEvent.FunctionInvoked,
+      data: { ...(payload.data ?? {}), _inngest: { fn_id: target.id, correlation_id: correlationId } },
+      ...(meta ? { meta } : {}),
+    },
   };
   return { pause, invocation };
 }

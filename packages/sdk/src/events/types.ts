@@ -7,6 +7,7 @@
  * The types avoid recursion: every step is a mapped type or a distributive conditional,
  * so a client with hundreds of events stays far from TypeScript's instantiation limits.
  */
+import type { EventMeta } from "@stepwise/protocol";
 import type { AnyEventType, EventType, SchemaData } from "./event-type.ts";
 import type { StandardSchemaV1 } from "./standard-schema.ts";
 
@@ -41,6 +42,8 @@ export interface ReceivedEvent<Name extends string = string, Data = AnyData> {
   /** Unix ms. */
   ts: number;
   v?: string;
+  /** The event's `meta` as sent (sessions), when it had one. */
+  meta?: EventMeta;
 }
 
 type ToReceived<S> = S extends EventShape ? ReceivedEvent<S["name"], S["data"]> : never;
@@ -111,6 +114,8 @@ export interface SendFields {
   /** Unix ms; defaults to the time the event is received. */
   ts?: number;
   v?: string;
+  /** Sessions (`{ sessions: { key: id } }`, a `null` id cuts an inherited one) and other event metadata, stored as sent. */
+  meta?: EventMeta;
 }
 
 /** An event `send` accepts on a client without schemas. */

@@ -29,6 +29,7 @@ import {
   type Memo,
   type Op,
   OpCode,
+  type OpMetadata,
   StepIdRegistry,
   StepwiseError,
   serializeError,
@@ -36,6 +37,7 @@ import {
 import { NonRetriableError, RetryAfterError, StepError } from "../errors.ts";
 import type { RunOutcome } from "../middleware/middleware.ts";
 import type { CallHooks, CallStep } from "../middleware/runtime.ts";
+import { collectingMetadata } from "../step/metadata.ts";
 import { StepTimeoutError } from "../step/run.ts";
 import { toStepJson } from "./json.ts";
 
@@ -303,7 +305,14 @@ export class CallExecution {
     const startedAt = Date.now();
     const timing = () => ({ a: startedAt * 1e6, b: (Date.now() - startedAt) * 1e6 });
     const attempt = this.attemptOf(step);
-    const work = attempt.work;
+    // metadata written inside the work (`client.metadata`, `client.score`) goes on its op
+    let written: OpMetadata[] = [];
+    const work = () => {
+      const collected = collectingMetadata(this.input.runId, attempt.work);
+      written = collected.updates;
+      return collected.result;
+    };
+    const meta = () => (written.length ? { metadata: written } : {});
     const hooks = this.hooks;
     const info = hooks && callStep(step);
     let outcome: RunOutcome;
@@ -321,7 +330,7 @@ export class CallExecution {
     if (hooks ? outcome.error === undefined : !("error" in outcome)) {
       try {
         const { value } = toStepJson(outcome.data, step.finalId);
-        return { ...toOp(step, OpCode.StepRun), data: value, timing: timing() };
+        return { ...toOp(step, OpCode.StepRun), data: value, timing: timing(), ...meta() };
       } catch (error) {
         outcome = { error };
       }
@@ -331,10 +340,10 @@ export class CallExecution {
     if (this.isFinal(error, step)) {
       // The official SDK repeats the error in `data`, without its stack.
       const data = { __serialized: true, name: serialized.name, message: serialized.message, stack: "" };
-      return { ...toOp(step, OpCode.StepFailed), error: serialized, data, timing: timing() };
+      return { ...toOp(step, OpCode.StepFailed), error: serialized, data, timing: timing(), ...meta() };
     }
     if (RetryAfterError.is(error)) step.retryAt = error.retryAt(this.now());
-    return { ...toOp(step, OpCode.StepError), error: serialized, data: null, timing: timing() };
+    return { ...toOp(step, OpCode.StepError), error: serialized, data: null, timing: timing(), ...meta() };
   }
 
   /** Whether a step error ends the step for good (no attempts left, by its own `retries` or the function's, or non-retriable). */

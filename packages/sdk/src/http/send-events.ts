@@ -4,9 +4,11 @@
  * answered `{ ids, status: 200 }` (inngest-protocol.md §7). Events are validated here
  * first, so a bad event fails at once with a message naming its index and field.
  * Network errors, 5xx, 429 and malformed replies are retried (5 attempts, 100 ms
- * exponential backoff with jitter); other 4xx replies fail at once.
+ * exponential backoff with jitter); other 4xx replies fail at once. Sent inside an active
+ * OpenTelemetry span, the request carries its W3C `traceparent` (the runs join its trace).
  */
 import { randomBytes } from "node:crypto";
+import { context, isSpanContextValid, propagation, trace } from "@opentelemetry/api";
 import { type ErrorCode, StepwiseError, validateEvents } from "@stepwise/protocol";
 import { type Connection, devEventKey, envVars } from "./env.ts";
 import { sdkHeaders } from "./sdk-info.ts";
@@ -54,6 +56,21 @@ function eventIdSeed(): string {
   return `${Date.now()},${randomBytes(10).toString("base64")}`;
 }
 
+/**
+ * The W3C trace headers of the span active now (none without one): the server starts the
+ * runs these events trigger inside that span's trace. Through the registered propagator,
+ * else `traceparent` from the active span itself.
+ */
+function traceHeaders(): Record<string, string> {
+  const active = context.active();
+  const span = trace.getSpanContext(active);
+  if (!span || !isSpanContextValid(span)) return {};
+  const headers: Record<string, string> = {};
+  propagation.inject(active, headers);
+  headers.traceparent ??= `00-${span.traceId}-${span.spanId}-0${span.traceFlags & 1}`;
+  return headers;
+}
+
 class RetriableSendError extends Error {}
 
 export async function sendEvents(connection: Connection, payload: unknown, options: SendEventsOptions): Promise<{ ids: string[] }> {
@@ -67,6 +84,7 @@ export async function sendEvents(connection: Connection, payload: unknown, optio
     ...sdkHeaders(),
     "x-inngest-event-id-seed": eventIdSeed(),
     ...(connection.env ? { "x-inngest-env": connection.env } : {}),
+    ...traceHeaders(),
   };
   const attempts = options.attempts ?? 5;
   const baseDelayMs = options.baseDelayMs ?? 100;

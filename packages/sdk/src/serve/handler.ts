@@ -10,6 +10,7 @@
  * signing key is required; `GET` and `POST` must carry a valid `x-inngest-signature`
  * (401 otherwise), and responses to verified requests are signed.
  */
+import { context, propagation } from "@opentelemetry/api";
 import type { FunctionHandle } from "@stepwise/protocol";
 import { serializeError } from "@stepwise/protocol";
 import type { Stepwise } from "../client.ts";
@@ -160,7 +161,9 @@ export function createServeHandler(options: ServeOptions): ServeHandler {
       });
     }
     try {
-      return toCallResponse(await fn.execute(input));
+      // the server's `traceparent` (the run's call span): the app's own spans join the run's trace
+      const traced = request.headers.traceparent ? propagation.extract(context.active(), request.headers) : undefined;
+      return toCallResponse(await (traced ? context.with(traced, () => fn.execute(input)) : fn.execute(input)));
     } catch (error) {
       client.logger.error(`serve: function "${fnId}" could not run (run ${input.runId})`, error);
       return internalError(`Function "${fnId}" could not run: ${(error as Error).message}`, error);

@@ -9,8 +9,11 @@ import type { EventMap, SendPayloadOf, UntypedEvents, WaitEventName, WaitForEven
 import type { SchemaRegistry } from "../events/validate.ts";
 import type { StepRequest } from "../execution/call.ts";
 import type { Jsonify } from "../execution/json.ts";
+import { createAi, type StepAi } from "./ai.ts";
+import { createStepFetch, type StepFetch } from "./fetch.ts";
 import { currentParallelMode } from "./group.ts";
 import { createInvoke, type InvokeOptions, type InvokeResult, type InvokeTarget } from "./invoke.ts";
+import { createStepMetadataTools, type ScoreOptions, type StepMetadata } from "./metadata.ts";
 import { createRun, type StepRunOptions } from "./run.ts";
 import { createSendEvent } from "./send-event.ts";
 import { createSendSignal, type SendSignalOptions, type SignalSender } from "./send-signal.ts";
@@ -53,6 +56,18 @@ export interface StepTools<E extends EventMap = UntypedEvents> {
   sendSignal(id: StepIdInput, options: SendSignalOptions): Promise<{ runId: string | undefined }>;
   /** Runs another function and returns its (JSON) result; its failure throws. */
   invoke<const F extends InvokeTarget>(id: StepIdInput, options: InvokeOptions<F>): Promise<InvokeResult<F>>;
+  /**
+   * A durable HTTP request, made by the engine while the function is not running and
+   * memoized as `{ status_code, headers, body }`: resolves with a `Response` (any status;
+   * a network failure or timeout is a step error, retried). Its step id is `"step.fetch: <hostname>"`.
+   */
+  fetch: StepFetch;
+  /** `step.ai.infer` (a model call made by the engine) and `step.ai.wrap` (an AI call in your code, as a step). */
+  ai: StepAi;
+  /** A durable step writing run metadata once: `step.metadata(id).set(values, kind?)` or `.update(...)` (kind `userland.<kind>`). */
+  metadata(id: StepIdInput): StepMetadata;
+  /** A durable step scoring the run once: `{ name, value }`, a finite number or a boolean (kind `inngest.score`). */
+  score(id: StepIdInput, options: Pick<ScoreOptions, "name" | "value">): Promise<void>;
 }
 
 export function createStepTools(
@@ -77,12 +92,18 @@ export function createStepTools(
     sendEvent: createSendEvent(request, send, schemas),
     invoke: createInvoke(request),
     sendSignal: createSendSignal(request, sendSignal),
+    fetch: createStepFetch(request),
+    ai: createAi(request),
+    ...createStepMetadataTools(request),
   };
   return tools as unknown as StepTools;
 }
 
+export type { InferOptions, StepAi } from "./ai.ts";
+export type { DurableFetch, GatewayResponse, StepFetch } from "./fetch.ts";
 export { group, type ParallelOptions } from "./group.ts";
 export type { InvokeOptions, InvokeResult, InvokeTarget } from "./invoke.ts";
+export type { MetadataBuilder, ScoreOptions, StepMetadata } from "./metadata.ts";
 export { type StepBackoff, type StepRunOptions, StepTimeoutError } from "./run.ts";
 export type { SendSignalOptions } from "./send-signal.ts";
 export type { StepIdInput } from "./step-id.ts";

@@ -1,6 +1,7 @@
 import { OpCode, parseDuration } from "@stepwise/protocol";
 import type { StepRequest } from "../execution/call.ts";
 import type { Jsonify } from "../execution/json.ts";
+import { insideStep } from "./fetch.ts";
 import { readStepId, type StepIdInput } from "./step-id.ts";
 
 /** Most retries a step may ask for (Inngest's limit for a function). */
@@ -110,6 +111,12 @@ export function createRun(request: (r: StepRequest) => Promise<unknown>) {
       return Promise.reject(error);
     }
     const opts = Object.keys(policy).length ? { opts: { ...policy } as Record<string, unknown> } : {};
-    return request({ id, ...(displayName ? { displayName } : {}), op: OpCode.StepPlanned, ...opts, fn }) as Promise<Jsonify<Awaited<T>>>;
+    return request({
+      id,
+      ...(displayName ? { displayName } : {}),
+      op: OpCode.StepPlanned,
+      ...opts,
+      fn: (signal) => insideStep(id, () => fn(signal)),
+    }) as Promise<Jsonify<Awaited<T>>>;
   };
 }

@@ -23,6 +23,8 @@ export interface ForwardCall {
   runId: string;
   /** The call body (inngest-protocol §8.1), as the JSON text an HTTP call would post. */
   payload: string;
+  /** The forwarding node's trace context for the worker (`userTraceCtx`), JSON text; absent: none. */
+  traceCtx?: string;
 }
 
 export function signForward(body: string, secret: string, t?: number): string {
@@ -46,5 +48,7 @@ export function parseForward(body: string): ForwardCall | string {
   for (const field of ["appName", "functionId", "stepId", "runId", "payload"] as const) {
     if (typeof v[field] !== "string" || (field !== "payload" && !v[field])) return `${field}: expected a non-empty string`;
   }
-  return { appName: v.appName, functionId: v.functionId, stepId: v.stepId, runId: v.runId, payload: v.payload } as ForwardCall;
+  if (v.traceCtx !== undefined && typeof v.traceCtx !== "string") return "traceCtx: expected a string";
+  const call = { appName: v.appName, functionId: v.functionId, stepId: v.stepId, runId: v.runId, payload: v.payload } as ForwardCall;
+  return typeof v.traceCtx === "string" ? { ...call, traceCtx: v.traceCtx } : call;
 }

@@ -37,6 +37,7 @@ import type { ConnectConnectionRecord, Engine } from "@stepwise/engine";
 import { type ExecutionInput, type ExecutionResult, type Logger, StepwiseError } from "@stepwise/protocol";
 import { type WebSocket, WebSocketServer } from "ws";
 import { fromWire, type WireFunction } from "../driver/wire-config.ts";
+import { connectTraceContext } from "../tracing.ts";
 import { type ConnectDispatcher, ConnectFunction, decodeReply } from "./connect-function.ts";
 import { type ForwardCall, forwardPath, forwardSignatureHeader, signForward } from "./forward.ts";
 import { decode, encode, frame, type Message, MessageKind, schemas, WireError } from "./wire.ts";
@@ -558,7 +559,14 @@ export class ConnectGateway implements ConnectDispatcher {
       return transportError(this.closed ? "the server is shutting down" : `no Connect worker of app ${fn.appName} is connected to this server and ready`);
     }
     const call = { appName: fn.appName, functionId: fn.config.id, stepId: input.targetStepId ?? "step", runId: input.runId };
-    if ("remote" in target) return this.forward(target.remote, call, new TextDecoder().decode(payload), input.signal);
+    if ("remote" in target) {
+      return this.forward(
+        target.remote,
+        { ...call, traceCtx: new TextDecoder().decode(connectTraceContext()) },
+        new TextDecoder().decode(payload),
+        input.signal,
+      );
+    }
     const outcome = await this.callWorker(target.local, call, payload, input.signal);
     if ("reply" in outcome) return decodeReply(outcome.reply, `worker of app ${fn.appName}`, Date.now());
     return transportError(outcome.failure);
@@ -706,6 +714,8 @@ export class ConnectGateway implements ConnectDispatcher {
           functionSlug: fn.functionId,
           stepId: fn.stepId,
           requestPayload: payload,
+          // the call's span (a forwarded call: the forwarding node's), so the worker's spans join the run's trace
+          userTraceCtx: fn.traceCtx !== undefined ? new TextEncoder().encode(fn.traceCtx) : connectTraceContext(),
           runId: fn.runId,
           leaseId,
           jobId: requestId,

@@ -14,7 +14,8 @@
  * checkpoint callback before the run completes.
  *
  * Every call carries `x-request-id` (new per request) and `x-inngest-job-id` (the queue
- * item), which the SDK shows to middleware as `ctx.requestId` and `ctx.jobId`.
+ * item), which the SDK shows to middleware as `ctx.requestId` and `ctx.jobId`; with
+ * tracing on, `traceparent` (the call's span), so the app's spans join the run's trace.
  *
  * Request version (§8.6): a run's first call sends -1 (the SDK chooses: v4 answers 2, v3
  * answers 1); the version in the answer's `x-inngest-req-version` is recorded for the run
@@ -27,6 +28,7 @@ import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import {
   type ExecutionInput,
   type ExecutionResult,
+  eventForFunction,
   type FunctionConfig,
   type FunctionHandle,
   type Op,
@@ -35,6 +37,7 @@ import {
   type SerializedError,
   signBody,
 } from "@stepwise/protocol";
+import { traceServedCall } from "../tracing.ts";
 import { canonicalJson } from "./canonical-json.ts";
 
 export interface HttpFunctionOptions {
@@ -70,8 +73,9 @@ export class HttpFunction implements FunctionHandle {
     const checkpointing = input.checkpoint !== undefined && input.callId !== undefined && input.targetStepId === undefined;
     const requestId = randomUUID();
     const body = canonicalJson({
-      event: input.event,
-      events: input.events,
+      // `meta.sessions` with inherited sessions merged in: what the SDK reads for `ctx.sessions`
+      event: eventForFunction(input.event),
+      events: input.events.map(eventForFunction),
       steps: Object.fromEntries(input.memo),
       ctx: {
         run_id: input.runId,
@@ -94,7 +98,9 @@ export class HttpFunction implements FunctionHandle {
     if (jobId) headers["x-inngest-job-id"] = jobId;
     if (this.options.signingKey) headers["x-inngest-signature"] = signBody(body, this.options.signingKey);
     const where = `${url.origin}${url.pathname}`;
+    const traced = traceServedCall(headers, where);
     const reply = await post(url, headers, body, this.options.timeoutMs);
+    traced?.("failure" in reply ? undefined : reply.status);
     if ("failure" in reply) return reply.answered ? transportError(`${where}: ${reply.failure}`) : unreachable(`calling ${where} ${reply.failure}`);
     return classifyReply(reply, where, input.now?.() ?? Date.now(), input.checkpoint);
   }
@@ -110,7 +116,7 @@ const agentOptions = { keepAlive: true, timeout: 4_000, scheduling: "lifo" as co
 const agents = { "http:": new HttpAgent(agentOptions), "https:": new HttpsAgent(agentOptions) };
 
 /** What came back from the app: a status, headers and the whole body. */
-interface Reply {
+export interface Reply {
   status: number;
   headers: HeaderLookup;
   text: string;
@@ -127,7 +133,13 @@ interface HeaderLookup {
  * otherwise no SDK answered (an outage). A socket the app closed while it sat idle in the
  * pool (a reset before any reply on a reused socket) is retried once on a fresh one.
  */
-function post(
+function post(url: URL, headers: Record<string, string>, body: string, timeoutMs: number): Promise<Reply | { failure: string; answered: boolean }> {
+  return send("POST", url, headers, body, timeoutMs);
+}
+
+/** `post` with any method; a `GET` or `HEAD` sends no body. */
+export function send(
+  method: string,
   url: URL,
   headers: Record<string, string>,
   body: string,
@@ -135,7 +147,6 @@ function post(
   retried = false,
 ): Promise<Reply | { failure: string; answered: boolean }> {
   return new Promise((resolve) => {
-    const send = url.protocol === "https:" ? httpsRequest : httpRequest;
     const agent = url.protocol === "https:" ? agents["https:"] : agents["http:"];
     let answered = false;
     let settled = false;
@@ -145,7 +156,9 @@ function post(
       clearTimeout(timer);
       resolve(value);
     };
-    const request = send(url, { method: "POST", agent, headers: { ...headers, "content-length": String(Buffer.byteLength(body)) } }, (response) => {
+    const bodyless = method === "GET" || method === "HEAD";
+    const sized = bodyless ? headers : { ...headers, "content-length": String(Buffer.byteLength(body)) };
+    const request = (url.protocol === "https:" ? httpsRequest : httpRequest)(url, { method, agent, headers: sized }, (response) => {
       const lookup = nodeHeaders(response.headers);
       answered = sdkAnswered(lookup);
       const chunks: Buffer[] = [];
@@ -168,12 +181,13 @@ function post(
       if (!retried && request.reusedSocket && error.code === "ECONNRESET" && !answered) {
         settled = true;
         clearTimeout(timer);
-        resolve(post(url, headers, body, timeoutMs, true));
+        resolve(send(method, url, headers, body, timeoutMs, true));
         return;
       }
       finish({ failure: `failed: ${causeMessage(error)}`, answered });
     });
-    request.end(body);
+    if (bodyless) request.end();
+    else request.end(body);
   });
 }
 
@@ -187,12 +201,12 @@ function nodeHeaders(headers: IncomingHttpHeaders): HeaderLookup {
 }
 
 /** The SDK answered, but not with a reply it could have meant: a failed attempt. */
-function transportError(message: string): ExecutionResult {
+export function transportError(message: string): ExecutionResult {
   return { type: "function-rejected", error: { name: "HttpTransportError", message }, retriable: true };
 }
 
 /** No SDK answered: retried on the app-outage backoff, spending no attempt. */
-function unreachable(message: string): ExecutionResult {
+export function unreachable(message: string): ExecutionResult {
   return { type: "function-rejected", error: { name: "HttpTransportError", message }, retriable: true, unreachable: true };
 }
 
@@ -235,7 +249,7 @@ export async function decodeResponse(response: Response, where: string, now = Da
   return classifyReply({ status: response.status, headers: response.headers, text }, where, now, checkpoint);
 }
 
-async function classifyReply(reply: Reply, where: string, now: number, checkpoint?: (op: Op) => Promise<void>): Promise<ExecutionResult> {
+export async function classifyReply(reply: Reply, where: string, now: number, checkpoint?: (op: Op) => Promise<void>): Promise<ExecutionResult> {
   const answered = { headers: reply.headers };
   const result = await complete(classify(reply, where, now, answered), checkpoint);
   const version = Number(answered.headers.get("x-inngest-req-version") || Number.NaN);
@@ -273,8 +287,10 @@ function classify(reply: Reply, where: string, now: number, answered: { headers:
   }
   if (status === 200) return { type: "function-resolved", data: parsed };
   if (status === 206) {
-    if (!Array.isArray(parsed)) return transportError(`${where} answered 206 without an array of ops`);
-    const ops = parsed as Op[];
+    // a durable endpoint's re-entry answers its end as one op, not an array of them
+    const single = parsed !== null && typeof parsed === "object" && !Array.isArray(parsed) && typeof (parsed as Op).op === "string";
+    if (!Array.isArray(parsed) && !single) return transportError(`${where} answered 206 without an array of ops`);
+    const ops = (single ? [parsed] : parsed) as Op[];
     return retryAt !== undefined ? { type: "steps", ops, retryAt } : { type: "steps", ops };
   }
   const error = toSerializedError(parsed, status);

@@ -23,6 +23,7 @@ import { type Op, type OpCode, StepwiseError } from "@stepwise/protocol";
 import { Hono } from "hono";
 import { z } from "zod";
 import { safeEqual } from "../auth/secrets.ts";
+import { endpointAppId, endpointFunctionPrefix } from "../driver/endpoint-function.ts";
 import { errorBody } from "../errors.ts";
 import type { ServerContext } from "./context.ts";
 import { parse, readJson } from "./schemas.ts";
@@ -40,6 +41,9 @@ const checkpointOp = z.object({
   data: z.unknown().optional(),
   error: serializedError.nullish(),
   timing: z.object({ a: z.number(), b: z.number() }).nullish(),
+  metadata: z
+    .array(z.object({ kind: z.string(), scope: z.string().optional(), op: z.enum(["set", "merge"]), values: z.record(z.string(), z.unknown()) }))
+    .nullish(),
 });
 
 /** `POST /v1/checkpoint/{runId}/async`, as the SDK's `checkpointStepsAsync` sends it. */
@@ -78,15 +82,12 @@ export const syncStepsBody = z.object({
   ts: z.number().optional(),
 });
 
-/** The app id reported for durable-endpoint runs (the SDK does not send its own). */
-const endpointAppId = "durable-endpoints";
-
-/** The function a durable endpoint's run belongs to: the SDK's function id, else its method and path. */
+/** The function a durable endpoint's run belongs to: `endpoint ` and the SDK's function id, else its method and path. */
 function endpointFunctionId(data: Record<string, unknown> | undefined): string {
-  if (typeof data?.fn === "string" && data.fn !== "") return data.fn;
+  if (typeof data?.fn === "string" && data.fn !== "") return `${endpointFunctionPrefix}${data.fn}`;
   const method = typeof data?.method === "string" ? data.method : "GET";
   const path = typeof data?.path === "string" ? data.path : "/";
-  return `endpoint ${method} ${path}`;
+  return `${endpointFunctionPrefix}${method} ${path}`;
 }
 
 /** An op as the engine reads it: only the protocol's fields. */
@@ -99,6 +100,7 @@ function toOp(raw: z.output<typeof checkpointOp>): Op {
   if ("data" in raw) op.data = raw.data;
   if (raw.error) op.error = { ...raw.error, name: raw.error.name ?? "Error", message: raw.error.message ?? "" } as Op["error"] & object;
   if (raw.timing) op.timing = raw.timing;
+  if (raw.metadata?.length) op.metadata = raw.metadata;
   return op;
 }
 
@@ -117,6 +119,7 @@ export function checkpointRoutes(ctx: ServerContext) {
   app.post("/v1/checkpoint", async (c) => {
     const body = parse(newRunBody, await readJson(c.req));
     const functionId = endpointFunctionId(body.event.data);
+    ctx.endpoints?.started(functionId, body.retries);
     await ctx.engine.startSyncRun({ runId: body.run_id, functionId, event: body.event, ops: body.steps.map(toOp) });
     const token = tokenFor(body.run_id);
     return c.json({ data: { fn_id: functionId, app_id: endpointAppId, run_id: body.run_id, token, realtime_token: token } });

@@ -1,6 +1,7 @@
 import type { Engine } from "@stepwise/engine";
 import type { Logger } from "@stepwise/protocol";
 import type { AppRegistry } from "../apps/app-registry.ts";
+import type { DurableEndpoints } from "../driver/endpoint-function.ts";
 
 /** What every route module needs, passed down once. */
 export interface ServerContext {
@@ -13,4 +14,6 @@ export interface ServerContext {
   signingKeys: string[];
   /** How often the live stream polls the store for other nodes' activity, in ms. */
   clusterPollMs?: number;
+  /** The drivers of durable-endpoint runs gone async, told each endpoint's retries. */
+  endpoints?: DurableEndpoints;
 }

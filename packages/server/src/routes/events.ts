@@ -4,7 +4,8 @@
  * an array; all validated before anything is stored. Reply `{ ids, status: 200 }` (the
  * official SDK needs the `status` key). A retried request (same `x-inngest-event-id-seed`)
  * gets the same ids and stores nothing twice; a different body under a seed already used
- * is refused with 409, never acknowledged and dropped.
+ * is refused with 409, never acknowledged and dropped. A W3C `traceparent` header (as an
+ * app's instrumented HTTP client sends it) puts the runs started into that trace.
  */
 
 import type { EventRecord } from "@stepwise/engine";
@@ -12,6 +13,7 @@ import { idsFromSeed, StepwiseError, validateEvents } from "@stepwise/protocol";
 import { Hono } from "hono";
 import { safeEqual } from "../auth/secrets.ts";
 import { errorBody } from "../errors.ts";
+import { withRequestContext } from "../tracing.ts";
 import type { ServerContext } from "./context.ts";
 import { eventPayloadShape, parse, readJson } from "./schemas.ts";
 
@@ -39,6 +41,7 @@ function sameEvent(record: EventRecord, event: Validated): boolean {
     sameJson(record.data, event.data) &&
     sameJson(record.user, event.user) &&
     (record.v ?? undefined) === event.v &&
+    sameJson(record.meta ?? null, event.meta ?? null) &&
     record.id === (event.id ?? record.internalId) &&
     (event.ts === undefined || record.ts === event.ts)
   );
@@ -73,7 +76,11 @@ export function eventRoutes(ctx: ServerContext) {
         }
       };
       await check();
-      const { ids } = await ctx.engine.send(body, internalIds ? { internalIds } : {});
+      // a `traceparent` header puts the runs these events start into the sender's trace
+      const { ids } = await withRequestContext(
+        (name) => c.req.header(name),
+        () => ctx.engine.send(body, internalIds ? { internalIds } : {}),
+      );
       await check();
       return c.json({ ids, status: 200 });
     } catch (error) {

@@ -2,7 +2,8 @@
  * @module serializers
  * Engine records as the REST API shows them (Inngest v1 shapes, snake_case).
  */
-import type { EventRecord, RunDetails, RunRecord, StepRecord } from "@stepwise/engine";
+import type { EventRecord, RunDetails, RunMetadata, RunRecord, StepRecord } from "@stepwise/engine";
+import { eventSessions } from "@stepwise/protocol";
 
 const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
 
@@ -35,11 +36,17 @@ export function stepToJson(step: StepRecord) {
     started_at: iso(step.startedAt),
     ended_at: iso(step.endedAt),
     wake_at: iso(step.wakeAt),
+    metadata: step.metadata ?? [],
   };
 }
 
+/** A run's metadata: `run` and `steps` by kind, `scores` by name. */
+export function metadataToJson(m: RunMetadata | undefined) {
+  return { run: m?.run ?? {}, steps: m?.steps ?? {}, scores: m?.scores ?? {} };
+}
+
 export function runDetailsToJson(run: RunDetails) {
-  return { ...runToJson(run), steps: run.steps.map(stepToJson), waiting_on: run.waitingOn ?? null };
+  return { ...runToJson(run), steps: run.steps.map(stepToJson), waiting_on: run.waitingOn ?? null, metadata: metadataToJson(run.metadata) };
 }
 
 export function eventToJson(event: EventRecord) {
@@ -53,5 +60,7 @@ export function eventToJson(event: EventRecord) {
     v: event.v ?? null,
     received_at: iso(event.receivedAt),
     duplicate: event.duplicate ?? false,
+    meta: event.meta ?? null,
+    sessions: eventSessions(event.meta),
   };
 }
