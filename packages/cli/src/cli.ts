@@ -48,6 +48,10 @@ Flags:
                          like /v1; dev serves it openly on loopback).
       --drain-timeout <ms>  dev, start: on SIGTERM/SIGINT, how long calls in flight may finish
                          before the process exits leaving them leased (default 10000).
+      --node-url <url>   dev, start on a shared Postgres: where the other nodes reach this one
+                         (e.g. http://10.0.0.5:8288); Connect calls claimed by a node without
+                         the app's worker are forwarded to the node holding it. Needs a node
+                         secret: ${envKeys.nodeSecret[0]} (start: the signing key by default).
       --gateway-timeout <ms>  dev, start: longest one step.fetch / step.ai.infer request the server
                          makes may take; a timeout is a step error, retried (default 120000).
       --endpoint-origins <o,...>  Origins (https://api.example.com) where durable endpoints that
@@ -68,6 +72,9 @@ Environment:
   ${envKeys.appOutageBudget.join(", ")}   app outage budget (as --app-outage-budget)
   ${envKeys.metricsPublic.join(", ")}   1 or true: as --metrics-public
   ${envKeys.drainTimeout.join(", ")}   as --drain-timeout
+  ${envKeys.nodeUrl.join(", ")}   as --node-url
+  ${envKeys.nodeSecret.join(", ")}   the secret Connect forwards between nodes are signed with (16+ characters;
+                         start: the signing key unless set)
   ${envKeys.gatewayTimeout.join(", ")}   as --gateway-timeout
   ${envKeys.endpointOrigins.join(", ")}   as --endpoint-origins
   OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, OTEL_TRACES_EXPORTER
@@ -178,6 +185,15 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
   const originsText = values["endpoint-origins"] ?? readEnv(envKeys.endpointOrigins, env);
   const endpointOrigins = originsText === undefined ? undefined : parseOrigins(originsText);
   const db = values.db ?? readEnv(envKeys.db, env) ?? (command === "dev" ? ".stepwise/dev.db" : "stepwise.db");
+  const nodeUrl = values["node-url"] ?? readEnv(envKeys.nodeUrl, env);
+  if (nodeUrl !== undefined && !/^https?:\/\/[^/?#@]+\/?$/.test(nodeUrl)) {
+    throw new CLIError(`--node-url: expected this node's http(s) origin such as http://10.0.0.5:8288, received ${JSON.stringify(nodeUrl)}`);
+  }
+  const nodeSecret = readEnv(envKeys.nodeSecret, env);
+  if (nodeSecret !== undefined && nodeSecret.length < 16) throw new CLIError(`${envKeys.nodeSecret[0]}: expected at least 16 characters`);
+  if (nodeUrl && command === "dev" && !nodeSecret) {
+    throw new CLIError("--node-url needs a node secret in dev mode", `set ${envKeys.nodeSecret[0]} (the same on every node) to sign forwards between nodes`);
+  }
   if (command === "dev" && !isPostgresUrl(db)) {
     const { mkdirSync } = await import("node:fs");
     const { dirname } = await import("node:path");
@@ -199,6 +215,7 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
     ...(command === "start" && dashboardToken ? { dashboardToken } : {}),
     ...(command === "start" && metricsPublic ? { metricsPublic: true } : {}),
     ...(drainTimeoutMs !== undefined ? { drainTimeoutMs } : {}),
+    ...(nodeUrl || nodeSecret ? { cluster: { ...(nodeUrl ? { nodeUrl } : {}), ...(nodeSecret ? { nodeSecret } : {}) } } : {}),
     ...(gatewayTimeoutMs !== undefined ? { gateway: { timeoutMs: gatewayTimeoutMs } } : {}),
     ...(endpointOrigins ? { endpointOrigins } : {}),
   });
@@ -277,6 +294,7 @@ function parse(args: string[]) {
       "app-outage-budget": { type: "string" },
       "metrics-public": { type: "boolean" },
       "drain-timeout": { type: "string" },
+      "node-url": { type: "string" },
       "gateway-timeout": { type: "string" },
       "endpoint-origins": { type: "string" },
       retention: { type: "string" },

@@ -16,6 +16,10 @@ export const envKeys = {
   metricsPublic: ["STEPWISE_METRICS_PUBLIC"],
   /** Milliseconds in-flight calls may run after SIGTERM (as --drain-timeout). */
   drainTimeout: ["STEPWISE_DRAIN_TIMEOUT_MS"],
+  /** Where other nodes reach this one, for Connect calls forwarded between nodes (as --node-url). */
+  nodeUrl: ["STEPWISE_NODE_URL"],
+  /** The secret node-to-node forwards are signed with (start: the signing key unless set). Environment only: never on a command line. */
+  nodeSecret: ["STEPWISE_NODE_SECRET"],
   gatewayTimeout: ["STEPWISE_GATEWAY_TIMEOUT_MS"],
   /** Comma-separated origins durable endpoints may be re-entered at (as --endpoint-origins). */
   endpointOrigins: ["STEPWISE_ENDPOINT_ORIGINS"],

@@ -59,6 +59,8 @@ export interface RunServerOptions {
   connect?: ServerOptions["connect"];
   /** start: serve `/metrics` without a credential. (Default: false; dev serves it openly on loopback.) */
   metricsPublic?: boolean;
+  /** Several nodes on one database: this node's address for the others, and the node secret (`ServerOptions.cluster`). */
+  cluster?: ServerOptions["cluster"];
   /** On shutdown, how long in-flight calls may run before the process leaves them leased, in ms. (Default: 10,000.) */
   drainTimeoutMs?: number;
   /** `step.fetch` / `step.ai.infer` requests the server makes (`EngineOptions.gateway`: `timeoutMs`). */
@@ -204,6 +206,7 @@ export async function runServer(options: RunServerOptions): Promise<RunningServe
     ...(options.mode === "start" ? { tokens: new TokenStore(tokenFileForDb(options.db)) } : {}),
     ...(options.mode === "dev" ? { allowedHosts: devAllowedHosts(options.host) } : {}),
     ...(options.connect ? { connect: options.connect } : {}),
+    ...(options.cluster ? { cluster: options.cluster } : {}),
   });
   if (options.logRuns !== false) {
     engine.onRunStarted((runId, functionId) => log(`▶ ${functionId} started (run ${runId})`));
@@ -221,7 +224,12 @@ export async function runServer(options: RunServerOptions): Promise<RunningServe
   await server.apps.refresh();
   await server.connect.restore();
   await engine.start();
-  const stopRefreshing = server.apps.startRefreshing(options.appsRefreshMs);
+  const stopRefreshingApps = server.apps.startRefreshing(options.appsRefreshMs);
+  const stopRefreshingConnect = server.connect.startRefreshing(options.appsRefreshMs);
+  const stopRefreshing = () => {
+    stopRefreshingApps();
+    stopRefreshingConnect();
+  };
   const host = options.host ?? "127.0.0.1";
   const http = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
     const s = serve({ fetch: server.app.fetch, port: options.port, hostname: host }, () => resolve(s));
@@ -253,7 +261,7 @@ export async function runServer(options: RunServerOptions): Promise<RunningServe
       // drain first, still serving: /ready answers 503 at once (a load balancer stops sending
       // here), no new Connect workers are taken, calls in flight (HTTP and Connect) finish up to
       // drainTimeoutMs, the rest stay leased for other nodes
-      server.connect.stopAccepting();
+      await server.connect.stopAccepting();
       log("draining: claiming no new work, waiting for calls in flight");
       const left = await engine.drain();
       if (left === 0) log("drained: every call in flight finished");

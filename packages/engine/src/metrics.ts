@@ -44,6 +44,8 @@ export const storeWriteMethods: ReadonlySet<string> = new Set([
   "advanceCronSchedule",
   "ensureCronSchedule",
   "saveApp",
+  "saveConnectConnections",
+  "deleteConnectConnections",
   "addRunMetadata",
 ]);
 

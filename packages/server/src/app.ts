@@ -70,7 +70,16 @@ export interface ServerOptions {
    */
   allowedHosts?: readonly string[] | "any";
   /** Connect (workers on a WebSocket): intervals and timeouts of the gateway. */
-  connect?: Pick<ConnectGatewayOptions, "heartbeatIntervalMs" | "extendLeaseIntervalMs" | "leaseTimeoutMs" | "noWorkerWaitMs" | "recentWorkerMs">;
+  connect?: Pick<
+    ConnectGatewayOptions,
+    "heartbeatIntervalMs" | "extendLeaseIntervalMs" | "leaseTimeoutMs" | "noWorkerWaitMs" | "recentWorkerMs" | "registryIntervalMs" | "nodeId"
+  >;
+  /**
+   * Several nodes on one database (Connect): where other nodes reach this one
+   * (`--node-url`), and the secret forwards between nodes are signed with (`--node-secret`;
+   * start mode: the signing key unless given).
+   */
+  cluster?: { nodeUrl?: string; nodeSecret?: string };
   /**
    * The metrics `GET /metrics` serves: make them with `createMetrics()` and pass their
    * `hooks` to the engine too. (Default: made here, without the engine's hooks or Node's
@@ -165,12 +174,26 @@ export function createServer(options: ServerOptions): StepwiseServer {
       onError: (c) => c.json({ error: `request body is larger than ${maxBodyBytes} bytes`, code: "limit_exceeded", status: 413 }, 413),
     }),
   );
+  const nodeSecret = options.cluster?.nodeSecret ?? (options.mode === "start" ? options.signingKey : undefined);
+  if (options.cluster?.nodeUrl !== undefined) {
+    let url: URL | undefined;
+    try {
+      url = new URL(options.cluster.nodeUrl);
+    } catch {}
+    if (!url || !["http:", "https:"].includes(url.protocol) || url.username || url.password || url.search) {
+      throw new Error(`createServer: cluster.nodeUrl must be an http(s) URL without credentials or query, received ${JSON.stringify(options.cluster.nodeUrl)}`);
+    }
+  }
+  if (options.cluster?.nodeSecret !== undefined && options.cluster.nodeSecret.length < 16)
+    throw new Error("createServer: cluster.nodeSecret must be at least 16 characters");
   const connect = new ConnectGateway({
     engine: options.engine,
     logger,
     callTimeoutMs: options.callTimeoutMs ?? 5 * 60_000,
     ...options.connect,
     ...(options.mode === "dev" && options.allowedHosts ? { allowedHosts: options.allowedHosts } : {}),
+    ...(options.cluster?.nodeUrl ? { nodeUrl: options.cluster.nodeUrl } : {}),
+    ...(nodeSecret ? { nodeSecret } : {}),
   });
   // before the dev guard and start-mode credentials: protobuf bodies, signing key only (in start mode)
   app.route(
@@ -178,6 +201,10 @@ export function createServer(options: ServerOptions): StepwiseServer {
     connectRoutes({
       gateway: connect,
       mode: options.mode,
+      // start mode without its own node secret: forwards signed with the fallback key (nodes mid-rotation) are accepted too
+      ...(nodeSecret
+        ? { nodeSecrets: options.cluster?.nodeSecret || !options.signingKeyFallback ? [nodeSecret] : [nodeSecret, options.signingKeyFallback] }
+        : {}),
       signingKeys,
       ...(options.mode === "dev" && options.allowedHosts ? { allowedHosts: options.allowedHosts } : {}),
     }),
@@ -232,7 +259,7 @@ export function createServer(options: ServerOptions): StepwiseServer {
   v1.route("/", metadataRoutes(ctx));
   app.route("/", v1);
   // behind the same credentials as the rest of /v1
-  app.get("/v1/connect/connections", (c) => c.json({ data: connect.list() }));
+  app.get("/v1/connect/connections", (c) => c.json({ data: connect.list(), node: connect.node() }));
   if (options.dashboardDir) mountDashboard(app, options.dashboardDir);
   app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${c.req.path}`, code: "not_found", status: 404 }, 404));
   return { app, apps, connect, realtime };

@@ -15,7 +15,12 @@ export {
   type ConnectionInfo,
   connectRoutes,
   connectSubprotocol,
+  type ForwardCall,
+  forwardPath,
+  forwardSignatureHeader,
   gatewayPath,
+  signForward,
+  verifyForward,
 } from "./connect/index.ts";
 /** The Connect protocol's protobuf messages (for tests and tools speaking it directly). */
 export * as connectWire from "./connect/wire.ts";

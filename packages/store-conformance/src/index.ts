@@ -6,6 +6,7 @@
  * calls on one instance and, when the factory can open one, on a second instance).
  */
 import { describe } from "vitest";
+import { connectSuite } from "./connect.ts";
 import { eventsSuite } from "./events.ts";
 import type { StoreFactory } from "./fixtures.ts";
 import { metadataSuite } from "./metadata.ts";
@@ -24,6 +25,7 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
     eventsSuite(factory);
     pausesSuite(factory);
     racesSuite(factory);
+    connectSuite(factory);
     metadataSuite(factory);
     retentionSuite(factory);
   });

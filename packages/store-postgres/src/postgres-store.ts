@@ -29,6 +29,7 @@ import {
   type ClaimParams,
   type ClaimResult,
   type ConcurrencyClaim,
+  type ConnectConnectionRecord,
   type CronSchedule,
   type EventRecord,
   type IngestParams,
@@ -67,7 +68,9 @@ import { isConnectionLost, withRetry } from "./retry.ts";
 import {
   type AppRow,
   appFromRow,
+  type ConnectConnectionRow,
   claimsOfRow,
+  connectConnectionFromRow,
   type EventRow,
   eventFromRow,
   eventParams,
@@ -833,6 +836,49 @@ export class PostgresStore implements Store {
 
   async listApps(): Promise<StoredApp[]> {
     return (await this.read<AppRow>("listApps")).map(appFromRow);
+  }
+
+  async saveConnectConnections(rows: readonly ConnectConnectionRecord[]): Promise<void> {
+    if (!rows.length) return;
+    // sorted: two nodes refreshing overlapping rows lock them in the same order
+    const sorted = [...rows].sort((a, b) => (a.connectionId + a.appName < b.connectionId + b.appName ? -1 : 1));
+    const columns = [
+      sorted.map((r) => r.connectionId),
+      sorted.map((r) => r.appName),
+      sorted.map((r) => r.nodeId),
+      sorted.map((r) => r.nodeUrl),
+      sorted.map((r) => r.state),
+      sorted.map((r) => r.lastSeenAt),
+    ];
+    await this.retrying(() => this.q(this.pool, "saveConnectConnections", columns), "retry");
+  }
+
+  async deleteConnectConnections(params: { connectionId?: string; seenBefore?: number }): Promise<number> {
+    let n = 0;
+    if (params.connectionId !== undefined)
+      n += await this.retrying(
+        async () =>
+          (await this.pool.query({ name: "stepwise_deleteConnectConnection", text: statements.deleteConnectConnection, values: [params.connectionId] }))
+            .rowCount ?? 0,
+        "retry",
+      );
+    if (params.seenBefore !== undefined)
+      n += await this.retrying(
+        async () =>
+          (
+            await this.pool.query({
+              name: "stepwise_deleteConnectConnectionsSeenBefore",
+              text: statements.deleteConnectConnectionsSeenBefore,
+              values: [params.seenBefore],
+            })
+          ).rowCount ?? 0,
+        "retry",
+      );
+    return n;
+  }
+
+  async listConnectConnections(params: { appName: string; seenSince: number }): Promise<ConnectConnectionRecord[]> {
+    return (await this.read<ConnectConnectionRow>("listConnectConnections", [params.appName, params.seenSince])).map(connectConnectionFromRow);
   }
 
   advanceCronSchedule(

@@ -6,6 +6,7 @@
  */
 import type {
   ConcurrencyClaim,
+  ConnectConnectionRecord,
   EventRecord,
   NewQueueItem,
   PauseRecord,
@@ -281,4 +282,24 @@ export function appFromRow(row: AppRow): StoredApp {
   if (row.sdk !== null) app.sdk = row.sdk;
   if (row.framework !== null) app.framework = row.framework;
   return app;
+}
+
+export interface ConnectConnectionRow {
+  connection_id: string;
+  app_name: string;
+  node_id: string;
+  node_url: string;
+  state: string;
+  last_seen_at: number;
+}
+
+export function connectConnectionFromRow(row: ConnectConnectionRow): ConnectConnectionRecord {
+  return {
+    connectionId: row.connection_id,
+    appName: row.app_name,
+    nodeId: row.node_id,
+    nodeUrl: row.node_url,
+    state: row.state === "draining" ? "draining" : "ready",
+    lastSeenAt: Number(row.last_seen_at),
+  };
 }

@@ -169,6 +169,12 @@ export const statements = {
   saveApp:
     "INSERT INTO apps (url, app_name, sdk, framework, functions, synced_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (url) DO UPDATE SET app_name = excluded.app_name, sdk = excluded.sdk, framework = excluded.framework, functions = excluded.functions, synced_at = excluded.synced_at",
   listApps: "SELECT url, app_name, sdk, framework, functions, synced_at FROM apps ORDER BY url",
+  saveConnectConnections:
+    "INSERT INTO connect_connections (connection_id, app_name, node_id, node_url, state, last_seen_at) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[]) ON CONFLICT (connection_id, app_name) DO UPDATE SET node_id = excluded.node_id, node_url = excluded.node_url, state = excluded.state, last_seen_at = excluded.last_seen_at",
+  deleteConnectConnection: "DELETE FROM connect_connections WHERE connection_id = $1",
+  deleteConnectConnectionsSeenBefore: "DELETE FROM connect_connections WHERE last_seen_at < $1",
+  listConnectConnections:
+    "SELECT connection_id, app_name, node_id, node_url, state, last_seen_at FROM connect_connections WHERE app_name = $1 AND last_seen_at >= $2 ORDER BY connection_id",
   setRequestVersion: "UPDATE runs SET request_version = $2 WHERE id = $1",
   setWaitingOn: "UPDATE runs SET waiting_on = $2 WHERE id = $1",
   advanceCron: "UPDATE cron_schedules SET next_at = $1 WHERE function_id = $2 AND expression = $3 AND next_at = $4 RETURNING next_at",

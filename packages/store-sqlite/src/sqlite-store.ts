@@ -12,6 +12,7 @@ import {
   type ClaimParams,
   type ClaimResult,
   type ConcurrencyClaim,
+  type ConnectConnectionRecord,
   type CronSchedule,
   type EventRecord,
   type IngestParams,
@@ -46,7 +47,9 @@ import { migrate } from "./migrate.ts";
 import {
   type AppRow,
   appFromRow,
+  type ConnectConnectionRow,
   claimsOfRow,
+  connectConnectionFromRow,
   type EventRow,
   eventFromRow,
   eventToRow,
@@ -546,6 +549,27 @@ export class SqliteStore implements Store {
 
   async listApps(): Promise<StoredApp[]> {
     return (this.sql.listApps.all() as AppRow[]).map(appFromRow);
+  }
+
+  saveConnectConnections(rows: readonly ConnectConnectionRecord[]): Promise<void> {
+    if (!rows.length) return Promise.resolve();
+    return this.writes.write(() => {
+      for (const row of rows) this.sql.saveConnectConnection.run({ ...row });
+    });
+  }
+
+  async deleteConnectConnections(params: { connectionId?: string; seenBefore?: number }): Promise<number> {
+    let n = 0;
+    if (params.connectionId === undefined && params.seenBefore === undefined) return 0;
+    await this.writes.write(() => {
+      if (params.connectionId !== undefined) n += this.sql.deleteConnectConnection.run(params.connectionId).changes;
+      if (params.seenBefore !== undefined) n += this.sql.deleteConnectConnectionsSeenBefore.run(params.seenBefore).changes;
+    });
+    return n;
+  }
+
+  async listConnectConnections(params: { appName: string; seenSince: number }): Promise<ConnectConnectionRecord[]> {
+    return (this.sql.listConnectConnections.all(params.appName, params.seenSince) as ConnectConnectionRow[]).map(connectConnectionFromRow);
   }
 
   advanceCronSchedule(

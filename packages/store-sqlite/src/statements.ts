@@ -125,6 +125,11 @@ const sqlText = {
   saveApp:
     "INSERT INTO apps (url, app_name, sdk, framework, functions, synced_at) VALUES (@url, @appName, @sdk, @framework, @functions, @syncedAt) ON CONFLICT (url) DO UPDATE SET app_name = excluded.app_name, sdk = excluded.sdk, framework = excluded.framework, functions = excluded.functions, synced_at = excluded.synced_at",
   listApps: "SELECT * FROM apps ORDER BY url",
+  saveConnectConnection:
+    "INSERT INTO connect_connections (connection_id, app_name, node_id, node_url, state, last_seen_at) VALUES (@connectionId, @appName, @nodeId, @nodeUrl, @state, @lastSeenAt) ON CONFLICT (connection_id, app_name) DO UPDATE SET node_id = excluded.node_id, node_url = excluded.node_url, state = excluded.state, last_seen_at = excluded.last_seen_at",
+  deleteConnectConnection: "DELETE FROM connect_connections WHERE connection_id = ?",
+  deleteConnectConnectionsSeenBefore: "DELETE FROM connect_connections WHERE last_seen_at < ?",
+  listConnectConnections: "SELECT * FROM connect_connections WHERE app_name = ? AND last_seen_at >= ? ORDER BY connection_id",
   advanceCron: "UPDATE cron_schedules SET next_at = ? WHERE function_id = ? AND expression = ? AND next_at = ?",
   queueDue: "SELECT COUNT(*) AS n, MIN(available_at) AS oldest FROM queue WHERE leased = 0 AND available_at <= ?",
   queueLeased: "SELECT COUNT(*) AS n FROM queue WHERE leased = 1",

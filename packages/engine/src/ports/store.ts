@@ -332,6 +332,23 @@ export interface StoredApp {
   syncedAt: number;
 }
 
+/**
+ * A live Connect connection in the cluster's registry: which node holds a worker's socket
+ * for an app, so a node with none can forward a call there. One row per (connection, app).
+ */
+export interface ConnectConnectionRecord {
+  connectionId: string;
+  appName: string;
+  /** The node holding the socket (its random id for this process). */
+  nodeId: string;
+  /** Where other nodes reach that node (`--node-url`). */
+  nodeUrl: string;
+  /** `ready` takes calls; `draining` (after `WORKER_PAUSE`) does not. */
+  state: "ready" | "draining";
+  /** When the holding node last refreshed the row: older rows are of a node that died. */
+  lastSeenAt: number;
+}
+
 export interface CronSchedule {
   functionId: string;
   expression: string;
@@ -537,6 +554,13 @@ export interface Store {
   /** Stores an app's latest sync, replacing the previous one for its URL. */
   saveApp(app: StoredApp): Promise<void>;
   listApps(): Promise<StoredApp[]>;
+
+  /** Writes or refreshes registry rows of live Connect connections, keyed by (connectionId, appName). */
+  saveConnectConnections(rows: readonly ConnectConnectionRecord[]): Promise<void>;
+  /** Deletes the rows of one connection, and/or every row last seen before `seenBefore`; returns how many. */
+  deleteConnectConnections(params: { connectionId?: string; seenBefore?: number }): Promise<number>;
+  /** The rows of an app seen at or after `seenSince`, oldest connection id first. */
+  listConnectConnections(params: { appName: string; seenSince: number }): Promise<ConnectConnectionRecord[]>;
 
   getRun(runId: string): Promise<RunRecord | undefined>;
   listRuns(filter: ListRunsFilter): Promise<RunRecord[]>;

@@ -22,16 +22,24 @@
  *   arriving later is acknowledged and dropped. When the engine gives a call up (its
  *   `signal`), the next extension is answered without a new lease id: "lease lost".
  * - Heartbeats are answered; a connection silent for `2.5 × heartbeatIntervalMs` is closed.
+ * - Several nodes on one database: with a `nodeUrl` and a `nodeSecret`, each ready
+ *   connection is written to the `connect_connections` registry (at `WORKER_READY`,
+ *   refreshed every `registryIntervalMs`, deleted on close; rows not refreshed for three
+ *   intervals are of a dead node and ignored). A call with no ready worker here is
+ *   forwarded (`POST <node_url>/v0/connect/forward`, HMAC-signed) to a node that holds one;
+ *   this node's engine keeps the call's lease, and a forward that reaches no worker is an
+ *   "app unreachable" result (retried without spending the function's retries).
  */
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
-import type { Engine } from "@stepwise/engine";
+import type { ConnectConnectionRecord, Engine } from "@stepwise/engine";
 import { type ExecutionInput, type ExecutionResult, type Logger, StepwiseError } from "@stepwise/protocol";
 import { type WebSocket, WebSocketServer } from "ws";
 import { fromWire, type WireFunction } from "../driver/wire-config.ts";
 import { connectTraceContext } from "../tracing.ts";
 import { type ConnectDispatcher, ConnectFunction, decodeReply } from "./connect-function.ts";
+import { type ForwardCall, forwardPath, forwardSignatureHeader, signForward } from "./forward.ts";
 import { decode, encode, frame, type Message, MessageKind, schemas, WireError } from "./wire.ts";
 
 /** The WebSocket subprotocol the SDK asks for. */
@@ -71,7 +79,23 @@ export interface ConnectGatewayOptions {
   sessionTtlMs?: number;
   /** `dev`: the `Host` names upgrades are accepted for (as the rest of dev mode), or `"any"`. */
   allowedHosts?: readonly string[] | "any";
+  /** This node's id in the connection registry. (Default: a random id per process.) */
+  nodeId?: string;
+  /**
+   * Where other nodes reach this node (`--node-url`). With it (and `nodeSecret`) this node's
+   * connections are written to the registry, so other nodes forward calls here.
+   */
+  nodeUrl?: string;
+  /** The secret node-to-node forwards are signed with; without it this node neither forwards nor accepts forwards. */
+  nodeSecret?: string;
+  /** How often this node refreshes its registry rows; rows older than three intervals are dead. (Default: 3,000 ms.) */
+  registryIntervalMs?: number;
 }
+
+/** What became of a call sent to a worker: its reply, or why there is none (`delivered`: the worker had received it). */
+export type CallOutcome = { reply: Message<typeof schemas.SDKResponse> } | { failure: string; delivered: boolean };
+
+type Target = { local: Connection } | { remote: ConnectConnectionRecord };
 
 type ConnState = "handshake" | "connected" | "ready" | "draining" | "closed";
 
@@ -96,7 +120,7 @@ interface PendingCall {
   lastExtendedAt: number;
   startedAt: number;
   lost: boolean;
-  settle(result: ExecutionResult): void;
+  settle(outcome: CallOutcome): void;
 }
 
 /** What a worker sees of a connection, for tests and the dashboard. */
@@ -110,6 +134,11 @@ export interface ConnectionInfo {
 
 function transportError(message: string): ExecutionResult {
   return { type: "function-rejected", error: { name: "ConnectTransportError", message }, retriable: true };
+}
+
+/** No worker got the call: the engine retries it later without spending an attempt (its app-outage handling). */
+function unreachable(message: string): ExecutionResult {
+  return { type: "function-rejected", error: { name: "ConnectTransportError", message }, retriable: true, unreachable: true };
 }
 
 /** A close reason within the protocol's 123 bytes (UTF-8), cut at a character boundary. */
@@ -137,6 +166,8 @@ export class ConnectGateway implements ConnectDispatcher {
   /** Function ids registered per app, to unregister the ones a later sync drops. */
   private readonly appFunctions = new Map<string, string[]>();
   private readonly waiters = new Set<() => void>();
+  /** The stored sync of each app last registered here. */
+  private readonly appSyncedAt = new Map<string, number>();
   /** When a worker of each app was last connected here (or the node started, for stored apps). */
   private readonly appLastSeen = new Map<string, number>();
   private readonly timer: NodeJS.Timeout;
@@ -145,13 +176,85 @@ export class ConnectGateway implements ConnectDispatcher {
   private readonly leaseTimeoutMs: number;
   private closed = false;
   private accepting = true;
+  /** This node in the registry. */
+  readonly nodeId: string;
+  private readonly registryMs: number;
+  private registryTimer: NodeJS.Timeout | undefined;
+  /** Registry writes, in order (a close's delete never lands before the ready's insert). */
+  private registryChain: Promise<void> = Promise.resolve();
+  /** Connections whose rows are in the registry. */
+  private readonly registered = new Set<string>();
+  /** Other nodes' live rows per app, read at most every quarter interval. */
+  private readonly remoteCache = new Map<string, { at: number; rows: Promise<ConnectConnectionRecord[]> }>();
+  /** Nodes a forward just failed to reach: skipped until their rows are refreshed past this time. */
+  private readonly avoid = new Map<string, number>();
+  /** Calls forwarded to other nodes, and calls served for them. */
+  private readonly forwards = { sent: 0, served: 0, failed: 0 };
 
   constructor(private readonly options: ConnectGatewayOptions) {
     this.heartbeatMs = options.heartbeatIntervalMs ?? 10_000;
     this.extendMs = options.extendLeaseIntervalMs ?? 5_000;
     this.leaseTimeoutMs = options.leaseTimeoutMs ?? 2 * this.extendMs + 2_000;
+    this.nodeId = options.nodeId ?? `node_${randomUUID().replaceAll("-", "").slice(0, 16)}`;
+    this.registryMs = options.registryIntervalMs ?? 3_000;
     this.timer = setInterval(() => this.sweep(), Math.min(1_000, this.extendMs / 2));
     this.timer.unref();
+    if (this.advertises) {
+      this.registryTimer = setInterval(() => this.refreshRegistry(), this.registryMs);
+      this.registryTimer.unref();
+    }
+  }
+
+  /** This node writes its connections to the registry (other nodes can forward here). */
+  private get advertises(): boolean {
+    return !!this.options.nodeUrl && !!this.options.nodeSecret;
+  }
+
+  /** This node, as `GET /v1/connect/connections` shows it. */
+  node(): { id: string; url: string | null; forwarding: boolean; forwards: { sent: number; served: number; failed: number } } {
+    return { id: this.nodeId, url: this.options.nodeUrl ?? null, forwarding: !!this.options.nodeSecret, forwards: { ...this.forwards } };
+  }
+
+  private registry(op: () => Promise<unknown>, what: string): Promise<void> {
+    this.registryChain = this.registryChain.then(op).then(
+      () => {},
+      (error) => this.options.logger.warn(`stepwise connect: could not ${what} in the connection registry: ${(error as Error).message}`),
+    );
+    return this.registryChain;
+  }
+
+  private rowsOf(conn: Connection, now: number): ConnectConnectionRecord[] {
+    const state = conn.state === "draining" ? "draining" : "ready";
+    return [...conn.apps].map((appName) => ({
+      connectionId: conn.id,
+      appName,
+      nodeId: this.nodeId,
+      nodeUrl: this.options.nodeUrl as string,
+      state,
+      lastSeenAt: now,
+    }));
+  }
+
+  /** Writes one connection's rows now (at `WORKER_READY` and `WORKER_PAUSE`). */
+  private publish(conn: Connection): void {
+    if (!this.advertises || !this.accepting || (conn.state !== "ready" && conn.state !== "draining")) return;
+    this.registered.add(conn.id);
+    void this.registry(() => this.options.engine.store.saveConnectConnections(this.rowsOf(conn, Date.now())), "write a connection");
+  }
+
+  private unpublish(connectionId: string): void {
+    if (!this.registered.delete(connectionId)) return;
+    void this.registry(() => this.options.engine.store.deleteConnectConnections({ connectionId }), "delete a connection");
+  }
+
+  /** Refreshes this node's rows (one batch) and deletes rows long dead. */
+  private refreshRegistry(): void {
+    const now = Date.now();
+    const rows = [...this.connections.values()].filter((c) => this.registered.has(c.id)).flatMap((c) => this.rowsOf(c, now));
+    void this.registry(async () => {
+      await this.options.engine.store.saveConnectConnections(rows);
+      await this.options.engine.store.deleteConnectConnections({ seenBefore: now - Math.max(60_000, 10 * this.registryMs) });
+    }, "refresh this node's connections");
   }
 
   /** The live connections. */
@@ -175,11 +278,32 @@ export class ConnectGateway implements ConnectDispatcher {
 
   /** Registers the Connect apps stored by this node before a restart, or by other nodes. */
   async restore(): Promise<void> {
+    await this.refreshApps(true);
+  }
+
+  /**
+   * Registers Connect apps other nodes stored since the last look (a worker that synced on
+   * another node): events arriving here then start their runs, and their calls are
+   * forwarded to that node. Every `everyMs`; returns the function that stops it.
+   */
+  startRefreshing(everyMs = 2_000): () => void {
+    const timer = setInterval(() => {
+      void this.refreshApps(false).catch((error) => this.options.logger.warn(`stepwise connect: refreshing Connect apps failed: ${(error as Error).message}`));
+    }, everyMs);
+    timer.unref();
+    return () => clearInterval(timer);
+  }
+
+  private async refreshApps(starting: boolean): Promise<void> {
     for (const stored of await this.options.engine.store.listApps()) {
       if (!stored.url.startsWith(connectAppPrefix)) continue;
+      if (stored.syncedAt <= (this.appSyncedAt.get(stored.appName) ?? Number.NEGATIVE_INFINITY)) continue;
+      this.appSyncedAt.set(stored.appName, stored.syncedAt);
       try {
         this.registerApp(stored.appName, stored.functions as WireFunction[]);
-        this.appLastSeen.set(stored.appName, Date.now());
+        // starting: workers are reconnecting; later: a worker just synced on another node
+        const seen = starting ? Date.now() : stored.syncedAt;
+        this.appLastSeen.set(stored.appName, Math.max(this.appLastSeen.get(stored.appName) ?? 0, seen));
       } catch (error) {
         this.options.logger.warn(`stepwise connect: could not register stored app ${stored.appName}: ${(error as Error).message}`);
       }
@@ -255,6 +379,7 @@ export class ConnectGateway implements ConnectDispatcher {
       conn.state = "closed";
       for (const app of conn.apps) this.appLastSeen.set(app, Date.now());
       if (conn.id && this.connections.get(conn.id) === conn) this.connections.delete(conn.id);
+      if (conn.id) this.unpublish(conn.id);
       // calls in flight stay pending: the worker may extend and answer them over a new
       // connection (or `/v0/connect/flush`); the lease timeout retries them otherwise
     });
@@ -277,10 +402,12 @@ export class ConnectGateway implements ConnectDispatcher {
     switch (message.kind) {
       case MessageKind.WORKER_READY:
         if (conn.state === "connected") conn.state = "ready";
+        this.publish(conn);
         this.wake();
         return;
       case MessageKind.WORKER_PAUSE:
         conn.state = "draining";
+        this.publish(conn);
         return;
       case MessageKind.WORKER_HEARTBEAT:
         this.send(conn, MessageKind.GATEWAY_HEARTBEAT);
@@ -331,13 +458,15 @@ export class ConnectGateway implements ConnectDispatcher {
     conn.maxConcurrency = hello.maxWorkerConcurrency && hello.maxWorkerConcurrency > 0 ? hello.maxWorkerConcurrency : undefined;
     conn.state = hello.workerManualReadinessAck ? "connected" : "ready";
     this.connections.set(conn.id, conn);
+    const syncedAt = Date.now();
     for (const app of synced) {
+      this.appSyncedAt.set(app.appName, syncedAt);
       void this.options.engine.store
         .saveApp({
           url: `${connectAppPrefix}${app.appName}`,
           appName: app.appName,
           functions: app.functions,
-          syncedAt: Date.now(),
+          syncedAt,
           sdk: hello.sdkVersion,
           framework: "connect",
         })
@@ -348,6 +477,7 @@ export class ConnectGateway implements ConnectDispatcher {
       MessageKind.GATEWAY_CONNECTION_READY,
       encode(schemas.GatewayConnectionReadyData, { heartbeatInterval: seconds(this.heartbeatMs), extendLeaseInterval: seconds(this.extendMs) }),
     );
+    this.publish(conn);
     this.wake();
   }
 
@@ -415,53 +545,164 @@ export class ConnectGateway implements ConnectDispatcher {
   private async acceptReply(reply: Message<typeof schemas.SDKResponse>, conn: Connection | undefined): Promise<void> {
     const call = this.pending.get(reply.requestId);
     if (!call || (conn && !conn.apps.has(call.appName))) return; // late (already retried) or not this worker's: dropped
-    const result = await decodeReply(reply, `worker of app ${call.appName}`, Date.now());
-    call.settle(result);
+    call.settle({ reply });
   }
 
-  /** One call: to a ready worker of the function's app, waiting for one if none is. */
+  /**
+   * One call: to a ready worker of the function's app here; with none, forwarded to a node
+   * that holds one; with neither, waiting for one (see `pick`).
+   */
   async dispatch(fn: ConnectFunction, input: ExecutionInput, payload: Uint8Array): Promise<ExecutionResult> {
-    const conn = await this.pick(fn.appName, input.signal);
+    const target = await this.pick(fn.appName, input.signal, true);
     if (input.signal?.aborted) return transportError("the engine gave this call up (lease lost) before it was sent");
-    if (!conn) {
+    if (!target) {
       return transportError(this.closed ? "the server is shutting down" : `no Connect worker of app ${fn.appName} is connected to this server and ready`);
     }
+    const call = { appName: fn.appName, functionId: fn.config.id, stepId: input.targetStepId ?? "step", runId: input.runId };
+    if ("remote" in target) {
+      return this.forward(
+        target.remote,
+        { ...call, traceCtx: new TextDecoder().decode(connectTraceContext()) },
+        new TextDecoder().decode(payload),
+        input.signal,
+      );
+    }
+    const outcome = await this.callWorker(target.local, call, payload, input.signal);
+    if ("reply" in outcome) return decodeReply(outcome.reply, `worker of app ${fn.appName}`, Date.now());
+    return transportError(outcome.failure);
+  }
+
+  /**
+   * `POST /v0/connect/forward` (already authenticated): a call another node claimed, for a
+   * worker connected here. Never forwarded again; waits only if a worker of the app is
+   * connected here but busy or not yet ready.
+   */
+  async serveForward(call: ForwardCall, signal: AbortSignal | undefined): Promise<CallOutcome> {
+    const target = await this.pick(call.appName, signal, false);
+    if (!target || !("local" in target)) {
+      return { failure: `no Connect worker of app ${call.appName} is connected to node ${this.nodeId} and ready`, delivered: false };
+    }
+    this.forwards.served++;
+    return this.callWorker(target.local, call, new TextEncoder().encode(call.payload), signal);
+  }
+
+  /** A call sent to the node holding a worker; its answer relayed as this node's result. */
+  private async forward(
+    row: ConnectConnectionRecord,
+    call: ForwardCall | Omit<ForwardCall, "payload">,
+    payload: string,
+    signal: AbortSignal | undefined,
+  ): Promise<ExecutionResult> {
+    const secret = this.options.nodeSecret as string;
+    const body = JSON.stringify({ ...call, payload });
+    const where = `node ${row.nodeId} (${row.nodeUrl})`;
+    const timeout = AbortSignal.timeout((this.options.callTimeoutMs ?? 300_000) + 30_000);
+    this.forwards.sent++;
+    let response: Response;
+    try {
+      response = await fetch(new URL(forwardPath, row.nodeUrl), {
+        method: "POST",
+        headers: { "content-type": "application/json", [forwardSignatureHeader]: signForward(body, secret) },
+        body,
+        signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+      });
+    } catch (error) {
+      if (signal?.aborted) return transportError("the engine gave this call up (lease lost)");
+      this.forwards.failed++;
+      this.avoidNode(row.nodeId);
+      const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+      return unreachable(`forwarding to ${where} failed: ${cause?.code ?? cause?.message ?? (error as Error).message}`);
+    }
+    const type = response.headers.get("content-type") ?? "";
+    if (response.status === 200 && type.startsWith("application/protobuf")) {
+      try {
+        const reply = decode(schemas.SDKResponse, new Uint8Array(await response.arrayBuffer()), "SDKResponse");
+        return decodeReply(reply, `worker of app ${call.appName} on ${where}`, Date.now());
+      } catch (error) {
+        this.forwards.failed++;
+        return transportError(`${where}: the forwarded call's answer could not be read: ${(error as Error).message}`);
+      }
+    }
+    this.forwards.failed++;
+    const answer = (await response.json().catch(() => ({}))) as { code?: string; error?: string };
+    const why = `${where} answered ${response.status}${answer.error ? `: ${answer.error}` : ""}`;
+    // the worker got the call and failed to answer it (lease or call timeout): as locally, an attempt
+    if (response.status === 502 && answer.code === "worker_failed") return transportError(why);
+    // nothing reached a worker (gone from that node, a node shutting down, a bad secret): retried without spending an attempt
+    this.avoidNode(row.nodeId);
+    if (response.status === 401) this.options.logger.warn(`stepwise connect: ${why} (is the node secret the same on every node?)`);
+    return unreachable(`forwarding failed: ${why}`);
+  }
+
+  private avoidNode(nodeId: string): void {
+    this.avoid.set(nodeId, Date.now());
+    for (const cached of this.remoteCache.values()) cached.at = 0;
+  }
+
+  /** A live, ready connection of the app on another node (from the registry), if any. */
+  private async remote(appName: string): Promise<ConnectConnectionRecord | undefined> {
+    if (!this.options.nodeSecret || this.closed) return undefined;
+    const now = Date.now();
+    let cached = this.remoteCache.get(appName);
+    if (!cached || now - cached.at > this.registryMs / 4) {
+      const rows = this.options.engine.store.listConnectConnections({ appName, seenSince: now - 3 * this.registryMs }).catch((error) => {
+        this.options.logger.warn(`stepwise connect: could not read the connection registry: ${(error as Error).message}`);
+        return [] as ConnectConnectionRecord[];
+      });
+      cached = { at: now, rows };
+      this.remoteCache.set(appName, cached);
+    }
+    const live = (await cached.rows).filter((r) => {
+      if (r.nodeId === this.nodeId || r.state !== "ready") return false;
+      const failedAt = this.avoid.get(r.nodeId);
+      // a node that failed a forward is used again once it refreshed its rows since
+      return failedAt === undefined || r.lastSeenAt > failedAt + this.registryMs;
+    });
+    return live[Math.floor(Math.random() * live.length)];
+  }
+
+  /** Sends one call to a worker and waits for its reply (or for why there is none). */
+  private callWorker(conn: Connection, fn: Omit<ForwardCall, "payload">, payload: Uint8Array, signal: AbortSignal | undefined): Promise<CallOutcome> {
     const requestId = randomUUID();
     const leaseId = randomUUID();
-    return new Promise<ExecutionResult>((resolve) => {
+    return new Promise<CallOutcome>((resolve) => {
       const now = Date.now();
       const timeout = setTimeout(
-        () => call.settle(transportError(`the worker took longer than ${this.options.callTimeoutMs ?? 300_000} ms`)),
+        () => call.settle({ failure: `the worker took longer than ${this.options.callTimeoutMs ?? 300_000} ms`, delivered: true }),
         this.options.callTimeoutMs ?? 300_000,
       );
       const onAbort = () => {
         call.lost = true;
-        call.settle(transportError("the engine gave this call up (lease lost)"));
+        call.settle({ failure: "the engine gave this call up (lease lost)", delivered: true });
       };
       const call: PendingCall = {
         requestId,
         appName: fn.appName,
-        functionId: fn.config.id,
-        runId: input.runId,
+        functionId: fn.functionId,
+        runId: fn.runId,
         leaseId,
         connectionId: conn.id,
         lastExtendedAt: now,
         startedAt: now,
         lost: false,
-        settle: (result) => {
+        settle: (outcome) => {
           if (!this.pending.has(requestId)) return;
           this.pending.delete(requestId);
           for (const c of this.connections.values()) c.inFlight.delete(requestId);
           conn.inFlight.delete(requestId);
           clearTimeout(timeout);
-          input.signal?.removeEventListener("abort", onAbort);
+          signal?.removeEventListener("abort", onAbort);
           this.wake();
-          resolve(result);
+          resolve(outcome);
         },
       };
       this.pending.set(requestId, call);
       conn.inFlight.add(requestId);
-      input.signal?.addEventListener("abort", onAbort, { once: true });
+      if (signal?.aborted) {
+        onAbort();
+        return;
+      }
+      signal?.addEventListener("abort", onAbort, { once: true });
       const sent = this.send(
         conn,
         MessageKind.GATEWAY_EXECUTOR_REQUEST,
@@ -469,18 +710,18 @@ export class ConnectGateway implements ConnectDispatcher {
           requestId,
           appId: fn.appName,
           appName: fn.appName,
-          functionId: fn.config.id,
-          functionSlug: fn.config.id,
-          stepId: input.targetStepId ?? "step",
+          functionId: fn.functionId,
+          functionSlug: fn.functionId,
+          stepId: fn.stepId,
           requestPayload: payload,
-          // the call's span, so the worker's spans join the run's trace
-          userTraceCtx: connectTraceContext(),
-          runId: input.runId,
+          // the call's span (a forwarded call: the forwarding node's), so the worker's spans join the run's trace
+          userTraceCtx: fn.traceCtx !== undefined ? new TextEncoder().encode(fn.traceCtx) : connectTraceContext(),
+          runId: fn.runId,
           leaseId,
           jobId: requestId,
         }),
       );
-      if (!sent) call.settle(transportError(`the connection to the worker of app ${fn.appName} closed before the call was sent`));
+      if (!sent) call.settle({ failure: `the connection to the worker of app ${fn.appName} closed before the call was sent`, delivered: false });
     });
   }
 
@@ -499,20 +740,34 @@ export class ConnectGateway implements ConnectDispatcher {
     return false;
   }
 
-  private async pick(appName: string, signal: AbortSignal | undefined): Promise<Connection | undefined> {
-    const recent = Date.now() - (this.appLastSeen.get(appName) ?? 0) < (this.options.recentWorkerMs ?? 60_000);
-    if (!this.available(appName) && !recent && !this.hasConnection(appName)) return undefined;
+  /**
+   * Where a call goes: a ready connection here; else (`remoteToo`) a live one on another
+   * node; else, if a worker of the app is connected here or was recently (or the node
+   * just started), the first of those to appear within `noWorkerWaitMs`.
+   */
+  private async pick(appName: string, signal: AbortSignal | undefined, remoteToo: boolean): Promise<Target | undefined> {
+    const recent = remoteToo && Date.now() - (this.appLastSeen.get(appName) ?? 0) < (this.options.recentWorkerMs ?? 60_000);
+    const mayWait = recent || this.hasConnection(appName);
     const deadline = Date.now() + (this.options.noWorkerWaitMs ?? 10_000);
+    // the registry changes without waking this node: look again every quarter interval
+    const poll = remoteToo && this.options.nodeSecret ? Math.max(50, this.registryMs / 4) : Number.POSITIVE_INFINITY;
     for (;;) {
       const conn = this.available(appName);
-      if (conn || this.closed || signal?.aborted || Date.now() >= deadline) return conn;
+      if (conn) return { local: conn };
+      if (remoteToo) {
+        const row = await this.remote(appName);
+        if (row) return { remote: row };
+        const again = this.available(appName);
+        if (again) return { local: again };
+      }
+      if (!mayWait || this.closed || signal?.aborted || Date.now() >= deadline) return undefined;
       await new Promise<void>((resolve) => {
         const wake = () => {
           clearTimeout(t);
           this.waiters.delete(wake);
           resolve();
         };
-        const t = setTimeout(wake, Math.max(1, deadline - Date.now()));
+        const t = setTimeout(wake, Math.max(1, Math.min(poll, deadline - Date.now())));
         this.waiters.add(wake);
       });
     }
@@ -539,7 +794,7 @@ export class ConnectGateway implements ConnectDispatcher {
           `stepwise connect: the lease of call ${call.requestId} (run ${call.runId}) was not extended for ${now - call.lastExtendedAt} ms; retrying it`,
         );
         call.lost = true;
-        call.settle(transportError(`the worker stopped extending the lease of this call (no extension for ${now - call.lastExtendedAt} ms)`));
+        call.settle({ failure: `the worker stopped extending the lease of this call (no extension for ${now - call.lastExtendedAt} ms)`, delivered: true });
       }
     }
   }
@@ -548,8 +803,13 @@ export class ConnectGateway implements ConnectDispatcher {
    * First step of a shutdown: no new sessions or sockets; the connected workers keep
    * serving, so the engine can finish its calls in flight before `close()`.
    */
-  stopAccepting(): void {
+  stopAccepting(): Promise<void> {
     this.accepting = false;
+    // other nodes stop forwarding here: this node's workers are about to reconnect elsewhere
+    // (a forward arriving meanwhile is still served while the sockets are open)
+    if (this.registryTimer) clearInterval(this.registryTimer);
+    for (const id of [...this.registered]) this.unpublish(id);
+    return this.registryChain;
   }
 
   /** Open WebSockets (the HTTP server still counts them as its connections). */
@@ -563,6 +823,8 @@ export class ConnectGateway implements ConnectDispatcher {
    */
   async close(): Promise<void> {
     if (this.closed) return;
+    // without a stopAccepting() first (runServer calls it): this node's rows go now
+    if (this.accepting) void this.stopAccepting();
     this.closed = true;
     clearInterval(this.timer);
     this.wake();
@@ -570,7 +832,8 @@ export class ConnectGateway implements ConnectDispatcher {
       this.send(conn, MessageKind.GATEWAY_CLOSING);
       conn.ws.close(CloseCode.goingAway, "server shutting down");
     }
-    for (const call of [...this.pending.values()]) call.settle(transportError("the server shut down during the call"));
+    if (this.registryTimer) clearInterval(this.registryTimer);
+    for (const call of [...this.pending.values()]) call.settle({ failure: "the server shut down during the call", delivered: true });
     await new Promise<void>((resolve) => {
       const t = setTimeout(() => {
         for (const c of this.wss.clients) c.terminate();

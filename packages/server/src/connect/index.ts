@@ -6,6 +6,7 @@
  * events to `gateway.handleUpgrade`.
  */
 export { ConnectFunction, callPayload, decodeReply } from "./connect-function.ts";
+export { type ForwardCall, forwardPath, forwardSignatureHeader, signForward, verifyForward } from "./forward.ts";
 export { CloseCode, ConnectGateway, type ConnectGatewayOptions, type ConnectionInfo, connectAppPrefix, connectSubprotocol, gatewayPath } from "./gateway.ts";
 export { type ConnectRoutesOptions, connectRoutes } from "./routes.ts";
 export { decode, encode, frame, MessageKind, ResponseStatus, schemas, WireError } from "./wire.ts";

@@ -9,6 +9,7 @@ import { verifyBearer } from "@stepwise/protocol";
 import { type Context, Hono } from "hono";
 import { hostName, requestProto } from "../auth/guard.ts";
 import { errorBody } from "../errors.ts";
+import { forwardPath, forwardSignatureHeader, parseForward, verifyForward } from "./forward.ts";
 import { type ConnectGateway, gatewayPath } from "./gateway.ts";
 import { decode, encode, schemas, WireError } from "./wire.ts";
 
@@ -19,6 +20,8 @@ export interface ConnectRoutesOptions {
   signingKeys: readonly string[];
   /** dev mode: the `Host` names answered, or `"any"`. */
   allowedHosts?: readonly string[] | "any";
+  /** The cluster's node secrets: `POST /v0/connect/forward` needs a body signed with one (401 otherwise, and always without any). */
+  nodeSecrets?: readonly string[];
 }
 
 const protobuf = { "content-type": "application/protobuf" };
@@ -26,6 +29,28 @@ const protobuf = { "content-type": "application/protobuf" };
 export function connectRoutes(options: ConnectRoutesOptions): Hono {
   const app = new Hono();
   const refuse = (c: Context, status: 400 | 401 | 403 | 415, code: string, error: string) => c.json({ error, code, status }, status);
+  // node to node: authenticated by the HMAC of its body, not by the worker credentials below
+  app.post(forwardPath, async (c) => {
+    const body = await c.req.text();
+    if (!options.nodeSecrets?.length || !verifyForward(c.req.header(forwardSignatureHeader), body, options.nodeSecrets)) {
+      return refuse(
+        c,
+        401,
+        "unauthorized",
+        options.nodeSecrets?.length
+          ? `a forward needs ${forwardSignatureHeader}: the HMAC of its body with the cluster's node secret`
+          : "this node takes no forwarded calls (no node secret configured)",
+      );
+    }
+    if (c.req.header("origin") !== undefined) return refuse(c, 403, "forbidden_origin", "cross-origin forward refused");
+    const call = parseForward(body);
+    if (typeof call === "string") return refuse(c, 400, "invalid_argument", `malformed forward: ${call}`);
+    const outcome = await options.gateway.serveForward(call, c.req.raw.signal);
+    if ("reply" in outcome) return c.body(toArrayBuffer(encode(schemas.SDKResponse, outcome.reply)), 200, protobuf);
+    return outcome.delivered
+      ? c.json({ error: outcome.failure, code: "worker_failed", status: 502 }, 502)
+      : c.json({ error: outcome.failure, code: "no_worker", status: 503 }, 503);
+  });
   app.use("/v0/connect/*", async (c, next) => {
     if (options.mode === "start") {
       if (!verifyBearer(c.req.header("authorization"), options.signingKeys)) {
