@@ -8,6 +8,7 @@
 import { describe } from "vitest";
 import { eventsSuite } from "./events.ts";
 import type { StoreFactory } from "./fixtures.ts";
+import { parentRunsSuite } from "./parent-runs.ts";
 import { pausesSuite } from "./pauses.ts";
 import { queueSuite } from "./queue.ts";
 import { racesSuite } from "./races.ts";
@@ -22,5 +23,6 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
     eventsSuite(factory);
     pausesSuite(factory);
     racesSuite(factory);
+    parentRunsSuite(factory);
   });
 }

@@ -33,6 +33,7 @@ export interface RunRow {
   pending_key: string | null;
   finish_after_ms: number | null;
   request_version?: number | null;
+  parent_run_id?: string | null;
 }
 export interface StepRow {
   run_id: string;
@@ -123,6 +124,7 @@ export const runParams = (r: RunRecord) => [
   r.finishAfterMs ?? null,
   r.status === "Skipped" ? JSON.stringify(r.error ?? null) : null,
   r.status === "Skipped" ? (r.endedAt ?? r.createdAt) : null,
+  r.parentRunId ?? null,
 ];
 
 export function runFromRow(row: RunRow): RunRecord {
@@ -142,6 +144,7 @@ export function runFromRow(row: RunRow): RunRecord {
   if (row.pending_key !== null) run.pendingKey = row.pending_key;
   if (row.finish_after_ms !== null) run.finishAfterMs = row.finish_after_ms;
   if (row.request_version !== null && row.request_version !== undefined) run.requestVersion = row.request_version;
+  if (row.parent_run_id) run.parentRunId = row.parent_run_id;
   return run;
 }
 

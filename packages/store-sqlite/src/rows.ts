@@ -31,6 +31,7 @@ export interface RunRow {
   pending_key: string | null;
   finish_after_ms: number | null;
   request_version: number | null;
+  parent_run_id?: string | null;
 }
 export interface StepRow {
   run_id: string;
@@ -103,6 +104,7 @@ export const runToRow = (r: RunRecord) => ({
   waitingOn: r.waitingOn ? JSON.stringify(r.waitingOn) : null,
   pendingKey: r.pendingKey ?? null,
   finishAfterMs: r.finishAfterMs ?? null,
+  parentRunId: r.parentRunId ?? null,
 });
 
 export function runFromRow(row: RunRow): RunRecord {
@@ -122,6 +124,7 @@ export function runFromRow(row: RunRow): RunRecord {
   if (row.pending_key !== null) run.pendingKey = row.pending_key;
   if (row.finish_after_ms !== null) run.finishAfterMs = row.finish_after_ms;
   if (row.request_version !== null && row.request_version !== undefined) run.requestVersion = row.request_version;
+  if (row.parent_run_id) run.parentRunId = row.parent_run_id;
   return run;
 }
 

@@ -77,6 +77,8 @@ export interface RunRecord {
   finishAfterMs?: number;
   /** Served runs: the request version the app chose on the run's first call (sent back on later calls). */
   requestVersion?: number;
+  /** A deferred run (`defer()`): the run that deferred it, which had ended when this one was created. */
+  parentRunId?: string;
 }
 
 /** Why a run is not executing yet (beyond Inngest). */
@@ -408,6 +410,8 @@ export interface ListRunsFilter {
   to?: number;
   /** Paging: runs older than this run id (ids sort by creation). */
   before?: string;
+  /** Only the runs deferred by this run (`RunRecord.parentRunId`). */
+  parentRunId?: string;
 }
 
 export interface Store {
