@@ -66,6 +66,12 @@ export interface ExecutionInput {
    * call, where the SDK chooses (-1 on the wire).
    */
   requestVersion?: number;
+  /**
+   * The run's defers (`defer()`) recorded so far, by hashed id: the SDK does not report
+   * them again, and `abortable: false` (already aborted) makes their `abort()` a no-op.
+   * Sent to served apps as the request's `defers`.
+   */
+  defers?: Readonly<Record<string, { abortable: boolean }>>;
 }
 
 export type ExecutionResult =
@@ -90,6 +96,8 @@ export type ExecutionResult =
   ) & {
     /** Served calls: the request version the app answered with (`x-inngest-req-version`), recorded for the run. */
     requestVersion?: number;
+    /** `DeferAdd` / `DeferAbort` ops that rode along the function's return or final error. */
+    deferred?: Op[];
   };
 
 /** A function as the engine drives it. */

@@ -15,6 +15,10 @@ export const OpCode = {
   WaitForSignal: "WaitForSignal",
   InvokeFunction: "InvokeFunction",
   RunComplete: "RunComplete",
+  /** `defer(id, { function, data })`: start that function once this run ends (rides along other ops). */
+  DeferAdd: "DeferAdd",
+  /** A defer's `abort()`: the deferred run `opts.target_hashed_id` will not start. */
+  DeferAbort: "DeferAbort",
 } as const;
 export type OpCode = (typeof OpCode)[keyof typeof OpCode];
 

@@ -51,6 +51,7 @@ import {
   type WaitingOn,
 } from "../ports/store.ts";
 import { cancelReasons, cancelTransition, pauseTimeoutTransition, sleepEndedStep } from "../runs/resume.ts";
+import { deferStepFromOp, defersOf, isDeferOp, isDeferStep } from "../runs/defers.ts";
 import { stepFromOp, type Transition, transitionFor } from "../runs/transition.ts";
 import type { AppOutagePolicy } from "../scheduler/backoff.ts";
 import { fault } from "../testing/faults.ts";
@@ -177,7 +178,7 @@ export class CallRunner {
     const applying = call.chain.then(async () => {
       if (call.failure !== undefined) throw new LeaseLostError(lease);
       for (const op of ops) {
-        if (op.op === OpCode.StepRun || op.op === OpCode.StepFailed) {
+        if (op.op === OpCode.StepRun || op.op === OpCode.StepFailed || isDeferOp(op)) {
           try {
             await call.apply(op);
           } catch (error) {
@@ -193,14 +194,15 @@ export class CallRunner {
 
   /** A checkpoint for a call another node made: its steps, written through the store's lease fence. */
   private async checkpointElsewhere(runId: string, lease: Lease, ops: readonly Op[]): Promise<void> {
-    if (ops.some((op) => op.op !== OpCode.StepRun && op.op !== OpCode.StepFailed)) throw new LeaseLostError(lease);
+    if (ops.some((op) => op.op !== OpCode.StepRun && op.op !== OpCode.StepFailed && !isDeferOp(op))) throw new LeaseLostError(lease);
     const state = await this.deps.store.loadRunState(runId);
     if (!state || terminalStatuses.has(state.run.status)) throw new LeaseLostError(lease);
     for (const op of ops) {
       // every op goes through the fence, a repeated one too (the store never overwrites a
       // finished step, so it is applied once, and a stale lease is refused either way)
       const status = op.op === OpCode.StepFailed ? StepStatus.Failed : StepStatus.Completed;
-      await this.deps.store.saveStep(stepFromOp(runId, op, status, 1, this.deps.clock.now()), lease);
+      const now = this.deps.clock.now();
+      await this.deps.store.saveStep(isDeferOp(op) ? deferStepFromOp(runId, op, now) : stepFromOp(runId, op, status, 1, now), lease);
     }
   }
 
@@ -348,6 +350,7 @@ export class CallRunner {
     const memo = new Map<string, Memo>();
     let stateBytes = 0;
     for (const step of state.steps) {
+      if (isDeferStep(step)) continue; // defers reach the SDK as `defers`, not memo
       if (step.status === StepStatus.Completed) {
         memo.set(step.id, { data: step.output ?? null });
         stateBytes += jsonBytes(step.output);
@@ -369,6 +372,14 @@ export class CallRunner {
         ? async (op: Op) => {
             if (signal.aborted) throw new LeaseLostError(lease);
             if (this.cancelled.has(state.run.id)) throw new RunCancelledError(state.run.id);
+            if (isDeferOp(op)) {
+              // recorded once; scheduled when the run ends (defers.ts)
+              if (state.steps.some((s) => s.id === op.id)) return;
+              const step = deferStepFromOp(state.run.id, op, this.deps.clock.now());
+              await this.deps.store.saveStep(step, lease);
+              state.steps.push(step);
+              return;
+            }
             const failed = op.op === OpCode.StepFailed;
             // a checkpoint repeated (its answer was lost) is applied once
             if (state.steps.some((s) => s.id === op.id && s.status === (failed ? StepStatus.Failed : StepStatus.Completed))) return;
@@ -421,6 +432,7 @@ export class CallRunner {
         event: state.events[0] as RunState["events"][number],
         events: state.events,
         memo,
+        defers: defersOf(state.steps),
         attempt: item.attempt,
         maxAttempts: fn.config.retries + 1,
         signal: controller.signal,

@@ -48,6 +48,7 @@ import {
   type TransitionParams,
 } from "../ports/store.ts";
 import { type AppOutagePolicy, clampRetryAt, outageDelayMs, retryDelayMs } from "../scheduler/backoff.ts";
+import { deferStepFromOp, scheduleDefers } from "./defers.ts";
 
 export interface TransitionContext {
   state: RunState;
@@ -145,10 +146,12 @@ export function inputOf(op: Op): unknown {
 
 export function transitionFor(result: ExecutionResult, ctx: TransitionContext): Transition {
   if (result.type === "function-rejected" && result.unreachable) return unreachable(result.error, ctx);
-  const transition = answeredTransition(result, ctx);
+  const answered = answeredTransition(result, ctx);
   // the app answered: the run no longer waits for it
-  if (ctx.state.run.waitingOn?.kind === "app") transition.params = { ...transition.params, waitingOn: null };
-  return transition;
+  if (ctx.state.run.waitingOn?.kind === "app") answered.params = { ...answered.params, waitingOn: null };
+  // a run that ends starts its defers (see defers.ts)
+  const defers = { runId: ctx.state.run.id, functionId: ctx.config.id, known: ctx.state.steps, now: ctx.now };
+  return scheduleDefers(answered, defers, result.deferred);
 }
 
 /** The app was not reachable: call again later without spending an attempt, until the outage budget is spent. */
@@ -339,6 +342,12 @@ function stepsTransition(ops: Op[], retryAt: number | undefined, ctx: Transition
         if (planned.postCheckSince !== undefined) postChecks.push({ pause: planned.pause, since: planned.postCheckSince });
         break;
       }
+      case OpCode.DeferAdd:
+      case OpCode.DeferAbort:
+        if (known.has(op.id)) break;
+        steps.push(deferStepFromOp(runId, op, ctx.now));
+        discover = true;
+        break;
       default:
         return endRun(ctx, RunStatus.Failed, {
           error: { name: "UnsupportedStepError", message: `step "${op.userland?.id ?? op.id}" uses ${op.op}, which this engine does not run` },
