@@ -21,6 +21,7 @@ import {
 import type { EventMap, ReceivedEvent, TriggersInput, UntypedEvents } from "./events/types.ts";
 import { type SchemaRegistry, validateIncomingEvents } from "./events/validate.ts";
 import { CallExecution } from "./execution/call.ts";
+import type { DeferHandle } from "./execution/defers.ts";
 import type { MiddlewareStack } from "./middleware/index.ts";
 import { CallMiddleware, type RegisteredMiddleware, registerMiddleware, sendWithMiddleware } from "./middleware/runtime.ts";
 import { group } from "./step/group.ts";
@@ -44,7 +45,19 @@ export interface Context<Event = ReceivedEvent, E extends EventMap = UntypedEven
   logger: Logger;
   /** Aborted when the engine gives this call up (its lease was lost); pass it to `fetch` and the like. */
   signal: AbortSignal;
+  /**
+   * `defer(id, { function, data })`: start `function` (made by `createDefer`) with `data`
+   * once this run ends, Completed or Failed (docs/step-tools.md#defer). Fire-and-forget:
+   * returns `{ abort() }`, which keeps that deferred run from starting.
+   */
+  defer: DeferFn;
 }
+
+/** See `Context.defer`. */
+export type DeferFn = <Data extends Record<string, unknown>>(
+  id: string,
+  options: { function: { readonly config: FunctionConfig; readonly "~defer"?: Data }; data: Data },
+) => DeferHandle;
 
 /** The data of the `inngest/function.failed` event: `event` is the failed run's triggering event. */
 export interface FailureEventData<Event = ReceivedEvent> {
@@ -208,6 +221,14 @@ export class StepwiseFunction<Event = ReceivedEvent, Output = unknown> implement
       },
       logger: this.client.logger,
       signal: input.signal ?? neverAborted,
+      defer: (id, options) => {
+        if (typeof id !== "string" || id === "") throw new TypeError(`defer: the id must be a non-empty string, received ${JSON.stringify(id)}`);
+        const target = options?.function?.config;
+        if (!target || !isDeferTarget(target)) throw new TypeError(`defer("${id}"): options.function must be a function made by createDefer`);
+        const data = options.data ?? {};
+        if (typeof data !== "object" || Array.isArray(data)) throw new TypeError(`defer("${id}"): options.data must be an object`);
+        return call.defers.add(id, target.id, data);
+      },
     };
   }
 
@@ -234,6 +255,11 @@ export class StepwiseFunction<Event = ReceivedEvent, Output = unknown> implement
 }
 
 const neverAborted = new AbortController().signal;
+
+/** A function `createDefer` made: triggered by `inngest/deferred.schedule` events naming it. */
+function isDeferTarget(config: FunctionConfig): boolean {
+  return config.triggers.some((t) => "event" in t && t.event === SystemEvent.DeferredSchedule);
+}
 
 class FailureFunction extends StepwiseFunction<FailureContext["event"]> {
   // biome-ignore lint/suspicious/noExplicitAny: any context
