@@ -117,6 +117,13 @@ describe("defer with the official SDK, served", () => {
     expect(Object.keys(last.steps)).not.toContain(defer?.id);
     // one deferred run, though every later call replayed the defer() call
     expect(received.filter((r) => (r.data as { tag?: string }).tag === "go")).toHaveLength(1);
+    // the REST API links both ways
+    const get = async (path: string) => ((await (await fetch(`${stepwise.url}${path}`)).json()) as { data: Record<string, unknown> }).data;
+    expect((await get(`/v1/runs/${parent.id}`)).deferred_runs).toEqual([{ run_id: child?.id, function_id: "dfr-notify", status: "Completed" }]);
+    expect((await get(`/v1/runs/${parent.id}`)).parent_run_id).toBeNull();
+    expect((await get(`/v1/runs/${child?.id}`)).parent_run_id).toBe(parent.id);
+    const listed = (await (await fetch(`${stepwise.url}/v1/runs?parent_run_id=${parent.id}`)).json()) as { data: Array<{ run_id: string }> };
+    expect(listed.data.map((r) => r.run_id)).toEqual([child?.id]);
   }, 20_000);
 
   it("DeferAbort on a later call drops that defer; the other still starts", async () => {

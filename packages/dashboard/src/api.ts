@@ -15,6 +15,8 @@ export interface Run {
   created_at: string;
   run_started_at: string | null;
   ended_at: string | null;
+  /** A deferred run (`defer()`): the run that deferred it. */
+  parent_run_id?: string | null;
 }
 
 export interface Step {
@@ -36,6 +38,8 @@ export interface RunDetails extends Run {
   steps: Step[];
   /** `kind: "app"`: the app is unreachable; the call is retried at `until` (`failures` in a row, `reason` the last). */
   waiting_on: { kind: string; key?: string; limit?: number; until?: number; since?: number; failures?: number; reason?: string } | null;
+  /** The runs this run deferred (`defer()`), started once it ended. */
+  deferred_runs?: Array<{ run_id: string; function_id: string; status: string }>;
 }
 
 export interface StoredEvent {

@@ -6,6 +6,7 @@
 import { useState } from "react";
 import { api, type EventDetails, type RunDetails, type Step } from "../api.ts";
 import { duration, ErrorNote, Json, Link, StatusBadge, when } from "../components/common.tsx";
+import { DeferLinks } from "../components/defer-links.tsx";
 import { useLive } from "../components/use-live.ts";
 
 export function RunDetailPage({ id, navigate }: { id: string; navigate: (to: string) => void }) {
@@ -62,6 +63,7 @@ export function RunDetailPage({ id, navigate }: { id: string; navigate: (to: str
             </dd>
           </>
         ) : null}
+        <DeferLinks run={run} />
       </dl>
       <h3>Timeline</h3>
       <Waterfall run={run} selected={selected} onSelect={setSelected} />
