@@ -10,6 +10,12 @@ import type { FunctionConfig } from "./function-config.ts";
 import type { Memo, Op } from "./ops.ts";
 import type { SerializedError } from "./serialized-error.ts";
 
+/** How `step.sendEvent` sends (beyond Inngest). */
+export interface SendEventsOptions {
+  /** `"preserve"`: the runs these events start begin in the order of the events (in-process engine only). */
+  order?: "preserve";
+}
+
 export interface ExecutionInput {
   runId: string;
   /** The first triggering event. */
@@ -52,7 +58,7 @@ export interface ExecutionInput {
    * now, and stored in the same transaction as the step's result, so a crash between the
    * two can neither lose them nor send them twice. Without it, `client.send` is used.
    */
-  sendEvents?: (events: unknown) => Promise<{ ids: string[] }>;
+  sendEvents?: (events: unknown, options?: SendEventsOptions) => Promise<{ ids: string[] }>;
   /** Where `step.sendSignal` signals, in-process (the engine's `sendSignal`). Without it, the client's API is used. */
   sendSignal?: (signal: string, data: unknown) => Promise<{ runId: string }>;
   /**

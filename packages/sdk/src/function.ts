@@ -12,6 +12,7 @@ import {
   type ExecutionResult,
   type FunctionConfig,
   type FunctionHandle,
+  type SendEventsOptions,
   type SerializedError,
   StepwiseError,
   SystemEvent,
@@ -20,6 +21,7 @@ import {
 } from "@stepwise/protocol";
 import type { EventMap, ReceivedEvent, TriggersInput, UntypedEvents } from "./events/types.ts";
 import { type SchemaRegistry, validateIncomingEvents } from "./events/validate.ts";
+import { NonRetriableError } from "./errors.ts";
 import { CallExecution } from "./execution/call.ts";
 import type { DeferHandle } from "./execution/defers.ts";
 import type { MiddlewareStack } from "./middleware/index.ts";
@@ -166,14 +168,15 @@ export class StepwiseFunction<Event = ReceivedEvent, Output = unknown> implement
   execute(input: ExecutionInput): Promise<ExecutionResult> {
     if (this.middleware.length === 0) {
       const call = new CallExecution(input);
-      const ctx = this.decorate(this.baseContext(input, call, (events) => this.sendFromStep(input, events)));
+      const ctx = this.decorate(this.baseContext(input, call, (events, options) => this.sendFromStep(input, events, options)));
       return call.run(() => this.receive(ctx, () => this.handler(ctx)));
     }
     return this.executeWithMiddleware(input);
   }
 
   private async executeWithMiddleware(input: ExecutionInput): Promise<ExecutionResult> {
-    const send = (events: unknown) => sendWithMiddleware(this.middleware, this.client, this, events, (payloads) => this.sendFromStep(input, payloads));
+    const send = (events: unknown, options?: SendEventsOptions) =>
+      sendWithMiddleware(this.middleware, this.client, this, events, (payloads) => this.sendFromStep(input, payloads, options));
     let mw: CallMiddleware;
     let call: CallExecution;
     try {
@@ -195,7 +198,7 @@ export class StepwiseFunction<Event = ReceivedEvent, Output = unknown> implement
     return result;
   }
 
-  private baseContext(input: ExecutionInput, call: CallExecution, send: (events: unknown) => Promise<{ ids: string[] }>): Context {
+  private baseContext(input: ExecutionInput, call: CallExecution, send: (events: unknown, options?: SendEventsOptions) => Promise<{ ids: string[] }>): Context {
     const sendSignal = async (signal: string, data: unknown): Promise<{ runId: string | undefined }> => {
       if (!input.sendSignal) {
         if (!this.client.sendSignal) throw new Error("step.sendSignal: this client cannot send signals");
@@ -233,8 +236,13 @@ export class StepwiseFunction<Event = ReceivedEvent, Output = unknown> implement
   }
 
   /** Where `step.sendEvent` delivers: the engine's transactional sender, or the client without its middleware. */
-  private sendFromStep(input: ExecutionInput, events: unknown): Promise<{ ids: string[] }> {
-    if (input.sendEvents) return input.sendEvents(events);
+  private sendFromStep(input: ExecutionInput, events: unknown, options?: SendEventsOptions): Promise<{ ids: string[] }> {
+    if (input.sendEvents) return input.sendEvents(events, options);
+    if (options?.order === "preserve") {
+      return Promise.reject(
+        new NonRetriableError('step.sendEvent: { order: "preserve" } needs the in-process engine; a served function sends through the event API, which keeps no order'),
+      );
+    }
     return this.client.deliver ? this.client.deliver(events) : this.client.send(events);
   }
 

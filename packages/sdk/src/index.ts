@@ -61,3 +61,4 @@ export type {
   WaitForSignalOptions,
 } from "./step/index.ts";
 export { type StepBackoff, type StepRunOptions, StepTimeoutError } from "./step/run.ts";
+export type { SendEventOptions } from "./step/send-event.ts";

@@ -51,6 +51,7 @@ import {
   type WaitingOn,
 } from "../ports/store.ts";
 import { cancelReasons, cancelTransition, pauseTimeoutTransition, sleepEndedStep } from "../runs/resume.ts";
+import { chainOrderedRuns, orderedNextOf, releaseOnEnd, releaseOrdered } from "./ordered.ts";
 import { deferStepFromOp, defersOf, isDeferOp, isDeferStep } from "../runs/defers.ts";
 import { stepFromOp, type Transition, transitionFor } from "../runs/transition.ts";
 import type { AppOutagePolicy } from "../scheduler/backoff.ts";
@@ -134,6 +135,8 @@ export function callIdOf(lease: Lease): string {
 interface SentEvents {
   inputs: EventInput[];
   ids: string[];
+  /** Ids of each `{ order: "preserve" }` send, in order (see ordered.ts). */
+  ordered: string[][];
 }
 
 export class CallRunner {
@@ -313,7 +316,7 @@ export class CallRunner {
     const { registry, clock } = this.deps;
     const { fn, state, item, lease, claims, signal } = claimed;
     let checkpointed = false;
-    const sent: SentEvents = { inputs: [], ids: [] };
+    const sent: SentEvents = { inputs: [], ids: [], ordered: [] };
     const result = await this.call(claimed, sent, () => {
       checkpointed = true;
     });
@@ -394,7 +397,7 @@ export class CallRunner {
             }
             const step = stepFromOp(state.run.id, op, failed ? StepStatus.Failed : StepStatus.Completed, attempt + 1, this.deps.clock.now());
             // what this step sent is stored with its result, in one transaction (a failed step sent nothing)
-            const events = { inputs: sent.inputs.splice(0), ids: sent.ids.splice(0) };
+            const events = { inputs: sent.inputs.splice(0), ids: sent.ids.splice(0), ordered: sent.ordered.splice(0) };
             fault("before-step-commit");
             if (events.ids.length && !failed) {
               await this.commit({ params: { runId: state.run.id, lease, steps: [step] }, events: [], sent: events }, lease, claims);
@@ -406,11 +409,12 @@ export class CallRunner {
             onCheckpoint();
           }
         : undefined;
-    const sendEvents = async (payload: unknown) => {
+    const sendEvents = async (payload: unknown, options?: { order?: "preserve" }) => {
       const inputs = validateEvents(payload, this.deps.maxEventBytes !== undefined ? { maxBytes: this.deps.maxEventBytes } : {});
       const ids = inputs.map(() => newId());
       sent.inputs.push(...inputs);
       sent.ids.push(...ids);
+      if (options?.order === "preserve" && ids.length > 1) sent.ordered.push(ids);
       return { ids };
     };
     const inflight: InflightCall | undefined = checkpoint
@@ -427,7 +431,7 @@ export class CallRunner {
     this.callAborts.set(state.run.id, aborts);
     let result: ExecutionResult;
     try {
-      result = await fn.execute({
+      const running = fn.execute({
         runId: state.run.id,
         event: state.events[0] as RunState["events"][number],
         events: state.events,
@@ -446,6 +450,13 @@ export class CallRunner {
         callId: callIdOf(lease),
         ...(checkpoint ? { checkpoint } : {}),
       });
+      // ordered fan-out: the next run of the chain may start once this one's handler has begun
+      const orderedNext = orderedNextOf(item);
+      const released = orderedNext ? releaseOrdered(this.deps.store, orderedNext, this.deps.clock.now()).then(() => undefined, (e: unknown) => e) : undefined;
+      result = await running;
+      // not released: the call is retried (and releases then)
+      const releaseError = await released;
+      if (releaseError !== undefined) throw releaseError;
     } catch (error) {
       return { type: "function-rejected", error: serializeError(error), retriable: true };
     } finally {
@@ -530,6 +541,9 @@ export class CallRunner {
         const emit = clonePlan(base);
         admission.admit(emit, now, view);
         addRouteItems(emit, view, now);
+        chainOrderedRuns(emit, sent?.ordered, now);
+        const released = releaseOnEnd(view, params, now);
+        if (released.length) Object.assign(emit, { runUpdates: [...(emit.runUpdates ?? []), ...released] });
         const enqueue = (params.enqueue ?? []).map(withClaims);
         const cancelItems = [...(params.cancelItems ?? [])];
         const items = view.items();
@@ -575,7 +589,7 @@ export class CallRunner {
         }
         emitted = emit;
         enqueued = enqueue.length > 0 || !!params.reschedule;
-        const hasEmit = emit.events.length > 0 || emit.runs.length > 0 || emit.items.length > 0;
+        const hasEmit = emit.events.length > 0 || emit.runs.length > 0 || emit.items.length > 0 || !!emit.runUpdates?.length;
         return { ...params, ...(lease ? { lease } : {}), enqueue, ...(cancelItems.length ? { cancelItems } : {}), ...(hasEmit ? { emit } : {}) };
       },
     });

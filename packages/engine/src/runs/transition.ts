@@ -98,7 +98,7 @@ export interface Transition {
   /** A race branch settled: enqueued now unless a discovery of the run is queued (it reads this result) or running (then after its lease). */
   discoverSoon?: NewQueueItem;
   /** Events `step.sendEvent` sent, stored with this transition (their ids were returned already). */
-  sent?: { inputs: EventInput[]; ids: string[] };
+  sent?: { inputs: EventInput[]; ids: string[]; ordered?: string[][] };
 }
 
 /** How long an invoke waits for its result by default (Inngest: about a year). */

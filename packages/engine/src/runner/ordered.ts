@@ -1,0 +1,99 @@
+/**
+ * @module ordered
+ * Ordered fan-out (beyond Inngest): `step.sendEvent(id, events, { order: "preserve" })`.
+ * The runs those events start begin in the order of the events, however many workers
+ * or nodes claim them: the runs form a chain, and each run but the first is held.
+ *
+ * - Held: a run's start item (its lane-1 discovery) is stored due far ahead
+ *   (`heldForMs`), its payload naming the run before it (`orderedAfter`) and when it
+ *   was really due (`dueAt`, flow control's start included); the run before it names
+ *   it (`orderedNext`). All of this is written with the events, in the step's commit.
+ * - Released: when the run before it starts (its first call has begun: the handler is
+ *   under way in-process, the request sent when served), the held item is made due at `dueAt` (or now) in a transaction on
+ *   the held run, only while it is still held: a release repeated after a crash, or
+ *   racing another, changes nothing. So run k+1 is never claimed before run k's handler
+ *   has begun. A crash before the release: run k's start item is claimed again when its
+ *   lease expires, and its call releases run k+1 then.
+ * - A run that ends while its start item is still there (cancelled while queued, or
+ *   before its first call) releases its successor, if still queued, in the commit that
+ *   ends it: a chain never stalls behind a run that never starts.
+ */
+import type { IngestPlan } from "../events/intake.ts";
+import { QueueItemKind, type RunView, RunStatus, type Store, type TransitionParams } from "../ports/store.ts";
+
+/** How far ahead a held start item is due: far beyond any lease, so it is never claimed while held. */
+export const heldForMs = 365 * 24 * 60 * 60 * 1000;
+/** A start item due further ahead than this is held (a lease is minutes at most). */
+const heldBeyondMs = 24 * 60 * 60 * 1000;
+
+export interface OrderedPayload {
+  orderedAfter?: string;
+  orderedNext?: string;
+  dueAt?: number;
+}
+
+const isStartItem = (item: { kind: string; lane?: number }) => item.kind === QueueItemKind.Discovery && item.lane === 1;
+
+/**
+ * Chains the runs the events of each ordered group start (`groups`: internal event ids,
+ * in send order), in the plan about to be written. Runs that were not created as queued
+ * (skipped by flow control, or gathered into a batch) are left out of the chain.
+ */
+export function chainOrderedRuns(plan: IngestPlan, groups: readonly (readonly string[])[] | undefined, now: number): void {
+  if (!groups?.length) return;
+  for (const group of groups) {
+    const chain: string[] = [];
+    for (const eventId of group) {
+      for (const run of plan.runs) {
+        if (run.eventIds[0] !== eventId || run.status !== RunStatus.Queued) continue;
+        if (!plan.items.some((i) => i.runId === run.id && isStartItem(i))) continue;
+        chain.push(run.id);
+      }
+    }
+    for (let k = 1; k < chain.length; k++) {
+      const before = chain[k - 1] as string;
+      const runId = chain[k] as string;
+      plan.items = plan.items.map((item) => {
+        if (!isStartItem(item)) return item;
+        if (item.runId === before) return { ...item, payload: { ...item.payload, orderedNext: runId } };
+        if (item.runId === runId) {
+          return { ...item, availableAt: now + heldForMs, payload: { ...item.payload, orderedAfter: before, dueAt: item.availableAt } };
+        }
+        return item;
+      });
+    }
+  }
+}
+
+/** The successor a run's start item names, if any. */
+export function orderedNextOf(item: { kind: string; lane?: number; payload?: Record<string, unknown> }): string | undefined {
+  const next = (item.payload as OrderedPayload | undefined)?.orderedNext;
+  return isStartItem(item) && typeof next === "string" ? next : undefined;
+}
+
+/** Makes the held start item of `runId` due (at its own `dueAt`, or now), if it is still held. */
+export async function releaseOrdered(store: Store, runId: string, now: number): Promise<void> {
+  await store.transition(runId, {
+    now,
+    decide(view) {
+      const held = view.items().find((i) => isStartItem(i) && i.availableAt > now + heldBeyondMs && (i.payload as OrderedPayload | undefined)?.orderedAfter);
+      if (!held) return undefined;
+      const dueAt = Number((held.payload as OrderedPayload).dueAt ?? now);
+      return { runId, itemId: held.id, reschedule: { availableAt: Math.max(now, Number.isFinite(dueAt) ? dueAt : now), attempt: held.attempt } };
+    },
+  });
+}
+
+/**
+ * A run ends before it started: its successor is released in the same commit (a start
+ * update of the successor's start item). Returns the updates to add to the commit's emit.
+ */
+export function releaseOnEnd(view: RunView, params: TransitionParams, now: number): NonNullable<IngestPlan["runUpdates"]> {
+  if (!params.clearQueue) return [];
+  const updates: { runId: string; startAt: number }[] = [];
+  for (const item of view.items()) {
+    const next = orderedNextOf(item);
+    if (next && view.runStatus(next) === RunStatus.Queued) updates.push({ runId: next, startAt: now });
+  }
+  return updates;
+}
