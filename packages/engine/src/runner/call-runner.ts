@@ -423,7 +423,13 @@ export class CallRunner {
     if (inflight) this.inflight.set(item.id, inflight);
     // the call's signal: the lease's, and aborted as well when the run is cancelled meanwhile
     const controller = new AbortController();
-    const followLease = () => controller.abort(signal.reason);
+    // a lease lost because the run was cancelled (on another node: its queue was cleared) aborts as a cancellation
+    const followLease = () => {
+      void this.deps.store.getRun(state.run.id).then(
+        (run) => controller.abort(run?.status === Status.Cancelled ? new RunCancelledError(state.run.id) : signal.reason),
+        () => controller.abort(signal.reason),
+      );
+    };
     if (signal.aborted) followLease();
     else signal.addEventListener("abort", followLease, { once: true });
     const aborts = this.callAborts.get(state.run.id) ?? new Set<AbortController>();
