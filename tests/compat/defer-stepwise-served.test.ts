@@ -37,6 +37,9 @@ beforeAll(async () => {
       defer("on-return", { function: notify, data: { tag: "on-return" } });
       return "returned";
     }),
+    client.createFunction({ id: "ordered", retries: 0 }, { event: "s/ordered" }, async ({ step }) =>
+      step.sendEvent("send", [{ name: "s/none" }, { name: "s/none" }], { order: "preserve" }),
+    ),
     client.createFunction({ id: "on-error", retries: 0 }, { event: "s/error" }, async ({ defer }) => {
       defer("on-error", { function: notify, data: { tag: "on-error" } });
       throw new NonRetriableError("broke");
@@ -86,5 +89,17 @@ describe("defer with our SDK, served", () => {
     expect(failed.parent.status).toBe("Failed");
     expect(failed.parent.error?.message).toBe("broke");
     expect(failed.children.map((c) => c.output)).toEqual(["on-error"]);
+  }, 20_000);
+
+  it("step.sendEvent with order: preserve fails the step with a clear message when served", async () => {
+    const { ids } = await client.send({ name: "s/ordered" });
+    let runId = "";
+    await until(async () => {
+      runId = (await stepwise.engine.listRuns({ eventId: ids[0] as string }))[0]?.id ?? "";
+      return runId !== "";
+    });
+    const run = await stepwise.engine.waitForRun(runId, { timeoutMs: 10_000 });
+    expect(run.status).toBe("Failed");
+    expect(JSON.stringify(run.steps.find((s) => s.name === "send")?.error)).toMatch(/needs the in-process engine/);
   }, 20_000);
 });
