@@ -458,6 +458,7 @@ export class CallRunner {
       });
       // ordered fan-out: the next run of the chain may start once this one's handler has begun
       const orderedNext = orderedNextOf(item);
+      if (orderedNext) fault("before-ordered-release");
       const released = orderedNext ? releaseOrdered(this.deps.store, orderedNext, this.deps.clock.now()).then(() => undefined, (e: unknown) => e) : undefined;
       result = await running;
       // not released: the call is retried (and releases then)
