@@ -4,10 +4,11 @@
  * engine and with two engines (nodes) on one database; a cancelled run of the chain
  * does not stall the rest.
  */
+
+import { join } from "node:path";
 import { Stepwise, silentLogger } from "stepwise";
 import { describe, expect, it } from "vitest";
 import { startEngine, tempDir, until } from "./helpers.ts";
-import { join } from "node:path";
 
 function setup(count: number, order: "preserve" | undefined, begun: number[] = [], firstLater = 0) {
   const c = new Stepwise({ id: "ofo", logger: silentLogger });

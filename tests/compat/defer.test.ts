@@ -4,8 +4,9 @@
  * later calls carry them back as `defers`, and the deferred runs start once the parent
  * ends, linked to it (`parentRunId`).
  */
-import { type AddressInfo } from "node:net";
+
 import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { type RunningServer, runServer } from "@stepwise/cli";
 import { silentLogger } from "@stepwise/protocol";
 import { Inngest, NonRetriableError } from "inngest";

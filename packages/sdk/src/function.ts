@@ -19,9 +19,9 @@ import {
   type Trigger,
   validateFunctionConfig,
 } from "@stepwise/protocol";
+import { NonRetriableError } from "./errors.ts";
 import type { EventMap, ReceivedEvent, TriggersInput, UntypedEvents } from "./events/types.ts";
 import { type SchemaRegistry, validateIncomingEvents } from "./events/validate.ts";
-import { NonRetriableError } from "./errors.ts";
 import { CallExecution } from "./execution/call.ts";
 import type { DeferHandle } from "./execution/defers.ts";
 import type { MiddlewareStack } from "./middleware/index.ts";
@@ -240,7 +240,9 @@ export class StepwiseFunction<Event = ReceivedEvent, Output = unknown> implement
     if (input.sendEvents) return input.sendEvents(events, options);
     if (options?.order === "preserve") {
       return Promise.reject(
-        new NonRetriableError('step.sendEvent: { order: "preserve" } needs the in-process engine; a served function sends through the event API, which keeps no order'),
+        new NonRetriableError(
+          'step.sendEvent: { order: "preserve" } needs the in-process engine; a served function sends through the event API, which keeps no order',
+        ),
       );
     }
     return this.client.deliver ? this.client.deliver(events) : this.client.send(events);

@@ -50,12 +50,12 @@ import {
   terminalStatuses,
   type WaitingOn,
 } from "../ports/store.ts";
-import { cancelReasons, cancelTransition, pauseTimeoutTransition, sleepEndedStep } from "../runs/resume.ts";
-import { chainOrderedRuns, orderedNextOf, releaseOnEnd, releaseOrdered } from "./ordered.ts";
 import { deferStepFromOp, defersOf, isDeferOp, isDeferStep } from "../runs/defers.ts";
+import { cancelReasons, cancelTransition, pauseTimeoutTransition, sleepEndedStep } from "../runs/resume.ts";
 import { stepFromOp, type Transition, transitionFor } from "../runs/transition.ts";
 import type { AppOutagePolicy } from "../scheduler/backoff.ts";
 import { fault } from "../testing/faults.ts";
+import { chainOrderedRuns, orderedNextOf, releaseOnEnd, releaseOrdered } from "./ordered.ts";
 
 export interface CallRunnerDeps {
   store: Store;
@@ -459,7 +459,12 @@ export class CallRunner {
       // ordered fan-out: the next run of the chain may start once this one's handler has begun
       const orderedNext = orderedNextOf(item);
       if (orderedNext) fault("before-ordered-release");
-      const released = orderedNext ? releaseOrdered(this.deps.store, orderedNext, this.deps.clock.now()).then(() => undefined, (e: unknown) => e) : undefined;
+      const released = orderedNext
+        ? releaseOrdered(this.deps.store, orderedNext, this.deps.clock.now()).then(
+            () => undefined,
+            (e: unknown) => e,
+          )
+        : undefined;
       result = await running;
       // not released: the call is retried (and releases then)
       const releaseError = await released;

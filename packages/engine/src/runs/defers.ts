@@ -16,7 +16,7 @@
  * run each event starts records `parentRunId`. A cancelled run starts none of its defers.
  */
 import { type Op, OpCode, SystemEvent } from "@stepwise/protocol";
-import { type RunStatus as RunStatusType, RunStatus, type StepRecord, StepStatus } from "../ports/store.ts";
+import { RunStatus, type RunStatus as RunStatusType, type StepRecord, StepStatus } from "../ports/store.ts";
 import type { SystemEventInput, Transition } from "./transition.ts";
 
 export function isDeferOp(op: Pick<Op, "op">): boolean {

@@ -39,7 +39,8 @@ export function toCallResponse(result: ExecutionResult, now = Date.now()): Encod
   if (result.deferred?.length && result.type !== "steps") {
     // defers ride along: with the return as `[...defers, RunComplete]`; before an error,
     // alone (the server records them and calls again, and the error is reported then)
-    const ops = result.type === "function-resolved" ? [...result.deferred, { id: runCompleteId, op: OpCode.RunComplete, data: result.data ?? null }] : result.deferred;
+    const ops =
+      result.type === "function-resolved" ? [...result.deferred, { id: runCompleteId, op: OpCode.RunComplete, data: result.data ?? null }] : result.deferred;
     return { status: 206, headers: {}, body: JSON.stringify(ops) };
   }
   switch (result.type) {
