@@ -430,7 +430,7 @@ export class CallRunner {
         () => controller.abort(signal.reason),
       );
     };
-    if (signal.aborted) followLease();
+    if (signal.aborted) controller.abort(signal.reason);
     else signal.addEventListener("abort", followLease, { once: true });
     const aborts = this.callAborts.get(state.run.id) ?? new Set<AbortController>();
     aborts.add(controller);

@@ -15,6 +15,7 @@
  *                         once the handler moves past the race (a new op, or it ended),
  *                         branches still Planned are Abandoned and their items dropped.
  *   Sleep                 a queue item due when the sleep ends.
+ *   DeferAdd / DeferAbort recorded as steps (never memo); the run's end starts the defers (defers.ts).
  * - The app was not reachable (served calls: no SDK answered) → the call runs again on
  *   the outage backoff, its attempt unspent, with `waitingOn: { kind: "app" }` on the run;
  *   past the outage budget → Failed with `AppUnreachableError`.
@@ -145,12 +146,12 @@ export function inputOf(op: Op): unknown {
 }
 
 export function transitionFor(result: ExecutionResult, ctx: TransitionContext): Transition {
-  if (result.type === "function-rejected" && result.unreachable) return unreachable(result.error, ctx);
+  // a run that ends (Completed or Failed) starts its defers (see defers.ts)
+  const defers = { runId: ctx.state.run.id, functionId: ctx.config.id, known: ctx.state.steps, now: ctx.now };
+  if (result.type === "function-rejected" && result.unreachable) return scheduleDefers(unreachable(result.error, ctx), defers);
   const answered = answeredTransition(result, ctx);
   // the app answered: the run no longer waits for it
   if (ctx.state.run.waitingOn?.kind === "app") answered.params = { ...answered.params, waitingOn: null };
-  // a run that ends starts its defers (see defers.ts)
-  const defers = { runId: ctx.state.run.id, functionId: ctx.config.id, known: ctx.state.steps, now: ctx.now };
   return scheduleDefers(answered, defers, result.deferred);
 }
 
