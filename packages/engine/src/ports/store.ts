@@ -85,6 +85,8 @@ export interface RunRecord {
 export type WaitingOn =
   | { kind: "concurrency"; key: string; limit: number }
   | { kind: "throttle" | "debounce" | "batch" | "scheduled"; key?: string; until: number }
+  /** Ordered fan-out (`step.sendEvent(…, { order: "preserve" })`): held until run `key`, the one before it, has begun. */
+  | { kind: "order"; key: string }
   /**
    * A running run whose app was not reachable: its call is retried at `until`, without
    * spending the function's retries; `since` is when the outage began for this run,

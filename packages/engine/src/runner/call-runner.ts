@@ -55,7 +55,7 @@ import { cancelReasons, cancelTransition, pauseTimeoutTransition, sleepEndedStep
 import { stepFromOp, type Transition, transitionFor } from "../runs/transition.ts";
 import type { AppOutagePolicy } from "../scheduler/backoff.ts";
 import { fault } from "../testing/faults.ts";
-import { chainOrderedRuns, orderedNextOf, releaseOnEnd, releaseOrdered } from "./ordered.ts";
+import { chainOrderedRuns, orderedNextOf, releaseOrdered, releasesOnEnd } from "./ordered.ts";
 
 export interface CallRunnerDeps {
   store: Store;
@@ -545,6 +545,7 @@ export class CallRunner {
       runClaims.length && executingKinds.has(item.kind) && !item.concurrency ? { ...item, concurrency: runClaims } : item;
     let emitted: IngestPlan | undefined;
     let enqueued = false;
+    let releaseAfter: string[] = [];
     const applied = await store.transition(params.runId, {
       now,
       ...(lease ? { lease } : {}),
@@ -554,8 +555,9 @@ export class CallRunner {
         admission.admit(emit, now, view);
         addRouteItems(emit, view, now);
         chainOrderedRuns(emit, sent?.ordered, now);
-        const released = releaseOnEnd(view, params, now);
-        if (released.length) Object.assign(emit, { runUpdates: [...(emit.runUpdates ?? []), ...released] });
+        const released = releasesOnEnd(view, params, now);
+        if (released.runUpdates.length) Object.assign(emit, { runUpdates: [...(emit.runUpdates ?? []), ...released.runUpdates] });
+        releaseAfter = released.after;
         const enqueue = (params.enqueue ?? []).map(withClaims);
         const cancelItems = [...(params.cancelItems ?? [])];
         const items = view.items();
@@ -612,6 +614,11 @@ export class CallRunner {
     if (ended) {
       this.deps.runEnded(params.runId, ended);
       this.reportEnded(params.runId, ended);
+    }
+    for (const next of releaseAfter) {
+      await releaseOrdered(store, next, clock.now()).catch((error: unknown) =>
+        this.deps.logger.warn(`stepwise: run ${params.runId} ended; releasing run ${next} after it (ordered fan-out) failed: ${(error as Error).message}`),
+      );
     }
     const stored = emitted as IngestPlan | undefined;
     if (this.deps.metrics && stored) {

@@ -15,8 +15,8 @@
  *   has begun. A crash before the release: run k's start item is claimed again when its
  *   lease expires, and its call releases run k+1 then.
  * - A run that ends while its start item is still there (cancelled while queued, or
- *   before its first call) releases its successor, if still queued, in the commit that
- *   ends it: a chain never stalls behind a run that never starts.
+ *   before its first call) releases its successor, if still queued (`releasesOnEnd`): a
+ *   chain never stalls behind a run that never starts.
  */
 import type { IngestPlan } from "../events/intake.ts";
 import { QueueItemKind, RunStatus, type RunView, type Store, type TransitionParams } from "../ports/store.ts";
@@ -53,6 +53,8 @@ export function chainOrderedRuns(plan: IngestPlan, groups: readonly (readonly st
     for (let k = 1; k < chain.length; k++) {
       const before = chain[k - 1] as string;
       const runId = chain[k] as string;
+      const run = plan.runs.find((r) => r.id === runId);
+      if (run && !run.waitingOn) run.waitingOn = { kind: "order", key: before };
       plan.items = plan.items.map((item) => {
         if (!isStartItem(item)) return item;
         if (item.runId === before) return { ...item, payload: { ...item.payload, orderedNext: runId } };
@@ -85,15 +87,22 @@ export async function releaseOrdered(store: Store, runId: string, now: number): 
 }
 
 /**
- * A run ends before it started: its successor is released in the same commit (a start
- * update of the successor's start item). Returns the updates to add to the commit's emit.
+ * A run ends while its start item is still queued (never processed, or its first call
+ * under way and not yet past the release): its successor must not wait for a start that
+ * will never come. Not for the run's own first call ending (that call released it).
+ * - The run never started (Queued, read under its lock, so no claim races this): nothing
+ *   can have released the successor, its item is held, and the commit that ends the run
+ *   makes it due (`runUpdates`).
+ * - It had started: its call may have released the successor already (which another node
+ *   may be claiming right now), so the successor is released after the commit, through the
+ *   guarded `releaseOrdered` (`after`).
  */
-export function releaseOnEnd(view: RunView, params: TransitionParams, now: number): NonNullable<IngestPlan["runUpdates"]> {
-  if (!params.clearQueue) return [];
-  const updates: { runId: string; startAt: number }[] = [];
-  for (const item of view.items()) {
-    const next = orderedNextOf(item);
-    if (next && view.runStatus(next) === RunStatus.Queued) updates.push({ runId: next, startAt: now });
-  }
-  return updates;
+export function releasesOnEnd(view: RunView, params: TransitionParams, now: number): { runUpdates: NonNullable<IngestPlan["runUpdates"]>; after: string[] } {
+  const none = { runUpdates: [], after: [] };
+  if (!params.clearQueue) return none;
+  const start = view.items().find((item) => orderedNextOf(item) !== undefined);
+  const next = start && orderedNextOf(start);
+  if (!start || !next || start.id === params.itemId || view.runStatus(next) !== RunStatus.Queued) return none;
+  if (view.run?.status === RunStatus.Queued) return { runUpdates: [{ runId: next, startAt: now }], after: [] };
+  return { runUpdates: [], after: [next] };
 }
