@@ -98,6 +98,23 @@ describe("defer, in-process", () => {
     expect(seen.map((s) => (s.data as { tag: string }).tag)).toEqual(["after-failure"]);
   });
 
+  it("a defer reported with a retried error is recorded once; the run that then completes starts it once", async () => {
+    const { c, seen, notify } = setup();
+    let attempts = 0;
+    const flaky = c.createFunction({ id: "flaky", retries: 2 }, { event: "d/flaky" }, async ({ defer }) => {
+      defer("once", { function: notify, data: { tag: "once" } });
+      if (++attempts < 3) throw new Error(`flake ${attempts}`);
+      return "ok";
+    });
+    const { engine } = await startEngine({ client: c, functions: [notify, flaky] });
+    const run = await sendAndWait(engine, c, { name: "d/flaky" });
+    expect(run).toMatchObject({ status: "Completed", output: "ok" });
+    expect(attempts).toBe(3);
+    expect(run.steps.filter((s) => s.op === "DeferAdd")).toHaveLength(1);
+    expect(await childrenOf(engine, run.id, 1)).toHaveLength(1);
+    expect(seen.map((s) => (s.data as { tag: string }).tag)).toEqual(["once"]);
+  });
+
   it("rejects a target that is not a deferred function, naming the defer", async () => {
     const { c, notify } = setup();
     const plain = c.createFunction({ id: "plain" }, { event: "d/plain" }, async () => "plain");
