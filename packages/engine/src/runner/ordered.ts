@@ -41,30 +41,32 @@ const isStartItem = (item: { kind: string; lane?: number }) => item.kind === Que
  */
 export function chainOrderedRuns(plan: IngestPlan, groups: readonly (readonly string[])[] | undefined, now: number): void {
   if (!groups?.length) return;
+  const runsByEvent = new Map<string, RunRecord[]>();
+  for (const run of plan.runs) {
+    const eventId = run.eventIds[0];
+    if (eventId === undefined || run.status !== RunStatus.Queued) continue;
+    runsByEvent.set(eventId, [...(runsByEvent.get(eventId) ?? []), run]);
+  }
+  const startOf = new Map<string, number>();
+  plan.items.forEach((item, index) => {
+    if (isStartItem(item)) startOf.set(item.runId, index);
+  });
+  const items = [...plan.items];
   for (const group of groups) {
-    const chain: string[] = [];
-    for (const eventId of group) {
-      for (const run of plan.runs) {
-        if (run.eventIds[0] !== eventId || run.status !== RunStatus.Queued) continue;
-        if (!plan.items.some((i) => i.runId === run.id && isStartItem(i))) continue;
-        chain.push(run.id);
-      }
-    }
+    const chain = group.flatMap((eventId) => runsByEvent.get(eventId) ?? []).filter((run) => startOf.has(run.id));
     for (let k = 1; k < chain.length; k++) {
-      const before = chain[k - 1] as string;
-      const runId = chain[k] as string;
-      const run = plan.runs.find((r) => r.id === runId);
-      if (run && !run.waitingOn) run.waitingOn = { kind: "order", key: before };
-      plan.items = plan.items.map((item) => {
-        if (!isStartItem(item)) return item;
-        if (item.runId === before) return { ...item, payload: { ...item.payload, orderedNext: runId } };
-        if (item.runId === runId) {
-          return { ...item, availableAt: now + heldForMs, payload: { ...item.payload, orderedAfter: before, dueAt: item.availableAt } };
-        }
-        return item;
-      });
+      const before = chain[k - 1] as RunRecord;
+      const run = chain[k] as RunRecord;
+      const beforeAt = startOf.get(before.id) as number;
+      const at = startOf.get(run.id) as number;
+      const previous = items[beforeAt] as NewQueueItem;
+      items[beforeAt] = { ...previous, payload: { ...previous.payload, orderedNext: run.id } };
+      const held = items[at] as NewQueueItem;
+      items[at] = { ...held, availableAt: now + heldForMs, payload: { ...held.payload, orderedAfter: before.id, dueAt: held.availableAt } };
+      if (!run.waitingOn) run.waitingOn = { kind: "order", key: before.id };
     }
   }
+  plan.items = items;
 }
 
 /** The successor a run's start item names, if any. */
