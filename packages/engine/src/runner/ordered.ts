@@ -19,7 +19,7 @@
  *   chain never stalls behind a run that never starts.
  */
 import type { IngestPlan } from "../events/intake.ts";
-import { QueueItemKind, RunStatus, type RunView, type Store, type TransitionParams } from "../ports/store.ts";
+import { type NewQueueItem, QueueItemKind, type RunRecord, RunStatus, type RunView, type Store, type TransitionParams } from "../ports/store.ts";
 
 /** How far ahead a held start item is due: far beyond any lease, so it is never claimed while held. */
 export const heldForMs = 365 * 24 * 60 * 60 * 1000;
