@@ -27,15 +27,22 @@ describe("a 206 holding RunComplete", () => {
     expect(await decodeResponse(reply([done]), "app")).toEqual({ type: "function-resolved", data: "result" });
   });
 
-  it("reports ops the engine cannot run (DeferAdd) as a final error naming them", async () => {
+  it("reports ops the engine cannot run (an unknown op) as a final error naming them", async () => {
     const applied: string[] = [];
-    const defer = { id: "d1", op: "DeferAdd", userland: { id: "later" }, opts: {} };
-    const result = await decodeResponse(reply([step("x", 1), defer, done]), "app", Date.now(), async (op) => {
+    const future = { id: "d1", op: "FutureOp", userland: { id: "later" }, opts: {} };
+    const result = await decodeResponse(reply([step("x", 1), future, done]), "app", Date.now(), async (op) => {
       applied.push(op.id);
     });
     expect(applied).toEqual(["x"]);
     expect(result).toMatchObject({ type: "function-rejected", retriable: false, error: { name: "UnsupportedStepError" } });
-    expect(result.type === "function-rejected" && result.error.message).toMatch(/DeferAdd \(step "later"\)/);
+    expect(result.type === "function-rejected" && result.error.message).toMatch(/FutureOp \(step "later"\)/);
+  });
+
+  it("hands defers riding along the return (DeferAdd, DeferAbort) to the engine with the completion", async () => {
+    const defer = { id: "d1", op: "DeferAdd", userland: { id: "later" }, opts: { fn_slug: "app-later", input: {} } };
+    const abort = { id: "d2", op: "DeferAbort", userland: { id: "other" }, opts: { target_hashed_id: "d0" } };
+    const result = await decodeResponse(reply([defer, abort, done]), "app");
+    expect(result).toEqual({ type: "function-resolved", data: "result", deferred: [defer, abort] });
   });
 
   it("with steps but no way to persist them, fails rather than dropping them", async () => {

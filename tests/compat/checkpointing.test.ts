@@ -303,7 +303,7 @@ describe("async checkpointing with the official SDK", () => {
     expect([ran["slow.one"], ran["slow.held"]]).toEqual([1, 1]);
   });
 
-  it("reports a checkpointed op the engine cannot run (DeferAdd) as the run's error", async () => {
+  it("reports a checkpointed op the engine cannot run (an unknown op) as the run's error", async () => {
     gate = newGate();
     const runId = await runFor("cp/slow");
     await gate.entered;
@@ -316,7 +316,7 @@ describe("async checkpointing with the official SDK", () => {
         fn_id: call.fnId,
         qi_id: call.body.ctx?.qi_id,
         ts: Date.now(),
-        steps: [{ id: "c".repeat(40), op: "DeferAdd", userland: { id: "later" }, opts: {} }],
+        steps: [{ id: "c".repeat(40), op: "FutureOp", userland: { id: "later" }, opts: {} }],
       }),
     });
     expect(response.status).toBe(200);
@@ -324,7 +324,7 @@ describe("async checkpointing with the official SDK", () => {
     const run = await stepwise.engine.waitForRun(runId, { timeoutMs: 10_000 });
     expect(run.status).toBe("Failed");
     expect(run.error).toMatchObject({ name: "UnsupportedStepError" });
-    expect(run.error?.message).toMatch(/DeferAdd \(step "later"\)/);
+    expect(run.error?.message).toMatch(/FutureOp \(step "later"\)/);
   });
 
   it("answers a malformed checkpoint with 400 naming the field", async () => {

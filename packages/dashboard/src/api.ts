@@ -15,6 +15,8 @@ export interface Run {
   created_at: string;
   run_started_at: string | null;
   ended_at: string | null;
+  /** A deferred run (`defer()`): the run that deferred it. */
+  parent_run_id?: string | null;
 }
 
 export interface Step {
@@ -44,6 +46,8 @@ export interface RunDetails extends Run {
     steps: Record<string, Record<string, Record<string, unknown>>>;
     scores: Record<string, number | boolean>;
   };
+  /** The runs this run deferred (`defer()`), started once it ended. */
+  deferred_runs?: Array<{ run_id: string; function_id: string; status: string }>;
 }
 
 export interface StoredEvent {

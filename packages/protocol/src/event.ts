@@ -42,6 +42,8 @@ export const SystemEvent = {
   FunctionCancelled: "inngest/function.cancelled",
   FunctionInvoked: "inngest/function.invoked",
   ScheduledTimer: "inngest/scheduled.timer",
+  /** Starts a deferred function (`defer()`) once its parent run ended; `data._inngest.fn_slug` names it. */
+  DeferredSchedule: "inngest/deferred.schedule",
 } as const;
 
 const minTs = Date.UTC(1980, 0, 1);

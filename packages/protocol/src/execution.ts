@@ -12,6 +12,12 @@ import type { Memo, Op } from "./ops.ts";
 import type { RealtimeBus } from "./realtime.ts";
 import type { SerializedError } from "./serialized-error.ts";
 
+/** How `step.sendEvent` sends (beyond Inngest). */
+export interface SendEventsOptions {
+  /** `"preserve"`: the runs these events start begin in the order of the events (in-process engine only). */
+  order?: "preserve";
+}
+
 export interface ExecutionInput {
   runId: string;
   /** The first triggering event. */
@@ -54,7 +60,7 @@ export interface ExecutionInput {
    * now, and stored in the same transaction as the step's result, so a crash between the
    * two can neither lose them nor send them twice. Without it, `client.send` is used.
    */
-  sendEvents?: (events: unknown) => Promise<{ ids: string[] }>;
+  sendEvents?: (events: unknown, options?: SendEventsOptions) => Promise<{ ids: string[] }>;
   /** Where `step.sendSignal` signals, in-process (the engine's `sendSignal`). Without it, the client's API is used. */
   sendSignal?: (signal: string, data: unknown) => Promise<{ runId: string }>;
   /** Where `step.realtime.publish` publishes, in-process (the engine's bus). Without it, the client's. */
@@ -70,6 +76,12 @@ export interface ExecutionInput {
    * call, where the SDK chooses (-1 on the wire).
    */
   requestVersion?: number;
+  /**
+   * The run's defers (`defer()`) recorded so far, by hashed id: the SDK does not report
+   * them again, and `abortable: false` (already aborted) makes their `abort()` a no-op.
+   * Sent to served apps as the request's `defers`.
+   */
+  defers?: Readonly<Record<string, { abortable: boolean }>>;
 }
 
 export type ExecutionResult =
@@ -94,6 +106,8 @@ export type ExecutionResult =
   ) & {
     /** Served calls: the request version the app answered with (`x-inngest-req-version`), recorded for the run. */
     requestVersion?: number;
+    /** `DeferAdd` / `DeferAbort` ops that rode along the function's return or final error. */
+    deferred?: Op[];
   };
 
 /** A function as the engine drives it. */

@@ -20,6 +20,10 @@ export const OpCode = {
   /** `step.ai.infer`: the engine calls the model provider (`opts: {url, headers, auth_key, format, body}`). */
   AIGateway: "AIGateway",
   RunComplete: "RunComplete",
+  /** `defer(id, { function, data })`: start that function once this run ends (rides along other ops). */
+  DeferAdd: "DeferAdd",
+  /** A defer's `abort()`: the deferred run `opts.target_hashed_id` will not start. */
+  DeferAbort: "DeferAbort",
 } as const;
 export type OpCode = (typeof OpCode)[keyof typeof OpCode];
 

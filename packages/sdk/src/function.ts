@@ -13,15 +13,18 @@ import {
   type FunctionConfig,
   type FunctionHandle,
   runSessions,
+  type SendEventsOptions,
   type SerializedError,
   StepwiseError,
   SystemEvent,
   type Trigger,
   validateFunctionConfig,
 } from "@stepwise/protocol";
+import { NonRetriableError } from "./errors.ts";
 import type { EventMap, ReceivedEvent, TriggersInput, UntypedEvents } from "./events/types.ts";
 import { type SchemaRegistry, validateIncomingEvents } from "./events/validate.ts";
 import { CallExecution } from "./execution/call.ts";
+import type { DeferHandle } from "./execution/defers.ts";
 import type { MiddlewareStack } from "./middleware/index.ts";
 import { CallMiddleware, type RegisteredMiddleware, registerMiddleware, sendWithMiddleware } from "./middleware/runtime.ts";
 import type { TopicRef } from "./realtime/channel.ts";
@@ -55,7 +58,19 @@ export interface Context<Event = ReceivedEvent, E extends EventMap = UntypedEven
    * `step.invoke` inherit them. Absent when there are none.
    */
   sessions?: Record<string, string>;
+  /**
+   * `defer(id, { function, data })`: start `function` (made by `createDefer`) with `data`
+   * once this run ends, Completed or Failed (docs/step-tools.md#defer). Fire-and-forget:
+   * returns `{ abort() }`, which keeps that deferred run from starting.
+   */
+  defer: DeferFn;
 }
+
+/** See `Context.defer`. */
+export type DeferFn = <Data extends Record<string, unknown>>(
+  id: string,
+  options: { function: { readonly config: FunctionConfig; readonly "~defer"?: Data }; data: Data },
+) => DeferHandle;
 
 /** The data of the `inngest/function.failed` event: `event` is the failed run's triggering event. */
 export interface FailureEventData<Event = ReceivedEvent> {
@@ -166,7 +181,7 @@ export class StepwiseFunction<Event = ReceivedEvent, Output = unknown> implement
   execute(input: ExecutionInput): Promise<ExecutionResult> {
     if (this.middleware.length === 0) {
       const call = new CallExecution(input);
-      const ctx = this.decorate(this.baseContext(input, call, (events) => this.sendFromStep(input, events)));
+      const ctx = this.decorate(this.baseContext(input, call, (events, options) => this.sendFromStep(input, events, options)));
       return call.run(() =>
         withSessions(ctx.sessions, () =>
           this.receive(ctx, () => withRunContext({ runId: input.runId, bus: input.realtime }, () => withStepFetch(ctx.step.fetch, () => this.handler(ctx)))),
@@ -177,7 +192,8 @@ export class StepwiseFunction<Event = ReceivedEvent, Output = unknown> implement
   }
 
   private async executeWithMiddleware(input: ExecutionInput): Promise<ExecutionResult> {
-    const send = (events: unknown) => sendWithMiddleware(this.middleware, this.client, this, events, (payloads) => this.sendFromStep(input, payloads));
+    const send = (events: unknown, options?: SendEventsOptions) =>
+      sendWithMiddleware(this.middleware, this.client, this, events, (payloads) => this.sendFromStep(input, payloads, options));
     let mw: CallMiddleware;
     let call: CallExecution;
     try {
@@ -210,7 +226,7 @@ export class StepwiseFunction<Event = ReceivedEvent, Output = unknown> implement
     return result;
   }
 
-  private baseContext(input: ExecutionInput, call: CallExecution, send: (events: unknown) => Promise<{ ids: string[] }>): Context {
+  private baseContext(input: ExecutionInput, call: CallExecution, send: (events: unknown, options?: SendEventsOptions) => Promise<{ ids: string[] }>): Context {
     const sendSignal = async (signal: string, data: unknown): Promise<{ runId: string | undefined }> => {
       if (!input.sendSignal) {
         if (!this.client.sendSignal) throw new Error("step.sendSignal: this client cannot send signals");
@@ -232,7 +248,7 @@ export class StepwiseFunction<Event = ReceivedEvent, Output = unknown> implement
     };
     const step = createStepTools(
       (request) => call.step(inherit ? stampInvoke(request, inherit) : request),
-      inherit ? (events) => send(stampAll(events, inherit)) : send,
+      inherit ? (events, options) => send(stampAll(events, inherit), options) : send,
       this.client.eventSchemas,
       sendSignal,
       publish,
@@ -249,12 +265,27 @@ export class StepwiseFunction<Event = ReceivedEvent, Output = unknown> implement
       },
       logger: this.client.logger,
       signal: input.signal ?? neverAborted,
+      defer: (id, options) => {
+        if (typeof id !== "string" || id === "") throw new TypeError(`defer: the id must be a non-empty string, received ${JSON.stringify(id)}`);
+        const target = options?.function?.config;
+        if (!target || !isDeferTarget(target)) throw new TypeError(`defer("${id}"): options.function must be a function made by createDefer`);
+        const data = options.data ?? {};
+        if (typeof data !== "object" || Array.isArray(data)) throw new TypeError(`defer("${id}"): options.data must be an object`);
+        return call.defers.add(id, target.id, data);
+      },
     };
   }
 
   /** Where `step.sendEvent` delivers: the engine's transactional sender, or the client without its middleware. */
-  private sendFromStep(input: ExecutionInput, events: unknown): Promise<{ ids: string[] }> {
-    if (input.sendEvents) return input.sendEvents(events);
+  private sendFromStep(input: ExecutionInput, events: unknown, options?: SendEventsOptions): Promise<{ ids: string[] }> {
+    if (input.sendEvents) return input.sendEvents(events, options);
+    if (options?.order === "preserve") {
+      return Promise.reject(
+        new NonRetriableError(
+          'step.sendEvent: { order: "preserve" } needs the in-process engine; a served function sends through the event API, which keeps no order',
+        ),
+      );
+    }
     return this.client.deliver ? this.client.deliver(events) : this.client.send(events);
   }
 
@@ -275,6 +306,11 @@ export class StepwiseFunction<Event = ReceivedEvent, Output = unknown> implement
 }
 
 const neverAborted = new AbortController().signal;
+
+/** A function `createDefer` made: triggered by `inngest/deferred.schedule` events naming it. */
+function isDeferTarget(config: FunctionConfig): boolean {
+  return config.triggers.some((t) => "event" in t && t.event === SystemEvent.DeferredSchedule);
+}
 
 class FailureFunction extends StepwiseFunction<FailureContext["event"]> {
   // biome-ignore lint/suspicious/noExplicitAny: any context

@@ -6,6 +6,7 @@
 export { consoleLogger, type EventPayload, type Logger, StepwiseError, type StoredEvent, silentLogger, type Trigger } from "@stepwise/protocol";
 export { type AiModel, type AnthropicOptions, anthropic, gemini, type ModelOptions, models, openai } from "./ai/models.ts";
 export { type AnyStepwise, type ClientEvents, type ClientOptions, type EventsOfClient, Inngest, type SendPayload, Stepwise } from "./client.ts";
+export { createDefer, type DeferContext, type DeferOptions, type DeferParent, DeferredFunction } from "./defer.ts";
 export { EventValidationError, NonRetriableError, RetryAfterError, StepError } from "./errors.ts";
 export {
   type AnyEventType,
@@ -42,8 +43,9 @@ export type {
   WaitForEventResult,
 } from "./events/types.ts";
 export { CallExecution, type StepRequest } from "./execution/call.ts";
+export type { DeferHandle } from "./execution/defers.ts";
 export type { Jsonify } from "./execution/json.ts";
-export { type Context, type FailureContext, type FailureEventData, type FunctionOptions, type Handler, StepwiseFunction } from "./function.ts";
+export { type Context, type DeferFn, type FailureContext, type FailureEventData, type FunctionOptions, type Handler, StepwiseFunction } from "./function.ts";
 export { type ConnectionOptions, envVars } from "./http/env.ts";
 export * from "./middleware/index.ts";
 export { MiddlewareError } from "./middleware/runtime.ts";
@@ -90,3 +92,4 @@ export type {
   WaitForSignalOptions,
 } from "./step/index.ts";
 export { type StepBackoff, type StepRunOptions, StepTimeoutError } from "./step/run.ts";
+export type { SendEventOptions } from "./step/send-event.ts";

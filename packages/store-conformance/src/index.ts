@@ -10,6 +10,7 @@ import { connectSuite } from "./connect.ts";
 import { eventsSuite } from "./events.ts";
 import type { StoreFactory } from "./fixtures.ts";
 import { metadataSuite } from "./metadata.ts";
+import { parentRunsSuite } from "./parent-runs.ts";
 import { pausesSuite } from "./pauses.ts";
 import { queueSuite } from "./queue.ts";
 import { racesSuite } from "./races.ts";
@@ -28,5 +29,6 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
     connectSuite(factory);
     metadataSuite(factory);
     retentionSuite(factory);
+    parentRunsSuite(factory);
   });
 }

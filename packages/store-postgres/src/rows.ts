@@ -46,6 +46,7 @@ export interface RunRow {
   finish_after_ms: number | null;
   request_version?: number | null;
   trace_context?: string | null;
+  parent_run_id?: string | null;
 }
 export interface StepRow {
   run_id: string;
@@ -146,6 +147,7 @@ export const runParams = (r: RunRecord) => [
   r.status === "Skipped" ? JSON.stringify(r.error ?? null) : null,
   r.status === "Skipped" ? (r.endedAt ?? r.createdAt) : null,
   r.traceContext ?? null,
+  r.parentRunId ?? null,
 ];
 
 export function runFromRow(row: RunRow): RunRecord {
@@ -166,6 +168,7 @@ export function runFromRow(row: RunRow): RunRecord {
   if (row.finish_after_ms !== null) run.finishAfterMs = row.finish_after_ms;
   if (row.request_version !== null && row.request_version !== undefined) run.requestVersion = row.request_version;
   if (row.trace_context) run.traceContext = row.trace_context;
+  if (row.parent_run_id) run.parentRunId = row.parent_run_id;
   return run;
 }
 

@@ -10,14 +10,15 @@ function timePrefix(ms: number): string {
   return encodeTime(Math.max(0, Math.floor(ms)), 10);
 }
 
-const runColumns = "id, function_id, status, event_id, event_ids, created_at, waiting_on, pending_key, finish_after_ms, error, ended_at, trace_context";
+const runColumns =
+  "id, function_id, status, event_id, event_ids, created_at, waiting_on, pending_key, finish_after_ms, error, ended_at, trace_context, parent_run_id";
 
 // Reads name their columns (never `SELECT *`): a prepared statement's result type then
 // survives a newer node adding a column during a rolling upgrade (Postgres refuses to run
 // a cached plan whose result type changed).
 const events = "internal_id, id, name, data, user_data, v, ts, received_at, duplicate, meta";
 const runs =
-  "id, function_id, status, event_id, event_ids, output, error, created_at, started_at, ended_at, waiting_on, lease_expiries, pending_key, finish_after_ms, request_version, trace_context";
+  "id, function_id, status, event_id, event_ids, output, error, created_at, started_at, ended_at, waiting_on, lease_expiries, pending_key, finish_after_ms, request_version, trace_context, parent_run_id";
 const steps = "run_id, id, name, display_name, op, status, attempts, output, error, input, started_at, ended_at, wake_at, metadata";
 const queue = "id, run_id, kind, step_id, attempt, lane, available_at, leased, token, ckey1, climit1, ckey2, climit2, payload";
 const pauses = "id, run_id, kind, step_id, event_name, expression, index_path, index_value, exact, created_at, expires_at";
@@ -37,9 +38,9 @@ export const statements = {
   eventsByName: `SELECT ${events} FROM events WHERE name = $1 AND received_at <= $2 AND (received_at, internal_id) > ($3, $4) ORDER BY received_at, internal_id LIMIT $5`,
   eventsSince: "SELECT 1 FROM events WHERE name = $1 AND received_at >= $2 LIMIT 1",
 
-  insertRun: `INSERT INTO runs (${runColumns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+  insertRun: `INSERT INTO runs (${runColumns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
   insertRuns: `INSERT INTO runs (${runColumns})
-    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::text[], $9::bigint[], $10::text[], $11::bigint[], $12::text[])`,
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::text[], $9::bigint[], $10::text[], $11::bigint[], $12::text[], $13::text[])`,
   getRun: `SELECT ${runs} FROM runs WHERE id = $1`,
   lockRun: `SELECT ${runs} FROM runs WHERE id = $1 FOR UPDATE`,
   runStatus: "SELECT status FROM runs WHERE id = $1",
@@ -183,7 +184,16 @@ export const statements = {
 export type StatementName = keyof typeof statements;
 
 /** Builds the run-list query for a filter; values are bound, never interpolated. */
-export function listRunsQuery(filter: { eventId?: string; functionId?: string; status?: string; limit: number; from?: number; to?: number; before?: string }) {
+export function listRunsQuery(filter: {
+  eventId?: string;
+  functionId?: string;
+  status?: string;
+  limit: number;
+  from?: number;
+  to?: number;
+  before?: string;
+  parentRunId?: string;
+}) {
   const where: string[] = [];
   const params: unknown[] = [];
   const bind = (clause: string, value: unknown) => {
@@ -196,6 +206,7 @@ export function listRunsQuery(filter: { eventId?: string; functionId?: string; s
   if (filter.to !== undefined) bind("id < ?", timePrefix(filter.to));
   if (filter.before) bind("id < ?", filter.before);
   if (filter.eventId) bind("event_id = ?", filter.eventId);
+  if (filter.parentRunId) bind("parent_run_id = ?", filter.parentRunId);
   if (filter.functionId) bind("function_id = ?", filter.functionId);
   if (filter.status) bind("status = ?", filter.status);
   params.push(filter.limit);

@@ -44,6 +44,7 @@ export interface RunRow {
   finish_after_ms: number | null;
   request_version: number | null;
   trace_context?: string | null;
+  parent_run_id?: string | null;
 }
 export interface StepRow {
   run_id: string;
@@ -127,6 +128,7 @@ export const runToRow = (r: RunRecord) => ({
   pendingKey: r.pendingKey ?? null,
   finishAfterMs: r.finishAfterMs ?? null,
   traceContext: r.traceContext ?? null,
+  parentRunId: r.parentRunId ?? null,
 });
 
 export function runFromRow(row: RunRow): RunRecord {
@@ -147,6 +149,7 @@ export function runFromRow(row: RunRow): RunRecord {
   if (row.finish_after_ms !== null) run.finishAfterMs = row.finish_after_ms;
   if (row.request_version !== null && row.request_version !== undefined) run.requestVersion = row.request_version;
   if (row.trace_context) run.traceContext = row.trace_context;
+  if (row.parent_run_id) run.parentRunId = row.parent_run_id;
   return run;
 }
 

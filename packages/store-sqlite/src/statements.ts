@@ -22,7 +22,7 @@ const sqlText = {
   eventsOfRun: "SELECT e.* FROM json_each(?) AS j JOIN events AS e ON e.internal_id = j.value ORDER BY j.key",
 
   insertRun:
-    "INSERT INTO runs (id, function_id, status, event_id, event_ids, created_at, waiting_on, pending_key, finish_after_ms, trace_context) VALUES (@id, @functionId, @status, @eventId, @eventIds, @createdAt, @waitingOn, @pendingKey, @finishAfterMs, @traceContext)",
+    "INSERT INTO runs (id, function_id, status, event_id, event_ids, created_at, waiting_on, pending_key, finish_after_ms, trace_context, parent_run_id) VALUES (@id, @functionId, @status, @eventId, @eventIds, @createdAt, @waitingOn, @pendingKey, @finishAfterMs, @traceContext, @parentRunId)",
   getRun: "SELECT * FROM runs WHERE id = ?",
   markRunning:
     "UPDATE runs SET status = 'Running', started_at = ?, waiting_on = NULL WHERE id = ? AND status = 'Queued' RETURNING pending_key, finish_after_ms",
@@ -147,7 +147,16 @@ export function prepareStatements(db: Database.Database): Statements {
 }
 
 /** Builds the run-list query for a filter; values are bound, never interpolated. */
-export function listRunsQuery(filter: { eventId?: string; functionId?: string; status?: string; limit: number; from?: number; to?: number; before?: string }) {
+export function listRunsQuery(filter: {
+  eventId?: string;
+  functionId?: string;
+  status?: string;
+  limit: number;
+  from?: number;
+  to?: number;
+  before?: string;
+  parentRunId?: string;
+}) {
   const where: string[] = [];
   const params: unknown[] = [];
   // run ids are ULIDs: their first 10 characters encode the creation time, so time ranges
@@ -167,6 +176,10 @@ export function listRunsQuery(filter: { eventId?: string; functionId?: string; s
   if (filter.eventId) {
     where.push("event_id = ?");
     params.push(filter.eventId);
+  }
+  if (filter.parentRunId) {
+    where.push("parent_run_id = ?");
+    params.push(filter.parentRunId);
   }
   if (filter.functionId) {
     where.push("function_id = ?");

@@ -7,6 +7,7 @@ import { useState } from "react";
 import { api, type EventDetails, type RunDetails, type Step } from "../api.ts";
 import { AiStep } from "../components/ai-step.tsx";
 import { duration, ErrorNote, Json, Link, StatusBadge, when } from "../components/common.tsx";
+import { DeferLinks } from "../components/defer-links.tsx";
 import { EventSessions, RunMetadataPanel, StepMetadata } from "../components/run-metadata.tsx";
 import { useLive } from "../components/use-live.ts";
 
@@ -64,6 +65,7 @@ export function RunDetailPage({ id, navigate }: { id: string; navigate: (to: str
             </dd>
           </>
         ) : null}
+        <DeferLinks run={run} />
       </dl>
       <h3>Timeline</h3>
       <Waterfall run={run} selected={selected} onSelect={setSelected} />

@@ -19,6 +19,7 @@ import {
   RunStatus,
   type TxView,
 } from "../ports/store.ts";
+import { deferParentOf } from "../runs/defers.ts";
 import type { FunctionRegistry } from "./function-registry.ts";
 
 export interface EventInput {
@@ -68,6 +69,8 @@ export function planRun(config: FunctionConfig, events: readonly EventRecord[], 
   // the claim that starts the run enqueues its finish timeout, in the same transaction
   if (config.timeouts?.finish !== undefined) run.finishAfterMs = parseDuration(config.timeouts.finish);
   const trigger = events[0] ? toStoredEvent(events[0]) : undefined;
+  const parentRunId = deferParentOf(trigger);
+  if (parentRunId) run.parentRunId = parentRunId;
   const first: NewQueueItem = { runId: run.id, kind: QueueItemKind.Discovery, attempt: 0, availableAt, lane: 1 };
   const claims = concurrencyClaims(config, trigger);
   if (claims.length) first.concurrency = claims;

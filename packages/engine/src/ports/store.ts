@@ -83,12 +83,16 @@ export interface RunRecord {
    * `/<span id>` of the span it was started inside (a sender's). Written when the run is created.
    */
   traceContext?: string;
+  /** A deferred run (`defer()`): the run that deferred it, which had ended when this one was created. */
+  parentRunId?: string;
 }
 
 /** Why a run is not executing yet (beyond Inngest). */
 export type WaitingOn =
   | { kind: "concurrency"; key: string; limit: number }
   | { kind: "throttle" | "debounce" | "batch" | "scheduled"; key?: string; until: number }
+  /** Ordered fan-out (`step.sendEvent(…, { order: "preserve" })`): held until run `key`, the one before it, has begun. */
+  | { kind: "order"; key: string }
   /**
    * A running run whose app was not reachable: its call is retried at `until`, without
    * spending the function's retries; `since` is when the outage began for this run,
@@ -478,6 +482,8 @@ export interface ListRunsFilter {
   to?: number;
   /** Paging: runs older than this run id (ids sort by creation). */
   before?: string;
+  /** Only the runs deferred by this run (`RunRecord.parentRunId`). */
+  parentRunId?: string;
 }
 
 export interface Store {

@@ -53,12 +53,14 @@ import {
   terminalStatuses,
   type WaitingOn,
 } from "../ports/store.ts";
+import { deferStepFromOp, defersOf, isDeferOp, isDeferStep } from "../runs/defers.ts";
 import { cancelReasons, cancelTransition, pauseTimeoutTransition, sleepEndedStep } from "../runs/resume.ts";
 import { stepFromOp, type Transition, transitionFor } from "../runs/transition.ts";
 import type { AppOutagePolicy } from "../scheduler/backoff.ts";
 import { fault } from "../testing/faults.ts";
 import type { CallTrace, RunTracing } from "../tracing.ts";
 import { type GatewayOptions, isGatewayOp, performGateways } from "./gateway.ts";
+import { chainOrderedRuns, orderedNextOf, releaseOrdered, releasesOnEnd } from "./ordered.ts";
 
 export interface CallRunnerDeps {
   store: Store;
@@ -144,6 +146,8 @@ export function callIdOf(lease: Lease): string {
 interface SentEvents {
   inputs: EventInput[];
   ids: string[];
+  /** Ids of each `{ order: "preserve" }` send, in order (see ordered.ts). */
+  ordered: string[][];
 }
 
 export class CallRunner {
@@ -188,7 +192,7 @@ export class CallRunner {
     const applying = call.chain.then(async () => {
       if (call.failure !== undefined) throw new LeaseLostError(lease);
       for (const op of ops) {
-        if (op.op === OpCode.StepRun || op.op === OpCode.StepFailed) {
+        if (op.op === OpCode.StepRun || op.op === OpCode.StepFailed || isDeferOp(op)) {
           try {
             await call.apply(op);
           } catch (error) {
@@ -204,14 +208,15 @@ export class CallRunner {
 
   /** A checkpoint for a call another node made: its steps, written through the store's lease fence. */
   private async checkpointElsewhere(runId: string, lease: Lease, ops: readonly Op[]): Promise<void> {
-    if (ops.some((op) => op.op !== OpCode.StepRun && op.op !== OpCode.StepFailed)) throw new LeaseLostError(lease);
+    if (ops.some((op) => op.op !== OpCode.StepRun && op.op !== OpCode.StepFailed && !isDeferOp(op))) throw new LeaseLostError(lease);
     const state = await this.deps.store.loadRunState(runId);
     if (!state || terminalStatuses.has(state.run.status)) throw new LeaseLostError(lease);
     for (const op of ops) {
       // every op goes through the fence, a repeated one too (the store never overwrites a
       // finished step, so it is applied once, and a stale lease is refused either way)
       const status = op.op === OpCode.StepFailed ? StepStatus.Failed : StepStatus.Completed;
-      await this.deps.store.saveStep(stepFromOp(runId, op, status, 1, this.deps.clock.now()), lease);
+      const now = this.deps.clock.now();
+      await this.deps.store.saveStep(isDeferOp(op) ? deferStepFromOp(runId, op, now) : stepFromOp(runId, op, status, 1, now), lease);
     }
   }
 
@@ -323,7 +328,7 @@ export class CallRunner {
     const { registry, clock } = this.deps;
     const { fn, state, item, lease, claims, signal } = claimed;
     let checkpointed = false;
-    const sent: SentEvents = { inputs: [], ids: [] };
+    const sent: SentEvents = { inputs: [], ids: [], ordered: [] };
     const traced = this.deps.tracing?.startCall(state.run, state.events[0]?.name, item);
     let called: ExecutionResult;
     try {
@@ -375,6 +380,7 @@ export class CallRunner {
     const memo = new Map<string, Memo>();
     let stateBytes = 0;
     for (const step of state.steps) {
+      if (isDeferStep(step)) continue; // defers reach the SDK as `defers`, not memo
       if (step.status === StepStatus.Completed) {
         memo.set(step.id, { data: step.output ?? null });
         stateBytes += jsonBytes(step.output);
@@ -396,6 +402,14 @@ export class CallRunner {
         ? async (op: Op) => {
             if (signal.aborted) throw new LeaseLostError(lease);
             if (this.cancelled.has(state.run.id)) throw new RunCancelledError(state.run.id);
+            if (isDeferOp(op)) {
+              // recorded once; scheduled when the run ends (defers.ts)
+              if (state.steps.some((s) => s.id === op.id)) return;
+              const step = deferStepFromOp(state.run.id, op, this.deps.clock.now());
+              await this.deps.store.saveStep(step, lease);
+              state.steps.push(step);
+              return;
+            }
             const failed = op.op === OpCode.StepFailed;
             // a checkpoint repeated (its answer was lost) is applied once
             if (state.steps.some((s) => s.id === op.id && s.status === (failed ? StepStatus.Failed : StepStatus.Completed))) return;
@@ -410,7 +424,7 @@ export class CallRunner {
             }
             const step = stepFromOp(state.run.id, op, failed ? StepStatus.Failed : StepStatus.Completed, attempt + 1, this.deps.clock.now());
             // what this step sent is stored with its result, in one transaction (a failed step sent nothing)
-            const events = { inputs: sent.inputs.splice(0), ids: sent.ids.splice(0) };
+            const events = { inputs: sent.inputs.splice(0), ids: sent.ids.splice(0), ordered: sent.ordered.splice(0) };
             fault("before-step-commit");
             if (events.ids.length && !failed) {
               await this.commit({ params: { runId: state.run.id, lease, steps: [step] }, events: [], sent: events }, lease, claims);
@@ -423,11 +437,12 @@ export class CallRunner {
             onCheckpoint();
           }
         : undefined;
-    const sendEvents = async (payload: unknown) => {
+    const sendEvents = async (payload: unknown, options?: { order?: "preserve" }) => {
       const inputs = validateEvents(payload, this.deps.maxEventBytes !== undefined ? { maxBytes: this.deps.maxEventBytes } : {});
       const ids = inputs.map(() => newId());
       sent.inputs.push(...inputs);
       sent.ids.push(...ids);
+      if (options?.order === "preserve" && ids.length > 1) sent.ordered.push(ids);
       return { ids };
     };
     const inflight: InflightCall | undefined = checkpoint
@@ -436,8 +451,14 @@ export class CallRunner {
     if (inflight) this.inflight.set(item.id, inflight);
     // the call's signal: the lease's, and aborted as well when the run is cancelled meanwhile
     const controller = new AbortController();
-    const followLease = () => controller.abort(signal.reason);
-    if (signal.aborted) followLease();
+    // a lease lost because the run was cancelled (on another node: its queue was cleared) aborts as a cancellation
+    const followLease = () => {
+      void this.deps.store.getRun(state.run.id).then(
+        (run) => controller.abort(run?.status === Status.Cancelled ? new RunCancelledError(state.run.id) : signal.reason),
+        () => controller.abort(signal.reason),
+      );
+    };
+    if (signal.aborted) controller.abort(signal.reason);
     else signal.addEventListener("abort", followLease, { once: true });
     const aborts = this.callAborts.get(state.run.id) ?? new Set<AbortController>();
     aborts.add(controller);
@@ -449,6 +470,7 @@ export class CallRunner {
         event: state.events[0] as RunState["events"][number],
         events: state.events,
         memo,
+        defers: defersOf(state.steps),
         attempt: item.attempt,
         maxAttempts: fn.config.retries + 1,
         signal: controller.signal,
@@ -464,7 +486,20 @@ export class CallRunner {
         ...(checkpoint ? { checkpoint } : {}),
       };
       // traced: the call's span is the active one while the function runs (served: its request carries it)
-      result = await (traced ? traced.within(() => fn.execute(input)) : fn.execute(input));
+      const running = traced ? traced.within(() => fn.execute(input)) : fn.execute(input);
+      // ordered fan-out: the next run of the chain may start once this one's handler has begun
+      const orderedNext = orderedNextOf(item);
+      if (orderedNext) fault("before-ordered-release");
+      const released = orderedNext
+        ? releaseOrdered(this.deps.store, orderedNext, this.deps.clock.now()).then(
+            () => undefined,
+            (e: unknown) => e,
+          )
+        : undefined;
+      result = await running;
+      // not released: the call is retried (and releases then)
+      const releaseError = await released;
+      if (releaseError !== undefined) throw releaseError;
     } catch (error) {
       return { type: "function-rejected", error: serializeError(error), retriable: true };
     } finally {
@@ -546,6 +581,7 @@ export class CallRunner {
       runClaims.length && executingKinds.has(item.kind) && !item.concurrency ? { ...item, concurrency: runClaims } : item;
     let emitted: IngestPlan | undefined;
     let enqueued = false;
+    let releaseAfter: string[] = [];
     const applied = await store.transition(params.runId, {
       now,
       ...(lease ? { lease } : {}),
@@ -554,6 +590,10 @@ export class CallRunner {
         const emit = clonePlan(base);
         admission.admit(emit, now, view);
         addRouteItems(emit, view, now);
+        chainOrderedRuns(emit, sent?.ordered, now);
+        const released = releasesOnEnd(view, params, now);
+        if (released.runUpdates.length) Object.assign(emit, { runUpdates: [...(emit.runUpdates ?? []), ...released.runUpdates] });
+        releaseAfter = released.after;
         const enqueue = (params.enqueue ?? []).map(withClaims);
         const cancelItems = [...(params.cancelItems ?? [])];
         const items = view.items();
@@ -599,7 +639,7 @@ export class CallRunner {
         }
         emitted = emit;
         enqueued = enqueue.length > 0 || !!params.reschedule;
-        const hasEmit = emit.events.length > 0 || emit.runs.length > 0 || emit.items.length > 0;
+        const hasEmit = emit.events.length > 0 || emit.runs.length > 0 || emit.items.length > 0 || !!emit.runUpdates?.length;
         return { ...params, ...(lease ? { lease } : {}), enqueue, ...(cancelItems.length ? { cancelItems } : {}), ...(hasEmit ? { emit } : {}) };
       },
     });
@@ -611,6 +651,11 @@ export class CallRunner {
       this.deps.runEnded(params.runId, ended);
       this.reportEnded(params.runId, ended);
       this.deps.tracing?.runEnded(params.runId, ended, params.run?.error, () => this.loadForTrace(params.runId));
+    }
+    for (const next of releaseAfter) {
+      await releaseOrdered(store, next, clock.now()).catch((error: unknown) =>
+        this.deps.logger.warn(`stepwise: run ${params.runId} ended; releasing run ${next} after it (ordered fan-out) failed: ${(error as Error).message}`),
+      );
     }
     const stored = emitted as IngestPlan | undefined;
     if (this.deps.metrics && stored) {

@@ -15,6 +15,7 @@
  *                         once the handler moves past the race (a new op, or it ended),
  *                         branches still Planned are Abandoned and their items dropped.
  *   Sleep                 a queue item due when the sleep ends.
+ *   DeferAdd / DeferAbort recorded as steps (never memo); the run's end starts the defers (defers.ts).
  * - The app was not reachable (served calls: no SDK answered) → the call runs again on
  *   the outage backoff, its attempt unspent, with `waitingOn: { kind: "app" }` on the run;
  *   past the outage budget → Failed with `AppUnreachableError`.
@@ -51,6 +52,7 @@ import {
 } from "../ports/store.ts";
 import { gatewayInput, gatewayOpCode } from "../runner/gateway.ts";
 import { type AppOutagePolicy, clampRetryAt, outageDelayMs, retryDelayMs } from "../scheduler/backoff.ts";
+import { deferStepFromOp, scheduleDefers } from "./defers.ts";
 
 export interface TransitionContext {
   state: RunState;
@@ -101,7 +103,7 @@ export interface Transition {
   /** A race branch settled: enqueued now unless a discovery of the run is queued (it reads this result) or running (then after its lease). */
   discoverSoon?: NewQueueItem;
   /** Events `step.sendEvent` sent, stored with this transition (their ids were returned already). */
-  sent?: { inputs: EventInput[]; ids: string[] };
+  sent?: { inputs: EventInput[]; ids: string[]; ordered?: string[][] };
 }
 
 /** How long an invoke waits for its result by default (Inngest: about a year). */
@@ -149,11 +151,13 @@ export function inputOf(op: Op): unknown {
 }
 
 export function transitionFor(result: ExecutionResult, ctx: TransitionContext): Transition {
-  if (result.type === "function-rejected" && result.unreachable) return unreachable(result.error, ctx);
-  const transition = answeredTransition(result, ctx);
+  // a run that ends (Completed or Failed) starts its defers (see defers.ts)
+  const defers = { runId: ctx.state.run.id, functionId: ctx.config.id, known: ctx.state.steps, now: ctx.now };
+  if (result.type === "function-rejected" && result.unreachable) return scheduleDefers(unreachable(result.error, ctx), defers);
+  const answered = answeredTransition(result, ctx);
   // the app answered: the run no longer waits for it
-  if (ctx.state.run.waitingOn?.kind === "app") transition.params = { ...transition.params, waitingOn: null };
-  return transition;
+  if (ctx.state.run.waitingOn?.kind === "app") answered.params = { ...answered.params, waitingOn: null };
+  return scheduleDefers(answered, defers, result.deferred);
 }
 
 /** The app was not reachable: call again later without spending an attempt, until the outage budget is spent. */
@@ -344,6 +348,12 @@ function stepsTransition(ops: Op[], retryAt: number | undefined, ctx: Transition
         if (planned.postCheckSince !== undefined) postChecks.push({ pause: planned.pause, since: planned.postCheckSince });
         break;
       }
+      case OpCode.DeferAdd:
+      case OpCode.DeferAbort:
+        if (known.has(op.id)) break;
+        steps.push(deferStepFromOp(runId, op, ctx.now));
+        discover = true;
+        break;
       default:
         return endRun(ctx, RunStatus.Failed, {
           error: { name: "UnsupportedStepError", message: `step "${op.userland?.id ?? op.id}" uses ${op.op}, which this engine does not run` },

@@ -14,6 +14,8 @@
  * - `before-step-commit`: a checkpointed step's code returned; its result is not stored.
  * - `after-step-commit`: a checkpointed step's result is stored; the call goes on.
  * - `before-transition-commit`: a call ended; its outcome is not stored.
+ * - `before-ordered-release`: the first call of a run of an ordered fan-out began; the
+ *   next run of the chain is still held.
  */
 
 export class FaultInjectedError extends Error {

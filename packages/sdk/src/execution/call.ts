@@ -39,6 +39,7 @@ import type { RunOutcome } from "../middleware/middleware.ts";
 import type { CallHooks, CallStep } from "../middleware/runtime.ts";
 import { collectingMetadata } from "../step/metadata.ts";
 import { StepTimeoutError } from "../step/run.ts";
+import { DeferBuffer } from "./defers.ts";
 import { toStepJson } from "./json.ts";
 
 /** What a step tool asks of the call. */
@@ -72,12 +73,15 @@ export class CallExecution {
   readonly result: Promise<ExecutionResult>;
   /** Attempt of the work in progress: the input's, until a step completes in this call. */
   attempt: number;
+  /** `defer()` calls of this call, shipped with whatever it reports next. */
+  readonly defers: DeferBuffer;
 
   constructor(
     private readonly input: ExecutionInput,
     private readonly hooks?: CallHooks,
   ) {
     this.attempt = input.attempt;
+    this.defers = new DeferBuffer(input.defers);
     this.memo = input.memo;
     this.result = new Promise((resolve) => {
       this.resolveResult = resolve;
@@ -166,7 +170,10 @@ export class CallExecution {
   private finish(result: ExecutionResult) {
     if (this.finished) return;
     this.finished = true;
-    this.resolveResult(result);
+    const deferred = this.defers.drain();
+    if (deferred.length === 0) this.resolveResult(result);
+    else if (result.type === "steps") this.resolveResult({ ...result, ops: [...result.ops, ...deferred] });
+    else this.resolveResult({ ...result, deferred });
   }
 
   private functionError(error: unknown): ExecutionResult {
@@ -269,6 +276,7 @@ export class CallExecution {
       const op = await this.execute(lone);
       if (this.input.checkpoint && op.op !== OpCode.StepError) {
         try {
+          for (const deferred of this.defers.drain()) await this.input.checkpoint(deferred);
           await this.input.checkpoint(op);
         } catch (error) {
           this.finish(

@@ -13,6 +13,8 @@ export interface CallRequest {
   event: Record<string, unknown>;
   events: Array<Record<string, unknown>>;
   steps: Record<string, unknown>;
+  /** The run's recorded defers by hashed id (`defer()`): not reported again. */
+  defers?: Record<string, { abortable?: boolean }>;
   ctx: {
     run_id: string;
     attempt?: number;
@@ -83,6 +85,13 @@ export function memoFromWire(value: unknown): Memo | undefined {
   return { data: value };
 }
 
+/** `defers` as the server sends it: `{ [hashedId]: { abortable } }` (a missing `abortable` is true). */
+function wireDefers(raw: Record<string, unknown>): Record<string, { abortable: boolean }> {
+  const defers: Record<string, { abortable: boolean }> = {};
+  for (const [id, value] of Object.entries(raw)) defers[id] = { abortable: !(isObject(value) && value.abortable === false) };
+  return defers;
+}
+
 function toStoredEvent(raw: Record<string, unknown>): StoredEvent {
   return { ...raw, data: (raw.data ?? {}) as Record<string, unknown>, user: (raw.user ?? {}) as Record<string, unknown> } as StoredEvent;
 }
@@ -107,6 +116,7 @@ export function toExecutionInput(request: CallRequest, stepId: string): Executio
     maxAttempts: typeof maxAttempts === "number" && maxAttempts > 0 ? maxAttempts : Number.POSITIVE_INFINITY,
     ...(stepId !== "step" ? { targetStepId: stepId } : {}),
     ...(request.ctx.disable_immediate_execution ? { disableImmediateExecution: true } : {}),
+    ...(isObject(request.defers) ? { defers: wireDefers(request.defers) } : {}),
   };
 }
 

@@ -5,7 +5,7 @@
  * 500 (retriable) or 400 + `x-inngest-no-retry: true` (final) with the serialized error
  * when it threw; `retry-after` in whole seconds for a RetryAfterError.
  */
-import { type ExecutionResult, OpCode, type SerializedError } from "@stepwise/protocol";
+import { type ExecutionResult, hashStepId, OpCode, type SerializedError } from "@stepwise/protocol";
 
 export interface EncodedResponse {
   status: number;
@@ -27,6 +27,8 @@ function reportedError(error: SerializedError): SerializedError {
   return { ...reported, __serialized: true };
 }
 
+const runCompleteId = hashStepId("complete");
+
 /** A serialized error as an SDK-internal problem (unknown function, unreadable body): 500, no retry header. */
 export function internalError(message: string, cause?: unknown): EncodedResponse {
   const error = new Error(message, cause === undefined ? {} : { cause });
@@ -34,6 +36,13 @@ export function internalError(message: string, cause?: unknown): EncodedResponse
 }
 
 export function toCallResponse(result: ExecutionResult, now = Date.now()): EncodedResponse {
+  if (result.deferred?.length && result.type !== "steps") {
+    // defers ride along: with the return as `[...defers, RunComplete]`; before an error,
+    // alone (the server records them and calls again, and the error is reported then)
+    const ops =
+      result.type === "function-resolved" ? [...result.deferred, { id: runCompleteId, op: OpCode.RunComplete, data: result.data ?? null }] : result.deferred;
+    return { status: 206, headers: {}, body: JSON.stringify(ops) };
+  }
   switch (result.type) {
     case "function-resolved":
       return { status: 200, headers: {}, body: JSON.stringify(result.data ?? null) };

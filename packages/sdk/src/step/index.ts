@@ -16,7 +16,7 @@ import { createInvoke, type InvokeOptions, type InvokeResult, type InvokeTarget 
 import { createStepMetadataTools, type ScoreOptions, type StepMetadata } from "./metadata.ts";
 import { createRealtimeStep, type RealtimePublisher, type RealtimeStepTools } from "./realtime.ts";
 import { createRun, type StepRunOptions } from "./run.ts";
-import { createSendEvent } from "./send-event.ts";
+import { createSendEvent, type SendEventOptions } from "./send-event.ts";
 import { createSendSignal, type SendSignalOptions, type SignalSender } from "./send-signal.ts";
 import { createSleep } from "./sleep.ts";
 import type { StepIdInput } from "./step-id.ts";
@@ -48,8 +48,11 @@ export interface StepTools<E extends EventMap = UntypedEvents> {
   ): Promise<WaitForEventResult<E, Event, Schema> | null>;
   /** Waits until `engine.sendSignal(signal, data)`; `{ signal, data }`, or `null` on timeout. */
   waitForSignal<Data = unknown>(id: StepIdInput, options: WaitForSignalOptions): Promise<{ signal: string; data: Data } | null>;
-  /** Sends durably, once; returns the event ids. With schemas only known names with their data. */
-  sendEvent(id: StepIdInput, events: SendPayloadOf<E> | readonly SendPayloadOf<E>[]): Promise<{ ids: string[] }>;
+  /**
+   * Sends durably, once; returns the event ids. With schemas only known names with their data.
+   * `{ order: "preserve" }` (beyond Inngest, in-process): the runs the events start begin in the events' order.
+   */
+  sendEvent(id: StepIdInput, events: SendPayloadOf<E> | readonly SendPayloadOf<E>[], options?: SendEventOptions): Promise<{ ids: string[] }>;
   /**
    * Sends a signal durably, once: resumes the run waiting on it (`step.waitForSignal`) with
    * `data`. Returns `{ runId }`, undefined when no run waits on the signal.
@@ -75,7 +78,7 @@ export interface StepTools<E extends EventMap = UntypedEvents> {
 
 export function createStepTools(
   request: (r: StepRequest) => Promise<unknown>,
-  send: (events: EventPayload | EventPayload[]) => Promise<{ ids: string[] }>,
+  send: (events: EventPayload | EventPayload[], options?: SendEventOptions) => Promise<{ ids: string[] }>,
   schemas?: SchemaRegistry,
   sendSignal?: SignalSender,
   publish?: RealtimePublisher,

@@ -77,6 +77,7 @@ export class HttpFunction implements FunctionHandle {
       event: eventForFunction(input.event),
       events: input.events.map(eventForFunction),
       steps: Object.fromEntries(input.memo),
+      ...(input.defers && Object.keys(input.defers).length ? { defers: input.defers } : {}),
       ctx: {
         run_id: input.runId,
         attempt: input.attempt,
@@ -305,7 +306,9 @@ async function complete(result: ExecutionResult, checkpoint: ((op: Op) => Promis
   if (result.type !== "steps") return result;
   const done = result.ops.find((op) => op.op === OpCode.RunComplete);
   if (!done) return result;
-  const others = result.ops.filter((op) => op.op !== OpCode.RunComplete);
+  // defers ride along the return: the engine records and schedules them as the run ends
+  const deferred = result.ops.filter((op) => op.op === OpCode.DeferAdd || op.op === OpCode.DeferAbort);
+  const others = result.ops.filter((op) => op.op !== OpCode.RunComplete && !deferred.includes(op));
   const unsupported = others.filter((op) => !persistable.has(op.op));
   if (!checkpoint && others.length) unsupported.unshift(...others.filter((op) => persistable.has(op.op)));
   for (const op of others) if (checkpoint && persistable.has(op.op)) await checkpoint(op);
@@ -317,7 +320,7 @@ async function complete(result: ExecutionResult, checkpoint: ((op: Op) => Promis
       retriable: false,
     };
   }
-  return { type: "function-resolved", data: done.data ?? null };
+  return { type: "function-resolved", data: done.data ?? null, ...(deferred.length ? { deferred } : {}) };
 }
 
 function toSerializedError(body: unknown, status: number): SerializedError {

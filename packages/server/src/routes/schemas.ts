@@ -123,6 +123,8 @@ export const runsQuery = z.object({
   status: runStatus.optional(),
   function_id: z.string().optional(),
   event_id: z.string().optional(),
+  /** Only the runs this run deferred (`defer()`). */
+  parent_run_id: z.string().optional(),
   cursor: z.string().optional(),
   from: optionalInstant,
   to: optionalInstant,

@@ -19,6 +19,8 @@ export function runToJson(run: RunRecord) {
     created_at: iso(run.createdAt),
     run_started_at: iso(run.startedAt),
     ended_at: iso(run.endedAt),
+    /** A deferred run (`defer()`): the run that deferred it. */
+    parent_run_id: run.parentRunId ?? null,
   };
 }
 
@@ -45,8 +47,15 @@ export function metadataToJson(m: RunMetadata | undefined) {
   return { run: m?.run ?? {}, steps: m?.steps ?? {}, scores: m?.scores ?? {} };
 }
 
-export function runDetailsToJson(run: RunDetails) {
-  return { ...runToJson(run), steps: run.steps.map(stepToJson), waiting_on: run.waitingOn ?? null, metadata: metadataToJson(run.metadata) };
+/** `deferred`: the runs this run deferred (`defer()`), started once it ended. */
+export function runDetailsToJson(run: RunDetails, deferred: readonly RunRecord[] = []) {
+  return {
+    ...runToJson(run),
+    steps: run.steps.map(stepToJson),
+    waiting_on: run.waitingOn ?? null,
+    metadata: metadataToJson(run.metadata),
+    deferred_runs: deferred.map((r) => ({ run_id: r.id, function_id: r.functionId, status: r.status })),
+  };
 }
 
 export function eventToJson(event: EventRecord) {

@@ -38,12 +38,13 @@ export function v1Routes(ctx: ServerContext) {
   });
 
   app.get("/v1/runs", async (c) => {
-    const { status, function_id: functionId, event_id: eventId, cursor: before, from, to, limit } = parse(runsQuery, c.req.query());
+    const { status, function_id: functionId, event_id: eventId, parent_run_id: parentRunId, cursor: before, from, to, limit } = parse(runsQuery, c.req.query());
     const runs = await ctx.engine.listRuns({
       limit: limit ?? 50,
       ...(status ? { status: status as RunStatus } : {}),
       ...(functionId ? { functionId } : {}),
       ...(eventId ? { eventId } : {}),
+      ...(parentRunId ? { parentRunId } : {}),
       ...(before ? { before } : {}),
       ...(from !== undefined ? { from } : {}),
       ...(to !== undefined ? { to } : {}),
@@ -54,7 +55,7 @@ export function v1Routes(ctx: ServerContext) {
   app.get("/v1/runs/:runId", async (c) => {
     const run = await ctx.engine.getRun(c.req.param("runId"));
     if (!run) throw new StepwiseError("not_found", `no run with id ${c.req.param("runId")}`);
-    return c.json({ data: runDetailsToJson(run) });
+    return c.json({ data: runDetailsToJson(run, await ctx.engine.listRuns({ parentRunId: run.id, limit: 100 })) });
   });
 
   app.delete("/v1/runs/:runId", async (c) => {
