@@ -37,6 +37,7 @@ export const storeWriteMethods: ReadonlySet<string> = new Set([
   "advanceCronSchedule",
   "ensureCronSchedule",
   "saveApp",
+  "saveReplayJob",
 ]);
 
 /**

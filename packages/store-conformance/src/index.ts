@@ -6,6 +6,7 @@
  * calls on one instance and, when the factory can open one, on a second instance).
  */
 import { describe } from "vitest";
+import { dashboardSuite } from "./dashboard.ts";
 import { eventsSuite } from "./events.ts";
 import type { StoreFactory } from "./fixtures.ts";
 import { pausesSuite } from "./pauses.ts";
@@ -22,5 +23,6 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
     eventsSuite(factory);
     pausesSuite(factory);
     racesSuite(factory);
+    dashboardSuite(factory);
   });
 }

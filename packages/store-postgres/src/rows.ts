@@ -33,6 +33,8 @@ export interface RunRow {
   pending_key: string | null;
   finish_after_ms: number | null;
   request_version?: number | null;
+  rerun_of?: string | null;
+  rerun_from_step?: string | null;
 }
 export interface StepRow {
   run_id: string;
@@ -142,6 +144,8 @@ export function runFromRow(row: RunRow): RunRecord {
   if (row.pending_key !== null) run.pendingKey = row.pending_key;
   if (row.finish_after_ms !== null) run.finishAfterMs = row.finish_after_ms;
   if (row.request_version !== null && row.request_version !== undefined) run.requestVersion = row.request_version;
+  if (row.rerun_of) run.rerunOf = row.rerun_of;
+  if (row.rerun_from_step) run.rerunFromStep = row.rerun_from_step;
   return run;
 }
 
