@@ -9,9 +9,11 @@ export {
   createEngine,
   Engine,
   type EngineOptions,
+  type RerunOptions,
   type RunDetails,
   type RunEndedListener,
   type RunStartedListener,
+  type StuckRun,
 } from "./engine.ts";
 export { toEventRecord } from "./events/intake.ts";
 export { findPauseCandidates } from "./events/pause-router.ts";
@@ -21,6 +23,7 @@ export { type EngineMetrics, storeWriteMethods, timedStore } from "./metrics.ts"
 export { type Clock, systemClock } from "./ports/clock.ts";
 export { createInProcessNotifier, type Notifier } from "./ports/notifier.ts";
 export * from "./ports/store.ts";
+export type { RunWait } from "./runs/rerun.ts";
 export { type AppOutagePolicy, defaultAppOutagePolicy, outageDelayMs, retryDelayMs } from "./scheduler/backoff.ts";
 export { nextTick, parseCron } from "./scheduler/cron.ts";
 export { FaultInjectedError } from "./testing/faults.ts";
