@@ -2,7 +2,7 @@
  * @module serializers
  * Engine records as the REST API shows them (Inngest v1 shapes, snake_case).
  */
-import type { EventRecord, RunDetails, RunRecord, StepRecord } from "@stepwise/engine";
+import type { EventRecord, ReplayJob, RunDetails, RunRecord, StepRecord, StuckRun } from "@stepwise/engine";
 
 const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
 
@@ -39,7 +39,40 @@ export function stepToJson(step: StepRecord) {
 }
 
 export function runDetailsToJson(run: RunDetails) {
-  return { ...runToJson(run), steps: run.steps.map(stepToJson), waiting_on: run.waitingOn ?? null };
+  return {
+    ...runToJson(run),
+    steps: run.steps.map(stepToJson),
+    waiting_on: run.waitingOn ?? null,
+    rerun_of: run.rerunOf ?? null,
+    rerun_from_step: run.rerunFromStep ?? null,
+  };
+}
+
+export function replayToJson(job: ReplayJob) {
+  return {
+    id: job.id,
+    function_id: job.functionId,
+    statuses: job.statuses,
+    from: iso(job.from),
+    to: iso(job.to),
+    state: job.state,
+    total: job.total,
+    done: job.done,
+    error: job.error ?? null,
+    created_at: iso(job.createdAt),
+    updated_at: iso(job.updatedAt),
+  };
+}
+
+export function stuckRunToJson(run: StuckRun) {
+  return {
+    run_id: run.id,
+    function_id: run.functionId,
+    status: run.status,
+    created_at: iso(run.createdAt),
+    run_started_at: iso(run.startedAt),
+    waiting_on: run.waitingOn,
+  };
 }
 
 export function eventToJson(event: EventRecord) {
