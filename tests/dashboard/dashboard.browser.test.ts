@@ -100,7 +100,7 @@ describe("dashboard in a browser", () => {
 
   it("reruns a run", async () => {
     const before = await page.getByTestId("run-id").innerText();
-    await page.getByRole("button", { name: "Rerun" }).click();
+    await page.getByRole("button", { name: "Rerun", exact: true }).click();
     await page.waitForFunction((id) => document.querySelector("[data-testid=run-id]")?.textContent !== id, before);
     await page.locator(".badge-completed").first().waitFor({ timeout: 10_000 });
     expect(await page.getByTestId("run-id").innerText()).not.toBe(before);

@@ -129,7 +129,7 @@ describe("insights API", () => {
   });
 
   it("lists the oldest queued and longest running runs with what each waits on", async () => {
-    const { json, send, engine } = await setup();
+    const { json, send } = await setup();
     const napping = await send("i/nap");
     const waiting = await send("i/wait");
     const holding = await send("i/limited");
