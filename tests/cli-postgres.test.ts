@@ -64,12 +64,14 @@ describe("stepwise CLI on Postgres", () => {
     const refused = run("dev", "--db", url, "--no-migrate", "--no-discovery", "--port", "0");
     expect(refused.status).toBe(2);
     expect(refused.stderr).toMatch(
-      /schema is not current \(pending: 0001_init\.sql, 0002_request_version_and_apps\.sql\)\n {2}hint: run `stepwise migrate --db <url>` first/,
+      /schema is not current \(pending: 0001_init\.sql, 0002_request_version_and_apps\.sql, 0003_dashboard_reruns_and_replay_jobs\.sql\)\n {2}hint: run `stepwise migrate --db <url>` first/,
     );
 
     const applied = spawnSync(process.execPath, [bin, "migrate"], { encoding: "utf8", env: { ...env, DATABASE_URL: url } });
     expect(applied.status).toBe(0);
-    expect(applied.stdout).toMatch(/is at the current schema \(applied 0001_init\.sql, 0002_request_version_and_apps\.sql\)/);
+    expect(applied.stdout).toMatch(
+      /is at the current schema \(applied 0001_init\.sql, 0002_request_version_and_apps\.sql, 0003_dashboard_reruns_and_replay_jobs\.sql\)/,
+    );
     expect(run("migrate", "--db", url, "--print").stdout).toMatch(/the schema is current; nothing to apply/);
     for (const r of [printed, refused, applied]) expect(r.stdout + r.stderr).not.toContain("hunter2-secret");
     expect(applied.stdout).toContain(":***@");

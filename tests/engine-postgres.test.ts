@@ -78,7 +78,9 @@ describe("createEngine on Postgres", () => {
       () => undefined,
       (e: unknown) => e,
     )) as Error;
-    expect(error.message).toMatch(/schema is not current \(pending: 0001_init\.sql, 0002_request_version_and_apps\.sql\); run `stepwise migrate --db <url>`/);
+    expect(error.message).toMatch(
+      /schema is not current \(pending: 0001_init\.sql, 0002_request_version_and_apps\.sql, 0003_dashboard_reruns_and_replay_jobs\.sql\); run `stepwise migrate --db <url>`/,
+    );
     expect(`${error.message}${error.stack}`).not.toContain("s3cr3t-pw");
   });
 

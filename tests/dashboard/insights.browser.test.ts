@@ -220,7 +220,9 @@ describe.skipIf(!haveChromium)("dashboard insights in a browser", () => {
     const editor = page.getByTestId("rerun-data");
     await editor.fill("[1]");
     await page.getByText("the event data must be an object").waitFor();
-    const originalOrder = ((await server.engine.store.getEvent(failed?.eventIds[0] as string))?.data as { order: string }).order;
+    const originalEvent = await server.engine.store.getEvent(failed?.eventIds[0] as string);
+    const originalOrder = (originalEvent?.data as { order?: string } | undefined)?.order;
+    expect(originalOrder).toMatch(/^A-\d$/);
     await editor.fill(JSON.stringify({ order: "EDITED", card: "mastercard" }, null, 2));
     await page.screenshot({ path: join(shots, "rerun-from-step.png") });
     await page.getByRole("button", { name: "Rerun from charge" }).click();

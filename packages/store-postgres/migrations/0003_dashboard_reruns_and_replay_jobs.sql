@@ -3,7 +3,8 @@ ALTER TABLE runs ADD COLUMN rerun_of TEXT;
 ALTER TABLE runs ADD COLUMN rerun_from_step TEXT;
 
 -- The dashboard's "stuck or slow" view: the longest-running runs, by start time.
-CREATE INDEX runs_running_since ON runs (started_at, id) WHERE status = 'Running';
+-- (IF NOT EXISTS: on a large table it can be built beforehand with CREATE INDEX CONCURRENTLY)
+CREATE INDEX IF NOT EXISTS runs_running_since ON runs (started_at, id) WHERE status = 'Running';
 
 -- Bulk replays, run in batches in the background; the record (JSON) is their progress,
 -- so a replay interrupted by a restart resumes where it was.
