@@ -231,7 +231,7 @@ export class Engine {
       logger: this.logger,
       batchSize: options.replayBatchSize ?? 100,
       active: () => this.state !== "closed" && this.drained === undefined,
-      replayBatch: (job, runs, at) => this.replayBatch(job, runs, at),
+      replayBatch: (job, runs) => this.replayBatch(job, runs),
     });
     this.worker = new Worker(
       this.store,
@@ -426,12 +426,17 @@ export class Engine {
     };
   }
 
-  /** One batch of a bulk replay, in one ingest: run ids derived from the job, each run and `at`; runs already written are skipped. */
-  private async replayBatch(job: ReplayJob, runs: readonly RunRecord[], at: number): Promise<void> {
+  /**
+   * One batch of a bulk replay, in one ingest: each run id derived from the job and the
+   * original run (its time part the job's creation, before which every replayed run was
+   * created); runs already written are skipped.
+   */
+  private async replayBatch(job: ReplayJob, runs: readonly RunRecord[]): Promise<void> {
     const merged: IngestPlan = { events: [], runs: [], items: [], pauses: [], ids: [], skipExistingRuns: true };
     const events: EventRecord[] = [];
+    const at = this.clock.now();
     for (const run of runs) {
-      const { plan, events: own } = await this.rerunPlan(run, [], at, {}, derivedRunId(at, job.id, run.id));
+      const { plan, events: own } = await this.rerunPlan(run, [], at, {}, derivedRunId(job.createdAt, job.id, run.id));
       merged.runs.push(...plan.runs);
       merged.items.push(...plan.items);
       merged.pauses.push(...plan.pauses);

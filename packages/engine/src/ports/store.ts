@@ -455,8 +455,6 @@ export interface ReplayJob {
   done: number;
   /** Paging: the id of the last run dealt with (runs are taken newest first). */
   cursor?: string;
-  /** The batch under way: its new runs' ids are derived from this instant, so a retried batch makes the same ids. */
-  batchAt?: number;
   error?: string;
   createdAt: number;
   updatedAt: number;

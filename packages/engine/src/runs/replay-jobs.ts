@@ -2,10 +2,11 @@
  * @module replay-jobs
  * Bulk replays in the background: a job record in the store says which runs (a function,
  * statuses, a creation-time range) and how far it got. Runs are taken newest first in
- * batches; each batch's new runs get ids derived from the job, the original run and the
- * batch's instant (saved before the batch is written), and are written in one ingest that
- * skips ids already stored. A crash or restart anywhere resumes the job from its record
- * and replays every matching run exactly once.
+ * batches; each new run's id is derived from the job and the original run (its time part is
+ * the job's creation), so a batch written again, after a crash or by another node that
+ * resumed the same job, makes the same ids, and the one ingest per batch skips ids already
+ * stored. A crash or restart anywhere resumes the job from its record and replays every
+ * matching run exactly once.
  */
 import type { Logger } from "@stepwise/protocol";
 import { newId } from "../ids.ts";
@@ -18,8 +19,8 @@ export interface ReplayDeps {
   logger: Logger;
   /** Runs per batch. */
   batchSize: number;
-  /** Writes the reruns of `runs` (one ingest, skipping ids already stored), their ids derived from `at` and the job. */
-  replayBatch(job: ReplayJob, runs: readonly RunRecord[], at: number): Promise<void>;
+  /** Writes the reruns of `runs` (one ingest, skipping ids already stored), their ids derived from the job and each run. */
+  replayBatch(job: ReplayJob, runs: readonly RunRecord[]): Promise<void>;
   /** Whether the engine still runs jobs (false once it is closing). */
   active(): boolean;
 }
@@ -106,24 +107,29 @@ export class ReplayJobs {
       });
       const statuses = new Set<string>(job.statuses);
       const matching = page.filter((run) => statuses.has(run.status));
-      try {
-        if (matching.length > 0) {
-          // the batch's instant is saved first: written again after a crash, it makes the same ids
-          if (job.batchAt === undefined) {
-            job = { ...job, batchAt: clock.now(), updatedAt: clock.now() };
-            await store.saveReplayJob(job);
+      if (matching.length > 0) {
+        // a failed batch is tried again (a store hiccup, or another node writing the same
+        // batch at once: the retry skips the runs it wrote); then the job fails, resumable
+        let failure: unknown;
+        for (let attempt = 0; attempt < 3; attempt++) {
+          try {
+            await this.deps.replayBatch(job, matching);
+            failure = undefined;
+            break;
+          } catch (error) {
+            failure = error;
+            await new Promise((resolve) => setTimeout(resolve, 100 * (attempt + 1)));
           }
-          await this.deps.replayBatch(job, matching, job.batchAt as number);
         }
-      } catch (error) {
-        job = { ...job, state: "failed", error: (error as Error).message, updatedAt: clock.now() };
-        await store.saveReplayJob(job);
-        return;
+        if (failure !== undefined) {
+          job = { ...job, state: "failed", error: (failure as Error).message, updatedAt: clock.now() };
+          await store.saveReplayJob(job);
+          return;
+        }
       }
       const last = page.at(-1);
-      const { batchAt: _b, ...rest } = job;
       job = {
-        ...rest,
+        ...job,
         done: Math.min(job.total, job.done + matching.length),
         ...(last ? { cursor: last.id } : {}),
         state: page.length < batchSize ? "completed" : "running",

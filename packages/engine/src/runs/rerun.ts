@@ -28,8 +28,9 @@ export function stepsBefore(steps: readonly StepRecord[], fromStep: string, runI
 const crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
 /**
- * A ULID created at `at` whose random part is a hash of `parts`: a replay batch retried
- * after a crash derives the same ids and the store skips the runs it already wrote.
+ * A ULID whose time part is `at` and whose random part is a hash of `parts`: a replay
+ * batch written again (after a crash, or by a second node) derives the same ids and the
+ * store skips the runs it already has.
  */
 export function derivedRunId(at: number, ...parts: string[]): string {
   const hash = createHash("sha256").update(parts.join("\u0000")).digest();
