@@ -258,4 +258,23 @@ describe.skipIf(!haveChromium)("dashboard insights in a browser", () => {
     const replayed = new Set(reruns.map((r) => r.rerunOf));
     for (const run of failedBefore) expect(replayed.has(run.id)).toBe(true);
   });
+
+  it("Replay matching on the run list starts a replay job of the filtered runs and shows it on the Replays page", async () => {
+    await page.goto(`${server.url}/#/runs`);
+    await page.getByTestId("runs").waitFor();
+    await page.getByLabel("function").selectOption("shop-checkout");
+    await page.getByLabel("status").selectOption("Failed");
+    await page.waitForFunction(() => [...document.querySelectorAll("[data-testid=runs] tbody tr")].every((tr) => tr.getAttribute("data-status") === "Failed"));
+    const before = (await server.engine.listReplays()).length;
+    page.once("dialog", (dialog) => void dialog.accept());
+    await page.getByRole("button", { name: "Replay matching" }).click();
+    await page.waitForFunction(() => location.hash.startsWith("#/replays"));
+    await page.locator("[data-testid=replays] tbody tr").nth(before).waitFor();
+    const jobs = await server.engine.listReplays();
+    expect(jobs).toHaveLength(before + 1);
+    expect(jobs[0]).toMatchObject({ functionId: "shop-checkout", statuses: ["Failed"], total: 4 });
+    await page.locator(`[data-replay="${jobs[0]?.id}"][data-state="completed"]`).waitFor({ timeout: 15_000 });
+    expect(await page.locator(`[data-replay="${jobs[0]?.id}"]`).getByTestId("replay-progress").innerText()).toBe("4 of 4");
+    expect(await page.getByLabel("replay function").inputValue()).toBe("shop-checkout");
+  });
 });
