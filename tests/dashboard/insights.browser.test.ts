@@ -7,7 +7,6 @@
  * rerun from a step with edited data, and a bulk replay with its progress. Screenshots
  * go to docs/screenshots/ (the content is the same each run; only clock times differ).
  */
-import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -17,6 +16,7 @@ import { type Browser, chromium, type Page } from "playwright-core";
 import { Stepwise } from "stepwise";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tempDir } from "../helpers.ts";
+import { buildDashboard } from "./build-dashboard.ts";
 
 const chromiumPath = "/usr/bin/chromium";
 const haveChromium = existsSync(chromiumPath);
@@ -42,7 +42,7 @@ async function send(name: string, data: Record<string, unknown> = {}) {
 
 beforeAll(async () => {
   if (!haveChromium) return;
-  execFileSync(process.execPath, [join(root, "node_modules/vite/bin/vite.js"), "build"], { cwd: join(root, "packages/dashboard"), stdio: "ignore" });
+  await buildDashboard();
   const client = new Stepwise({ id: "shop", logger: silentLogger });
   const gate = new Promise<void>((resolve) => {
     release = resolve;
@@ -156,6 +156,7 @@ describe.skipIf(!haveChromium)("dashboard insights in a browser", () => {
     expect(await page.evaluate(() => document.activeElement?.getAttribute("aria-label"))).toBe("search");
     await page.keyboard.press("j"); // typing in the field, not navigating
     expect(await page.getByLabel("search").inputValue()).toBe("j");
+    await page.keyboard.press("Backspace");
     await page.keyboard.press("Escape");
     expect(await focused()).toBe("BODY");
     await page.keyboard.press("?");
