@@ -5,7 +5,6 @@
  * event from the UI, watch its run appear live and complete, open its timeline, rerun it,
  * cancel a sleeping run, filter the list. Screenshots of each page go to docs/screenshots/.
  */
-import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -16,6 +15,7 @@ import { Stepwise } from "stepwise";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createExampleApp } from "../../examples/app.ts";
 import { tempDir } from "../helpers.ts";
+import { buildDashboard } from "./build-dashboard.ts";
 
 const chromiumPath = "/usr/bin/chromium";
 const root = fileURLToPath(new URL("../../", import.meta.url));
@@ -26,8 +26,8 @@ let page: Page;
 
 beforeAll(async () => {
   if (!existsSync(chromiumPath)) throw new Error(`${chromiumPath} is missing: install Debian's chromium (apt-get install -y chromium); .ci/run does this`);
-  // always from the current source (a build left from an older checkout would test old code; it takes < 1 s)
-  execFileSync(process.execPath, [join(root, "node_modules/vite/bin/vite.js"), "build"], { cwd: join(root, "packages/dashboard"), stdio: "ignore" });
+  // from the current source (a build older than any source file is redone; see build-dashboard.ts)
+  await buildDashboard();
   const { client, functions } = createExampleApp({ logger: silentLogger });
   const extra = new Stepwise({ id: "ui", logger: silentLogger });
   const hello = extra.createFunction({ id: "hello" }, { event: "app/hello" }, async ({ event, step }) => {
@@ -100,7 +100,7 @@ describe("dashboard in a browser", () => {
 
   it("reruns a run", async () => {
     const before = await page.getByTestId("run-id").innerText();
-    await page.getByRole("button", { name: "Rerun" }).click();
+    await page.getByRole("button", { name: "Rerun", exact: true }).click();
     await page.waitForFunction((id) => document.querySelector("[data-testid=run-id]")?.textContent !== id, before);
     await page.locator(".badge-completed").first().waitFor({ timeout: 10_000 });
     expect(await page.getByTestId("run-id").innerText()).not.toBe(before);

@@ -85,6 +85,12 @@ const routes: Array<[string, string]> = [
   ["GET", "/v1/runs/:p/metadata"],
   ["POST", "/v1/runs/cancel"],
   ["POST", "/v1/runs/replay"],
+  ["GET", "/v1/functions/:p/stats"],
+  ["GET", "/v1/stuck"],
+  ["POST", "/v1/replays"],
+  ["GET", "/v1/replays"],
+  ["GET", "/v1/replays/:p"],
+  ["POST", "/v1/replays/:p/resume"],
   ["GET", "/v1/stream"],
   ["GET", "/v1/tokens"],
   ["POST", "/v1/tokens"],
@@ -122,8 +128,8 @@ const query = fc.oneof(
   fc
     .array(
       fc.tuple(
-        fc.constantFrom("limit", "cursor", "name", "status", "function_id", "event_id", "from", "to", "x"),
-        fc.oneof(segment, fc.constantFrom("0", "-1", "1001", "1e300", "NaN", "Failed", "2026-01-01", "99999999999999999999")),
+        fc.constantFrom("limit", "cursor", "name", "status", "function_id", "event_id", "from", "to", "range", "x"),
+        fc.oneof(segment, fc.constantFrom("0", "-1", "1001", "1e300", "NaN", "Failed", "2026-01-01", "99999999999999999999", "1h", "24h")),
       ),
       { maxLength: 4 },
     )

@@ -38,6 +38,9 @@ export interface Step {
 
 export interface RunDetails extends Run {
   steps: Step[];
+  /** The run this one reruns, and the step it started over from (a rerun from a step). */
+  rerun_of: string | null;
+  rerun_from_step: string | null;
   /** `kind: "app"`: the app is unreachable; the call is retried at `until` (`failures` in a row, `reason` the last). */
   waiting_on: { kind: string; key?: string; limit?: number; until?: number; since?: number; failures?: number; reason?: string } | null;
   /** Metadata by kind (run, and per step) and scores by name. */
@@ -90,6 +93,74 @@ export interface AppInfo {
   error?: string;
 }
 
+export interface StatBucket {
+  at: string;
+  counts: Partial<Record<Run["status"], number>>;
+  per_minute: Partial<Record<Run["status"], number>>;
+  total: number;
+  failed: number;
+  failure_rate: number | null;
+  p50_ms: number | null;
+  p95_ms: number | null;
+}
+
+export interface FunctionStats {
+  function_id: string;
+  range: "1h" | "24h";
+  bucket_ms: number;
+  from: string;
+  to: string;
+  buckets: StatBucket[];
+  totals: Omit<StatBucket, "at" | "per_minute">;
+  durations_sampled: number;
+}
+
+/** What a stuck or slow run waits on (`kind` says which fields it has). */
+export interface Wait {
+  kind: string;
+  key?: string;
+  limit?: number;
+  until?: number;
+  since?: number;
+  step?: string;
+  event?: string;
+  function?: string;
+  signal?: string;
+  attempt?: number;
+  failures?: number;
+  reason?: string;
+}
+
+export interface StuckRun {
+  run_id: string;
+  function_id: string;
+  status: Run["status"];
+  created_at: string;
+  run_started_at: string | null;
+  waiting_on: Wait;
+}
+
+export interface Stuck {
+  now: string;
+  queue: { due: number; leased: number; oldest_due_at: string | null; waiting: Record<string, number> };
+  queued: StuckRun[];
+  running: StuckRun[];
+}
+
+export interface Replay {
+  id: string;
+  function_id: string;
+  statuses: string[];
+  from: string | null;
+  to: string | null;
+  state: "running" | "completed" | "failed";
+  total: number;
+  done: number;
+  error: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
 export class ApiError extends Error {
   constructor(
     readonly status: number,
@@ -125,7 +196,13 @@ export const api = {
   },
   run: (id: string) => request<{ data: RunDetails }>(`/v1/runs/${encodeURIComponent(id)}`),
   cancel: (id: string) => request<{ data: RunDetails }>(`/v1/runs/${encodeURIComponent(id)}`, { method: "DELETE" }),
-  rerun: (id: string) => request<{ data: { run_id: string } }>(`/v1/runs/${encodeURIComponent(id)}/rerun`, post()),
+  rerun: (id: string, body: { from_step?: string; data?: unknown } = {}) =>
+    request<{ data: { run_id: string } }>(`/v1/runs/${encodeURIComponent(id)}/rerun`, post(body)),
+  stats: (id: string, range: "1h" | "24h") => request<{ data: FunctionStats }>(`/v1/functions/${encodeURIComponent(id)}/stats?range=${range}`),
+  stuck: () => request<{ data: Stuck }>("/v1/stuck?limit=20"),
+  replays: () => request<{ data: Replay[] }>("/v1/replays"),
+  replay: (body: { function_id: string; statuses?: string[]; from?: string; to?: string }) => request<{ data: Replay }>("/v1/replays", post(body)),
+  resumeReplay: (id: string) => request<{ data: Replay }>(`/v1/replays/${encodeURIComponent(id)}/resume`, post()),
   bulk: (action: "cancel" | "replay", body: { function_id: string; status?: string; from?: string }) =>
     request<{ data: { cancelled?: number; run_ids?: string[] } }>(`/v1/runs/${action}`, post(body)),
   events: (q: { name?: string; cursor?: string }) => {

@@ -28,6 +28,7 @@ import {
   type EventRecord,
   type IngestScript,
   type ListRunsFilter,
+  type ReplayJob,
   type RunRecord,
   RunStatus,
   type StepRecord,
@@ -43,6 +44,8 @@ import { checkedGatewayOptions, type GatewayOptions } from "./runner/gateway.ts"
 import { SyncRuns } from "./runner/sync-runs.ts";
 import { Worker } from "./runner/worker.ts";
 import { foldRunMetadata, hasMetadata, type RunMetadata } from "./runs/metadata.ts";
+import { ReplayJobs } from "./runs/replay-jobs.ts";
+import { derivedRunId, type RunWait, runningWait, stepsBefore } from "./runs/rerun.ts";
 import { cancelReasons, cancelTransition, resumeTransition } from "./runs/resume.ts";
 import { type AppOutagePolicy, defaultAppOutagePolicy } from "./scheduler/backoff.ts";
 import { CronScheduler } from "./scheduler/cron.ts";
@@ -123,6 +126,30 @@ export interface EngineOptions {
    * every minute, in batches of 500 rows. (Default: "7d" for both.)
    */
   retention?: RetentionOptions | RetentionPeriod;
+  /** Runs a bulk replay reruns per batch (one store transaction each). (Default: 100.) */
+  replayBatchSize?: number;
+}
+
+/** What `Engine.rerun` may change: where the new run starts over, and its input. */
+export interface RerunOptions {
+  /**
+   * A step of the original run (its name as listed, e.g. `"charge"` or `"send:2"`, or its
+   * hashed id): the steps that completed before it are copied to the new run, memoized,
+   * and the new run executes this step and those after it again.
+   */
+  fromStep?: string;
+  /** New event data: the new run is triggered by a copy of the first event with this `data` (stored as a new event, routed nowhere else). */
+  data?: Record<string, unknown>;
+}
+
+/** A run of the "stuck or slow" view, with what it waits on. */
+export interface StuckRun {
+  id: string;
+  functionId: string;
+  status: RunStatus;
+  createdAt: number;
+  startedAt?: number;
+  waitingOn: RunWait;
 }
 
 /** The outage policy from `EngineOptions.appOutage`: defaults filled in, each field checked. */
@@ -202,6 +229,7 @@ export class Engine {
   private readonly retention: RetentionPolicy;
   private drained: Promise<number> | undefined;
   private closing: Promise<void> | undefined;
+  private readonly replays: ReplayJobs;
 
   constructor(options: EngineOptions) {
     this.metrics = options.metrics;
@@ -266,6 +294,14 @@ export class Engine {
       logger: this.logger,
       wake: () => this.notifier.notify(),
       admit: (plan, now) => this.admissionScript(plan, now),
+    });
+    this.replays = new ReplayJobs({
+      store: this.store,
+      clock: this.clock,
+      logger: this.logger,
+      batchSize: options.replayBatchSize ?? 100,
+      active: () => this.state !== "closed" && this.drained === undefined,
+      replayBatch: (job, runs) => this.replayBatch(job, runs),
     });
     this.worker = new Worker(
       this.store,
@@ -400,19 +436,161 @@ export class Engine {
     return { runId: planned.run.id, eventId: event.internalId };
   }
 
-  /** Runs a run's function again, from the start, with the same triggering events. Returns the new run's id. */
-  async rerun(runId: string): Promise<string> {
+  /**
+   * Runs a run's function again, with the same triggering events or, with `data`, an edited
+   * copy of the first. With `fromStep`, the steps that completed before that step are
+   * copied to the new run, memoized: it executes that step and the ones after it again.
+   * The new run links to the original (`rerunOf`, and `rerunFromStep`). Returns its id.
+   */
+  async rerun(runId: string, options: RerunOptions = {}): Promise<string> {
     const state = await this.store.loadRunState(runId);
     if (!state) throw new StepwiseError("not_found", `rerun: no run with id ${runId}`);
-    const fn = this.registry.get(state.run.functionId);
-    if (!fn) throw new StepwiseError("not_registered", `rerun: function "${state.run.functionId}" is not registered here`);
-    const events = (await Promise.all(state.run.eventIds.map((id) => this.store.getEvent(id)))).filter((e): e is NonNullable<typeof e> => !!e);
     const now = this.clock.now();
-    const planned = planRun(fn.config, events, now);
-    const plan: IngestPlan = { events: [], runs: [planned.run], items: planned.items, pauses: planned.pauses, ids: [] };
-    await this.store.ingestEvents(plan, this.admissionScript({ ...plan, events }, now));
+    const { plan, events } = await this.rerunPlan(state.run, state.steps, now, options);
+    await this.store.ingestEvents(plan, this.rerunScript(plan, events, now));
+    for (const event of plan.events) this.notify({ kind: "event", eventId: event.internalId });
     this.notifier.notify();
-    return planned.run.id;
+    return plan.runs[0]?.id as string;
+  }
+
+  /** The ingest of one rerun: its run (id `newRunId`), first items, copied steps and, with `data`, its new event. */
+  private async rerunPlan(run: RunRecord, steps: readonly StepRecord[], now: number, options: RerunOptions, newRunId?: string) {
+    const fn = this.registry.get(run.functionId);
+    if (!fn) throw new StepwiseError("not_registered", `rerun: function "${run.functionId}" is not registered here`);
+    let events = (await Promise.all(run.eventIds.map((id) => this.store.getEvent(id)))).filter((e): e is NonNullable<typeof e> => !!e);
+    const fresh: EventRecord[] = [];
+    if (options.data) {
+      const first = events[0];
+      const edited = toEventRecord({ name: first?.name ?? SystemEvent.FunctionInvoked, data: options.data, ...(first ? { user: first.user } : {}) }, now);
+      fresh.push(edited);
+      events = [edited, ...events.slice(1)];
+    }
+    const planned = newRunId ? planRun(fn.config, events, now, now, newRunId) : planRun(fn.config, events, now);
+    planned.run.rerunOf = run.id;
+    let copied: StepRecord[] = [];
+    if (options.fromStep !== undefined) {
+      copied = stepsBefore(steps, options.fromStep, planned.run.id, run.id);
+      planned.run.rerunFromStep = steps.find((s) => s.name === options.fromStep || s.id === options.fromStep)?.name ?? options.fromStep;
+    }
+    const plan: IngestPlan = {
+      events: fresh,
+      runs: [planned.run],
+      items: planned.items,
+      pauses: planned.pauses,
+      ids: fresh.map((e) => e.internalId),
+      ...(copied.length ? { steps: copied } : {}),
+    };
+    return { plan, events };
+  }
+
+  /**
+   * Flow control decides on a rerun as on any new run (on its events); its events are not
+   * routed to waiting runs again (they were when they arrived; an edited copy goes nowhere).
+   */
+  private rerunScript(plan: IngestPlan, events: readonly EventRecord[], now: number): IngestScript {
+    const withEvents = { ...plan, events: [...events] };
+    return {
+      now,
+      flowKeys: this.admission.flowKeys(withEvents),
+      decide: (view) => {
+        const decided = clonePlan(withEvents);
+        this.admission.admit(decided, now, view);
+        return decided;
+      },
+    };
+  }
+
+  /**
+   * One batch of a bulk replay, in one ingest: each run id derived from the job and the
+   * original run (its time part the job's creation, before which every replayed run was
+   * created); runs already written are skipped.
+   */
+  private async replayBatch(job: ReplayJob, runs: readonly RunRecord[]): Promise<void> {
+    const merged: IngestPlan = { events: [], runs: [], items: [], pauses: [], ids: [], skipExistingRuns: true };
+    const events: EventRecord[] = [];
+    const at = this.clock.now();
+    for (const run of runs) {
+      const { plan, events: own } = await this.rerunPlan(run, [], at, {}, derivedRunId(job.createdAt, job.id, run.id));
+      merged.runs.push(...plan.runs);
+      merged.items.push(...plan.items);
+      merged.pauses.push(...plan.pauses);
+      events.push(...own);
+    }
+    await this.store.ingestEvents(merged, this.rerunScript(merged, events, at));
+    this.notifier.notify();
+  }
+
+  /**
+   * Starts a bulk replay in the background: every run of `functionId` created in
+   * [from, to) whose status is one of `statuses` (default Failed and Cancelled) is rerun,
+   * newest first, in batches (`replayBatchSize`). Returns the job (`total` counted now);
+   * read its progress with `getReplay`. The job is stored: after a restart it resumes, and
+   * no run is replayed twice.
+   */
+  async startReplay(filter: { functionId: string; statuses?: RunStatus[]; from?: number; to?: number }): Promise<ReplayJob> {
+    if (this.state === "closed") throw new StepwiseError("closed", "startReplay: the engine is closed");
+    if (!this.registry.get(filter.functionId)) throw new StepwiseError("not_found", `startReplay: no function "${filter.functionId}" is registered`);
+    const statuses = filter.statuses?.length ? [...new Set(filter.statuses)] : [RunStatus.Failed, RunStatus.Cancelled];
+    return this.replays.create({ ...filter, statuses });
+  }
+
+  getReplay(jobId: string): Promise<ReplayJob | undefined> {
+    return this.store.getReplayJob(jobId);
+  }
+
+  listReplays(limit = 20): Promise<ReplayJob[]> {
+    return this.store.listReplayJobs({ limit });
+  }
+
+  /** Starts a failed (or interrupted) replay again from where it stopped. */
+  async resumeReplay(jobId: string): Promise<ReplayJob> {
+    const job = await this.store.getReplayJob(jobId);
+    if (!job) throw new StepwiseError("not_found", `resumeReplay: no replay with id ${jobId}`);
+    if (job.state !== "completed") {
+      const { error: _e, ...rest } = job;
+      await this.store.saveReplayJob({ ...rest, state: "running", updatedAt: this.clock.now() });
+      this.replays.start(jobId);
+    }
+    return (await this.store.getReplayJob(jobId)) as ReplayJob;
+  }
+
+  /** Resolves once a replay has stopped running in this engine (completed, failed, or the engine closing). */
+  replaySettled(jobId: string): Promise<void> {
+    return this.replays.settled(jobId);
+  }
+
+  /**
+   * The "stuck or slow" view: the oldest queued runs and the longest running runs (at most
+   * `limit` each), each with what it waits on, and the queue's figures.
+   */
+  async stuckRuns(limit = 20): Promise<{ queue: Awaited<ReturnType<Store["queueStats"]>>; queued: StuckRun[]; running: StuckRun[] }> {
+    const now = this.clock.now();
+    const [queue, queued, running] = await Promise.all([
+      this.store.queueStats(now),
+      this.store.listOldestRuns({ status: RunStatus.Queued, limit }),
+      this.store.listOldestRuns({ status: RunStatus.Running, limit }),
+    ]);
+    const brief = (run: RunRecord, waitingOn: RunWait): StuckRun => ({
+      id: run.id,
+      functionId: run.functionId,
+      status: run.status,
+      createdAt: run.createdAt,
+      ...(run.startedAt !== undefined ? { startedAt: run.startedAt } : {}),
+      waitingOn,
+    });
+    return {
+      queue,
+      queued: await Promise.all(
+        queued.map(async (run) => {
+          const slot = await this.store.concurrencyWait(run.id, now);
+          const wait: RunWait = slot
+            ? { kind: "concurrency", key: concurrencyLabel(slot.key), limit: slot.limit }
+            : (run.waitingOn ?? { kind: "worker", since: run.createdAt });
+          return brief(run, wait);
+        }),
+      ),
+      running: await Promise.all(running.map(async (run) => brief(run, runningWait(run, await this.store.listSteps(run.id))))),
+    };
   }
 
   /** Cancels every unended run of a function created in [from, to) (optionally of one status). Returns how many. */
@@ -540,6 +718,7 @@ export class Engine {
     });
     this.scheduleSweep();
     await this.cron.start();
+    await this.replays.resumeAll().catch((error) => this.logger.warn(`stepwise: resuming replays failed: ${(error as Error).message}`));
   }
 
   /**
@@ -590,6 +769,7 @@ export class Engine {
     this.closing ??= (async () => {
       if (this.state === "started") await this.drain();
       this.state = "closed";
+      await this.replays.stop();
       for (const client of this.clients) {
         client.bindSender(undefined);
         client.bindRealtime?.(undefined);
@@ -612,7 +792,7 @@ export class Engine {
       this.unsubscribeNotifier?.();
       this.cancelSweep?.();
       this.cron.stop();
-      const left = await this.worker.stop(this.closeTimeoutMs);
+      const [left] = await Promise.all([this.worker.stop(this.closeTimeoutMs), this.replays.stop()]);
       if (left > 0) this.logger.warn(`stepwise: stopped with ${left} calls still running; their runs resume elsewhere after the lease expires`);
       return left;
     })();

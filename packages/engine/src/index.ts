@@ -9,9 +9,11 @@ export {
   createEngine,
   Engine,
   type EngineOptions,
+  type RerunOptions,
   type RunDetails,
   type RunEndedListener,
   type RunStartedListener,
+  type StuckRun,
 } from "./engine.ts";
 export { toEventRecord } from "./events/intake.ts";
 export { findPauseCandidates } from "./events/pause-router.ts";
@@ -25,6 +27,7 @@ export * from "./ports/store.ts";
 export { defaultRetentionMs, type RetentionOptions, type RetentionPeriod, retentionPolicy } from "./retention.ts";
 export { defaultGatewayTimeoutMs, type GatewayOptions, redactUrl } from "./runner/gateway.ts";
 export { foldRunMetadata, type MetadataByKind, type RunMetadata } from "./runs/metadata.ts";
+export type { RunWait } from "./runs/rerun.ts";
 export { type AppOutagePolicy, defaultAppOutagePolicy, outageDelayMs, retryDelayMs } from "./scheduler/backoff.ts";
 export { nextTick, parseCron } from "./scheduler/cron.ts";
 export { FaultInjectedError } from "./testing/faults.ts";

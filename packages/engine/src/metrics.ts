@@ -47,6 +47,7 @@ export const storeWriteMethods: ReadonlySet<string> = new Set([
   "saveConnectConnections",
   "deleteConnectConnections",
   "addRunMetadata",
+  "saveReplayJob",
 ]);
 
 /**

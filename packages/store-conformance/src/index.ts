@@ -7,6 +7,7 @@
  */
 import { describe } from "vitest";
 import { connectSuite } from "./connect.ts";
+import { dashboardSuite } from "./dashboard.ts";
 import { eventsSuite } from "./events.ts";
 import type { StoreFactory } from "./fixtures.ts";
 import { metadataSuite } from "./metadata.ts";
@@ -30,5 +31,6 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
     metadataSuite(factory);
     retentionSuite(factory);
     parentRunsSuite(factory);
+    dashboardSuite(factory);
   });
 }

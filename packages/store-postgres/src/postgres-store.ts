@@ -44,9 +44,12 @@ import {
   type QueueItem,
   QueueItemKind,
   type QueueStats,
+  type ReplayJob,
   type RunMetadataRecord,
   type RunRecord,
   type RunState,
+  type RunStats,
+  type RunStatsQuery,
   type RunStatus,
   type RunView,
   type StepRecord,
@@ -393,11 +396,17 @@ export class PostgresStore implements Store {
   private async write(tx: Tx, params: IngestParams, duplicates: ReadonlySet<string>) {
     const dropped = new Set<string>();
     if (duplicates.size > 0) for (const run of params.runs) if (duplicates.has(run.eventIds[0] ?? "")) dropped.add(run.id);
+    if (params.skipExistingRuns && params.runs.length > 0) {
+      for (const row of await this.q<{ id: string }>(tx, "existingRuns", [params.runs.map((r) => r.id)])) dropped.add(row.id);
+    }
     const writes: Promise<unknown>[] = [];
     const runs = params.runs.filter((r) => !dropped.has(r.id));
     writes.push(this.insertMany(tx, "insertRun", "insertRuns", runs.map(runParams)));
     const members = runs.flatMap((r) => r.eventIds.slice(1).map((eventId) => [eventId, r.id]));
     if (members.length) writes.push(this.q(tx, "insertRunEvents", [members.map((m) => m[0]), members.map((m) => m[1])]));
+    // after the insert above (a pipelined connection runs queries in order)
+    for (const run of runs) if (run.rerunOf) writes.push(this.q(tx, "setRerunOf", [run.id, run.rerunOf, run.rerunFromStep ?? null]));
+    for (const step of params.steps ?? []) if (!dropped.has(step.runId)) writes.push(this.q(tx, "upsertStep", stepParams(step)));
     for (const entry of params.flowState ?? []) {
       if (entry.value === null) writes.push(this.q(tx, "deleteFlow", [entry.key]));
       else writes.push(this.q(tx, "putFlow", [entry.key, JSON.stringify(entry.value), entry.expiresAt]));
@@ -905,6 +914,45 @@ export class PostgresStore implements Store {
   async countRuns(params: { functionId: string; since: number }): Promise<Partial<Record<RunRecord["status"], number>>> {
     const rows = await this.read<{ status: RunRecord["status"]; n: number }>("countRuns", [params.functionId, timePrefix(params.since)]);
     return Object.fromEntries(rows.map((r) => [r.status, r.n]));
+  }
+
+  async runStats(query: RunStatsQuery): Promise<RunStats> {
+    const range = [query.functionId, timePrefix(query.from), timePrefix(query.to)];
+    const buckets = new Map<number, Partial<Record<RunStatus, number>>>();
+    const rows = await this.read<{ at: number; status: RunStatus; n: number }>("runBuckets", [...range, Math.max(1, Math.floor(query.bucketMs))]);
+    for (const row of rows) {
+      const counts = buckets.get(row.at) ?? {};
+      counts[row.status] = row.n;
+      buckets.set(row.at, counts);
+    }
+    const limit = Math.max(0, Math.min(Math.floor(query.durationLimit), 10_000));
+    const durations = (await this.read<{ created_at: number; ms: number }>("runDurations", [...range, limit])).map((r) => ({
+      createdAt: r.created_at,
+      ms: r.ms,
+    }));
+    return { buckets: [...buckets].map(([at, counts]) => ({ at, counts })), durations };
+  }
+
+  async listOldestRuns(params: { status: "Queued" | "Running"; limit: number }): Promise<RunRecord[]> {
+    const limit = Math.max(0, Math.min(Math.floor(params.limit), 1000));
+    return (await this.read<RunRow>(params.status === "Queued" ? "oldestQueued" : "longestRunning", [limit])).map(runFromRow);
+  }
+
+  async saveReplayJob(job: ReplayJob): Promise<void> {
+    await this.retrying(() => this.q(this.pool, "saveReplayJob", [job.id, job.state, JSON.stringify(job)]), "retry");
+  }
+
+  async getReplayJob(id: string): Promise<ReplayJob | undefined> {
+    const [row] = await this.read<{ job: string }>("getReplayJob", [id]);
+    return row ? JSON.parse(row.job) : undefined;
+  }
+
+  async listReplayJobs(params: { limit: number; state?: ReplayJob["state"] }): Promise<ReplayJob[]> {
+    const limit = Math.max(0, Math.min(Math.floor(params.limit), 1000));
+    const rows = params.state
+      ? await this.read<{ job: string }>("listReplayJobsIn", [params.state, limit])
+      : await this.read<{ job: string }>("listReplayJobs", [limit]);
+    return rows.map((r) => JSON.parse(r.job));
   }
 
   async listSteps(runId: string): Promise<StepRecord[]> {

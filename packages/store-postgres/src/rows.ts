@@ -47,6 +47,8 @@ export interface RunRow {
   request_version?: number | null;
   trace_context?: string | null;
   parent_run_id?: string | null;
+  rerun_of?: string | null;
+  rerun_from_step?: string | null;
 }
 export interface StepRow {
   run_id: string;
@@ -169,6 +171,8 @@ export function runFromRow(row: RunRow): RunRecord {
   if (row.request_version !== null && row.request_version !== undefined) run.requestVersion = row.request_version;
   if (row.trace_context) run.traceContext = row.trace_context;
   if (row.parent_run_id) run.parentRunId = row.parent_run_id;
+  if (row.rerun_of) run.rerunOf = row.rerun_of;
+  if (row.rerun_from_step) run.rerunFromStep = row.rerun_from_step;
   return run;
 }
 

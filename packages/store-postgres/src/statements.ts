@@ -18,7 +18,7 @@ const runColumns =
 // a cached plan whose result type changed).
 const events = "internal_id, id, name, data, user_data, v, ts, received_at, duplicate, meta";
 const runs =
-  "id, function_id, status, event_id, event_ids, output, error, created_at, started_at, ended_at, waiting_on, lease_expiries, pending_key, finish_after_ms, request_version, trace_context, parent_run_id";
+  "id, function_id, status, event_id, event_ids, output, error, created_at, started_at, ended_at, waiting_on, lease_expiries, pending_key, finish_after_ms, request_version, trace_context, parent_run_id, rerun_of, rerun_from_step";
 const steps = "run_id, id, name, display_name, op, status, attempts, output, error, input, started_at, ended_at, wake_at, metadata";
 const queue = "id, run_id, kind, step_id, attempt, lane, available_at, leased, token, ckey1, climit1, ckey2, climit2, payload";
 const pauses = "id, run_id, kind, step_id, event_name, expression, index_path, index_value, exact, created_at, expires_at";
@@ -58,6 +58,18 @@ export const statements = {
   insertRunEvents: "INSERT INTO run_events (event_id, run_id) SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING",
   setRunWaitingOn: "UPDATE runs SET waiting_on = $1 WHERE id = $2 AND status = 'Queued'",
   countRuns: "SELECT status, COUNT(*)::int AS n FROM runs WHERE function_id = $1 AND id >= $2 GROUP BY status",
+  setRerunOf: "UPDATE runs SET rerun_of = $2, rerun_from_step = $3 WHERE id = $1",
+  // ranges over the (function_id, id) index: ids are ULIDs whose first 10 characters are the creation time
+  runBuckets:
+    "SELECT (created_at / $4::bigint) * $4::bigint AS at, status, COUNT(*)::int AS n FROM runs WHERE function_id = $1 AND id >= $2 AND id < $3 GROUP BY 1, 2 ORDER BY 1",
+  runDurations:
+    "SELECT created_at, ended_at - started_at AS ms FROM runs WHERE function_id = $1 AND id >= $2 AND id < $3 AND ended_at IS NOT NULL AND started_at IS NOT NULL ORDER BY id DESC LIMIT $4",
+  oldestQueued: `SELECT ${runs} FROM runs WHERE status = 'Queued' ORDER BY id LIMIT $1`,
+  longestRunning: `SELECT ${runs} FROM runs WHERE status = 'Running' ORDER BY started_at, id LIMIT $1`,
+  saveReplayJob: "INSERT INTO replay_jobs (id, state, job) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET state = excluded.state, job = excluded.job",
+  getReplayJob: "SELECT job FROM replay_jobs WHERE id = $1",
+  listReplayJobs: "SELECT job FROM replay_jobs ORDER BY id DESC LIMIT $1",
+  listReplayJobsIn: "SELECT job FROM replay_jobs WHERE state = $1 ORDER BY id DESC LIMIT $2",
 
   upsertStep: `INSERT INTO steps (run_id, id, name, display_name, op, status, attempts, output, error, input, started_at, ended_at, wake_at, metadata, seq)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, (SELECT COALESCE(MAX(seq), 0) + 1 FROM steps WHERE run_id = $1))

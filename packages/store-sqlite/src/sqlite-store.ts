@@ -25,9 +25,12 @@ import {
   type QueueItem,
   QueueItemKind,
   type QueueStats,
+  type ReplayJob,
   type RunMetadataRecord,
   type RunRecord,
   type RunState,
+  type RunStats,
+  type RunStatsQuery,
   type RunStatus,
   type StepRecord,
   type Store,
@@ -154,13 +157,16 @@ export class SqliteStore implements Store {
     const sql = this.sql;
     const dropped = new Set<string>();
     if (duplicates.size > 0) for (const run of params.runs) if (duplicates.has(run.eventIds[0] ?? "")) dropped.add(run.id);
+    if (params.skipExistingRuns) for (const run of params.runs) if (sql.runExists.get(run.id)) dropped.add(run.id);
     for (const run of params.runs) {
       if (dropped.has(run.id)) continue;
       if (run.status === "Skipped")
         sql.insertSkippedRun.run({ ...runToRow(run), error: JSON.stringify(run.error ?? null), endedAt: run.endedAt ?? run.createdAt });
       else sql.insertRun.run(runToRow(run));
       for (const eventId of run.eventIds.slice(1)) sql.insertRunEvent.run(eventId, run.id);
+      if (run.rerunOf) sql.setRerunOf.run(run.rerunOf, run.rerunFromStep ?? null, run.id);
     }
+    for (const step of params.steps ?? []) if (!dropped.has(step.runId)) sql.upsertStep.run(stepToRow(step));
     for (const entry of params.flowState ?? []) {
       if (entry.value === null) sql.deleteFlow.run(entry.key);
       else sql.putFlow.run(entry.key, JSON.stringify(entry.value), entry.expiresAt);
@@ -601,6 +607,47 @@ export class SqliteStore implements Store {
       n: number;
     }>;
     return Object.fromEntries(rows.map((r) => [r.status, r.n]));
+  }
+
+  async runStats(query: RunStatsQuery): Promise<RunStats> {
+    const range = {
+      functionId: query.functionId,
+      from: encodeTime(Math.max(0, Math.floor(query.from)), 10),
+      to: encodeTime(Math.max(0, Math.floor(query.to)), 10),
+    };
+    const buckets = new Map<number, Partial<Record<RunStatus, number>>>();
+    const bucket = Math.max(1, Math.floor(query.bucketMs));
+    for (const row of this.sql.runBuckets.all({ ...range, bucket }) as Array<{ at: number; status: RunStatus; n: number }>) {
+      const counts = buckets.get(row.at) ?? {};
+      counts[row.status] = row.n;
+      buckets.set(row.at, counts);
+    }
+    const limit = Math.max(0, Math.min(Math.floor(query.durationLimit), 10_000));
+    const durations = (this.sql.runDurations.all({ ...range, limit }) as Array<{ created_at: number; ms: number }>).map((r) => ({
+      createdAt: r.created_at,
+      ms: r.ms,
+    }));
+    return { buckets: [...buckets].map(([at, counts]) => ({ at, counts })), durations };
+  }
+
+  async listOldestRuns(params: { status: "Queued" | "Running"; limit: number }): Promise<RunRecord[]> {
+    const statement = params.status === "Queued" ? this.sql.oldestQueued : this.sql.longestRunning;
+    return (statement.all(Math.max(0, Math.min(Math.floor(params.limit), 1000))) as RunRow[]).map(runFromRow);
+  }
+
+  saveReplayJob(job: ReplayJob): Promise<void> {
+    return this.writes.write(() => this.sql.saveReplayJob.run(job.id, job.state, JSON.stringify(job)));
+  }
+
+  async getReplayJob(id: string): Promise<ReplayJob | undefined> {
+    const row = this.sql.getReplayJob.get(id) as { job: string } | undefined;
+    return row ? JSON.parse(row.job) : undefined;
+  }
+
+  async listReplayJobs(params: { limit: number; state?: ReplayJob["state"] }): Promise<ReplayJob[]> {
+    const limit = Math.max(0, Math.min(Math.floor(params.limit), 1000));
+    const rows = (params.state ? this.sql.listReplayJobsIn.all(params.state, limit) : this.sql.listReplayJobs.all(limit)) as Array<{ job: string }>;
+    return rows.map((r) => JSON.parse(r.job));
   }
 
   async listSteps(runId: string): Promise<StepRecord[]> {

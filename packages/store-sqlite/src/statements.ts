@@ -120,6 +120,19 @@ const sqlText = {
   insertSkippedRun:
     "INSERT INTO runs (id, function_id, status, event_id, event_ids, error, created_at, ended_at) VALUES (@id, @functionId, @status, @eventId, @eventIds, @error, @createdAt, @endedAt)",
   countRuns: "SELECT status, COUNT(*) AS n FROM runs WHERE function_id = ? AND id >= ? GROUP BY status",
+  setRerunOf: "UPDATE runs SET rerun_of = ?, rerun_from_step = ? WHERE id = ?",
+  runExists: "SELECT 1 FROM runs WHERE id = ?",
+  // ranges over the (function_id, id) index: ids are ULIDs whose first 10 characters are the creation time
+  runBuckets:
+    "SELECT (created_at / CAST(@bucket AS INTEGER)) * CAST(@bucket AS INTEGER) AS at, status, COUNT(*) AS n FROM runs WHERE function_id = @functionId AND id >= @from AND id < @to GROUP BY 1, 2 ORDER BY 1",
+  runDurations:
+    "SELECT created_at, ended_at - started_at AS ms FROM runs WHERE function_id = @functionId AND id >= @from AND id < @to AND ended_at IS NOT NULL AND started_at IS NOT NULL ORDER BY id DESC LIMIT @limit",
+  oldestQueued: "SELECT * FROM runs WHERE status = 'Queued' ORDER BY id LIMIT ?",
+  longestRunning: "SELECT * FROM runs WHERE status = 'Running' ORDER BY started_at, id LIMIT ?",
+  saveReplayJob: "INSERT INTO replay_jobs (id, state, job) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET state = excluded.state, job = excluded.job",
+  getReplayJob: "SELECT job FROM replay_jobs WHERE id = ?",
+  listReplayJobs: "SELECT job FROM replay_jobs ORDER BY id DESC LIMIT ?",
+  listReplayJobsIn: "SELECT job FROM replay_jobs WHERE state = ? ORDER BY id DESC LIMIT ?",
   insertCron: "INSERT OR IGNORE INTO cron_schedules (function_id, expression, next_at) VALUES (?, ?, ?)",
   listCron: "SELECT * FROM cron_schedules",
   saveApp:

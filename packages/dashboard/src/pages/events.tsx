@@ -17,7 +17,7 @@ export function EventsPage({ navigate }: { navigate: (to: string) => void }) {
   return (
     <section>
       <div className="toolbar">
-        <input aria-label="event name" placeholder="filter by event name" value={name} onChange={(e) => setName(e.target.value)} />
+        <input aria-label="event name" data-search placeholder="filter by event name" value={name} onChange={(e) => setName(e.target.value)} />
         <span className="spacer" />
         <button type="button" onClick={() => setSending(!sending)}>
           Send event
@@ -32,7 +32,7 @@ export function EventsPage({ navigate }: { navigate: (to: string) => void }) {
           </p>
         </Empty>
       ) : (
-        <table className="list" data-testid="events">
+        <table className="list" data-testid="events" data-nav>
           <thead>
             <tr>
               <th>name</th>
@@ -42,7 +42,13 @@ export function EventsPage({ navigate }: { navigate: (to: string) => void }) {
           </thead>
           <tbody>
             {events.map((e) => (
-              <tr key={e.internal_id} onClick={() => navigate(`/events/${e.internal_id}`)}>
+              <tr
+                key={e.internal_id}
+                tabIndex={0}
+                data-href={`/events/${e.internal_id}`}
+                aria-label={`event ${e.name} ${e.internal_id}`}
+                onClick={() => navigate(`/events/${e.internal_id}`)}
+              >
                 <td>{e.name}</td>
                 <td className="mono">
                   <Link to={`/events/${e.internal_id}`}>{e.internal_id}</Link>

@@ -49,6 +49,10 @@ export function FunctionsPage({ navigate }: { navigate: (to: string) => void }) 
             </div>
             {Object.keys(flow).length ? <Json value={flow} /> : null}
             <div className="row">
+              <a href={`#/functions/${encodeURIComponent(fn.id)}`} aria-label={`charts of ${fn.id}`}>
+                Charts
+              </a>
+              <span className="spacer" />
               <button type="button" onClick={() => setInvoking(invoking === fn.id ? undefined : fn.id)}>
                 Invoke
               </button>

@@ -8,6 +8,7 @@ import { api, type EventDetails, type RunDetails, type Step } from "../api.ts";
 import { AiStep } from "../components/ai-step.tsx";
 import { duration, ErrorNote, Json, Link, StatusBadge, when } from "../components/common.tsx";
 import { DeferLinks } from "../components/defer-links.tsx";
+import { RerunFromStep } from "../components/rerun-from-step.tsx";
 import { EventSessions, RunMetadataPanel, StepMetadata } from "../components/run-metadata.tsx";
 import { useLive } from "../components/use-live.ts";
 
@@ -53,6 +54,17 @@ export function RunDetailPage({ id, navigate }: { id: string; navigate: (to: str
         <dd>{when(run.run_started_at)}</dd>
         <dt>duration</dt>
         <dd>{duration(run.run_started_at ?? run.created_at, run.ended_at)}</dd>
+        {run.rerun_of ? (
+          <>
+            <dt>rerun of</dt>
+            <dd data-testid="rerun-of">
+              <Link to={`/runs/${run.rerun_of}`} className="mono">
+                {run.rerun_of}
+              </Link>
+              {run.rerun_from_step ? ` from step “${run.rerun_from_step}”` : ""}
+            </dd>
+          </>
+        ) : null}
         {run.waiting_on ? (
           <>
             <dt>waiting on</dt>
@@ -69,7 +81,14 @@ export function RunDetailPage({ id, navigate }: { id: string; navigate: (to: str
       </dl>
       <h3>Timeline</h3>
       <Waterfall run={run} selected={selected} onSelect={setSelected} />
-      {step ? <StepPanel step={step} /> : <p className="muted">Click a step to see its output or error.</p>}
+      {step ? (
+        <>
+          <StepPanel step={step} />
+          <RerunFromStep runId={run.run_id} step={step} eventData={events[0]?.data} navigate={navigate} />
+        </>
+      ) : (
+        <p className="muted">Click a step to see its output or error, or to rerun from it.</p>
+      )}
       {run.error ? (
         <>
           <h3>Error</h3>

@@ -1,7 +1,8 @@
 /**
  * @module runs
  * The run list: live (server-sent events), filtered by function, status and time,
- * searchable by run or event id, paged by cursor; bulk cancel and replay.
+ * searchable by run or event id, paged by cursor; bulk cancel, and bulk replay (a
+ * background job: see the Replays page). Rows are reachable by keyboard (j / k, Enter).
  */
 import { useCallback, useEffect, useState } from "react";
 import { api, type FunctionInfo, type Run, subscribe } from "../api.ts";
@@ -10,9 +11,9 @@ import { duration, Empty, ErrorNote, Link, StatusBadge, when } from "../componen
 const statuses = ["", "Queued", "Running", "Completed", "Failed", "Cancelled", "Skipped"];
 const ranges: Record<string, number | undefined> = { "": undefined, "1h": 3_600_000, "24h": 86_400_000, "7d": 7 * 86_400_000 };
 
-export function RunsPage({ navigate }: { navigate: (to: string) => void }) {
+export function RunsPage({ navigate, initialFunction }: { navigate: (to: string) => void; initialFunction?: string | undefined }) {
   const [functions, setFunctions] = useState<FunctionInfo[]>([]);
-  const [fn, setFn] = useState("");
+  const [fn, setFn] = useState(initialFunction ?? "");
   const [status, setStatus] = useState("");
   const [range, setRange] = useState("");
   const [search, setSearch] = useState("");
@@ -68,9 +69,19 @@ export function RunsPage({ navigate }: { navigate: (to: string) => void }) {
     if (!fn) return setError(new Error("choose a function first: bulk actions apply to one function"));
     const what = `${action} ${status || (action === "cancel" ? "unfinished" : "failed and cancelled")} runs of ${fn}${range ? ` from the last ${range}` : ""}`;
     if (!window.confirm(`${what}?`)) return;
-    const r = await api.bulk(action, { function_id: fn, ...(status ? { status } : {}), ...(from ? { from } : {}) });
-    setNotice(action === "cancel" ? `cancelled ${r.data.cancelled} runs` : `replayed ${r.data.run_ids?.length ?? 0} runs`);
-    void load();
+    try {
+      if (action === "replay") {
+        // a background job with progress, on the Replays page
+        await api.replay({ function_id: fn, ...(status ? { statuses: [status] } : {}), ...(from ? { from } : {}) });
+        navigate(`/replays?function=${encodeURIComponent(fn)}`);
+        return;
+      }
+      const r = await api.bulk(action, { function_id: fn, ...(status ? { status } : {}), ...(from ? { from } : {}) });
+      setNotice(`cancelled ${r.data.cancelled} runs`);
+      void load();
+    } catch (e) {
+      setError(e);
+    }
   };
 
   return (
@@ -100,6 +111,7 @@ export function RunsPage({ navigate }: { navigate: (to: string) => void }) {
         </select>
         <input
           aria-label="search"
+          data-search
           placeholder="run id or event id"
           value={search}
           onChange={(e) => setSearch(e.target.value)}
@@ -121,7 +133,7 @@ export function RunsPage({ navigate }: { navigate: (to: string) => void }) {
           <pre className="json">{`await client.send({ name: "app/user.signed-up", data: { userId: "u_1" } });\n\ncurl -X POST ${location.origin}/e/dev -d '{"name":"app/hello","data":{}}'`}</pre>
         </Empty>
       ) : (
-        <table className="list" data-testid="runs">
+        <table className="list" data-testid="runs" data-nav>
           <thead>
             <tr>
               <th>status</th>
@@ -133,7 +145,14 @@ export function RunsPage({ navigate }: { navigate: (to: string) => void }) {
           </thead>
           <tbody>
             {runs.map((run) => (
-              <tr key={run.run_id} data-status={run.status} onClick={() => navigate(`/runs/${run.run_id}`)}>
+              <tr
+                key={run.run_id}
+                data-status={run.status}
+                tabIndex={0}
+                data-href={`/runs/${run.run_id}`}
+                aria-label={`${run.status} run ${run.run_id} of ${run.function_id}`}
+                onClick={() => navigate(`/runs/${run.run_id}`)}
+              >
                 <td>
                   <StatusBadge status={run.status} />
                 </td>

@@ -64,8 +64,8 @@ export interface PlannedRun {
 }
 
 /** A new run of `config` for `events`, due at `availableAt`, with its cancelOn pauses and start timeout. */
-export function planRun(config: FunctionConfig, events: readonly EventRecord[], now: number, availableAt = now): PlannedRun {
-  const run: RunRecord = { id: newId(), functionId: config.id, status: RunStatus.Queued, eventIds: events.map((e) => e.internalId), createdAt: now };
+export function planRun(config: FunctionConfig, events: readonly EventRecord[], now: number, availableAt = now, runId = newId()): PlannedRun {
+  const run: RunRecord = { id: runId, functionId: config.id, status: RunStatus.Queued, eventIds: events.map((e) => e.internalId), createdAt: now };
   // the claim that starts the run enqueues its finish timeout, in the same transaction
   if (config.timeouts?.finish !== undefined) run.finishAfterMs = parseDuration(config.timeouts.finish);
   const trigger = events[0] ? toStoredEvent(events[0]) : undefined;

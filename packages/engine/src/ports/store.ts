@@ -85,6 +85,10 @@ export interface RunRecord {
   traceContext?: string;
   /** A deferred run (`defer()`): the run that deferred it, which had ended when this one was created. */
   parentRunId?: string;
+  /** The run this one is a rerun of (a rerun, a rerun from a step, a bulk replay). */
+  rerunOf?: string;
+  /** A rerun from a step: the step (its name) it executes again from; the steps before it were copied, memoized. */
+  rerunFromStep?: string;
 }
 
 /** Why a run is not executing yet (beyond Inngest). */
@@ -379,6 +383,13 @@ export interface IngestParams {
   readonly flowState?: readonly FlowStateEntry[];
   /** Queued runs to change: more events (batch), a newer event (debounce), a later or earlier start. */
   readonly runUpdates?: ReadonlyArray<{ runId: string; eventIds?: string[]; startAt?: number; waitingOn?: WaitingOn }>;
+  /** Memoized steps of runs of this ingest (a rerun from a step copies the earlier steps), written with their runs. */
+  readonly steps?: readonly StepRecord[];
+  /**
+   * Runs whose id is stored already are dropped, with their items, steps and pauses: a
+   * replay batch (deterministic run ids) written again after a crash creates nothing twice.
+   */
+  readonly skipExistingRuns?: boolean;
 }
 
 export interface IngestResult {
@@ -486,6 +497,45 @@ export interface ListRunsFilter {
   parentRunId?: string;
 }
 
+/** What `Store.runStats` reads: runs of one function created in [from, to). */
+export interface RunStatsQuery {
+  functionId: string;
+  from: number;
+  to: number;
+  /** Width of a bucket in ms (runs are counted by the bucket of their creation time). */
+  bucketMs: number;
+  /** Most durations returned (newest runs first). (Stores cap it at 10,000.) */
+  durationLimit: number;
+}
+
+export interface RunStats {
+  /** Per bucket (its start, a multiple of `bucketMs`) the runs per status; buckets without runs are left out. */
+  buckets: Array<{ at: number; counts: Partial<Record<RunStatus, number>> }>;
+  /** `endedAt - startedAt` of the newest ended runs (at most `durationLimit`), each with its creation time. */
+  durations: Array<{ createdAt: number; ms: number }>;
+}
+
+/** A bulk replay, run in the background in batches; its record makes it resumable after a crash. */
+export interface ReplayJob {
+  id: string;
+  functionId: string;
+  /** Replays runs of these statuses. */
+  statuses: RunStatus[];
+  /** Runs created in [from, to). */
+  from?: number;
+  to?: number;
+  state: "running" | "completed" | "failed";
+  /** Matching runs when the job was created. */
+  total: number;
+  /** Runs dealt with so far (replayed, or gone). */
+  done: number;
+  /** Paging: the id of the last run dealt with (runs are taken newest first). */
+  cursor?: string;
+  error?: string;
+  createdAt: number;
+  updatedAt: number;
+}
+
 export interface Store {
   /** Creates or upgrades the schema. Safe to call on every start. */
   migrate(): Promise<void>;
@@ -573,6 +623,15 @@ export interface Store {
   /** Runs per status of a function created since `since`. */
   countRuns(params: { functionId: string; since: number }): Promise<Partial<Record<RunStatus, number>>>;
   listSteps(runId: string): Promise<StepRecord[]>;
+  /** Runs per status per time bucket and the newest durations of a function's runs created in [from, to) (indexed on the run id's time prefix, bounded). */
+  runStats(query: RunStatsQuery): Promise<RunStats>;
+  /** The oldest `Queued` runs (by creation) or longest `Running` runs (by start), at most `limit` (≤ 1000). */
+  listOldestRuns(params: { status: "Queued" | "Running"; limit: number }): Promise<RunRecord[]>;
+  /** Creates or replaces a replay job. */
+  saveReplayJob(job: ReplayJob): Promise<void>;
+  getReplayJob(id: string): Promise<ReplayJob | undefined>;
+  /** Replay jobs newest first, optionally in one state. */
+  listReplayJobs(params: { limit: number; state?: ReplayJob["state"] }): Promise<ReplayJob[]>;
   getEvent(internalId: string): Promise<EventRecord | undefined>;
   /** Events newest first, optionally of one name, received before `before` (an internal id, for paging). */
   listEvents(filter: { name?: string; limit: number; before?: string }): Promise<EventRecord[]>;

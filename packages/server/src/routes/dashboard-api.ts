@@ -1,14 +1,18 @@
 /**
  * @module dashboard-api
  * The endpoints the dashboard needs beyond the Inngest REST shapes: functions with their
- * config and recent counts, invoke, pause and resume, rerun, bulk cancel and replay, and a
- * live stream of activity (server-sent events). All bodies are `{ data: … }`.
+ * config and recent counts, per-function charts, the stuck-or-slow view, invoke, pause and
+ * resume, rerun (from a step, with new data), bulk cancel and replay (background replay
+ * jobs with progress), and a live stream of activity (server-sent events). All bodies are `{ data: … }`.
  */
 import type { RunStatus } from "@stepwise/engine";
+import { StepwiseError } from "@stepwise/protocol";
 import { Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 import type { ServerContext } from "./context.ts";
-import { bulkBody, invokeBody, parse, readJson, signalBody } from "./schemas.ts";
+import { bulkBody, invokeBody, parse, readJson, replayBody, rerunBody, signalBody, statsQuery, stuckQuery } from "./schemas.ts";
+import { replayToJson, stuckRunToJson } from "./serializers.ts";
+import { aggregateStats, durationSample, statRanges } from "./stats.ts";
 
 function bulkFilter(value: unknown) {
   const body = parse(bulkBody, value);
@@ -64,7 +68,65 @@ export function dashboardRoutes(ctx: ServerContext) {
     return c.json({ data: { run_id: runId } });
   });
 
-  app.post("/v1/runs/:id/rerun", async (c) => c.json({ data: { run_id: await engine.rerun(c.req.param("id")) } }));
+  app.get("/v1/functions/:id/stats", async (c) => {
+    const id = c.req.param("id");
+    const { range = "1h" } = parse(statsQuery, c.req.query());
+    if (!engine.functions().some((fn) => fn.config.id === id)) throw new StepwiseError("not_found", `no function "${id}" is registered`);
+    const now = Date.now();
+    const { rangeMs, bucketMs } = statRanges[range];
+    const to = Math.floor(now / bucketMs) * bucketMs + bucketMs;
+    const stats = await engine.store.runStats({ functionId: id, from: to - rangeMs, to, bucketMs, durationLimit: durationSample });
+    return c.json({ data: { function_id: id, ...aggregateStats(stats, range, now) } });
+  });
+
+  app.get("/v1/stuck", async (c) => {
+    const { limit = 20 } = parse(stuckQuery, c.req.query());
+    const { queue, queued, running } = await engine.stuckRuns(limit);
+    return c.json({
+      data: {
+        now: new Date().toISOString(),
+        queue: {
+          due: queue.due,
+          leased: queue.leased,
+          oldest_due_at: queue.oldestDueAt === null ? null : new Date(queue.oldestDueAt).toISOString(),
+          waiting: queue.waiting,
+        },
+        queued: queued.map(stuckRunToJson),
+        running: running.map(stuckRunToJson),
+      },
+    });
+  });
+
+  app.post("/v1/runs/:id/rerun", async (c) => {
+    const body = parse(rerunBody, await readJson(c.req, {}));
+    const runId = await engine.rerun(c.req.param("id"), {
+      ...(body.from_step !== undefined ? { fromStep: body.from_step } : {}),
+      ...(body.data !== undefined ? { data: body.data } : {}),
+    });
+    return c.json({ data: { run_id: runId, rerun_of: c.req.param("id"), from_step: body.from_step ?? null } });
+  });
+
+  app.post("/v1/replays", async (c) => {
+    const body = parse(replayBody, await readJson(c.req, {}));
+    const statuses = (body.statuses ?? (body.status ? [body.status] : undefined)) as RunStatus[] | undefined;
+    const job = await engine.startReplay({
+      functionId: body.function_id,
+      ...(statuses ? { statuses } : {}),
+      ...(body.from !== undefined ? { from: body.from } : {}),
+      ...(body.to !== undefined ? { to: body.to } : {}),
+    });
+    return c.json({ data: replayToJson(job) }, 202);
+  });
+
+  app.get("/v1/replays", async (c) => c.json({ data: (await engine.listReplays(50)).map(replayToJson) }));
+
+  app.get("/v1/replays/:id", async (c) => {
+    const job = await engine.getReplay(c.req.param("id"));
+    if (!job) throw new StepwiseError("not_found", `no replay with id ${c.req.param("id")}`);
+    return c.json({ data: replayToJson(job) });
+  });
+
+  app.post("/v1/replays/:id/resume", async (c) => c.json({ data: replayToJson(await engine.resumeReplay(c.req.param("id"))) }));
 
   app.post("/v1/runs/cancel", async (c) => c.json({ data: { cancelled: await engine.cancelRuns(bulkFilter(await readJson(c.req, {}))) } }));
 

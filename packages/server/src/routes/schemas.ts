@@ -95,6 +95,38 @@ export const bulkBody = z.object(
   { error: "expected a JSON object" },
 );
 
+export const rerunBody = z.object(
+  {
+    from_step: z.string({ error: "expected a step name (or hashed id) of the run" }).min(1, "expected a step name (or hashed id) of the run").optional(),
+    data: z.record(z.string(), z.unknown(), { error: "expected an object (the new event data)" }).optional(),
+  },
+  { error: "expected a JSON object" },
+);
+
+export const replayBody = z.object(
+  {
+    function_id: z.string({ error: "is required" }).min(1, "is required"),
+    status: runStatus.optional(),
+    statuses: z.array(runStatus, { error: `expected an array of statuses` }).min(1, "expected at least one status").optional(),
+    from: optionalInstant,
+    to: optionalInstant,
+  },
+  { error: "expected a JSON object" },
+);
+
+export const statsQuery = z.object({
+  range: z.enum(["1h", "24h"], { error: 'expected "1h" or "24h"' }).optional(),
+});
+
+export const stuckQuery = z.object({
+  limit: z
+    .string()
+    .regex(/^\d+$/, "expected an integer from 1 to 100")
+    .transform(Number)
+    .pipe(z.number().int().min(1, "expected an integer from 1 to 100").max(100, "expected an integer from 1 to 100"))
+    .optional(),
+});
+
 export const invokeBody = z.object(
   { data: z.record(z.string(), z.unknown(), { error: "expected an object" }).optional() },
   { error: "expected a JSON object" },

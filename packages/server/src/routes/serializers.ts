@@ -2,7 +2,7 @@
  * @module serializers
  * Engine records as the REST API shows them (Inngest v1 shapes, snake_case).
  */
-import type { EventRecord, RunDetails, RunMetadata, RunRecord, StepRecord } from "@stepwise/engine";
+import type { EventRecord, ReplayJob, RunDetails, RunMetadata, RunRecord, StepRecord, StuckRun } from "@stepwise/engine";
 import { eventSessions } from "@stepwise/protocol";
 
 const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
@@ -55,6 +55,35 @@ export function runDetailsToJson(run: RunDetails, deferred: readonly RunRecord[]
     waiting_on: run.waitingOn ?? null,
     metadata: metadataToJson(run.metadata),
     deferred_runs: deferred.map((r) => ({ run_id: r.id, function_id: r.functionId, status: r.status })),
+    rerun_of: run.rerunOf ?? null,
+    rerun_from_step: run.rerunFromStep ?? null,
+  };
+}
+
+export function replayToJson(job: ReplayJob) {
+  return {
+    id: job.id,
+    function_id: job.functionId,
+    statuses: job.statuses,
+    from: iso(job.from),
+    to: iso(job.to),
+    state: job.state,
+    total: job.total,
+    done: job.done,
+    error: job.error ?? null,
+    created_at: iso(job.createdAt),
+    updated_at: iso(job.updatedAt),
+  };
+}
+
+export function stuckRunToJson(run: StuckRun) {
+  return {
+    run_id: run.id,
+    function_id: run.functionId,
+    status: run.status,
+    created_at: iso(run.createdAt),
+    run_started_at: iso(run.startedAt),
+    waiting_on: run.waitingOn,
   };
 }
 
