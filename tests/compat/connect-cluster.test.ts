@@ -321,6 +321,7 @@ describe("a forward to a node that is gone", () => {
     const ghost = await freePort(); // nothing listens there
     let refresh: NodeJS.Timeout | undefined;
     let server: RunningServer | undefined;
+    let second: Proc | undefined;
     const registry = new PostgresStore({ url: own.url, notify: false });
     try {
       server = await runServer({
@@ -367,7 +368,7 @@ describe("a forward to a node that is gone", () => {
       // the ghost's rows stop being refreshed; a worker connects here
       clearInterval(refresh);
       refresh = undefined;
-      const second = start(["--experimental-websocket", "--no-warnings", "--conditions=stepwise-source", "--import", "tsx", workerFile], {
+      second = start(["--experimental-websocket", "--no-warnings", "--conditions=stepwise-source", "--import", "tsx", workerFile], {
         STEPWISE_URL: server.url,
         SIGNING_KEY: signingKey,
       });
@@ -377,6 +378,9 @@ describe("a forward to a node that is gone", () => {
       expect(executions(second).filter((e) => e.runId === runId)).toHaveLength(1);
     } finally {
       if (refresh) clearInterval(refresh);
+      // this worker outlives the first block's cleanup: stopped here, or it would keep reconnecting
+      if (second && second.proc.exitCode === null && second.proc.signalCode === null) second.proc.kill("SIGKILL");
+      await second?.exited;
       await server?.close();
       await registry.close();
       await own.drop();

@@ -10,8 +10,9 @@
  * is `step.fetch`; outside a run, or inside a `step.run`, it falls back to the global
  * `fetch` (or the `fallback` given to `fetch.config`).
  */
-import { AsyncLocalStorage } from "node:async_hooks";
+
 import { OpCode } from "@stepwise/protocol";
+import { ambient, withAmbient } from "../execution/ambient.ts";
 import type { StepRequest } from "../execution/call.ts";
 
 /** The memo of a `step.fetch`, as the engine stores it. */
@@ -23,22 +24,14 @@ export interface GatewayResponse {
 
 export type StepFetch = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
 
-interface Scope {
-  fetch?: StepFetch;
-  /** The step whose work is running: requests inside it are plain requests. */
-  executingStep?: string;
-}
-
-const scope = new AsyncLocalStorage<Scope>();
-
 /** Runs a handler with `step.fetch` as the target of the package's `fetch`. */
 export function withStepFetch<T>(stepFetch: StepFetch, fn: () => T): T {
-  return scope.run({ fetch: stepFetch }, fn);
+  return withAmbient({ fetch: stepFetch, executingStep: undefined }, fn);
 }
 
 /** Runs a step's work: the package's `fetch` falls back to a plain request inside it. */
 export function insideStep<T>(stepId: string, fn: () => T): T {
-  return scope.run({ ...scope.getStore(), executingStep: stepId }, fn);
+  return withAmbient({ executingStep: stepId }, fn);
 }
 
 /** Statuses whose `Response` has no body. */
@@ -89,7 +82,7 @@ export type DurableFetch = StepFetch & {
 
 function createDurableFetch(): DurableFetch {
   const durable = (async (input: string | URL | Request, init?: RequestInit) => {
-    const current = scope.getStore();
+    const current = ambient();
     if (!current?.fetch || current.executingStep !== undefined) {
       const fallback = durable.fallback;
       if (!fallback) {

@@ -11,8 +11,9 @@
  *   write for that run right away: to the engine the client is registered with, or to
  *   `POST /v1/runs/:id/metadata` of the Stepwise server.
  */
-import { AsyncLocalStorage } from "node:async_hooks";
+
 import { type MetadataUpdate, type MetadataWriter, OpCode, type OpMetadata, scoreKind, validateMetadataUpdates } from "@stepwise/protocol";
+import { ambient, withAmbient } from "../execution/ambient.ts";
 import type { StepRequest } from "../execution/call.ts";
 import { readStepId, type StepIdInput } from "./step-id.ts";
 
@@ -31,12 +32,13 @@ interface StepScope {
   updates: OpMetadata[];
 }
 
-const currentStep = new AsyncLocalStorage<StepScope>();
+/** The step scope where this code runs (kept in the one ambient storage). */
+const currentStep = { getStore: () => ambient()?.step as StepScope | undefined };
 
 /** Runs a step's work so that metadata written inside it is collected for its op. */
 export function collectingMetadata<T>(runId: string, work: () => T): { result: T; updates: OpMetadata[] } {
   const scope: StepScope = { runId, updates: [] };
-  return { result: currentStep.run(scope, work), updates: scope.updates };
+  return { result: withAmbient({ step: scope }, work), updates: scope.updates };
 }
 
 /** Adds an update to the step being run (merging into one of the same kind and scope), as the official SDK does. */

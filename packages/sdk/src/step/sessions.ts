@@ -6,8 +6,9 @@
  * An event's own `meta.sessions` wins per key (a `null` cuts an inherited one). A bare
  * `client.send()` made while a handler runs is stamped too (unless it has the layer).
  */
-import { AsyncLocalStorage } from "node:async_hooks";
+
 import { OpCode, stampSessions } from "@stepwise/protocol";
+import { ambient, withAmbient } from "../execution/ambient.ts";
 import type { StepRequest } from "../execution/call.ts";
 
 /** Stamps one event or a list of them (anything else passes through, to be refused by validation). */
@@ -23,15 +24,13 @@ export function stampInvoke(request: StepRequest, sessions: Record<string, strin
   return { ...request, opts: { ...request.opts, payload: stampSessions(payload, sessions) } };
 }
 
-const running = new AsyncLocalStorage<Record<string, string>>();
-
 /** Runs a handler so that `client.send()` calls made inside it inherit `sessions`. */
 export function withSessions<T>(sessions: Record<string, string> | undefined, run: () => T): T {
-  return sessions ? running.run(sessions, run) : run();
+  return sessions ? withAmbient({ sessions }, run) : run();
 }
 
 /** `payload` stamped with the sessions of the handler this send is made in, if any. */
 export function stampFromHandler(payload: unknown): unknown {
-  const sessions = running.getStore();
+  const sessions = ambient()?.sessions;
   return sessions ? stampAll(payload, sessions) : payload;
 }
