@@ -30,3 +30,29 @@ describe("test databases", () => {
     expect(left.rowCount).toBe(0);
   });
 });
+
+describe("dropping a test database", () => {
+  it("waits for a session that is closing instead of terminating it (a pool's end() resolves before its sockets close)", async () => {
+    const db = await createTestDatabase({ empty: true });
+    const uncaught: unknown[] = [];
+    const record = (error: unknown) => uncaught.push(error);
+    process.on("uncaughtException", record);
+    try {
+      // a pool's client once the pool has let go of it: no error listener, its Terminate not yet sent
+      const client = new pg.Client({ connectionString: db.url });
+      await client.connect();
+      const socket = (client as unknown as { connection: { stream: import("node:net").Socket } }).connection.stream;
+      socket.cork();
+      const closed = client.end();
+      setTimeout(() => socket.uncork(), 200);
+      await db.drop();
+      await closed;
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(uncaught).toEqual([]);
+      const left = await admin.query("SELECT 1 FROM pg_database WHERE datname = $1", [new URL(db.url).pathname.slice(1)]);
+      expect(left.rowCount).toBe(0);
+    } finally {
+      process.off("uncaughtException", record);
+    }
+  });
+});

@@ -134,6 +134,21 @@ export async function createTestDatabase(options: TestDatabaseOptions = {}): Pro
   return {
     url,
     reset: () => withClient(url, async (client) => void (await client.query(`TRUNCATE ${tables.join(", ")} RESTART IDENTITY`))),
-    drop: () => withClient(serverUrl, async (client) => void (await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`))),
+    drop: () => withClient(serverUrl, (client) => dropDatabase(client, name)),
   };
+}
+
+/**
+ * Drops `name` once its sessions have gone (up to 3 s), forcing only after. A pool's
+ * `end()` resolves before its sockets close, and a session the server terminates while
+ * its client is ending raises an error no listener is left to catch.
+ */
+async function dropDatabase(admin: pg.Client, name: string): Promise<void> {
+  const deadline = Date.now() + 3_000;
+  while (Date.now() < deadline) {
+    const { rows } = await admin.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1", [name]);
+    if (rows[0]?.n === 0) break;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
 }
