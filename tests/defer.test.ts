@@ -126,4 +126,28 @@ describe("defer, in-process", () => {
     expect(run.status).toBe("Failed");
     expect(run.error?.message).toMatch(/defer\("wrong"\): options.function must be a function made by createDefer/);
   });
+
+  it("a deferred run is in its parent's sessions; the defer's meta.sessions override them per key; bad meta is refused naming the field", async () => {
+    const c = new Stepwise({ id: "dses", logger: silentLogger });
+    const sessions: Record<string, unknown> = {};
+    const record = createDefer<{ tag: string }>(c, { id: "record" }, async ({ event, sessions: own }) => {
+      sessions[event.data.tag] = own ?? null;
+    });
+    const parent = c.createFunction({ id: "parent" }, { event: "ds/go" }, async ({ defer }) => {
+      defer("inherit", { function: record, data: { tag: "inherit" } });
+      defer("override", { function: record, data: { tag: "override" }, meta: { sessions: { org: "override", team: null } } });
+      return "ok";
+    });
+    const bad = c.createFunction({ id: "bad", retries: 0 }, { event: "ds/bad" }, async ({ defer }) => {
+      defer("wrong", { function: record, data: { tag: "wrong" }, meta: { sessions: { org: { nested: true } } } as never });
+    });
+    const { engine } = await startEngine({ client: c, functions: [record, parent, bad] });
+    const run = await sendAndWait(engine, c, { name: "ds/go", data: {}, meta: { sessions: { org: "acme", team: "core" } } });
+    expect(run.status).toBe("Completed");
+    await childrenOf(engine, run.id, 2);
+    expect(sessions).toEqual({ inherit: { org: "acme", team: "core" }, override: { org: "override" } });
+    const failed = await sendAndWait(engine, c, { name: "ds/bad", data: {} });
+    expect(failed.status).toBe("Failed");
+    expect(failed.error?.message).toMatch(/defer\("wrong"\)\.options: "meta\.sessions\.org"/);
+  });
 });

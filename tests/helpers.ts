@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { EventMeta } from "@stepwise/protocol";
 import { createTestDatabase, type TestDatabase } from "@stepwise/store-postgres/testing";
 import { Stepwise, silentLogger } from "stepwise";
 import { createEngine, type Engine, type EngineOptions } from "stepwise/engine";
@@ -62,7 +63,12 @@ export async function runsOf(engine: Engine, eventId: string | undefined) {
 }
 
 /** Sends one event and waits for the single run it starts to end. */
-export async function sendAndWait(engine: Engine, client: Stepwise, event: { name: string; data?: Record<string, unknown> }, timeoutMs = 10_000) {
+export async function sendAndWait(
+  engine: Engine,
+  client: Stepwise,
+  event: { name: string; data?: Record<string, unknown>; meta?: EventMeta },
+  timeoutMs = 10_000,
+) {
   const { ids } = await client.send(event);
   const runs = await runsOf(engine, ids[0]);
   if (runs.length !== 1) throw new Error(`expected 1 run for ${event.name}, found ${runs.length}`);

@@ -21,14 +21,14 @@ let app: Server;
 let inngest: Inngest;
 const calls: ReceivedCall[] = [];
 /** What each deferred run saw: its data and its parent, in the order they ran. */
-const received: Array<{ data: unknown; parent: unknown; parentStillRunning?: boolean }> = [];
+const received: Array<{ data: unknown; parent: unknown; parentStillRunning?: boolean; sessions?: Record<string, string> }> = [];
 /** Set by the parent's last step: a deferred run that starts before it would see false. */
 const parentDone = new Set<string>();
 
 function defineFunctions(client: Inngest) {
-  const notify = createDefer(client, { id: "notify" }, async ({ event, parents, step }) => {
+  const notify = createDefer(client, { id: "notify" }, async ({ event, parents, step, sessions }) => {
     const parent = parents[0];
-    received.push({ data: event.data, parent, parentStillRunning: !parentDone.has(String(event.data.tag)) });
+    received.push({ data: event.data, parent, parentStillRunning: !parentDone.has(String(event.data.tag)), ...(sessions ? { sessions } : {}) });
     return step.run("ack", () => `ack ${event.data.tag}`);
   });
   return [
@@ -54,6 +54,13 @@ function defineFunctions(client: Inngest) {
       parentDone.add(String(event.data.tag));
       throw new NonRetriableError("parent broke");
     }),
+    client.createFunction({ id: "in-sessions", triggers: [{ event: "defer/sessions" }] }, async ({ event, defer }) => {
+      parentDone.add(`${event.data.tag}-inherit`);
+      parentDone.add(`${event.data.tag}-override`);
+      defer("inherit", { function: notify, data: { tag: `${event.data.tag}-inherit` } });
+      defer("override", { function: notify, data: { tag: `${event.data.tag}-override` }, meta: { sessions: { org: "override", team: null } } });
+      return "deferred in sessions";
+    }),
     client.createFunction({ id: "at-return", triggers: [{ event: "defer/return" }] }, async ({ event, defer }) => {
       parentDone.add(String(event.data.tag));
       defer("on-return", { function: notify, data: { tag: event.data.tag } });
@@ -64,7 +71,7 @@ function defineFunctions(client: Inngest) {
 
 beforeAll(async () => {
   stepwise = await runServer({ mode: "dev", port: 0, db: ":memory:", logRuns: false, retryDelayScale: 0.01, logger: silentLogger });
-  inngest = new Inngest({ id: "dfr", isDev: true, baseUrl: stepwise.url, logger: { info() {}, warn() {}, error() {}, debug() {} } });
+  inngest = new Inngest({ id: "dfr", isDev: true, sessionPropagation: true, baseUrl: stepwise.url, logger: { info() {}, warn() {}, error() {}, debug() {} } });
   app = recordingApp(serve({ client: inngest, functions: defineFunctions(inngest) }), (call) => calls.push(call));
   await new Promise<void>((resolve) => app.listen(0, "127.0.0.1", () => resolve()));
   const url = `http://127.0.0.1:${(app.address() as AddressInfo).port}/api/inngest`;
@@ -158,5 +165,15 @@ describe("defer with the official SDK, served", () => {
     expect(parent.status).toBe("Failed");
     const [child] = await childrenOf(parent.id, 1);
     expect(child?.functionId).toBe("dfr-notify");
+  }, 20_000);
+
+  it("a deferred run is in its parent's sessions; the defer's own meta.sessions override them per key (a null cuts one)", async () => {
+    const { ids } = await inngest.send({ name: "defer/sessions", data: { tag: "ses" }, meta: { sessions: { org: "acme", team: "core", user: 7 } } });
+    const parent = await endedRun(ids[0] as string, "dfr-in-sessions");
+    expect(parent.status).toBe("Completed");
+    expect(await childrenOf(parent.id, 2)).toHaveLength(2);
+    const seen = (tag: string) => received.find((r) => (r.data as { tag?: string }).tag === tag)?.sessions;
+    expect(seen("ses-inherit")).toEqual({ org: "acme", team: "core", user: "7" });
+    expect(seen("ses-override")).toEqual({ org: "override", user: "7" });
   }, 20_000);
 });

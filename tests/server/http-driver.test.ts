@@ -87,6 +87,24 @@ describe("HttpFunction", () => {
     );
   });
 
+  it("sends a traceparent with tracing off: the run's trace id on every call of the run, a fresh span id per call", async () => {
+    const seen: string[] = [];
+    const url = await app((req, res) => {
+      seen.push(String(req.headers.traceparent));
+      req.resume().on("end", () => res.writeHead(200, sdk).end(JSON.stringify("ok")));
+    });
+    const fn = new HttpFunction({ config, url: `${url}?fnId=app-fn&stepId=step`, serverKind: "dev", timeoutMs: 5_000 });
+    await fn.execute(input);
+    await fn.execute(input);
+    await fn.execute({ ...input, runId: "run-2" });
+    const parts = seen.map((h) => h.match(/^00-([0-9a-f]{32})-([0-9a-f]{16})-01$/)?.slice(1));
+    expect(parts.every(Boolean)).toBe(true);
+    const [a, b, c] = parts as [string, string][];
+    expect(a?.[0]).toBe(b?.[0]);
+    expect(a?.[1]).not.toBe(b?.[1]);
+    expect(c?.[0]).not.toBe(a?.[0]);
+  });
+
   it("lets the SDK choose the request version on a run's first call, records its answer and sends it back", async () => {
     const seen: { header: unknown; body: number }[] = [];
     const url = await app((req, res) => {

@@ -8,6 +8,7 @@ import type { Logger, RealtimeBus } from "@stepwise/protocol";
 import {
   type CheckpointingOptions,
   deserializeError,
+  type EventMeta,
   type ExecutionInput,
   type ExecutionResult,
   type FunctionConfig,
@@ -17,7 +18,9 @@ import {
   type SerializedError,
   StepwiseError,
   SystemEvent,
+  stampSessions,
   type Trigger,
+  validateEventMeta,
   validateFunctionConfig,
 } from "@stepwise/protocol";
 import { NonRetriableError } from "./errors.ts";
@@ -59,9 +62,10 @@ export interface Context<Event = ReceivedEvent, E extends EventMap = UntypedEven
    */
   sessions?: Record<string, string>;
   /**
-   * `defer(id, { function, data })`: start `function` (made by `createDefer`) with `data`
-   * once this run ends, Completed or Failed (docs/step-tools.md#defer). Fire-and-forget:
-   * returns `{ abort() }`, which keeps that deferred run from starting.
+   * `defer(id, { function, data, meta? })`: start `function` (made by `createDefer`) with
+   * `data` once this run ends, Completed or Failed (docs/step-tools.md#defer). The deferred
+   * run inherits this run's sessions; `meta.sessions` overrides them per key (a `null` cuts
+   * one). Fire-and-forget: returns `{ abort() }`, which keeps that deferred run from starting.
    */
   defer: DeferFn;
 }
@@ -69,7 +73,7 @@ export interface Context<Event = ReceivedEvent, E extends EventMap = UntypedEven
 /** See `Context.defer`. */
 export type DeferFn = <Data extends Record<string, unknown>>(
   id: string,
-  options: { function: { readonly config: FunctionConfig; readonly "~defer"?: Data }; data: Data },
+  options: { function: { readonly config: FunctionConfig; readonly "~defer"?: Data }; data: Data; meta?: EventMeta },
 ) => DeferHandle;
 
 /** The data of the `inngest/function.failed` event: `event` is the failed run's triggering event. */
@@ -271,7 +275,14 @@ export class StepwiseFunction<Event = ReceivedEvent, Output = unknown> implement
         if (!target || !isDeferTarget(target)) throw new TypeError(`defer("${id}"): options.function must be a function made by createDefer`);
         const data = options.data ?? {};
         if (typeof data !== "object" || Array.isArray(data)) throw new TypeError(`defer("${id}"): options.data must be an object`);
-        return call.defers.add(id, target.id, data);
+        let meta: EventMeta | undefined;
+        try {
+          meta = validateEventMeta(options.meta, `defer("${id}").options`);
+        } catch (error) {
+          throw new TypeError((error as Error).message);
+        }
+        const stamped = inherit ? stampSessions({ meta }, inherit).meta : meta;
+        return call.defers.add(id, target.id, data, stamped);
       },
     };
   }

@@ -26,6 +26,7 @@ import { checkpointRoutes } from "./routes/checkpoint.ts";
 import type { ServerContext } from "./routes/context.ts";
 import { dashboardRoutes } from "./routes/dashboard-api.ts";
 import { eventRoutes } from "./routes/events.ts";
+import { graphqlRoutes } from "./routes/graphql.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { metadataRoutes } from "./routes/metadata.ts";
 import { createMetrics, metricsRoutes, type StepwiseMetrics } from "./routes/metrics.ts";
@@ -243,6 +244,7 @@ export function createServer(options: ServerOptions): StepwiseServer {
   app.route("/", eventRoutes(ctx));
   app.route("/", registerRoutes(ctx));
   app.route("/", v0Routes(ctx));
+  app.route("/", graphqlRoutes(ctx));
   app.route("/", checkpointRoutes(ctx));
   const realtimeTokens = new RealtimeTokens({
     signingKeys,

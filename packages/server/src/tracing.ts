@@ -11,6 +11,7 @@
  * when `OTEL_TRACES_EXPORTER`, `OTEL_EXPORTER_OTLP_ENDPOINT` or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`
  * is set, and `OTEL_SDK_DISABLED` is not `true`.
  */
+import { createHash, randomBytes } from "node:crypto";
 import { type Context, context, defaultTextMapGetter, defaultTextMapSetter, ROOT_CONTEXT, trace } from "@opentelemetry/api";
 import { W3CTraceContextPropagator } from "@opentelemetry/core";
 import { StepwiseIdGenerator } from "@stepwise/engine";
@@ -83,12 +84,22 @@ export function withRequestContext<T>(header: (name: string) => string | undefin
 
 /**
  * Adds `traceparent` (and `tracestate`) for the span active now to `headers`: a served
- * call's request, so the app's spans join the run's trace. Nothing without an active span.
+ * call's request, so the app's spans join the run's trace. Without an active span (tracing
+ * off) and with `runId`, a `traceparent` of the run's own: its trace id derived from the
+ * run id (every call of a run in one trace), a fresh span id. Inngest's executor sends one
+ * on every call, and the official SDK attributes spans (AI calls' step metadata) only
+ * under one.
  */
-export function injectTraceHeaders(headers: Record<string, string>): void {
+export function injectTraceHeaders(headers: Record<string, string>, runId?: string): void {
   const active = context.active();
-  if (!trace.getSpanContext(active)) return;
-  w3c.inject(active, headers, defaultTextMapSetter);
+  if (trace.getSpanContext(active)) w3c.inject(active, headers, defaultTextMapSetter);
+  else if (runId) headers.traceparent = runTraceparent(runId);
+}
+
+/** `00-<trace id from the run id>-<random span id>-01`. */
+export function runTraceparent(runId: string): string {
+  const traceId = createHash("sha256").update(runId).digest("hex").slice(0, 32);
+  return `00-${traceId}-${randomBytes(8).toString("hex")}-01`;
 }
 
 /**
@@ -96,10 +107,10 @@ export function injectTraceHeaders(headers: Record<string, string>): void {
  * `traceparent`, the span `url.full`; the returned function records the answer's status
  * (`http.response.status_code`; none when no answer came). `undefined` without an active span.
  */
-export function traceServedCall(headers: Record<string, string>, url: string): ((status: number | undefined) => void) | undefined {
+export function traceServedCall(headers: Record<string, string>, url: string, runId?: string): ((status: number | undefined) => void) | undefined {
+  injectTraceHeaders(headers, runId);
   const span = trace.getActiveSpan();
   if (!span) return undefined;
-  injectTraceHeaders(headers);
   if (!span.isRecording()) return undefined;
   span.setAttribute("url.full", url);
   return (status) => {
@@ -112,11 +123,11 @@ const noTraceContext = new Uint8Array(0);
 /**
  * A Connect call's `userTraceCtx`: the active span's headers as JSON
  * (`{"traceparent": …, "tracestate": …}`, which the official SDK's worker reads as the
- * call's `traceparent`/`tracestate` headers); empty without an active span.
+ * call's `traceparent`/`tracestate` headers); without an active span, the run's (see `injectTraceHeaders`), or empty.
  */
-export function connectTraceContext(): Uint8Array {
+export function connectTraceContext(runId?: string): Uint8Array {
   const headers: Record<string, string> = {};
-  injectTraceHeaders(headers);
+  injectTraceHeaders(headers, runId);
   if (!headers.traceparent) return noTraceContext;
   return new TextEncoder().encode(JSON.stringify({ traceparent: headers.traceparent, tracestate: headers.tracestate ?? "" }));
 }

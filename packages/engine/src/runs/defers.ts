@@ -15,7 +15,7 @@
  * functions trigger on that event with `event.data._inngest.fn_slug == '<their id>'`; the
  * run each event starts records `parentRunId`. A cancelled run starts none of its defers.
  */
-import { type Op, OpCode, SystemEvent } from "@stepwise/protocol";
+import { type EventMeta, type Op, OpCode, StepwiseError, SystemEvent, validateEventMeta } from "@stepwise/protocol";
 import { RunStatus, type RunStatus as RunStatusType, type StepRecord, StepStatus } from "../ports/store.ts";
 import type { SystemEventInput, Transition } from "./transition.ts";
 
@@ -27,34 +27,46 @@ export function isDeferStep(step: Pick<StepRecord, "op">): boolean {
   return step.op === OpCode.DeferAdd || step.op === OpCode.DeferAbort;
 }
 
-/** What a `DeferAdd` asks: the deferred function's composite id, its data, the event meta. */
+/**
+ * What a `DeferAdd` asks: the deferred function's composite id, its data, and the `meta`
+ * of the event that starts it (`sessions` the defer names, `propagated_sessions` the
+ * calling run's, folded as for any event: the defer's own win).
+ */
 export interface DeferInput {
   function: string;
   data: Record<string, unknown>;
-  meta?: unknown;
+  meta?: EventMeta;
 }
 
 /** The step recording a defer op (never overwritten: an abort is a step of its own). */
 export function deferStepFromOp(runId: string, op: Op, now: number): StepRecord {
   const opts = op.opts ?? {};
   const userId = op.userland?.id ?? op.displayName ?? op.name ?? op.id;
-  const input =
-    op.op === OpCode.DeferAdd
-      ? ({
-          function: String(opts.fn_slug ?? ""),
-          data: isRecord(opts.input) ? opts.input : {},
-          ...(opts.meta !== undefined ? { meta: opts.meta } : {}),
-        } satisfies DeferInput)
-      : { target: String(opts.target_hashed_id ?? ""), function: String(opts.fn_slug ?? "") };
+  let error: StepRecord["error"];
+  let input: DeferInput | { target: string; function: string };
+  if (op.op === OpCode.DeferAdd) {
+    let meta: EventMeta | undefined;
+    try {
+      meta = validateEventMeta(opts.meta, `defer("${userId}").opts`);
+    } catch (e) {
+      // recorded Failed, naming the field: this defer starts nothing
+      if (!(e instanceof StepwiseError)) throw e;
+      error = { name: "InvalidDefer", message: e.message };
+    }
+    input = { function: String(opts.fn_slug ?? ""), data: isRecord(opts.input) ? opts.input : {}, ...(meta ? { meta } : {}) };
+  } else {
+    input = { target: String(opts.target_hashed_id ?? ""), function: String(opts.fn_slug ?? "") };
+  }
   return {
     runId,
     id: op.id,
     name: op.op === OpCode.DeferAbort ? `${userId}:abort` : userId,
     op: op.op,
-    status: StepStatus.Completed,
+    status: error ? StepStatus.Failed : StepStatus.Completed,
     attempts: 1,
     output: null,
     input,
+    ...(error ? { error } : {}),
     startedAt: now,
     endedAt: now,
   };
@@ -95,12 +107,13 @@ export function scheduleDefers(
   const events: SystemEventInput[] = [];
   const seen = new Set<string>();
   for (const step of all) {
-    if (step.op !== OpCode.DeferAdd || aborted.has(step.id) || seen.has(step.id)) continue;
+    if (step.op !== OpCode.DeferAdd || step.status !== StepStatus.Completed || aborted.has(step.id) || seen.has(step.id)) continue;
     seen.add(step.id);
     const input = step.input as DeferInput;
     events.push({
       name: SystemEvent.DeferredSchedule,
       data: { ...input.data, _inngest: { fn_slug: input.function, parent_fn_slug: ctx.functionId, parent_run_id: ctx.runId } },
+      ...(input.meta ? { meta: input.meta } : {}),
     });
   }
   return events.length ? { ...next, events: [...next.events, ...events] } : next;

@@ -6,7 +6,7 @@
  * recorded (`input.defers`) is not reported again; `abort()` ships a `DeferAbort`, or
  * simply drops the add while it is still buffered.
  */
-import { hashStepId, type Op, OpCode } from "@stepwise/protocol";
+import { type EventMeta, hashStepId, type Op, OpCode } from "@stepwise/protocol";
 
 /** What `defer()` returns: `abort()` keeps the deferred run from starting (a no-op once it cannot). */
 export interface DeferHandle {
@@ -23,14 +23,21 @@ export class DeferBuffer {
     return this.buffered.length;
   }
 
-  /** Records a defer of the function `functionId` (composite id) with `data`; a repeated id in one run is ignored. */
-  add(id: string, functionId: string, data: Record<string, unknown>): DeferHandle {
+  /** Records a defer of the function `functionId` (composite id) with `data` and the event `meta`; a repeated id in one run is ignored. */
+  add(id: string, functionId: string, data: Record<string, unknown>, meta?: EventMeta): DeferHandle {
     const hash = hashStepId(id);
     const noop: DeferHandle = { abort() {} };
     if (this.seen.has(hash)) return noop;
     this.seen.add(hash);
     if (!this.prior[hash]) {
-      this.buffered.push({ id: hash, op: OpCode.DeferAdd, name: id, displayName: id, opts: { fn_slug: functionId, input: data }, userland: { id } });
+      this.buffered.push({
+        id: hash,
+        op: OpCode.DeferAdd,
+        name: id,
+        displayName: id,
+        opts: { fn_slug: functionId, input: data, ...(meta ? { meta } : {}) },
+        userland: { id },
+      });
     }
     return {
       abort: () => {

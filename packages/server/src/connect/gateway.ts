@@ -562,7 +562,7 @@ export class ConnectGateway implements ConnectDispatcher {
     if ("remote" in target) {
       return this.forward(
         target.remote,
-        { ...call, traceCtx: new TextDecoder().decode(connectTraceContext()) },
+        { ...call, traceCtx: new TextDecoder().decode(connectTraceContext(input.runId)) },
         new TextDecoder().decode(payload),
         input.signal,
       );
@@ -715,7 +715,7 @@ export class ConnectGateway implements ConnectDispatcher {
           stepId: fn.stepId,
           requestPayload: payload,
           // the call's span (a forwarded call: the forwarding node's), so the worker's spans join the run's trace
-          userTraceCtx: fn.traceCtx !== undefined ? new TextEncoder().encode(fn.traceCtx) : connectTraceContext(),
+          userTraceCtx: fn.traceCtx !== undefined ? new TextEncoder().encode(fn.traceCtx) : connectTraceContext(fn.runId),
           runId: fn.runId,
           leaseId,
           jobId: requestId,

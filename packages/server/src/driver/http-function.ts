@@ -99,7 +99,7 @@ export class HttpFunction implements FunctionHandle {
     if (jobId) headers["x-inngest-job-id"] = jobId;
     if (this.options.signingKey) headers["x-inngest-signature"] = signBody(body, this.options.signingKey);
     const where = `${url.origin}${url.pathname}`;
-    const traced = traceServedCall(headers, where);
+    const traced = traceServedCall(headers, where, input.runId);
     const reply = await post(url, headers, body, this.options.timeoutMs);
     traced?.("failure" in reply ? undefined : reply.status);
     if ("failure" in reply) return reply.answered ? transportError(`${where}: ${reply.failure}`) : unreachable(`calling ${where} ${reply.failure}`);
