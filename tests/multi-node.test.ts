@@ -34,7 +34,7 @@ async function clusterDatabase(store: string): Promise<string> {
 function startNode(database: string, label: string, marker: string): Promise<ChildProcess> {
   const child = spawn(
     process.execPath,
-    ["--conditions=stepwise-source", "--import", "tsx", nodeScript, database, label, marker, JSON.stringify({ leaseMs: 1_000 })],
+    ["--conditions=stepwise-source", "--import", "tsx", nodeScript, database, label, marker, JSON.stringify({ leaseMs: 1_000, deadlineMs: 115_000 })],
     {
       stdio: ["ignore", "pipe", "inherit"],
     },
