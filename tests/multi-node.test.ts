@@ -192,7 +192,11 @@ describe.each([{ store: "SQLite file" }, { store: "Postgres" }])("multi-node on 
     observer.register(clusterFunctions(() => {}));
     let stalled: string[] = [];
     try {
-      const { runs, holds, victim: stopped } = await clusterUnderLoad(database, observer, async (victim, log, label) => {
+      const {
+        runs,
+        holds,
+        victim: stopped,
+      } = await clusterUnderLoad(database, observer, async (victim, log, label) => {
         victim.kill("SIGSTOP");
         // the holds the victim is inside now (once it continues it may start others, and finish them itself)
         const marks = lines(log);
