@@ -200,6 +200,12 @@ export class PostgresStore implements Store {
     this.pool = new pg.Pool({ connectionString: options.url, max: poolSize, application_name: "stepwise", types, keepAlive: true });
     // an idle connection that dies (a restart, a terminated backend) is dropped by the pool and reported here; the next checkout opens a new one
     this.pool.on("error", this.onRetry);
+    // node-postgres hands a new connection out on the server's "ready" and may parse an error
+    // from the same packet (a restart beginning as it connected) before a promise-based
+    // checkout attaches its listener: without one, that "error" event would crash the
+    // process. The connection is then not queryable; its holder's next statement fails as
+    // transient and is retried on a fresh connection.
+    this.pool.on("connect", (client) => client.on("error", () => {}));
     this.notifier = options.notify === false ? undefined : new PostgresNotifier({ url: options.url, pool: this.pool, onWarning: this.warn });
     this.realtime = new PostgresRealtimeBus({ url: options.url, pool: this.pool, onWarning: this.warn });
   }

@@ -94,3 +94,60 @@ describe("Postgres store: lost connections", () => {
     expect(() => new PostgresStore({ url: "postgres://a:secret@h/db", poolSize: 0 })).toThrow(/^poolSize: expected a positive integer/);
   });
 });
+
+/**
+ * A server that accepts a connection and, in one TCP write, says it is ready and then that
+ * it is shutting down (57P01): what a backend does when a restart begins just as a
+ * connection is made. node-postgres hands the connection out on "ready" and emits the
+ * error before a promise-based checkout can attach a listener.
+ */
+async function readyThenTerminating(): Promise<{ url: string; accepted: () => number; close: () => Promise<void> }> {
+  const { createServer } = await import("node:net");
+  let accepted = 0;
+  const message = (type: string, body: Buffer) => {
+    const head = Buffer.alloc(5);
+    head.write(type, 0, "latin1");
+    head.writeInt32BE(body.length + 4, 1);
+    return Buffer.concat([head, body]);
+  };
+  const int32 = (n: number) => {
+    const b = Buffer.alloc(4);
+    b.writeInt32BE(n);
+    return b;
+  };
+  const fields = Buffer.from("SFATAL\0C57P01\0Mterminating connection due to administrator command\0\0", "latin1");
+  const server = createServer((socket) => {
+    accepted++;
+    socket.once("data", () => {
+      // the startup message: answer AuthenticationOk, ReadyForQuery, then the FATAL error, together
+      socket.end(Buffer.concat([message("R", int32(0)), message("Z", Buffer.from("I")), message("E", fields)]));
+    });
+    socket.on("error", () => {});
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
+  const { port } = server.address() as { port: number };
+  return {
+    url: `postgres://stepwise@127.0.0.1:${port}/none`,
+    accepted: () => accepted,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+describe("Postgres store: a connection that dies as it is handed out", () => {
+  it("is retried and reported as an error of the operation, never an uncaught 'error' event", async () => {
+    const fake = await readyThenTerminating();
+    const uncaught: unknown[] = [];
+    const onUncaught = (error: unknown) => uncaught.push(error);
+    process.on("uncaughtException", onUncaught);
+    const store = new PostgresStore({ url: fake.url, notify: false, poolSize: 1, retryForMs: 300, onWarning: () => {} });
+    try {
+      await expect(store.migrate()).rejects.toThrow(/not queryable|terminat|Connection/i);
+      expect(fake.accepted()).toBeGreaterThan(1); // retried on fresh connections
+      expect(uncaught).toEqual([]);
+    } finally {
+      process.off("uncaughtException", onUncaught);
+      await store.close();
+      await fake.close();
+    }
+  });
+});
