@@ -117,7 +117,9 @@ async function clusterUnderLoad(database: string, observer: Engine, disrupt: (vi
   await until(async () => (await terminal()).filter((r) => r.status === "Completed").length === pipelines + limited, 60_000);
   await until(async () => (await holds()).every((r) => r.status === "Completed"), 30_000);
   const elapsedS = (Date.now() - started) / 1000;
-  return { marker, victim: victim as string, killedAt, elapsedS, runs: await terminal(), holds: await holds() };
+  // the nodes that are no longer running (a disruption's victim, or one that crashed)
+  const exited = labels.filter((_, i) => nodes[i]?.exitCode !== null || nodes[i]?.signalCode !== null);
+  return { marker, victim: victim as string, exited, killedAt, elapsedS, runs: await terminal(), holds: await holds() };
 }
 
 describe.each([{ store: "SQLite file" }, { store: "Postgres" }])("multi-node on one database ($store)", ({ store }) => {
@@ -127,10 +129,11 @@ describe.each([{ store: "SQLite file" }, { store: "Postgres" }])("multi-node on 
     const observer = await createEngine({ database, logger: silentLogger });
     observer.register(clusterFunctions(() => {}));
     try {
-      const { marker, victim, killedAt, runs, elapsedS, holds } = await clusterUnderLoad(database, observer, async (victim) => {
+      const { marker, victim, exited, killedAt, runs, elapsedS, holds } = await clusterUnderLoad(database, observer, async (victim) => {
         victim.kill("SIGKILL");
         await new Promise((resolve) => victim.once("exit", resolve));
       });
+      expect(exited).toEqual([victim]);
       // the step the victim died inside was taken over by a survivor and completed there
       expect(holds.map((r) => r.status).every((s) => s === "Completed")).toBe(true);
       const holdOutputs = holds.map((r) => r.output);
@@ -196,6 +199,7 @@ describe.each([{ store: "SQLite file" }, { store: "Postgres" }])("multi-node on 
         runs,
         holds,
         victim: stopped,
+        exited,
       } = await clusterUnderLoad(database, observer, async (victim, log, label) => {
         victim.kill("SIGSTOP");
         // the holds the victim is inside now (once it continues it may start others, and finish them itself)
@@ -210,6 +214,7 @@ describe.each([{ store: "SQLite file" }, { store: "Postgres" }])("multi-node on 
         // let it finish the step it was inside and try to commit it
         await until(() => lines(log).some((l) => l.startsWith(`${label} hold end`) && stalled.includes(l.split(" ")[3] as string)), 5_000);
       });
+      expect(exited).toEqual([]);
       expect(runs.map((r) => r.status)).toEqual(Array(240).fill("Completed"));
       const announced = await announcements(observer);
       expect(announced.size).toBe(200);
@@ -268,13 +273,15 @@ describe("multi-node on Postgres, when Postgres misbehaves", () => {
     observer.register(clusterFunctions(() => {}));
     let terminated = 0;
     try {
-      const { runs } = await clusterUnderLoad(database, observer, async () => {
+      const { runs, exited } = await clusterUnderLoad(database, observer, async () => {
         for (let i = 0; i < 3; i++) {
           terminated += await terminateBackends(database);
           await new Promise((resolve) => setTimeout(resolve, 300));
         }
       });
       await expectAllOnce(observer, runs);
+      // no node crashed on its lost connections
+      expect(exited).toEqual([]);
       expect(terminated).toBeGreaterThan(3);
       console.info(`multi-node (Postgres): ${terminated} backends terminated mid-load; ${runs.length} runs completed once each`);
     } finally {
@@ -294,12 +301,14 @@ describe("multi-node on Postgres, when Postgres misbehaves", () => {
       observer.register(clusterFunctions(() => {}));
       let downMs = 0;
       try {
-        const { runs } = await clusterUnderLoad(database, observer, async () => {
+        const { runs, exited } = await clusterUnderLoad(database, observer, async () => {
           const began = Date.now();
           execFileSync("pg_ctlcluster", ["--skip-systemctl-redirect", readdirSync("/etc/postgresql")[0] as string, "main", "restart"]);
           downMs = Date.now() - began;
         });
         await expectAllOnce(observer, runs);
+        // no node crashed on the restart
+        expect(exited).toEqual([]);
         console.info(`multi-node (Postgres): restarted in ${downMs} ms mid-load; ${runs.length} runs completed once each`);
       } finally {
         await observer.close();
