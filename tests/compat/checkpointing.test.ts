@@ -19,8 +19,9 @@ let inngest: Inngest;
 /** What the app received: one entry per call (POST). */
 interface Call {
   fnId: string;
+  stepId: string | null;
   headers: Record<string, string>;
-  body: { ctx?: { run_id: string; fn_id?: string; qi_id?: string; attempt: number } };
+  body: { ctx?: { run_id: string; fn_id?: string; qi_id?: string; attempt: number; disable_immediate_execution?: boolean } };
 }
 const calls: Call[] = [];
 /** Checkpoints the SDK posted, as the server answered them. */
@@ -129,7 +130,12 @@ beforeAll(async () => {
       const body = Buffer.concat(chunks);
       const url = new URL(req.url ?? "/", "http://app");
       if (url.searchParams.has("fnId") && req.method === "POST") {
-        calls.push({ fnId: url.searchParams.get("fnId") as string, headers: req.headers as Record<string, string>, body: JSON.parse(body.toString("utf8")) });
+        calls.push({
+          fnId: url.searchParams.get("fnId") as string,
+          stepId: url.searchParams.get("stepId"),
+          headers: req.headers as Record<string, string>,
+          body: JSON.parse(body.toString("utf8")),
+        });
       }
       const replay = Object.assign(Readable.from(body.length ? [body] : []), {
         headers: req.headers,
@@ -227,13 +233,21 @@ describe("async checkpointing with the official SDK", () => {
     expect([ran["refuse.ok"], ran["refuse.no"]]).toEqual([1, 1]);
   });
 
-  it("plans parallel steps, then checkpoints again after them", async () => {
+  it("checkpoints until the run goes parallel; after that each step runs in a call of its own, as with Inngest", async () => {
     const runId = await runFor("cp/parallel");
     const run = await stepwise.engine.waitForRun(runId, { timeoutMs: 10_000 });
     expect(run.status).toBe("Completed");
     expect(run.output).toEqual({ first: 1, l: 1, r: 1, last: 1 });
     expect(stepsByName(run.steps)).toMatchObject({ first: ["Completed", 1], left: ["Completed", 1], right: ["Completed", 1], last: ["Completed", 1] });
-    expect(checkpoints.filter((c) => c.runId === runId).flatMap((c) => c.steps)).toEqual(expect.arrayContaining(["first", "last"]));
+    expect(checkpoints.filter((c) => c.runId === runId).flatMap((c) => c.steps)).toEqual(["first"]);
+    // the call after the branches plans "last" (disable_immediate_execution), and a call targeting it runs it
+    const last = run.steps.find((s) => s.name === "last");
+    expect(callsOf(runId).filter((c) => c.stepId === last?.id)).toHaveLength(1);
+    expect(
+      callsOf(runId)
+        .slice(1)
+        .every((c) => c.body.ctx?.disable_immediate_execution === true),
+    ).toBe(true);
   });
 
   // regression: a 206 [StepRun x, StepRun y, RunComplete] completed the run and dropped x and y

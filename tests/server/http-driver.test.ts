@@ -40,6 +40,19 @@ describe("decodeResponse", () => {
     expect((result as { error: { message: string } }).error.message).toMatch(/answered 502 without Inngest SDK headers.*Bad gateway/);
   });
 
+  it("reads the official SDK's own 500 (a wrapRequest middleware threw) as an error of the attempt, not an outage", async () => {
+    const body = { type: "internal", name: "Error", message: "request rejected", stack: "Error: request rejected" };
+    const result = await decodeResponse(reply(500, body, { "content-type": "application/json" }), "app");
+    expect(result).toEqual({
+      type: "function-rejected",
+      retriable: true,
+      error: { name: "Error", message: "request rejected", stack: "Error: request rejected" },
+    });
+    // any other 500 without SDK headers is still no SDK answering
+    const other = await decodeResponse(reply(500, { message: "upstream" }, { "content-type": "application/json" }), "app");
+    expect(other).toMatchObject({ type: "function-rejected", retriable: true, unreachable: true, error: { name: "HttpTransportError" } });
+  });
+
   it("unwraps a streamed 201 envelope", async () => {
     const envelope = JSON.stringify({ status: 200, headers: sdk, body: JSON.stringify({ streamed: true }), version: 2 });
     expect(await decodeResponse(reply(201, `   ${envelope}`), "app")).toEqual({ type: "function-resolved", data: { streamed: true } });

@@ -38,6 +38,12 @@ export interface ExecutionInput {
    */
   disableImmediateExecution?: boolean;
   /**
+   * The run went parallel (a call of it reported more than one op). Served drivers then send
+   * `ctx.disable_immediate_execution: true` on every call, as Inngest's executor does, so
+   * each step runs in a call of its own; in-process functions ignore it.
+   */
+  parallel?: boolean;
+  /**
    * Checkpointing. When present, a lone new `step.run` executes in this call, its
    * outcome is handed here to be persisted, and the handler continues; without it the
    * call reports after the first step (the classic protocol).

@@ -45,6 +45,7 @@ export interface RunRow {
   pending_key: string | null;
   finish_after_ms: number | null;
   request_version?: number | null;
+  parallel?: boolean | null;
   trace_context?: string | null;
   parent_run_id?: string | null;
   rerun_of?: string | null;
@@ -169,6 +170,7 @@ export function runFromRow(row: RunRow): RunRecord {
   if (row.pending_key !== null) run.pendingKey = row.pending_key;
   if (row.finish_after_ms !== null) run.finishAfterMs = row.finish_after_ms;
   if (row.request_version !== null && row.request_version !== undefined) run.requestVersion = row.request_version;
+  if (row.parallel) run.parallel = true;
   if (row.trace_context) run.traceContext = row.trace_context;
   if (row.parent_run_id) run.parentRunId = row.parent_run_id;
   if (row.rerun_of) run.rerunOf = row.rerun_of;

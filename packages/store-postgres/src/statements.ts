@@ -18,7 +18,7 @@ const runColumns =
 // a cached plan whose result type changed).
 const events = "internal_id, id, name, data, user_data, v, ts, received_at, duplicate, meta";
 const runs =
-  "id, function_id, status, event_id, event_ids, output, error, created_at, started_at, ended_at, waiting_on, lease_expiries, pending_key, finish_after_ms, request_version, trace_context, parent_run_id, rerun_of, rerun_from_step";
+  "id, function_id, status, event_id, event_ids, output, error, created_at, started_at, ended_at, waiting_on, lease_expiries, pending_key, finish_after_ms, request_version, parallel, trace_context, parent_run_id, rerun_of, rerun_from_step";
 const steps = "run_id, id, name, display_name, op, status, attempts, output, error, input, started_at, ended_at, wake_at, metadata";
 const queue = "id, run_id, kind, step_id, attempt, lane, available_at, leased, token, ckey1, climit1, ckey2, climit2, payload";
 const pauses = "id, run_id, kind, step_id, event_name, expression, index_path, index_value, exact, created_at, expires_at";
@@ -189,6 +189,7 @@ export const statements = {
   listConnectConnections:
     "SELECT connection_id, app_name, node_id, node_url, state, last_seen_at FROM connect_connections WHERE app_name = $1 AND last_seen_at >= $2 ORDER BY connection_id",
   setRequestVersion: "UPDATE runs SET request_version = $2 WHERE id = $1",
+  setParallel: "UPDATE runs SET parallel = true WHERE id = $1",
   setWaitingOn: "UPDATE runs SET waiting_on = $2 WHERE id = $1",
   advanceCron: "UPDATE cron_schedules SET next_at = $1 WHERE function_id = $2 AND expression = $3 AND next_at = $4 RETURNING next_at",
 } as const;

@@ -385,6 +385,7 @@ export class SqliteStore implements Store {
           });
         }
         if (params.requestVersion !== undefined) sql.setRequestVersion.run(params.requestVersion, runId);
+        if (params.parallel) sql.setParallel.run(runId);
         if (params.waitingOn !== undefined) sql.setWaitingOn.run(params.waitingOn === null ? null : JSON.stringify(params.waitingOn), runId);
         if (params.run) {
           sql.endRun.run({

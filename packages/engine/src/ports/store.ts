@@ -78,6 +78,11 @@ export interface RunRecord {
   /** Served runs: the request version the app chose on the run's first call (sent back on later calls). */
   requestVersion?: number;
   /**
+   * A call of this run reported more than one op (it went parallel): later served calls send
+   * `disable_immediate_execution`, so each step runs in a call of its own, as Inngest does.
+   */
+  parallel?: boolean;
+  /**
    * Tracing on: the run's trace context, a W3C `traceparent` naming the run's span (every
    * call and step span of the run is its child, on any node), optionally followed by
    * `/<span id>` of the span it was started inside (a sender's). Written when the run is created.
@@ -431,6 +436,8 @@ export interface TransitionParams {
   readonly waitingOn?: WaitingOn | null;
   /** Record the request version a served app answered with (set once per run). */
   readonly requestVersion?: number;
+  /** Record that the run went parallel (never cleared). */
+  readonly parallel?: true;
   /** Steps to insert or replace. */
   readonly steps?: readonly StepRecord[];
   /** Existing steps to settle in place (a wait resumed, a sleep ended): status, result, end time. */

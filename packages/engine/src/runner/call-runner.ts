@@ -365,6 +365,10 @@ export class CallRunner {
     if (result.requestVersion !== undefined && state.run.requestVersion === undefined) {
       transition.params = { ...transition.params, requestVersion: result.requestVersion };
     }
+    // more than one op in one answer: the run went parallel, and later served calls say so (§8.4)
+    if (!state.run.parallel && result.type === "steps" && result.ops.filter((op) => !isDeferOp(op)).length > 1) {
+      transition.params = { ...transition.params, parallel: true };
+    }
     // events sent by a step reported (not checkpointed) in this call go with its result
     if (sent.ids.length && result.type === "steps" && result.ops.some((op) => op.op === OpCode.StepRun)) transition.sent = sent;
     fault("before-transition-commit");
@@ -481,6 +485,7 @@ export class CallRunner {
         ...(this.deps.realtime ? { realtime: this.deps.realtime } : {}),
         now: () => this.deps.clock.now(),
         ...(state.run.requestVersion !== undefined ? { requestVersion: state.run.requestVersion } : {}),
+        ...(state.run.parallel ? { parallel: true } : {}),
         ...(item.kind === QueueItemKind.Step && item.stepId ? { targetStepId: item.stepId } : {}),
         callId: callIdOf(lease),
         ...(checkpoint ? { checkpoint } : {}),

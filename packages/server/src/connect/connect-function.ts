@@ -44,7 +44,7 @@ export function callPayload(input: ExecutionInput): Uint8Array {
         run_id: input.runId,
         attempt: input.attempt,
         max_attempts: input.maxAttempts,
-        disable_immediate_execution: input.targetStepId !== undefined,
+        disable_immediate_execution: input.targetStepId !== undefined || input.parallel === true,
         use_api: false,
         stack: { stack, current: stack.length },
       },

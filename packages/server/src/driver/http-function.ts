@@ -82,7 +82,7 @@ export class HttpFunction implements FunctionHandle {
         run_id: input.runId,
         attempt: input.attempt,
         max_attempts: input.maxAttempts,
-        disable_immediate_execution: input.targetStepId !== undefined,
+        disable_immediate_execution: input.targetStepId !== undefined || input.parallel === true,
         use_api: false,
         stack: { stack, current: stack.length },
         ...(checkpointing ? { fn_id: this.config.id, qi_id: input.callId } : {}),
@@ -272,6 +272,11 @@ function classify(reply: Reply, where: string, now: number, answered: { headers:
     }
   }
   if (!sdkAnswered(headers)) {
+    // the official SDK's own error reply before its handler ran (a `wrapRequest` middleware
+    // threw): `500 { type: "internal", name, message }` without its headers. The app answered,
+    // so it is an error of this attempt, not an outage.
+    const internal = sdkInternalError(status, text);
+    if (internal) return { type: "function-rejected", error: internal, retriable: true };
     // a proxy's 502/503/504, a starting server's placeholder, a wrong URL: no SDK answered
     return unreachable(`${where} answered ${status} without Inngest SDK headers (a proxy or a wrong URL?): ${text.slice(0, bodyExcerpt)}`);
   }
@@ -321,6 +326,17 @@ async function complete(result: ExecutionResult, checkpoint: ((op: Op) => Promis
     };
   }
   return { type: "function-resolved", data: done.data ?? null, ...(deferred.length ? { deferred } : {}) };
+}
+
+function sdkInternalError(status: number, text: string): SerializedError | undefined {
+  if (status !== 500) return undefined;
+  try {
+    const body = JSON.parse(text) as Record<string, unknown> | null;
+    if (body?.type !== "internal" || typeof body.message !== "string") return undefined;
+    return toSerializedError(body, status);
+  } catch {
+    return undefined;
+  }
 }
 
 function toSerializedError(body: unknown, status: number): SerializedError {
