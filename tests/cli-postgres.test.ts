@@ -64,13 +64,13 @@ describe("stepwise CLI on Postgres", () => {
     const refused = run("dev", "--db", url, "--no-migrate", "--no-discovery", "--port", "0");
     expect(refused.status).toBe(2);
     expect(refused.stderr).toMatch(
-      /schema is not current \(pending: 0001_init\.sql, 0002_request_version_and_apps\.sql, 0003_run_trace_context\.sql, 0004_metadata\.sql, 0005_retention\.sql, 0006_connect_connections\.sql, 0007_parent_run\.sql, 0008_dashboard_reruns_and_replay_jobs\.sql\)\n {2}hint: run `stepwise migrate --db <url>` first/,
+      /schema is not current \(pending: 0001_init\.sql, 0002_request_version_and_apps\.sql, 0003_run_trace_context\.sql, 0004_metadata\.sql, 0005_retention\.sql, 0006_connect_connections\.sql, 0007_parent_run\.sql, 0008_dashboard_reruns_and_replay_jobs\.sql, 0009_run_parallel\.sql\)\n {2}hint: run `stepwise migrate --db <url>` first/,
     );
 
     const applied = spawnSync(process.execPath, [bin, "migrate"], { encoding: "utf8", env: { ...env, DATABASE_URL: url } });
     expect(applied.status).toBe(0);
     expect(applied.stdout).toMatch(
-      /is at the current schema \(applied 0001_init\.sql, 0002_request_version_and_apps\.sql, 0003_run_trace_context\.sql, 0004_metadata\.sql, 0005_retention\.sql, 0006_connect_connections\.sql, 0007_parent_run\.sql, 0008_dashboard_reruns_and_replay_jobs\.sql\)/,
+      /is at the current schema \(applied 0001_init\.sql, 0002_request_version_and_apps\.sql, 0003_run_trace_context\.sql, 0004_metadata\.sql, 0005_retention\.sql, 0006_connect_connections\.sql, 0007_parent_run\.sql, 0008_dashboard_reruns_and_replay_jobs\.sql, 0009_run_parallel\.sql\)/,
     );
     expect(run("migrate", "--db", url, "--print").stdout).toMatch(/the schema is current; nothing to apply/);
     for (const r of [printed, refused, applied]) expect(r.stdout + r.stderr).not.toContain("hunter2-secret");

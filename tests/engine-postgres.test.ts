@@ -79,7 +79,7 @@ describe("createEngine on Postgres", () => {
       (e: unknown) => e,
     )) as Error;
     expect(error.message).toMatch(
-      /schema is not current \(pending: 0001_init\.sql, 0002_request_version_and_apps\.sql, 0003_run_trace_context\.sql, 0004_metadata\.sql, 0005_retention\.sql, 0006_connect_connections\.sql, 0007_parent_run\.sql, 0008_dashboard_reruns_and_replay_jobs\.sql\); run `stepwise migrate --db <url>`/,
+      /schema is not current \(pending: 0001_init\.sql, 0002_request_version_and_apps\.sql, 0003_run_trace_context\.sql, 0004_metadata\.sql, 0005_retention\.sql, 0006_connect_connections\.sql, 0007_parent_run\.sql, 0008_dashboard_reruns_and_replay_jobs\.sql, 0009_run_parallel\.sql\); run `stepwise migrate --db <url>`/,
     );
     expect(`${error.message}${error.stack}`).not.toContain("s3cr3t-pw");
   });
