@@ -38,9 +38,10 @@ export interface ExecutionInput {
    */
   disableImmediateExecution?: boolean;
   /**
-   * The run went parallel (a call of it reported more than one op). Served drivers then send
-   * `ctx.disable_immediate_execution: true` on every call, as Inngest's executor does, so
-   * each step runs in a call of its own; in-process functions ignore it.
+   * The run is in a parallel phase (a call answered more than one op, and its branches have
+   * not all settled since). Served drivers then send `ctx.disable_immediate_execution: true`,
+   * as Inngest's executor does, so each new step runs in a call of its own; in-process
+   * functions ignore it.
    */
   parallel?: boolean;
   /**

@@ -108,13 +108,15 @@ export function runsSuite(factory: StoreFactory) {
       expect((await store().getRun(run.id))?.requestVersion).toBe(1);
     });
 
-    it("records that a run went parallel, and keeps it", async () => {
+    it("records a run's parallel phase: kept until a transition ends it", async () => {
       const { run } = await seedRun(store());
       expect((await store().getRun(run.id))?.parallel).toBeUndefined();
       await store().commitTransition({ runId: run.id, parallel: true });
       expect((await store().getRun(run.id))?.parallel).toBe(true);
       await store().commitTransition({ runId: run.id, waitingOn: null });
       expect((await store().getRun(run.id))?.parallel).toBe(true);
+      await store().commitTransition({ runId: run.id, parallel: false });
+      expect((await store().getRun(run.id))?.parallel).toBeUndefined();
     });
 
     it("keeps a run's trace context, written with the run (ingested or emitted by a transition), and none for a run without", async () => {

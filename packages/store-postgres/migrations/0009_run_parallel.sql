@@ -1,3 +1,3 @@
--- Runs that went parallel (a call reported more than one op): later served calls send
--- disable_immediate_execution (inngest-protocol §8.4).
+-- Runs in a parallel phase (a call answered more than one op, its branches not all settled):
+-- served calls send disable_immediate_execution (inngest-protocol §8.4).
 ALTER TABLE runs ADD COLUMN parallel boolean;

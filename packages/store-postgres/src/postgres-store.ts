@@ -709,7 +709,7 @@ export class PostgresStore implements Store {
       for (const step of params.settleSteps ?? [])
         writes.push(this.q(tx, "settleStep", [runId, step.id, step.status, json(step.output), json(step.error), step.endedAt, step.attempts]));
       if (params.requestVersion !== undefined) writes.push(this.q(tx, "setRequestVersion", [runId, params.requestVersion]));
-      if (params.parallel) writes.push(this.q(tx, "setParallel", [runId]));
+      if (params.parallel !== undefined) writes.push(this.q(tx, "setParallel", [runId, params.parallel ? true : null]));
       if (params.waitingOn !== undefined) writes.push(this.q(tx, "setWaitingOn", [runId, params.waitingOn === null ? null : JSON.stringify(params.waitingOn)]));
       if (params.run)
         writes.push(this.q(tx, "endRun", [runId, params.run.status, json(params.run.output), json(params.run.error), params.run.endedAt ?? null]));

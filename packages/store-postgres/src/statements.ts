@@ -189,7 +189,7 @@ export const statements = {
   listConnectConnections:
     "SELECT connection_id, app_name, node_id, node_url, state, last_seen_at FROM connect_connections WHERE app_name = $1 AND last_seen_at >= $2 ORDER BY connection_id",
   setRequestVersion: "UPDATE runs SET request_version = $2 WHERE id = $1",
-  setParallel: "UPDATE runs SET parallel = true WHERE id = $1",
+  setParallel: "UPDATE runs SET parallel = $2 WHERE id = $1",
   setWaitingOn: "UPDATE runs SET waiting_on = $2 WHERE id = $1",
   advanceCron: "UPDATE cron_schedules SET next_at = $1 WHERE function_id = $2 AND expression = $3 AND next_at = $4 RETURNING next_at",
 } as const;

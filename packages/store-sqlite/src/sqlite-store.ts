@@ -385,7 +385,7 @@ export class SqliteStore implements Store {
           });
         }
         if (params.requestVersion !== undefined) sql.setRequestVersion.run(params.requestVersion, runId);
-        if (params.parallel) sql.setParallel.run(runId);
+        if (params.parallel !== undefined) sql.setParallel.run(params.parallel ? 1 : null, runId);
         if (params.waitingOn !== undefined) sql.setWaitingOn.run(params.waitingOn === null ? null : JSON.stringify(params.waitingOn), runId);
         if (params.run) {
           sql.endRun.run({

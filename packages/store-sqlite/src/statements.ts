@@ -27,7 +27,7 @@ const sqlText = {
   markRunning:
     "UPDATE runs SET status = 'Running', started_at = ?, waiting_on = NULL WHERE id = ? AND status = 'Queued' RETURNING pending_key, finish_after_ms",
   setRequestVersion: "UPDATE runs SET request_version = ? WHERE id = ?",
-  setParallel: "UPDATE runs SET parallel = 1 WHERE id = ?",
+  setParallel: "UPDATE runs SET parallel = ? WHERE id = ?",
   setWaitingOn: "UPDATE runs SET waiting_on = ? WHERE id = ?",
   countLeaseExpiry: "UPDATE runs SET lease_expiries = lease_expiries + 1 WHERE id = ?",
   endRun: "UPDATE runs SET status = @status, output = @output, error = @error, ended_at = @endedAt WHERE id = @id",

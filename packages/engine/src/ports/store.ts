@@ -78,8 +78,9 @@ export interface RunRecord {
   /** Served runs: the request version the app chose on the run's first call (sent back on later calls). */
   requestVersion?: number;
   /**
-   * A call of this run reported more than one op (it went parallel): later served calls send
-   * `disable_immediate_execution`, so each step runs in a call of its own, as Inngest does.
+   * The run is in a parallel phase: a call reported more than one op, and not every branch
+   * has settled since. Served calls then send `disable_immediate_execution`, so each step
+   * runs in a call of its own, as Inngest does (which also ends the phase as we do).
    */
   parallel?: boolean;
   /**
@@ -436,8 +437,8 @@ export interface TransitionParams {
   readonly waitingOn?: WaitingOn | null;
   /** Record the request version a served app answered with (set once per run). */
   readonly requestVersion?: number;
-  /** Record that the run went parallel (never cleared). */
-  readonly parallel?: true;
+  /** Record that the run entered (true) or left (false) a parallel phase. */
+  readonly parallel?: boolean;
   /** Steps to insert or replace. */
   readonly steps?: readonly StepRecord[];
   /** Existing steps to settle in place (a wait resumed, a sleep ended): status, result, end time. */

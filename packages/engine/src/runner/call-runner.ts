@@ -93,6 +93,22 @@ export type { WaitingOn };
 
 /** Step states that mean another queue item of the run is pending. */
 const pendingStatuses: ReadonlySet<string> = new Set([StepStatus.Planned, StepStatus.Sleeping, StepStatus.Waiting, StepStatus.Errored]);
+
+/**
+ * A run's parallel phase (inngest-protocol §8.4), as Inngest's executor keeps it: it begins
+ * when a call answers more than one op; later served calls send `disable_immediate_execution`,
+ * so each new step is planned and runs in a call of its own. For request version 2 it ends
+ * when a targeted step settles as the run's last pending work (decided in the commit, with
+ * the branches' concurrent calls serialized; a sleep's or wait's end does not end it), so
+ * the calls after it checkpoint again. "begins", "may end" or nothing.
+ */
+function parallelPhase(state: RunState, item: QueueItem, result: ExecutionResult): "begins" | "may end" | undefined {
+  if (result.type !== "steps") return undefined;
+  if (result.ops.filter((op) => !isDeferOp(op)).length > 1) return state.run.parallel ? undefined : "begins";
+  if (!state.run.parallel || item.kind !== QueueItemKind.Step) return undefined;
+  if ((state.run.requestVersion ?? result.requestVersion ?? 0) < 2) return undefined;
+  return result.ops.some((op) => op.op === OpCode.StepRun || op.op === OpCode.StepFailed) ? "may end" : undefined;
+}
 /** Items that are work of the run: while one is pending, a finished branch does not discover. */
 const workKinds: ReadonlySet<string> = new Set([QueueItemKind.Discovery, QueueItemKind.Step, QueueItemKind.Sleep, QueueItemKind.PauseTimeout]);
 /** Items that execute the function: they hold a slot of the run's concurrency keys while leased. */
@@ -365,10 +381,9 @@ export class CallRunner {
     if (result.requestVersion !== undefined && state.run.requestVersion === undefined) {
       transition.params = { ...transition.params, requestVersion: result.requestVersion };
     }
-    // more than one op in one answer: the run went parallel, and later served calls say so (§8.4)
-    if (!state.run.parallel && result.type === "steps" && result.ops.filter((op) => !isDeferOp(op)).length > 1) {
-      transition.params = { ...transition.params, parallel: true };
-    }
+    const phase = parallelPhase(state, item, result);
+    if (phase === "begins") transition.params = { ...transition.params, parallel: true };
+    if (phase === "may end") transition.endsParallelWhenIdle = true;
     // events sent by a step reported (not checkpointed) in this call go with its result
     if (sent.ids.length && result.type === "steps" && result.ops.some((op) => op.op === OpCode.StepRun)) transition.sent = sent;
     fault("before-transition-commit");
@@ -567,7 +582,7 @@ export class CallRunner {
    */
   async commit(transition: Transition, lease?: Lease, claims?: ConcurrencyClaim[]): Promise<boolean> {
     const { registry, clock, store, admission } = this.deps;
-    const { params, events, ended, invocations = [], postChecks = [], discoverWhenIdle, discoverSoon, sent } = transition;
+    const { params, events, ended, invocations = [], postChecks = [], discoverWhenIdle, discoverSoon, sent, endsParallelWhenIdle } = transition;
     const now = clock.now();
     const inputs = [...events, ...(sent?.inputs ?? [])];
     const base = planIngest(inputs, registry, now, [...events.map(() => newId()), ...(sent?.ids ?? [])]);
@@ -587,11 +602,13 @@ export class CallRunner {
     let emitted: IngestPlan | undefined;
     let enqueued = false;
     let releaseAfter: string[] = [];
+    let parallelEnds = false;
     const applied = await store.transition(params.runId, {
       now,
       ...(lease ? { lease } : {}),
       flowKeys: admission.flowKeys(base),
       decide: (view) => {
+        parallelEnds = false;
         const emit = clonePlan(base);
         admission.admit(emit, now, view);
         addRouteItems(emit, view, now);
@@ -628,6 +645,7 @@ export class CallRunner {
             (i) => i.id !== params.itemId && workKinds.has(i.kind) && !isRecheck(i) && !cancelItems.some((c) => c.kind === i.kind && c.stepId === i.stepId),
           );
           if (!busy) discoverNow(discoverWhenIdle);
+          if (!busy && endsParallelWhenIdle) parallelEnds = true;
         }
         for (const { pause, since } of postChecks) {
           // a wait looks back over events that arrived before it existed: only when there are some
@@ -645,7 +663,14 @@ export class CallRunner {
         emitted = emit;
         enqueued = enqueue.length > 0 || !!params.reschedule;
         const hasEmit = emit.events.length > 0 || emit.runs.length > 0 || emit.items.length > 0 || !!emit.runUpdates?.length;
-        return { ...params, ...(lease ? { lease } : {}), enqueue, ...(cancelItems.length ? { cancelItems } : {}), ...(hasEmit ? { emit } : {}) };
+        return {
+          ...params,
+          ...(lease ? { lease } : {}),
+          enqueue,
+          ...(cancelItems.length ? { cancelItems } : {}),
+          ...(hasEmit ? { emit } : {}),
+          ...(parallelEnds ? { parallel: false } : {}),
+        };
       },
     });
     if (!applied) {

@@ -100,6 +100,8 @@ export interface Transition {
   postChecks?: PausePostCheck[];
   /** Enqueued only when no other work item of the run remains (the last parallel branch). */
   discoverWhenIdle?: NewQueueItem;
+  /** A targeted step of a run in its parallel phase settled: the phase ends if this is the last branch (`discoverWhenIdle` enqueued). */
+  endsParallelWhenIdle?: boolean;
   /** A race branch settled: enqueued now unless a discovery of the run is queued (it reads this result) or running (then after its lease). */
   discoverSoon?: NewQueueItem;
   /** Events `step.sendEvent` sent, stored with this transition (their ids were returned already). */
